@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { atomicWrite } from './atomic-write';
+import { CanvasWriteError } from './canvas.errors';
+import { type CanvasEdge, type CanvasNode, detectFormat, parseCanvas, type Rect, serializeCanvas } from './json-canvas';
+import { placeBelow, rectOf } from './layout';
+
+/** A result to add to a canvas: a node to place under `sourceNodeId`, and an edge to it. Ids are deterministic. */
+export interface CanvasAddition {
+  sourceNodeId: string;
+  /** The node without position; `x`/`y` are chosen at write time against what is on disk then. */
+  node: { id: string; type: string; file?: string; text?: string; width: number; height: number };
+  edge: CanvasEdge;
+}
+
+export type AdditionOutcome =
+  | { placed: true; alreadyPresent: boolean }
+  | { placed: false; reason: string };
+
+interface Pending {
+  addition: CanvasAddition;
+  resolve: (o: AdditionOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * One serialized write queue for one canvas file. Additions that arrive while a write is in progress are merged
+ * into the next single write (coalescing). Every write re-reads the file, merges into what is on disk now, and
+ * replaces it atomically, re-checking the content hash just before the rename and redoing the merge when another
+ * program changed the file meanwhile.
+ */
+export class CanvasWriteQueue {
+  private pending: Pending[] = [];
+  private draining: Promise<void> | undefined;
+  /** Number of file replacements done, and bytes written (for benchmarks and logs). */
+  writes = 0;
+  bytesWritten = 0;
+
+  constructor(private readonly absPath: string) {}
+
+  add(addition: CanvasAddition): Promise<AdditionOutcome> {
+    return new Promise<AdditionOutcome>((resolve, reject) => {
+      this.pending.push({ addition, resolve, reject });
+      this.draining ??= this.drain();
+    });
+  }
+
+  /** Resolves when everything queued so far is written. */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length) {
+        const batch = this.pending;
+        this.pending = [];
+        try {
+          const outcomes = await this.writeOnce(batch.map((p) => p.addition));
+          batch.forEach((p, i) => p.resolve(outcomes[i]));
+        } catch (err) {
+          const error = err instanceof CanvasWriteError ? err : new CanvasWriteError(`cannot update the canvas: ${(err as Error).message}`, { cause: err });
+          batch.forEach((p) => p.reject(error));
+        }
+      }
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  private async writeOnce(additions: CanvasAddition[]): Promise<AdditionOutcome[]> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const text = await fs.readFile(this.absPath, 'utf8');
+      const hash = sha256(text);
+      const parsed = parseCanvas(text);
+      if ('errors' in parsed) {
+        throw new CanvasWriteError(`the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`);
+      }
+      const { doc } = parsed;
+      const outcomes = merge(doc.nodes, doc.edges, additions);
+      if (!outcomes.some((o) => o.placed && !o.alreadyPresent)) return outcomes;
+      const out = serializeCanvas(doc, detectFormat(text));
+      const replaced = await atomicWrite(this.absPath, out, {
+        fsync: true,
+        beforeRename: async () => sha256(await fs.readFile(this.absPath, 'utf8')) === hash,
+      });
+      if (replaced) {
+        this.writes++;
+        this.bytesWritten += Buffer.byteLength(out);
+        return outcomes;
+      }
+    }
+    throw new CanvasWriteError(`the canvas kept changing on disk; gave up after ${MAX_ATTEMPTS} attempts`);
+  }
+}
+
+/** Adds what is not there yet (by id), placing each new node so it overlaps nothing. Mutates the arrays. */
+function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAddition[]): AdditionOutcome[] {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const edgeIds = new Set(edges.map((e) => e.id));
+  const obstacles: Rect[] = nodes.map(rectOf);
+  return additions.map(({ sourceNodeId, node, edge }): AdditionOutcome => {
+    if (byId.has(node.id)) {
+      if (!edgeIds.has(edge.id) && byId.has(edge.fromNode)) {
+        edges.push(edge);
+        edgeIds.add(edge.id);
+        return { placed: true, alreadyPresent: false };
+      }
+      return { placed: true, alreadyPresent: true };
+    }
+    const source = byId.get(sourceNodeId);
+    if (!source) return { placed: false, reason: `source node ${sourceNodeId} is no longer in the canvas` };
+    const rect = placeBelow(rectOf(source), node.width, node.height, obstacles);
+    const { id, type, width, height, ...rest } = node;
+    const placed: CanvasNode = { id, type, ...rest, x: rect.x, y: rect.y, width, height };
+    nodes.push(placed);
+    byId.set(placed.id, placed);
+    obstacles.push(rect);
+    if (!edgeIds.has(edge.id)) {
+      edges.push(edge);
+      edgeIds.add(edge.id);
+    }
+    return { placed: true, alreadyPresent: false };
+  });
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,47 @@
+import { DomainError, type DomainErrorCode, type ProblemFieldError } from '../common/domain-error';
+
+export class CanvasPathOutsideVaultError extends DomainError {
+  readonly code: DomainErrorCode = 'canvas-path-outside-vault';
+  constructor(canvasPath: string, reason: string) {
+    super(`canvas_path "${canvasPath}" is refused: ${reason}`, [{ field: 'canvas_path', message: reason }]);
+  }
+}
+
+export class CanvasNotFoundError extends DomainError {
+  readonly code: DomainErrorCode = 'canvas-not-found';
+  constructor(canvasPath: string) {
+    super(`No canvas file at "${canvasPath}" in the vault`);
+  }
+}
+
+export class InvalidCanvasError extends DomainError {
+  readonly code: DomainErrorCode = 'invalid-canvas';
+  constructor(canvasPath: string, errors: ProblemFieldError[]) {
+    super(`"${canvasPath}" is not a valid JSON Canvas file (${errors.length} problem(s))`, errors);
+  }
+}
+
+export class UnknownNodeIdsError extends DomainError {
+  readonly code: DomainErrorCode = 'unknown-node-ids';
+  constructor(canvasPath: string, errors: ProblemFieldError[]) {
+    super(`${errors.length} node id(s) are not in "${canvasPath}"`, errors);
+  }
+}
+
+/** A node's content could not be had; the node fails with `error_type` NODE_NOT_FOUND. */
+export class NodeNotFoundError extends Error {
+  readonly errorType = 'NODE_NOT_FOUND';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeNotFoundError';
+  }
+}
+
+/** Writing a result file or the canvas failed; the node fails with `error_type` CANVAS_WRITE_FAILED. */
+export class CanvasWriteError extends Error {
+  readonly errorType = 'CANVAS_WRITE_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CanvasWriteError';
+  }
+}

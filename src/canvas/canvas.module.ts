@@ -1,0 +1,7 @@
+import { Module } from '@nestjs/common';
+import { CanvasService } from './canvas.service';
+import { VaultService } from './vault.service';
+
+/** JSON Canvas I/O confined to the vault: open, read node content, write results through per-canvas queues. */
+@Module({ providers: [VaultService, CanvasService], exports: [CanvasService] })
+export class CanvasModule {}

@@ -1,0 +1,206 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { AgentNodeInput } from '../agent/agent-runner';
+import type { ProblemFieldError } from '../common/domain-error';
+import { atomicWrite } from './atomic-write';
+import { CanvasWriteError, InvalidCanvasError, NodeNotFoundError, UnknownNodeIdsError } from './canvas.errors';
+import { type AdditionOutcome, CanvasWriteQueue } from './canvas-writer';
+import { type CanvasDocument, type CanvasNode, overlaps, parseCanvas } from './json-canvas';
+import { rectOf } from './layout';
+import { type ResolvedCanvasPath, VaultService } from './vault.service';
+
+/** Text-like files whose content an agent reads; anything else is given as an embed reference. */
+const TEXT_FILE = /\.(md|markdown|txt|canvas|csv|json|ya?ml|tex|org|html?)$/i;
+/** At most this much of a file node's file is handed to an agent. */
+const MAX_FILE_CONTENT_BYTES = 256 * 1024;
+
+export interface ResultToWrite {
+  canvas: ResolvedCanvasPath;
+  taskId: string;
+  sourceNodeId: string;
+  agentType: string;
+  /** Heading of the result file. */
+  title: string;
+  markdown: string;
+}
+
+export interface WrittenResult {
+  /** Vault-relative path of the markdown file. */
+  filePath: string;
+  fileSize: number;
+  canvas: AdditionOutcome;
+}
+
+interface CachedCanvas {
+  key: string;
+  doc: CanvasDocument;
+  byId: Map<string, CanvasNode>;
+}
+
+/** Width of a result file node; its height follows the content length within these bounds. */
+export const RESULT_NODE_WIDTH = 400;
+const RESULT_NODE_MIN_HEIGHT = 240;
+const RESULT_NODE_MAX_HEIGHT = 640;
+
+/** JSON Canvas I/O for the orchestrator: open and check canvases, read node content, write results. */
+@Injectable()
+export class CanvasService implements OnModuleDestroy {
+  private readonly queues = new Map<string, CanvasWriteQueue>();
+  private readonly cache = new Map<string, CachedCanvas>();
+
+  constructor(private readonly vault: VaultService) {}
+
+  /** Resolves the path (vault-confined) and checks the file is a valid JSON Canvas holding every node id. */
+  async open(canvasPath: string, nodeIds: Iterable<{ field: string; nodeId: string }>): Promise<ResolvedCanvasPath> {
+    const resolved = await this.vault.resolveCanvas(canvasPath);
+    const { byId } = await this.load(resolved);
+    const missing: ProblemFieldError[] = [];
+    for (const { field, nodeId } of nodeIds) {
+      if (!byId.has(nodeId)) missing.push({ field, message: `node "${nodeId}" is not in the canvas` });
+    }
+    if (missing.length) throw new UnknownNodeIdsError(resolved.relPath, missing.slice(0, 1000));
+    return resolved;
+  }
+
+  /** Checks a path again when a task resumes or runs from another process; same errors as `open`. */
+  resolve(canvasPath: string): Promise<ResolvedCanvasPath> {
+    return this.vault.resolveCanvas(canvasPath);
+  }
+
+  /**
+   * The content an agent works on, read from the canvas as it is on disk now: text; a file node's file (text
+   * files) or an embed reference; a link's URL; a group's label with the text of the nodes inside it.
+   */
+  async nodeContent(canvas: ResolvedCanvasPath, nodeId: string): Promise<AgentNodeInput> {
+    const { doc, byId } = await this.load(canvas);
+    const node = byId.get(nodeId);
+    if (!node) throw new NodeNotFoundError(`node ${nodeId} is no longer in ${canvas.relPath}`);
+    const base = { canvasPath: canvas.relPath, nodeId };
+    switch (node.type) {
+      case 'text':
+        return { ...base, nodeType: 'text', content: node.text ?? '' };
+      case 'link':
+        return { ...base, nodeType: 'link', content: node.url ?? '' };
+      case 'group': {
+        const inside = doc.nodes.filter((n) => n !== node && n.type !== 'group' && contains(node, n));
+        const texts = inside.map((n) => n.text ?? n.file ?? n.url ?? '').filter(Boolean);
+        return { ...base, nodeType: 'group', content: [node.label ?? '', ...texts].filter(Boolean).join('\n\n') };
+      }
+      case 'file':
+        return { ...base, nodeType: 'file', content: await this.fileContent(node.file ?? '', nodeId) };
+      default:
+        throw new NodeNotFoundError(`node ${nodeId} has type "${node.type}", which no agent can read`);
+    }
+  }
+
+  /**
+   * Writes the result file (atomically, name derived from task, node and agent so a replay replaces it), then adds
+   * its file node and edge to the canvas through the canvas's serialized queue.
+   */
+  async writeResult(r: ResultToWrite): Promise<WrittenResult> {
+    const { dir, base } = splitCanvasPath(r.canvas.relPath);
+    const folderRel = path.posix.join(dir, `${base}-explanations`);
+    const fileName = `${r.agentType}-${safeName(r.sourceNodeId)}-${r.taskId.slice(0, 8)}.md`;
+    const body = `# ${r.title}\n\n${r.markdown.trim()}\n`;
+    let fileRel: string;
+    try {
+      const folder = await this.vault.ensureFolder(folderRel);
+      const file = path.join(folder, fileName);
+      await atomicWrite(file, body);
+      fileRel = this.vault.relative(file);
+    } catch (err) {
+      throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
+    }
+    const fileSize = Buffer.byteLength(body);
+    const key = `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
+    const nodeId = shortId('n', key);
+    const height = Math.min(RESULT_NODE_MAX_HEIGHT, Math.max(RESULT_NODE_MIN_HEIGHT, Math.round(body.length / 3)));
+    const canvas = await this.queue(r.canvas.absPath).add({
+      sourceNodeId: r.sourceNodeId,
+      node: { id: nodeId, type: 'file', file: fileRel, width: RESULT_NODE_WIDTH, height },
+      edge: { id: shortId('e', key), fromNode: r.sourceNodeId, fromSide: 'bottom', toNode: nodeId, toSide: 'top', label: r.agentType },
+    });
+    return { filePath: fileRel, fileSize, canvas };
+  }
+
+  /** Resolves when every queued canvas write is done. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.idle()));
+  }
+
+  /** Canvas replacements done and bytes written so far, over all canvases. */
+  writeStats(): { writes: number; bytesWritten: number } {
+    let writes = 0;
+    let bytesWritten = 0;
+    for (const q of this.queues.values()) {
+      writes += q.writes;
+      bytesWritten += q.bytesWritten;
+    }
+    return { writes, bytesWritten };
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.flush();
+  }
+
+  private queue(absPath: string): CanvasWriteQueue {
+    let q = this.queues.get(absPath);
+    if (!q) {
+      q = new CanvasWriteQueue(absPath);
+      this.queues.set(absPath, q);
+    }
+    return q;
+  }
+
+  /** Parses the canvas, reusing the last parse while the file is unchanged (same inode, size and mtime). */
+  private async load(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
+    const stat = await fs.stat(canvas.absPath).catch(() => undefined);
+    if (!stat) throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
+    const key = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    const hit = this.cache.get(canvas.absPath);
+    if (hit?.key === key) return hit;
+    const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
+    if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
+    const entry = { key, doc: parsed.doc, byId: new Map(parsed.doc.nodes.map((n) => [n.id, n])) };
+    this.cache.set(canvas.absPath, entry);
+    return entry;
+  }
+
+  private async fileContent(file: string, nodeId: string): Promise<string> {
+    const found = await this.vault.resolveExisting(file);
+    if ('reason' in found) throw new NodeNotFoundError(`file node ${nodeId} points to "${file}", which is refused: ${found.reason}`);
+    if (!TEXT_FILE.test(file)) return `![[${file}]]`;
+    const handle = await fs.open(found.absPath, 'r');
+    try {
+      const buf = Buffer.alloc(MAX_FILE_CONTENT_BYTES);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function contains(group: CanvasNode, n: CanvasNode): boolean {
+  const g = rectOf(group);
+  const r = rectOf(n);
+  return overlaps(g, r) && r.x >= g.x && r.y >= g.y && r.x + r.width <= g.x + g.width && r.y + r.height <= g.y + g.height;
+}
+
+function splitCanvasPath(relPath: string): { dir: string; base: string } {
+  return { dir: path.posix.dirname(relPath), base: path.posix.basename(relPath, '.canvas') };
+}
+
+/** A file-name-safe rendering of a node id: unsafe characters replaced, long ids shortened with a hash. */
+export function safeName(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9_-]/g, '_');
+  if (cleaned === id && id.length <= 48) return id;
+  return `${cleaned.slice(0, 32)}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
+}
+
+/** A deterministic 16-hex-character id (Obsidian's id shape) for a node or edge we add. */
+export function shortId(kind: 'n' | 'e', key: string): string {
+  return createHash('sha256').update(`${kind}\0${key}`).digest('hex').slice(0, 16);
+}

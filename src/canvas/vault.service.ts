@@ -1,0 +1,122 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { promises as fs, realpathSync } from 'node:fs';
+import * as path from 'node:path';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
+
+/** A canvas path checked to lie inside the vault. */
+export interface ResolvedCanvasPath {
+  /** Normalized vault-relative path with `/` separators. */
+  relPath: string;
+  /** Real absolute path on disk (symlinks resolved). */
+  absPath: string;
+}
+
+const WINDOWS_DRIVE = /^[a-zA-Z]:/;
+const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/;
+
+/**
+ * The vault: every path the service touches is checked here against the vault's real root, after resolving
+ * symlinks, so nothing can read or write outside it.
+ */
+@Injectable()
+export class VaultService implements OnModuleInit {
+  private readonly logger = new Logger(VaultService.name);
+  /** Real path of the vault root. */
+  readonly root: string;
+
+  constructor(@InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions) {
+    try {
+      this.root = realpathSync(options.vaultRoot);
+    } catch {
+      throw new Error(`VAULT_ROOT ${options.vaultRoot} does not exist or cannot be read`);
+    }
+  }
+
+  onModuleInit(): void {
+    this.logger.log(`vault ${this.root}`);
+  }
+
+  /**
+   * Checks a client-supplied canvas path and resolves it. Refuses (400) absolute paths, `..` segments, percent
+   * escapes, NUL and anything whose real path (symlinks followed) leaves the vault; 404 when nothing is there.
+   */
+  async resolveCanvas(canvasPath: string): Promise<ResolvedCanvasPath> {
+    const relPath = this.checkRelative(canvasPath, (reason) => new CanvasPathOutsideVaultError(canvasPath, reason));
+    const joined = path.join(this.root, relPath);
+    let real: string;
+    try {
+      real = await fs.realpath(joined);
+    } catch {
+      const parent = await this.nearestExistingAncestor(path.dirname(joined));
+      if (!this.contains(parent)) throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
+      throw new CanvasNotFoundError(relPath);
+    }
+    if (!this.contains(real)) throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
+    const stat = await fs.stat(real);
+    if (!stat.isFile()) throw new CanvasNotFoundError(relPath);
+    return { relPath, absPath: real };
+  }
+
+  /**
+   * Resolves a vault-relative path found inside a canvas (a file node's `file`). Returns `undefined` when it is
+   * refused or missing, with the reason.
+   */
+  async resolveExisting(relative: string): Promise<{ absPath: string } | { reason: string }> {
+    let rel: string;
+    try {
+      rel = this.checkRelative(relative, (reason) => new Error(reason));
+    } catch (err) {
+      return { reason: (err as Error).message };
+    }
+    try {
+      const real = await fs.realpath(path.join(this.root, rel));
+      return this.contains(real) ? { absPath: real } : { reason: 'it resolves outside the vault' };
+    } catch {
+      return { reason: 'the file does not exist' };
+    }
+  }
+
+  /**
+   * Creates (if needed) a folder inside the vault and returns its real path; refuses a folder whose real path
+   * (e.g. through a symlink) leaves the vault.
+   */
+  async ensureFolder(relFolder: string): Promise<string> {
+    const joined = path.join(this.root, relFolder);
+    await fs.mkdir(joined, { recursive: true });
+    const real = await fs.realpath(joined);
+    if (!this.contains(real)) throw new Error(`folder ${relFolder} resolves outside the vault`);
+    return real;
+  }
+
+  /** Vault-relative `/` path of an absolute path inside the vault. */
+  relative(absPath: string): string {
+    return path.relative(this.root, absPath).split(path.sep).join('/');
+  }
+
+  contains(realPath: string): boolean {
+    const rel = path.relative(this.root, realPath);
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  }
+
+  private checkRelative(input: string, fail: (reason: string) => Error): string {
+    if (input.includes('\0')) throw fail('it contains a NUL character');
+    if (PERCENT_ESCAPE.test(input)) throw fail('percent-encoded characters are not allowed; send the path decoded');
+    const slashed = input.replace(/\\/g, '/');
+    if (slashed.startsWith('/') || WINDOWS_DRIVE.test(slashed)) throw fail('it must be relative to the vault');
+    const segments = slashed.split('/').filter((s) => s !== '' && s !== '.');
+    if (segments.includes('..')) throw fail('".." segments are not allowed');
+    if (segments.length === 0) throw fail('it is empty');
+    return segments.join('/');
+  }
+
+  private async nearestExistingAncestor(dir: string): Promise<string> {
+    for (let current = dir; ; current = path.dirname(current)) {
+      try {
+        return await fs.realpath(current);
+      } catch {
+        if (path.dirname(current) === current) return current;
+      }
+    }
+  }
+}

@@ -1,0 +1,21 @@
+import type { DomainErrorCode } from './domain-error';
+
+/** Maps every domain error code to its HTTP status and problem title. The only place that knows both. */
+export const PROBLEM_TABLE: Readonly<Record<DomainErrorCode, { status: number; title: string }>> = {
+  'validation-failed': { status: 400, title: 'Request validation failed' },
+  'canvas-path-outside-vault': { status: 400, title: 'Canvas path is outside the vault' },
+  'invalid-task-id': { status: 400, title: 'Malformed task id' },
+  'canvas-not-found': { status: 404, title: 'Canvas file not found' },
+  'task-not-found': { status: 404, title: 'Task not found' },
+  'invalid-state-transition': { status: 409, title: 'Invalid task state transition' },
+  'task-already-finished': { status: 409, title: 'Task already finished' },
+  'invalid-canvas': { status: 422, title: 'Not a valid JSON Canvas file' },
+  'unknown-node-ids': { status: 422, title: 'Node ids not found in the canvas' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
+  'shutting-down': { status: 503, title: 'Service is shutting down' },
+};
+
+/** `type` URI of a problem: a stable, documented identifier (RFC 9457 §3.1.1). */
+export function problemType(code: string): string {
+  return `https://canvas-batch.dev/problems/${code}`;
+}

@@ -1,0 +1,88 @@
+import * as path from 'node:path';
+
+/** Every setting of the service, read once from the environment and validated at start-up. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  /** Absolute vault path, or `undefined` for the bundled example vault (copied into `DATA_DIR/vault`). */
+  vaultRoot: string | undefined;
+  dataDir: string;
+  agentProvider: 'offline';
+  agentTimeoutMs: number;
+  agentLatencyMs: number;
+  globalMaxConcurrent: number;
+  sessionTtlMinutes: number;
+  bodyLimitBytes: number;
+  /** When set, every route except `/health` needs `Authorization: Bearer <token>`. */
+  apiToken: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logPretty: boolean;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LLM_PROVIDERS = ['anthropic', 'openai-compatible', 'google'];
+
+/**
+ * Parses and validates the environment. Collects every problem before failing, so one start shows them all.
+ * Empty strings count as unset (a `.env` copied from `.env.example` keeps its defaults).
+ */
+export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return def;
+    }
+    return n;
+  };
+
+  const provider = get('AGENT_PROVIDER') ?? 'offline';
+  if (provider !== 'offline') {
+    problems.push(
+      LLM_PROVIDERS.includes(provider)
+        ? `AGENT_PROVIDER "${provider}" is not available in this version yet; use "offline"`
+        : `AGENT_PROVIDER must be one of offline, ${LLM_PROVIDERS.join(', ')} (got "${provider}")`,
+    );
+  }
+  const logLevel = (get('LOG_LEVEL') ?? 'info') as AppConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const pretty = get('LOG_PRETTY');
+  if (pretty !== undefined && !['true', 'false', '1', '0'].includes(pretty)) {
+    problems.push(`LOG_PRETTY must be true or false (got "${pretty}")`);
+  }
+  const vault = get('VAULT_ROOT');
+
+  const config: AppConfig = {
+    port: int('PORT', 3000, 0, 65535),
+    host: get('HOST') ?? '127.0.0.1',
+    vaultRoot: vault === undefined ? undefined : path.resolve(cwd, vault),
+    dataDir: path.resolve(cwd, get('DATA_DIR') ?? './data'),
+    agentProvider: 'offline',
+    agentTimeoutMs: int('AGENT_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    agentLatencyMs: int('AGENT_LATENCY_MS', 0, 0, 600_000),
+    globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', 12, 1, 1000),
+    sessionTtlMinutes: int('SESSION_TTL_MINUTES', 30, 1, 525_600),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+    apiToken: get('API_TOKEN'),
+    logLevel,
+    logPretty: pretty === undefined ? Boolean(process.stdout.isTTY) : pretty === 'true' || pretty === '1',
+  };
+  if (problems.length) throw new ConfigValidationError(problems);
+  return config;
+}

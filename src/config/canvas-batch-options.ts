@@ -1,0 +1,67 @@
+import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
+import type { AgentRunner } from '../agent/agent-runner';
+
+/**
+ * What a host application (or our own `AppModule`) gives `OrchestratorModule.forRoot(Async)`. Everything except
+ * the two paths has a default; resolve them with `resolveOptions`.
+ */
+export interface CanvasBatchOptions {
+  /** Absolute path of the Obsidian vault. Every canvas path is relative to it and confined to it. */
+  vaultRoot: string;
+  /** Where the embedded SQLite database lives. */
+  dataDir: string;
+  /** Agents running at once across every batch of this process. Default 12. */
+  globalMaxConcurrent?: number;
+  /** How long finished tasks stay queryable. Default 30. */
+  sessionTtlMinutes?: number;
+  /** How often the cleanup loop looks for expired tasks. Default 60 s. */
+  cleanupIntervalMs?: number;
+  /** Cadence of `progress_update` while a task runs. Default 500 ms. */
+  progressIntervalMs?: number;
+  /** Longest silence on an SSE stream before a `: keep-alive` comment. Default 15 s. */
+  keepAliveIntervalMs?: number;
+  /** One agent call's own deadline. Default 120 s. */
+  agentTimeoutMs?: number;
+  /** Offline provider only: simulated think time per node. Default 0. */
+  agentLatencyMs?: number;
+  /** Your own agent runner (e.g. a different LLM client). Default: the deterministic offline runner. */
+  agentRunner?: AgentRunner;
+}
+
+export type ResolvedCanvasBatchOptions = Required<Omit<CanvasBatchOptions, 'agentRunner'>> &
+  Pick<CanvasBatchOptions, 'agentRunner'>;
+
+export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatchOptions {
+  return {
+    vaultRoot: options.vaultRoot,
+    dataDir: options.dataDir,
+    globalMaxConcurrent: 12,
+    sessionTtlMinutes: 30,
+    cleanupIntervalMs: 60_000,
+    progressIntervalMs: 500,
+    keepAliveIntervalMs: 15_000,
+    agentTimeoutMs: 120_000,
+    agentLatencyMs: 0,
+    ...stripUndefined(options),
+  } as ResolvedCanvasBatchOptions;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export const {
+  ConfigurableModuleClass: CanvasBatchConfigurableModule,
+  MODULE_OPTIONS_TOKEN: CANVAS_BATCH_OPTIONS,
+  OPTIONS_TYPE: CANVAS_BATCH_OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE: CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<CanvasBatchOptions>({ moduleName: 'CanvasBatch' })
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createCanvasBatchOptions')
+  .build();
+
+/** Token of the resolved options (defaults filled in), provided by `OrchestratorModule`. */
+export const RESOLVED_OPTIONS = Symbol('CanvasBatchResolvedOptions');
+
+/** Injects the resolved `CanvasBatchOptions` into any provider of the feature modules. */
+export const InjectCanvasBatchOptions = (): ParameterDecorator => Inject(RESOLVED_OPTIONS);

@@ -1,0 +1,71 @@
+/**
+ * Forward-only schema migrations, applied in order at start-up inside one transaction each.
+ * `PRAGMA user_version` records the last applied version. Never edit a released migration: add a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  /* 1 */ `
+  CREATE TABLE tasks (
+    task_id          TEXT PRIMARY KEY,
+    canvas_path      TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    max_concurrent   INTEGER NOT NULL,
+    timeout_ms       INTEGER NOT NULL,
+    groups_json      TEXT NOT NULL,
+    total_nodes      INTEGER NOT NULL,
+    created_at       TEXT NOT NULL,
+    started_at       TEXT,
+    completed_at     TEXT,
+    deadline_at      TEXT,
+    error_message    TEXT,
+    metrics_json     TEXT,
+    last_event_id    INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT UNIQUE,
+    request_hash     TEXT,
+    expires_at       TEXT
+  );
+  CREATE INDEX tasks_created_at ON tasks (created_at DESC);
+  CREATE INDEX tasks_expires_at ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+
+  CREATE TABLE node_results (
+    task_id        TEXT NOT NULL REFERENCES tasks (task_id) ON DELETE CASCADE,
+    group_index    INTEGER NOT NULL,
+    node_id        TEXT NOT NULL,
+    outcome        TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'skipped')),
+    file_path      TEXT,
+    file_size      INTEGER,
+    duration_ms    INTEGER,
+    error_message  TEXT,
+    error_type     TEXT,
+    input_tokens   INTEGER NOT NULL DEFAULT 0,
+    output_tokens  INTEGER NOT NULL DEFAULT 0,
+    started_at     TEXT,
+    finished_at    TEXT NOT NULL,
+    PRIMARY KEY (task_id, group_index, node_id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE task_events (
+    task_id    TEXT NOT NULL REFERENCES tasks (task_id) ON DELETE CASCADE,
+    event_id   INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    timestamp  TEXT NOT NULL,
+    data_json  TEXT NOT NULL,
+    PRIMARY KEY (task_id, event_id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE memory_outbox (
+    event_id      TEXT PRIMARY KEY,
+    task_id       TEXT NOT NULL,
+    canvas_path   TEXT NOT NULL,
+    node_id       TEXT,
+    agent_type    TEXT NOT NULL,
+    memory_type   TEXT NOT NULL,
+    concept       TEXT NOT NULL,
+    payload_json  TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    delivered_at  TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+  );
+  CREATE INDEX memory_outbox_pending ON memory_outbox (created_at) WHERE delivered_at IS NULL;
+  `,
+];

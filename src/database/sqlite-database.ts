@@ -1,0 +1,72 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { MIGRATIONS } from './migrations';
+
+export const DATABASE_FILE = 'canvas-batch.sqlite';
+
+export class DatabaseOpenError extends Error {
+  constructor(file: string, cause: unknown) {
+    super(
+      `Cannot open the database ${file}: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        'The file was left untouched; move it away or point DATA_DIR elsewhere to start with an empty database.',
+    );
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+/**
+ * The embedded SQLite database under `DATA_DIR`: WAL mode, a busy timeout, forward migrations at start-up.
+ * The one owner of the handle; closes it on shutdown after every dependent has closed.
+ */
+@Injectable()
+export class SqliteDatabase implements OnModuleDestroy {
+  private readonly logger = new Logger(SqliteDatabase.name);
+  readonly handle: Database.Database;
+  readonly file: string;
+
+  constructor(@InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions) {
+    fs.mkdirSync(options.dataDir, { recursive: true });
+    this.file = path.join(options.dataDir, DATABASE_FILE);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(this.file, { fileMustExist: false });
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+    } catch (err) {
+      db?.close();
+      throw new DatabaseOpenError(this.file, err);
+    }
+    this.handle = db;
+    this.logger.log(`database ${this.file} at schema version ${MIGRATIONS.length}`);
+  }
+
+  /** Runs `fn` inside one transaction (BEGIN IMMEDIATE). */
+  transaction<T>(fn: () => T): T {
+    return this.handle.transaction(fn).immediate();
+  }
+
+  onModuleDestroy(): void {
+    if (this.handle.open) this.handle.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `schema version ${current} is newer than this build knows (${MIGRATIONS.length}); upgrade canvas-batch`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

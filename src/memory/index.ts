@@ -1,0 +1,2 @@
+export { MemoryModule } from './memory.module';
+export { MemoryOutboxRepository, type MemoryEvent, type MemoryOutboxStats } from './memory-outbox.repository';

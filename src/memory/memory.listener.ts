@@ -1,0 +1,60 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { findAgent } from '../agent/agent-catalogue';
+import { type AgentCompletedEvent, type BatchStartedEvent, OnDomainEvent } from '../common/domain-events';
+import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
+
+/**
+ * Detached listener: turns finished agents into learning-memory events in the durable outbox, then returns. It runs
+ * outside the batch (`async: true`) and never throws back: a failure is logged and the batch is untouched.
+ */
+@Injectable()
+export class MemoryListener {
+  private readonly logger = new Logger(MemoryListener.name);
+
+  constructor(private readonly outbox: MemoryOutboxRepository) {}
+
+  @OnDomainEvent('agent.completed')
+  onAgentCompleted(e: AgentCompletedEvent): void {
+    this.safely(`agent.completed ${e.taskId}/${e.nodeId}`, () => {
+      const agent = findAgent(e.agentType);
+      if (!agent) throw new Error(`agent "${e.agentType}" is not in the catalogue`);
+      this.outbox.append({
+        eventId: memoryEventId(e.taskId, e.groupIndex, e.nodeId, agent.name),
+        taskId: e.taskId,
+        canvasPath: e.canvasPath,
+        nodeId: e.nodeId,
+        agentType: agent.name,
+        memoryType: agent.memoryEventType,
+        concept: e.concept,
+        createdAt: e.completedAt,
+        payload: { group_id: e.groupId, file_path: e.filePath, duration_ms: e.durationMs },
+      });
+    });
+  }
+
+  @OnDomainEvent('batch.started')
+  onBatchStarted(e: BatchStartedEvent): void {
+    this.safely(`batch.started ${e.taskId}`, () => {
+      const agent = findAgent('canvas-orchestrator');
+      this.outbox.append({
+        eventId: memoryEventId(e.taskId, 'canvas_opened'),
+        taskId: e.taskId,
+        canvasPath: e.canvasPath,
+        nodeId: null,
+        agentType: 'canvas-orchestrator',
+        memoryType: agent?.memoryEventType ?? 'canvas_opened',
+        concept: e.canvasPath,
+        createdAt: e.startedAt,
+        payload: { total_nodes: e.totalNodes },
+      });
+    });
+  }
+
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error(`memory event for ${what} not recorded: ${(err as Error).message}`);
+    }
+  }
+}

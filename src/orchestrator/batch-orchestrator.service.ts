@@ -1,0 +1,632 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { createHash, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { findAgent } from '../agent/agent-catalogue';
+import { AgentRunner } from '../agent/agent-runner';
+import { conceptOf } from '../agent/content-analysis';
+import { NodeNotFoundError } from '../canvas/canvas.errors';
+import { CanvasService } from '../canvas/canvas.service';
+import type { ProblemFieldError } from '../common/domain-error';
+import type { DomainEventMap, DomainEventName } from '../common/domain-events';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { InvalidStateTransitionError, SessionNotFoundError, TaskAlreadyFinishedError } from '../session/session.errors';
+import { type EventDraft, TaskStore } from '../session/task-store';
+import {
+  type GroupSpec,
+  isTerminal,
+  NODE_ERROR_TYPES,
+  type NodeErrorType,
+  type NodeResultRecord,
+  type PerformanceMetrics,
+  type TaskEventRecord,
+  type TaskRecord,
+  type TerminalStatus,
+} from '../session/task.types';
+import { BatchRun, type GroupProgress, NodeAbort } from './batch-run';
+import { GlobalSlots, SlotLimiter } from './concurrency/slot-limiter';
+import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
+import { settledStatus } from './status-rules';
+import { TaskEventBus } from './task-event-bus';
+
+/** A batch as another Nest service (or the REST controller) submits it. */
+export interface BatchRequest {
+  canvasPath: string;
+  groups: GroupSpec[];
+  /** This batch's own cap, 1..50. Default 12. */
+  maxConcurrent?: number;
+  /** The whole batch's deadline in ms. HTTP accepts 60..3600 s; in-process callers may pass any positive value. */
+  timeoutMs?: number;
+  idempotencyKey?: string;
+}
+
+export interface SubmitResult {
+  task: TaskRecord;
+  /** `false` when an `idempotencyKey` matched an earlier task, which is returned instead. */
+  created: boolean;
+}
+
+export interface CancelResult {
+  success: true;
+  message: string;
+  status: TaskRecord['status'];
+  completed_count: number;
+}
+
+/** Live figures of a running task that are not in the store. */
+export interface LiveTaskInfo {
+  runningNodes: number;
+  peakConcurrent: number;
+  groupsStarted: number[];
+}
+
+export const DEFAULT_MAX_CONCURRENT = 12;
+export const DEFAULT_TIMEOUT_MS = 600_000;
+/** How long `cancel(…, 'abort')` waits for aborted nodes to settle before replying. */
+const ABORT_REPLY_WAIT_MS = 5_000;
+
+/**
+ * Runs batches: validates and stores them, moves them through their lifecycle, dispatches every node under the
+ * batch's cap and the process-wide `Sema(GLOBAL_MAX_CONCURRENT)`, isolates node failures, honours cancel and
+ * deadline, writes results, and stores-then-publishes every event.
+ */
+@Injectable()
+export class BatchOrchestrator implements OnApplicationShutdown {
+  private readonly logger = new Logger(BatchOrchestrator.name);
+  private readonly runs = new Map<string, BatchRun>();
+  private readonly background = new Set<Promise<unknown>>();
+  private acceptingWork = true;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly canvas: CanvasService,
+    private readonly runner: AgentRunner,
+    private readonly bus: TaskEventBus,
+    private readonly emitter: EventEmitter2,
+    private readonly globalSlots: GlobalSlots,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+  ) {}
+
+  /**
+   * Validates a batch against the vault and canvas, stores it `pending` and starts it. With an idempotency key
+   * seen before, returns the earlier task and starts nothing. Nothing is written to disk for a bad request.
+   */
+  async submit(request: BatchRequest): Promise<SubmitResult> {
+    if (!this.acceptingWork) throw new ShuttingDownError();
+    const groups = canonicalGroups(request.groups);
+    const maxConcurrent = request.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const problems: ProblemFieldError[] = [];
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 50) {
+      problems.push({ field: 'max_concurrent', message: 'must be an integer between 1 and 50' });
+    }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) problems.push({ field: 'timeout', message: 'must be positive' });
+    if (problems.length) throw new BatchValidationError(problems);
+    const canvas = await this.canvas.open(
+      request.canvasPath,
+      groups.flatMap((g, gi) => g.nodeIds.map((nodeId, ni) => ({ field: `groups[${gi}].node_ids[${ni}]`, nodeId }))),
+    );
+    const idempotency = request.idempotencyKey
+      ? { key: request.idempotencyKey, requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs) }
+      : undefined;
+    const { task, created } = this.store.createTask(
+      { taskId: randomUUID(), canvasPath: canvas.relPath, maxConcurrent, timeoutMs, groups, createdAt: new Date().toISOString() },
+      idempotency,
+    );
+    if (!created) return { task, created };
+    return { task: this.startBatchSession(task.taskId), created };
+  }
+
+  /**
+   * Moves a `pending` task to `running` and starts executing it in the background. Throws when the task does not
+   * exist or is not pending. Returns the task as it is now (running).
+   */
+  startBatchSession(taskId: string): TaskRecord {
+    const pending = this.validateSession(taskId);
+    const startedAt = new Date();
+    const deadlineAt = new Date(startedAt.getTime() + pending.timeoutMs);
+    const { task } = this.store.transition(taskId, 'running', {
+      startedAt: startedAt.toISOString(),
+      deadlineAt: deadlineAt.toISOString(),
+    });
+    const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, new SlotLimiter(task.maxConcurrent));
+    this.runs.set(taskId, run);
+    this.track(this.execute(run, deadlineAt));
+    return task;
+  }
+
+  /** Resolves with the final task once it is terminal (immediately if it already is). */
+  async waitForCompletion(taskId: string): Promise<TaskRecord> {
+    const run = this.runs.get(taskId);
+    if (run) return run.done;
+    const task = this.store.findTask(taskId);
+    if (!task) throw new SessionNotFoundError(taskId);
+    return task;
+  }
+
+  /**
+   * Stops dispatching at once: no node that had not started runs after this returns. Running nodes finish and keep
+   * their results, unless `mode` is `abort`, which aborts them through their `AbortSignal`.
+   */
+  async cancel(taskId: string, mode: 'graceful' | 'abort' = 'graceful'): Promise<CancelResult> {
+    const task = this.store.findTask(taskId);
+    if (!task) throw new SessionNotFoundError(taskId);
+    if (isTerminal(task.status)) throw new TaskAlreadyFinishedError(taskId, task.status);
+    const run = this.runs.get(taskId);
+    if (!run) {
+      const now = new Date().toISOString();
+      const { task: cancelled, events } = this.store.transition(
+        taskId,
+        'cancelled',
+        { completedAt: now, expiresAt: this.expiry(now) },
+        [
+          { type: 'cancelled', timestamp: now, data: { status: 'cancelled', completed_before_cancel: 0 } },
+          this.sessionCompletedDraft(task, 'cancelled', now, { completed: 0, failed: 0 }, emptyMetrics()),
+        ],
+      );
+      this.bus.publish(events);
+      return { success: true, message: 'Task cancelled before it started', status: cancelled.status, completed_count: 0 };
+    }
+    run.stop('cancel', mode === 'abort');
+    if (mode === 'abort') {
+      await Promise.race([run.done, delay(ABORT_REPLY_WAIT_MS)]);
+    }
+    const now = this.store.findTask(taskId);
+    const running = run.running;
+    return {
+      success: true,
+      message:
+        now && isTerminal(now.status)
+          ? `Task cancelled; ${run.completed} node(s) had completed`
+          : mode === 'abort'
+            ? `Cancel requested; aborting ${running} running node(s)`
+            : `Cancel requested; no new node will start, ${running} running node(s) will finish and keep their results`,
+      status: now?.status ?? 'cancelled',
+      completed_count: run.completed,
+    };
+  }
+
+  /** Live figures of a running task, or `undefined` when it is not running in this process. */
+  live(taskId: string): LiveTaskInfo | undefined {
+    const run = this.runs.get(taskId);
+    return run && { runningNodes: run.running, peakConcurrent: run.peak, groupsStarted: run.groups.map((g) => g.started) };
+  }
+
+  /** Number of tasks running in this process. */
+  get runningTasks(): number {
+    return this.runs.size;
+  }
+
+  /** Stops accepting new batches (503) — the first step of a graceful shutdown. */
+  stopAccepting(): void {
+    this.acceptingWork = false;
+  }
+
+  get accepting(): boolean {
+    return this.acceptingWork;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.acceptingWork = false;
+    for (const run of this.runs.values()) run.stop('cancel', true);
+    await Promise.allSettled([...this.background]);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private validateSession(taskId: string): TaskRecord {
+    const task = this.store.findTask(taskId);
+    if (!task) throw new SessionNotFoundError(taskId);
+    if (task.status !== 'pending') throw new InvalidStateTransitionError(taskId, task.status, 'running');
+    return task;
+  }
+
+  private async execute(run: BatchRun, deadlineAt: Date): Promise<void> {
+    run.startedAtMs = performance.now();
+    try {
+      const canvas = await this.canvas.resolve(run.task.canvasPath);
+      Object.assign(run.canvas, canvas);
+      this.emit('batch.started', {
+        taskId: run.taskId,
+        canvasPath: run.task.canvasPath,
+        totalNodes: run.task.totalNodes,
+        startedAt: run.task.startedAt ?? new Date().toISOString(),
+      });
+      run.timers.push(setTimeout(() => this.onDeadline(run), Math.max(0, deadlineAt.getTime() - Date.now())));
+      this.progress(run);
+      const ticker = setInterval(() => this.progress(run), this.options.progressIntervalMs);
+      run.timers.push(ticker);
+      await this.dispatch(run);
+      this.finalize(run);
+    } catch (err) {
+      this.failWholeBatch(run, err);
+    } finally {
+      run.clearTimers();
+      this.runs.delete(run.taskId);
+    }
+  }
+
+  /** Starts nodes in submission order, each only once it holds a slot of the batch's cap. */
+  private async dispatch(run: BatchRun): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    outer: for (const [groupIndex, group] of run.task.groups.entries()) {
+      for (const nodeId of group.nodeIds) {
+        if (run.stopReason) break outer;
+        const batchSlot = await run.batchSlots.acquire();
+        if (run.stopReason) {
+          batchSlot.release();
+          break outer;
+        }
+        const p: Promise<void> = this.executeNode(run, groupIndex, nodeId).finally(() => {
+          batchSlot.release();
+          inflight.delete(p);
+        });
+        inflight.add(p);
+      }
+    }
+    while (inflight.size) await Promise.allSettled([...inflight]);
+  }
+
+  /**
+   * One node: holds the process-wide slot for the agent call, checks cancel/deadline after acquiring it (a queued
+   * node never starts after a cancel), runs the agent with an `AbortSignal`, writes the result, records it.
+   * Every error is caught here and becomes this node's failure; it never reaches its siblings.
+   */
+  private async executeNode(run: BatchRun, groupIndex: number, nodeId: string): Promise<void> {
+    const group = run.groups[groupIndex];
+    const agentType = group.spec.agentType;
+    const globalSlot = await this.globalSlots.acquire();
+    if (run.stopReason) {
+      globalSlot.release();
+      return; // never started: recorded as skipped when the batch finalizes
+    }
+    const controller = new AbortController();
+    run.nodeControllers.add(controller);
+    run.running++;
+    run.peak = Math.max(run.peak, run.running);
+    group.started++;
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    const nodeTimer = setTimeout(
+      () => controller.abort(new NodeAbort('AGENT_TIMEOUT', `the agent call exceeded ${this.options.agentTimeoutMs} ms`)),
+      this.options.agentTimeoutMs,
+    );
+    let concept = '';
+    try {
+      let output;
+      try {
+        const input = await this.canvas.nodeContent(run.canvas, nodeId);
+        concept = conceptOf(input.content);
+        output = await abortable(this.runner.run({ agentType, node: input, signal: controller.signal }), controller.signal);
+        controller.signal.throwIfAborted();
+      } finally {
+        clearTimeout(nodeTimer);
+        globalSlot.release();
+      }
+      const written = await this.canvas.writeResult({
+        canvas: run.canvas,
+        taskId: run.taskId,
+        sourceNodeId: nodeId,
+        agentType,
+        title: `${agentType}: ${concept || nodeId}`,
+        markdown: output.markdown,
+      });
+      if (!written.canvas.placed) {
+        throw new NodeNotFoundError(`${written.canvas.reason}; the result file is kept at ${written.filePath}`);
+      }
+      const durationMs = Math.round(performance.now() - t0);
+      this.recordNode(run, {
+        groupIndex,
+        nodeId,
+        outcome: 'completed',
+        filePath: written.filePath,
+        fileSize: written.fileSize,
+        durationMs,
+        inputTokens: output.usage.inputTokens,
+        outputTokens: output.usage.outputTokens,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      });
+      this.emit('agent.completed', {
+        taskId: run.taskId,
+        canvasPath: run.task.canvasPath,
+        groupId: group.spec.groupId,
+        groupIndex,
+        nodeId,
+        agentType,
+        concept: concept || nodeId,
+        filePath: written.filePath,
+        durationMs,
+        completedAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      const { errorType, message } = classify(err, controller.signal);
+      this.recordNode(run, {
+        groupIndex,
+        nodeId,
+        outcome: 'failed',
+        durationMs: Math.round(performance.now() - t0),
+        errorType,
+        errorMessage: message,
+        inputTokens: 0,
+        outputTokens: 0,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      });
+    } finally {
+      run.nodeControllers.delete(controller);
+      run.running--;
+    }
+  }
+
+  /** Stores a node's outcome with its event in one transaction, publishes it, and closes its group when done. */
+  private recordNode(run: BatchRun, result: NodeResultRecord): void {
+    const group = run.groups[result.groupIndex];
+    const base = { node_id: result.nodeId, group_id: group.spec.groupId, agent_type: group.spec.agentType };
+    const draft: EventDraft =
+      result.outcome === 'completed'
+        ? {
+            type: 'task_completed',
+            timestamp: result.finishedAt,
+            data: { ...base, file_path: result.filePath, file_size: result.fileSize, duration_ms: result.durationMs },
+          }
+        : {
+            type: 'task_failed',
+            timestamp: result.finishedAt,
+            data: { ...base, error_message: result.errorMessage, error_type: result.errorType },
+          };
+    const event = this.store.recordNodeResult(run.taskId, result, draft);
+    if (result.outcome === 'completed') {
+      run.completed++;
+      group.completed++;
+      run.inputTokens += result.inputTokens;
+      run.outputTokens += result.outputTokens;
+    } else {
+      run.failed++;
+      group.failed++;
+    }
+    run.ran++;
+    run.sumDurationMs += result.durationMs ?? 0;
+    this.bus.publish([event]);
+    if (group.completed + group.failed + group.skipped === group.total) this.closeGroup(run, group);
+  }
+
+  private closeGroup(run: BatchRun, group: GroupProgress): void {
+    if (group.finished) return;
+    group.finished = true;
+    const event = this.store.appendEvent(run.taskId, {
+      type: 'group_completed',
+      timestamp: new Date().toISOString(),
+      data: {
+        group_id: group.spec.groupId,
+        agent_type: group.spec.agentType,
+        status: settledStatus(group, run.stopReason === 'cancel'),
+        completed_nodes: group.completed,
+        failed_nodes: group.failed,
+      },
+    });
+    this.bus.publish([event]);
+  }
+
+  private progress(run: BatchRun): void {
+    const total = run.task.totalNodes;
+    const event = this.store.appendEvent(run.taskId, {
+      type: 'progress_update',
+      timestamp: new Date().toISOString(),
+      data: {
+        progress_percent: Math.min(99, Math.floor((run.settled / total) * 100)),
+        completed_nodes: run.completed,
+        failed_nodes: run.failed,
+        total_nodes: total,
+        running_nodes: run.running,
+        status: 'running',
+      },
+    });
+    this.bus.publish([event]);
+  }
+
+  private onDeadline(run: BatchRun): void {
+    run.stop('deadline', true);
+    const event = this.store.appendEvent(run.taskId, {
+      type: 'error',
+      timestamp: new Date().toISOString(),
+      data: {
+        error_type: 'TIMEOUT',
+        message: `The batch deadline of ${run.task.timeoutMs / 1000} s passed: running nodes were aborted and the rest skipped`,
+        recoverable: false,
+      },
+    });
+    this.bus.publish([event]);
+  }
+
+  /** Records skipped nodes, closes groups, decides the final status, stores metrics and the closing events. */
+  private finalize(run: BatchRun): void {
+    run.clearTimers();
+    const recorded = new Set(this.store.nodeResults(run.taskId).map((r) => `${r.groupIndex}\0${r.nodeId}`));
+    const now = new Date().toISOString();
+    const skipped: NodeResultRecord[] = [];
+    run.task.groups.forEach((g, groupIndex) => {
+      for (const nodeId of g.nodeIds) {
+        if (recorded.has(`${groupIndex}\0${nodeId}`)) continue;
+        recorded.add(`${groupIndex}\0${nodeId}`);
+        skipped.push({
+          groupIndex,
+          nodeId,
+          outcome: 'skipped',
+          errorType: run.stopReason === 'deadline' ? 'TIMEOUT' : 'CANCELLED',
+          errorMessage: run.stopReason === 'deadline' ? 'not started before the batch deadline' : 'not started: the batch was cancelled',
+          inputTokens: 0,
+          outputTokens: 0,
+          finishedAt: now,
+        });
+        run.groups[groupIndex].skipped++;
+        run.skipped++;
+      }
+    });
+    if (skipped.length) this.store.recordNodeResults(run.taskId, skipped);
+    for (const g of run.groups) this.closeGroup(run, g);
+
+    const status = finalStatus(run);
+    const metrics = this.metrics(run);
+    const drafts: EventDraft[] = [];
+    if (status === 'cancelled') {
+      drafts.push({ type: 'cancelled', timestamp: now, data: { status, completed_before_cancel: run.completed } });
+    }
+    drafts.push(this.sessionCompletedDraft(run.task, status, now, run, metrics));
+    const { task, events } = this.store.transition(
+      run.taskId,
+      status,
+      {
+        completedAt: now,
+        metrics,
+        expiresAt: this.expiry(now),
+        errorMessage: run.stopReason === 'deadline' ? `The batch deadline of ${run.task.timeoutMs / 1000} s passed` : null,
+      },
+      drafts,
+    );
+    this.bus.publish(events);
+    this.logger.log(
+      `task ${run.taskId} ${status}: ${run.completed} completed, ${run.failed} failed, ${run.skipped} skipped in ${metrics.total_duration_seconds} s`,
+    );
+    run.resolveDone(task);
+  }
+
+  private failWholeBatch(run: BatchRun, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.error(`task ${run.taskId} failed: ${message}`);
+    try {
+      run.stop('cancel', true);
+      const now = new Date().toISOString();
+      const { task, events } = this.store.transition(
+        run.taskId,
+        'failed',
+        { completedAt: now, errorMessage: message, metrics: this.metrics(run), expiresAt: this.expiry(now) },
+        [
+          { type: 'error', timestamp: now, data: { error_type: 'EXECUTION_ERROR', message, recoverable: false } },
+          this.sessionCompletedDraft(run.task, 'failed', now, run, this.metrics(run)),
+        ],
+      );
+      this.bus.publish(events);
+      run.resolveDone(task);
+    } catch (inner) {
+      this.logger.error(`task ${run.taskId} could not be closed: ${(inner as Error).message}`);
+      run.resolveDone({ ...run.task, status: 'failed', errorMessage: message });
+    }
+  }
+
+  private metrics(run: BatchRun): PerformanceMetrics {
+    const wallMs = Math.max(0, performance.now() - run.startedAtMs);
+    const slots = Math.min(run.task.maxConcurrent, run.task.totalNodes);
+    return {
+      total_duration_seconds: round(wallMs / 1000, 3),
+      average_duration_per_node: run.ran ? round(run.sumDurationMs / run.ran / 1000, 3) : 0,
+      parallel_efficiency: wallMs > 0 && slots > 0 ? round(run.sumDurationMs / (wallMs * slots), 4) : 0,
+      peak_concurrent: run.peak,
+    };
+  }
+
+  private sessionCompletedDraft(
+    task: TaskRecord,
+    status: TerminalStatus,
+    timestamp: string,
+    counts: { completed: number; failed: number },
+    metrics: PerformanceMetrics,
+  ): EventDraft {
+    return {
+      type: 'session_completed',
+      timestamp,
+      data: {
+        status,
+        total_duration: metrics.total_duration_seconds,
+        success_count: counts.completed,
+        failure_count: counts.failed,
+        performance_metrics: metrics,
+      },
+    };
+  }
+
+  private expiry(fromIso: string): string {
+    return new Date(Date.parse(fromIso) + this.options.sessionTtlMinutes * 60_000).toISOString();
+  }
+
+  private emit<K extends DomainEventName>(name: K, payload: DomainEventMap[K]): void {
+    try {
+      this.emitter.emit(name, payload);
+    } catch (err) {
+      this.logger.error(`${name} listener failed: ${(err as Error).message}`);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+}
+
+/** Canonical agent names (aliases resolved), checked to be runnable; group ids unique. */
+function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
+  const problems: ProblemFieldError[] = [];
+  const seen = new Set<string>();
+  if (!Array.isArray(groups) || groups.length === 0) problems.push({ field: 'groups', message: 'at least one group is needed' });
+  const out = (groups ?? []).map((g, i) => {
+    const agent = findAgent(g.agentType);
+    if (!agent) problems.push({ field: `groups[${i}].agent_type`, message: `unknown agent "${g.agentType}"; see GET /agents` });
+    else if (!agent.runnable) problems.push({ field: `groups[${i}].agent_type`, message: `agent "${agent.name}" cannot run in a batch` });
+    const key = `${typeof g.groupId}:${String(g.groupId)}`;
+    if (seen.has(key)) problems.push({ field: `groups[${i}].group_id`, message: `duplicate group_id ${JSON.stringify(g.groupId)}` });
+    seen.add(key);
+    if (!Array.isArray(g.nodeIds) || g.nodeIds.length === 0) problems.push({ field: `groups[${i}].node_ids`, message: 'at least one node id is needed' });
+    else if (new Set(g.nodeIds).size !== g.nodeIds.length) problems.push({ field: `groups[${i}].node_ids`, message: 'node ids must be unique within a group' });
+    return { groupId: g.groupId, agentType: agent?.name ?? g.agentType, nodeIds: [...(g.nodeIds ?? [])] };
+  });
+  if (problems.length) throw new BatchValidationError(problems);
+  return out;
+}
+
+function fingerprint(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/**
+ * `cancelled` when a cancel stopped it; `completed` when every node completed; `partial_failure` when some did;
+ * `failed` when none did (including a deadline that passed with nothing done).
+ */
+function finalStatus(run: BatchRun): TerminalStatus {
+  if (run.stopReason === 'cancel') return 'cancelled';
+  return settledStatus({ total: run.task.totalNodes, completed: run.completed, skipped: run.skipped }, false);
+}
+
+function classify(err: unknown, signal: AbortSignal): { errorType: NodeErrorType; message: string } {
+  if (signal.aborted && signal.reason instanceof NodeAbort) {
+    return { errorType: signal.reason.errorType, message: signal.reason.message };
+  }
+  const typed = (err as { errorType?: unknown } | null)?.errorType;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof typed === 'string' && (NODE_ERROR_TYPES as readonly string[]).includes(typed)) {
+    return { errorType: typed as NodeErrorType, message };
+  }
+  return { errorType: 'AGENT_ERROR', message: message || 'the agent failed without a message' };
+}
+
+/** Settles with `promise`, or rejects with the signal's reason as soon as it aborts (a runner that ignores it). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function emptyMetrics(): PerformanceMetrics {
+  return { total_duration_seconds: 0, average_duration_per_node: 0, parallel_efficiency: 0, peak_concurrent: 0 };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

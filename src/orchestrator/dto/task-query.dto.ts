@@ -1,0 +1,42 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { TASK_STATUSES, type TaskStatus } from '../../session/task.types';
+
+export class TaskListQueryDto {
+  @ApiPropertyOptional({ enum: TASK_STATUSES })
+  @IsOptional()
+  @IsIn(TASK_STATUSES)
+  status?: TaskStatus;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+}
+
+export class CancelQueryDto {
+  /** `graceful` (default): running nodes finish; `abort`: running nodes are aborted too. */
+  @ApiPropertyOptional({ enum: ['graceful', 'abort'], default: 'graceful' })
+  @IsOptional()
+  @IsIn(['graceful', 'abort'])
+  mode?: 'graceful' | 'abort';
+}
+
+export class EventsQueryDto {
+  /** Replay starts after this event id (same as the `Last-Event-ID` header). */
+  @ApiPropertyOptional({ minimum: 0 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  last_event_id?: number;
+
+  /** The API token, for clients that cannot set headers (EventSource). */
+  @ApiPropertyOptional()
+  @IsOptional()
+  access_token?: string;
+}

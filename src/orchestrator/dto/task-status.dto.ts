@@ -1,0 +1,120 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { NODE_ERROR_TYPES, TASK_STATUSES, type NodeErrorType, type TaskStatus } from '../../session/task.types';
+
+export class UsageDto {
+  input_tokens!: number;
+  output_tokens!: number;
+}
+
+export class PerformanceMetricsDto {
+  /** Wall time from start to end (or to now while running). */
+  total_duration_seconds!: number;
+  /** Mean duration of the nodes that ran, in seconds. */
+  average_duration_per_node!: number;
+  /** Sum of node durations / (wall time × min(max_concurrent, total_nodes)); 1.0 = every slot busy all the time. */
+  parallel_efficiency!: number;
+  /** Most nodes of this task running at once. */
+  peak_concurrent!: number;
+}
+
+export class NodeResultDto {
+  node_id!: string;
+  /** Vault-relative; the file exists with exactly `file_size` bytes. */
+  file_path!: string;
+  file_size!: number;
+  duration_ms!: number;
+  usage!: UsageDto;
+}
+
+export class NodeErrorDto {
+  node_id!: string;
+  error_message!: string;
+  @ApiProperty({ enum: NODE_ERROR_TYPES })
+  error_type!: NodeErrorType;
+}
+
+export class GroupStatusDto {
+  @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'integer' }] })
+  group_id!: string | number;
+  agent_type!: string;
+  @ApiProperty({ enum: TASK_STATUSES })
+  status!: TaskStatus;
+  total_nodes!: number;
+  completed_nodes!: number;
+  failed_nodes!: number;
+  results!: NodeResultDto[];
+  errors!: NodeErrorDto[];
+}
+
+export class TaskStatusDto {
+  task_id!: string;
+  canvas_path!: string;
+  @ApiProperty({ enum: TASK_STATUSES })
+  status!: TaskStatus;
+  /** floor((completed + failed + skipped) / total × 100); 100 only when terminal. */
+  progress_percent!: number;
+  total_groups!: number;
+  total_nodes!: number;
+  completed_nodes!: number;
+  failed_nodes!: number;
+  skipped_nodes!: number;
+  max_concurrent!: number;
+  /** The batch deadline in seconds. */
+  timeout!: number;
+  created_at!: string;
+  @ApiProperty({ type: String, nullable: true })
+  started_at!: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  completed_at!: string | null;
+  @ApiProperty({ type: String, nullable: true })
+  error_message!: string | null;
+  groups!: GroupStatusDto[];
+  performance_metrics!: PerformanceMetricsDto;
+  usage!: UsageDto;
+}
+
+export class TaskLinksDto {
+  status!: string;
+  events!: string;
+  cancel!: string;
+}
+
+export class ExecuteAcceptedDto {
+  task_id!: string;
+  @ApiProperty({ enum: ['pending', 'running'] })
+  status!: TaskStatus;
+  canvas_path!: string;
+  total_groups!: number;
+  total_nodes!: number;
+  created_at!: string;
+  links!: TaskLinksDto;
+}
+
+export class CancelResponseDto {
+  @ApiProperty({ enum: [true] })
+  success!: true;
+  message!: string;
+  @ApiProperty({ enum: TASK_STATUSES })
+  status!: TaskStatus;
+  completed_count!: number;
+}
+
+export class TaskSummaryDto {
+  task_id!: string;
+  canvas_path!: string;
+  @ApiProperty({ enum: TASK_STATUSES })
+  status!: TaskStatus;
+  progress_percent!: number;
+  total_groups!: number;
+  total_nodes!: number;
+  completed_nodes!: number;
+  failed_nodes!: number;
+  skipped_nodes!: number;
+  created_at!: string;
+  @ApiPropertyOptional({ type: String, nullable: true })
+  completed_at!: string | null;
+}
+
+export class TaskListDto {
+  tasks!: TaskSummaryDto[];
+}

@@ -1,0 +1,80 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { BatchOrchestrator } from './batch-orchestrator.service';
+import { ExecuteRequestDto } from './dto/execute-request.dto';
+import { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from './dto/task-status.dto';
+import { CancelQueryDto, TaskListQueryDto } from './dto/task-query.dto';
+import { TaskViewService } from './task-view.service';
+
+@ApiTags('parallel')
+@Controller('parallel')
+export class ParallelController {
+  constructor(
+    private readonly orchestrator: BatchOrchestrator,
+    private readonly views: TaskViewService,
+  ) {}
+
+  /** Starts a batch (202). A repeated `Idempotency-Key` returns the first task (200) instead. */
+  @Post('execute')
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiAcceptedResponse({ type: ExecuteAcceptedDto })
+  async execute(
+    @Body() body: ExecuteRequestDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ExecuteAcceptedDto> {
+    const { task, created } = await this.orchestrator.submit({
+      canvasPath: body.canvas_path,
+      groups: body.groups.map((g) => ({ groupId: g.group_id, agentType: g.agent_type, nodeIds: g.node_ids })),
+      maxConcurrent: body.max_concurrent,
+      timeoutMs: body.timeout === undefined ? undefined : body.timeout * 1000,
+      idempotencyKey: idempotencyKey?.trim() || undefined,
+    });
+    res.status(created ? 202 : 200);
+    const base = `/parallel`;
+    return {
+      task_id: task.taskId,
+      status: task.status,
+      canvas_path: task.canvasPath,
+      total_groups: task.groups.length,
+      total_nodes: task.totalNodes,
+      created_at: task.createdAt,
+      links: {
+        status: `${base}/status/${task.taskId}`,
+        events: `${base}/events/${task.taskId}`,
+        cancel: `${base}/cancel/${task.taskId}`,
+      },
+    };
+  }
+
+  /** Full task status with per-group results and errors. */
+  @Get('status/:taskId')
+  @ApiOkResponse({ type: TaskStatusDto })
+  status(@Param('taskId') taskId: string): TaskStatusDto {
+    return this.views.status(taskId);
+  }
+
+  /** Graceful cancel: no node that had not started runs after the reply. `?mode=abort` aborts running nodes too. */
+  @Delete('cancel/:taskId')
+  @ApiOkResponse({ type: CancelResponseDto })
+  cancel(@Param('taskId') taskId: string, @Query() query: CancelQueryDto): Promise<CancelResponseDto> {
+    this.views.find(taskId);
+    return this.orchestrator.cancel(taskId, query.mode);
+  }
+
+  /** Same as `DELETE /parallel/cancel/{task_id}`, for clients that cannot send DELETE. */
+  @Post('cancel/:taskId')
+  @HttpCode(200)
+  @ApiOkResponse({ type: CancelResponseDto })
+  cancelPost(@Param('taskId') taskId: string, @Query() query: CancelQueryDto): Promise<CancelResponseDto> {
+    return this.cancel(taskId, query);
+  }
+
+  /** Recent tasks, newest first. */
+  @Get('tasks')
+  @ApiOkResponse({ type: TaskListDto })
+  tasks(@Query() query: TaskListQueryDto): TaskListDto {
+    return { tasks: this.views.list(query) };
+  }
+}

@@ -1,0 +1,138 @@
+import { Injectable } from '@nestjs/common';
+import { InvalidTaskIdError, SessionNotFoundError } from '../session/session.errors';
+import { TaskStore } from '../session/task-store';
+import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
+import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
+import { settledStatus } from './status-rules';
+import type { GroupStatusDto, TaskStatusDto, TaskSummaryDto } from './dto/task-status.dto';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Builds the wire views of tasks (snake_case, as API.md) from the store and the live run state. */
+@Injectable()
+export class TaskViewService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly orchestrator: BatchOrchestrator,
+  ) {}
+
+  /** The task, or 400 for a malformed id and 404 for an unknown one. */
+  find(taskId: string): TaskRecord {
+    if (!UUID.test(taskId)) throw new InvalidTaskIdError(taskId);
+    const task = this.store.findTask(taskId);
+    if (!task) throw new SessionNotFoundError(taskId);
+    return task;
+  }
+
+  status(taskId: string): TaskStatusDto {
+    const task = this.find(taskId);
+    const results = this.store.nodeResults(taskId);
+    const live = this.orchestrator.live(taskId);
+    const counts = { completed: 0, failed: 0, skipped: 0 };
+    let inputTokens = 0;
+    let outputTokens = 0;
+    let sumDurationMs = 0;
+    let ran = 0;
+    const byGroup = task.groups.map(() => [] as NodeResultRecord[]);
+    for (const r of results) {
+      counts[r.outcome]++;
+      byGroup[r.groupIndex]?.push(r);
+      inputTokens += r.inputTokens;
+      outputTokens += r.outputTokens;
+      if (r.outcome !== 'skipped') {
+        sumDurationMs += r.durationMs ?? 0;
+        ran++;
+      }
+    }
+    const groups = task.groups.map((g, i): GroupStatusDto => {
+      const rs = byGroup[i];
+      const completed = rs.filter((r) => r.outcome === 'completed');
+      const failed = rs.filter((r) => r.outcome === 'failed');
+      const skipped = rs.length - completed.length - failed.length;
+      return {
+        group_id: g.groupId,
+        agent_type: g.agentType,
+        status: groupStatus(task.status, g.nodeIds.length, completed.length, failed.length, skipped, live?.groupsStarted[i] ?? 0),
+        total_nodes: g.nodeIds.length,
+        completed_nodes: completed.length,
+        failed_nodes: failed.length,
+        results: completed.map((r) => ({
+          node_id: r.nodeId,
+          file_path: r.filePath ?? '',
+          file_size: r.fileSize ?? 0,
+          duration_ms: r.durationMs ?? 0,
+          usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens },
+        })),
+        errors: failed.map((r) => ({ node_id: r.nodeId, error_message: r.errorMessage ?? '', error_type: r.errorType ?? 'AGENT_ERROR' })),
+      };
+    });
+    return {
+      task_id: task.taskId,
+      canvas_path: task.canvasPath,
+      status: task.status,
+      progress_percent: progressPercent(task, counts.completed + counts.failed + counts.skipped),
+      total_groups: task.groups.length,
+      total_nodes: task.totalNodes,
+      completed_nodes: counts.completed,
+      failed_nodes: counts.failed,
+      skipped_nodes: counts.skipped,
+      max_concurrent: task.maxConcurrent,
+      timeout: task.timeoutMs / 1000,
+      created_at: task.createdAt,
+      started_at: task.startedAt,
+      completed_at: task.completedAt,
+      error_message: task.errorMessage,
+      groups,
+      performance_metrics: task.metrics ?? liveMetrics(task, live, sumDurationMs, ran),
+      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+    };
+  }
+
+  list(filter: { status?: TaskStatus; limit?: number }): TaskSummaryDto[] {
+    return this.store.listTasks({ status: filter.status, limit: filter.limit ?? 20 }).map((task) => {
+      const c = this.store.nodeCounts(task.taskId);
+      return {
+        task_id: task.taskId,
+        canvas_path: task.canvasPath,
+        status: task.status,
+        progress_percent: progressPercent(task, c.completed + c.failed + c.skipped),
+        total_groups: task.groups.length,
+        total_nodes: task.totalNodes,
+        completed_nodes: c.completed,
+        failed_nodes: c.failed,
+        skipped_nodes: c.skipped,
+        created_at: task.createdAt,
+        completed_at: task.completedAt,
+      };
+    });
+  }
+}
+
+function progressPercent(task: TaskRecord, settled: number): number {
+  if (isTerminal(task.status)) return 100;
+  return Math.min(99, Math.floor((settled / task.totalNodes) * 100));
+}
+
+function groupStatus(
+  taskStatus: TaskStatus,
+  total: number,
+  completed: number,
+  failed: number,
+  skipped: number,
+  started: number,
+): TaskStatus {
+  if (completed + failed + skipped === total) return settledStatus({ total, completed, skipped }, taskStatus === 'cancelled');
+  if (taskStatus === 'cancelled') return 'cancelled';
+  return started > 0 || completed + failed > 0 ? 'running' : 'pending';
+}
+
+function liveMetrics(task: TaskRecord, live: LiveTaskInfo | undefined, sumDurationMs: number, ran: number): TaskStatusDto['performance_metrics'] {
+  const wallMs = task.startedAt ? Math.max(0, Date.now() - Date.parse(task.startedAt)) : 0;
+  const slots = Math.min(task.maxConcurrent, task.totalNodes);
+  return {
+    total_duration_seconds: Math.round(wallMs) / 1000,
+    average_duration_per_node: ran ? Math.round(sumDurationMs / ran) / 1000 : 0,
+    parallel_efficiency: wallMs > 0 ? Math.round((sumDurationMs / (wallMs * slots)) * 10_000) / 10_000 : 0,
+    peak_concurrent: live?.peakConcurrent ?? 0,
+  };
+}

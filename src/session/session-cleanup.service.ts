@@ -1,0 +1,41 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { TaskStore } from './task-store';
+
+/**
+ * Removes finished tasks (with their results and event logs) once `SESSION_TTL_MINUTES` have passed since they
+ * finished. Started with the module, stopped on shutdown.
+ */
+@Injectable()
+export class SessionCleanupService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(SessionCleanupService.name);
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: TaskStore,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+  ) {}
+
+  onModuleInit(): void {
+    this.sweep();
+    this.timer = setInterval(() => this.sweep(), this.options.cleanupIntervalMs);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Deletes every expired task now; returns their ids. */
+  sweep(now = new Date()): string[] {
+    try {
+      const removed = this.store.deleteExpired(now);
+      if (removed.length) this.logger.log(`removed ${removed.length} expired task(s)`);
+      return removed;
+    } catch (err) {
+      this.logger.error(`cleanup failed: ${(err as Error).message}`);
+      return [];
+    }
+  }
+}

@@ -1,0 +1,271 @@
+import { Injectable } from '@nestjs/common';
+import type { Statement } from 'better-sqlite3';
+import { SqliteDatabase } from '../database/sqlite-database';
+import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
+import { assertTransition } from './state-machine';
+import { type EventDraft, type IdempotencyClaim, type NodeCounts, TaskStore } from './task-store';
+import type {
+  GroupSpec,
+  NewTask,
+  NodeErrorType,
+  NodeOutcome,
+  NodeResultRecord,
+  PerformanceMetrics,
+  TaskEventRecord,
+  TaskRecord,
+  TaskStatus,
+  TransitionPatch,
+} from './task.types';
+
+interface TaskRow {
+  task_id: string;
+  canvas_path: string;
+  status: TaskStatus;
+  max_concurrent: number;
+  timeout_ms: number;
+  groups_json: string;
+  total_nodes: number;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  deadline_at: string | null;
+  error_message: string | null;
+  metrics_json: string | null;
+  last_event_id: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+interface ResultRow {
+  group_index: number;
+  node_id: string;
+  outcome: NodeOutcome;
+  file_path: string | null;
+  file_size: number | null;
+  duration_ms: number | null;
+  error_message: string | null;
+  error_type: NodeErrorType | null;
+  input_tokens: number;
+  output_tokens: number;
+  started_at: string | null;
+  finished_at: string;
+}
+
+interface EventRow {
+  event_id: number;
+  type: string;
+  timestamp: string;
+  data_json: string;
+}
+
+/** `TaskStore` on the embedded SQLite database. Statements are prepared once. */
+@Injectable()
+export class SqliteTaskStore extends TaskStore {
+  private readonly s: Record<string, Statement>;
+
+  constructor(private readonly db: SqliteDatabase) {
+    super();
+    const h = db.handle;
+    this.s = {
+      insertTask: h.prepare(
+        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash)
+         VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash)`,
+      ),
+      byKey: h.prepare('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      byId: h.prepare('SELECT * FROM tasks WHERE task_id = ?'),
+      list: h.prepare('SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      listByStatus: h.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      update: h.prepare(
+        `UPDATE tasks SET status = @status,
+           started_at = coalesce(@started_at, started_at), completed_at = coalesce(@completed_at, completed_at),
+           deadline_at = coalesce(@deadline_at, deadline_at), expires_at = coalesce(@expires_at, expires_at),
+           error_message = CASE WHEN @set_error THEN @error_message ELSE error_message END,
+           metrics_json = coalesce(@metrics_json, metrics_json)
+         WHERE task_id = @task_id`,
+      ),
+      bumpEvent: h.prepare('UPDATE tasks SET last_event_id = last_event_id + 1 WHERE task_id = ? RETURNING last_event_id'),
+      insertEvent: h.prepare('INSERT INTO task_events (task_id, event_id, type, timestamp, data_json) VALUES (?, ?, ?, ?, ?)'),
+      eventsAfter: h.prepare('SELECT event_id, type, timestamp, data_json FROM task_events WHERE task_id = ? AND event_id > ? ORDER BY event_id LIMIT ?'),
+      upsertResult: h.prepare(
+        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, started_at, finished_at)
+         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @started_at, @finished_at)
+         ON CONFLICT (task_id, group_index, node_id) DO UPDATE SET outcome = excluded.outcome, file_path = excluded.file_path,
+           file_size = excluded.file_size, duration_ms = excluded.duration_ms, error_message = excluded.error_message,
+           error_type = excluded.error_type, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+           started_at = excluded.started_at, finished_at = excluded.finished_at`,
+      ),
+      results: h.prepare('SELECT * FROM node_results WHERE task_id = ? ORDER BY group_index, finished_at, node_id'),
+      counts: h.prepare('SELECT outcome, count(*) AS n FROM node_results WHERE task_id = ? GROUP BY outcome'),
+      expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
+    };
+  }
+
+  createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean } {
+    return this.db.transaction(() => {
+      if (idempotency) {
+        const existing = this.s.byKey.get(idempotency.key) as TaskRow | undefined;
+        if (existing) {
+          if (existing.request_hash !== idempotency.requestHash) {
+            throw new IdempotencyKeyReusedError(idempotency.key, existing.task_id);
+          }
+          return { task: toTask(existing), created: false };
+        }
+      }
+      this.s.insertTask.run({
+        task_id: task.taskId,
+        canvas_path: task.canvasPath,
+        max_concurrent: task.maxConcurrent,
+        timeout_ms: task.timeoutMs,
+        groups_json: JSON.stringify(task.groups),
+        total_nodes: task.groups.reduce((n, g) => n + g.nodeIds.length, 0),
+        created_at: task.createdAt,
+        idempotency_key: idempotency?.key ?? null,
+        request_hash: idempotency?.requestHash ?? null,
+      });
+      return { task: this.get(task.taskId), created: true };
+    });
+  }
+
+  findTask(taskId: string): TaskRecord | undefined {
+    const row = this.s.byId.get(taskId) as TaskRow | undefined;
+    return row && toTask(row);
+  }
+
+  listTasks({ status, limit }: { status?: TaskStatus; limit: number }): TaskRecord[] {
+    const rows = (status ? this.s.listByStatus.all(status, limit) : this.s.list.all(limit)) as TaskRow[];
+    return rows.map(toTask);
+  }
+
+  transition(
+    taskId: string,
+    to: TaskStatus,
+    patch: TransitionPatch = {},
+    events: readonly EventDraft[] = [],
+  ): { task: TaskRecord; events: TaskEventRecord[] } {
+    return this.db.transaction(() => {
+      const current = this.get(taskId);
+      assertTransition(taskId, current.status, to);
+      this.s.update.run({
+        task_id: taskId,
+        status: to,
+        started_at: patch.startedAt ?? null,
+        completed_at: patch.completedAt ?? null,
+        deadline_at: patch.deadlineAt ?? null,
+        expires_at: patch.expiresAt ?? null,
+        set_error: patch.errorMessage !== undefined ? 1 : 0,
+        error_message: patch.errorMessage ?? null,
+        metrics_json: patch.metrics ? JSON.stringify(patch.metrics) : null,
+      });
+      const stored = events.map((e) => this.insertEvent(taskId, e));
+      return { task: this.get(taskId), events: stored };
+    });
+  }
+
+  recordNodeResult(taskId: string, result: NodeResultRecord, event: EventDraft): TaskEventRecord {
+    return this.db.transaction(() => {
+      this.upsert(taskId, result);
+      return this.insertEvent(taskId, event);
+    });
+  }
+
+  recordNodeResults(taskId: string, results: readonly NodeResultRecord[]): void {
+    this.db.transaction(() => results.forEach((r) => this.upsert(taskId, r)));
+  }
+
+  appendEvent(taskId: string, event: EventDraft): TaskEventRecord {
+    return this.db.transaction(() => this.insertEvent(taskId, event));
+  }
+
+  eventsAfter(taskId: string, afterId: number, limit = 10_000): TaskEventRecord[] {
+    return (this.s.eventsAfter.all(taskId, afterId, limit) as EventRow[]).map((r) => ({
+      id: r.event_id,
+      taskId,
+      type: r.type,
+      timestamp: r.timestamp,
+      data: JSON.parse(r.data_json) as Record<string, unknown>,
+    }));
+  }
+
+  nodeResults(taskId: string): NodeResultRecord[] {
+    return (this.s.results.all(taskId) as ResultRow[]).map((r) => ({
+      groupIndex: r.group_index,
+      nodeId: r.node_id,
+      outcome: r.outcome,
+      ...(r.file_path !== null && { filePath: r.file_path }),
+      ...(r.file_size !== null && { fileSize: r.file_size }),
+      ...(r.duration_ms !== null && { durationMs: r.duration_ms }),
+      ...(r.error_message !== null && { errorMessage: r.error_message }),
+      ...(r.error_type !== null && { errorType: r.error_type }),
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      ...(r.started_at !== null && { startedAt: r.started_at }),
+      finishedAt: r.finished_at,
+    }));
+  }
+
+  nodeCounts(taskId: string): NodeCounts {
+    const counts: NodeCounts = { completed: 0, failed: 0, skipped: 0 };
+    for (const r of this.s.counts.all(taskId) as { outcome: NodeOutcome; n: number }[]) counts[r.outcome] = r.n;
+    return counts;
+  }
+
+  deleteExpired(now: Date): string[] {
+    return this.db.transaction(() => {
+      const ids = (this.s.expired.all(now.toISOString()) as { task_id: string }[]).map((r) => r.task_id);
+      for (const id of ids) this.s.deleteTask.run(id);
+      return ids;
+    });
+  }
+
+  private get(taskId: string): TaskRecord {
+    const task = this.findTask(taskId);
+    if (!task) throw new SessionNotFoundError(taskId);
+    return task;
+  }
+
+  private insertEvent(taskId: string, e: EventDraft): TaskEventRecord {
+    const row = this.s.bumpEvent.get(taskId) as { last_event_id: number } | undefined;
+    if (!row) throw new SessionNotFoundError(taskId);
+    this.s.insertEvent.run(taskId, row.last_event_id, e.type, e.timestamp, JSON.stringify(e.data));
+    return { id: row.last_event_id, taskId, ...e };
+  }
+
+  private upsert(taskId: string, r: NodeResultRecord): void {
+    this.s.upsertResult.run({
+      task_id: taskId,
+      group_index: r.groupIndex,
+      node_id: r.nodeId,
+      outcome: r.outcome,
+      file_path: r.filePath ?? null,
+      file_size: r.fileSize ?? null,
+      duration_ms: r.durationMs ?? null,
+      error_message: r.errorMessage ?? null,
+      error_type: r.errorType ?? null,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      started_at: r.startedAt ?? null,
+      finished_at: r.finishedAt,
+    });
+  }
+}
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    taskId: row.task_id,
+    canvasPath: row.canvas_path,
+    status: row.status,
+    maxConcurrent: row.max_concurrent,
+    timeoutMs: row.timeout_ms,
+    groups: JSON.parse(row.groups_json) as GroupSpec[],
+    totalNodes: row.total_nodes,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    deadlineAt: row.deadline_at,
+    errorMessage: row.error_message,
+    metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as PerformanceMetrics) : null,
+    lastEventId: row.last_event_id,
+    idempotencyKey: row.idempotency_key,
+  };
+}

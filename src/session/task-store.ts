@@ -1,0 +1,60 @@
+import type {
+  NewTask,
+  NodeResultRecord,
+  TaskEventRecord,
+  TaskRecord,
+  TaskStatus,
+  TransitionPatch,
+} from './task.types';
+
+export interface IdempotencyClaim {
+  key: string;
+  /** Fingerprint of the request body; a repeat with another body is refused. */
+  requestHash: string;
+}
+
+/**
+ * Where tasks, per-node results and per-task event logs live (abstract class = DI token). Methods are named for
+ * intentions; each is atomic. The embedded adapter is SQLite.
+ */
+export abstract class TaskStore {
+  /**
+   * Stores a new `pending` task. With an idempotency claim whose key was seen before, stores nothing and returns
+   * the earlier task (`created: false`); throws `IdempotencyKeyReusedError` when that key came with another body.
+   */
+  abstract createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean };
+  abstract findTask(taskId: string): TaskRecord | undefined;
+  /** Newest first. */
+  abstract listTasks(filter: { status?: TaskStatus; limit: number }): TaskRecord[];
+  /** Moves a task along its state machine (throws `InvalidStateTransitionError`), optionally appending events. */
+  abstract transition(
+    taskId: string,
+    to: TaskStatus,
+    patch?: TransitionPatch,
+    events?: readonly EventDraft[],
+  ): { task: TaskRecord; events: TaskEventRecord[] };
+  /** Records one node's outcome and its event in one transaction; returns the stored event. */
+  abstract recordNodeResult(taskId: string, result: NodeResultRecord, event: EventDraft): TaskEventRecord;
+  /** Records several outcomes (e.g. nodes skipped by a cancel) without events. */
+  abstract recordNodeResults(taskId: string, results: readonly NodeResultRecord[]): void;
+  abstract appendEvent(taskId: string, event: EventDraft): TaskEventRecord;
+  /** Stored events with `id > afterId`, in order, at most `limit`. */
+  abstract eventsAfter(taskId: string, afterId: number, limit?: number): TaskEventRecord[];
+  abstract nodeResults(taskId: string): NodeResultRecord[];
+  /** Completed, failed and skipped node counts of a task. */
+  abstract nodeCounts(taskId: string): NodeCounts;
+  /** Deletes finished tasks whose retention ended before `now`; returns their ids. */
+  abstract deleteExpired(now: Date): string[];
+}
+
+export interface NodeCounts {
+  completed: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface EventDraft {
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,102 @@
+export const TASK_STATUSES = ['pending', 'running', 'completed', 'partial_failure', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type TerminalStatus = Exclude<TaskStatus, 'pending' | 'running'>;
+
+export function isTerminal(status: TaskStatus): status is TerminalStatus {
+  return status !== 'pending' && status !== 'running';
+}
+
+/** Per-node error types (the `error_type` of `errors[]` and `task_failed`). */
+export const NODE_ERROR_TYPES = [
+  'NODE_NOT_FOUND',
+  'AGENT_ERROR',
+  'AGENT_TIMEOUT',
+  'RATE_LIMITED',
+  'CANVAS_WRITE_FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+] as const;
+export type NodeErrorType = (typeof NODE_ERROR_TYPES)[number];
+
+/** One group of a task as submitted. `groupId` is echoed back exactly as given (string or integer). */
+export interface GroupSpec {
+  groupId: string | number;
+  agentType: string;
+  nodeIds: string[];
+}
+
+export interface PerformanceMetrics {
+  total_duration_seconds: number;
+  average_duration_per_node: number;
+  parallel_efficiency: number;
+  peak_concurrent: number;
+}
+
+export interface TokenTotals {
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface TaskRecord {
+  taskId: string;
+  canvasPath: string;
+  status: TaskStatus;
+  maxConcurrent: number;
+  /** The whole batch's deadline, from start. */
+  timeoutMs: number;
+  groups: GroupSpec[];
+  totalNodes: number;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  deadlineAt: string | null;
+  errorMessage: string | null;
+  metrics: PerformanceMetrics | null;
+  lastEventId: number;
+  idempotencyKey: string | null;
+}
+
+export type NodeOutcome = 'completed' | 'failed' | 'skipped';
+
+export interface NodeResultRecord {
+  groupIndex: number;
+  nodeId: string;
+  outcome: NodeOutcome;
+  filePath?: string;
+  fileSize?: number;
+  durationMs?: number;
+  errorMessage?: string;
+  errorType?: NodeErrorType;
+  inputTokens: number;
+  outputTokens: number;
+  startedAt?: string;
+  finishedAt: string;
+}
+
+/** One stored event of a task's log; `id` is the per-task sequence number (1, 2, 3 …) SSE uses. */
+export interface TaskEventRecord {
+  id: number;
+  taskId: string;
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+export interface NewTask {
+  taskId: string;
+  canvasPath: string;
+  maxConcurrent: number;
+  timeoutMs: number;
+  groups: GroupSpec[];
+  createdAt: string;
+}
+
+/** Fields set together with a state transition. */
+export interface TransitionPatch {
+  startedAt?: string;
+  completedAt?: string;
+  deadlineAt?: string;
+  errorMessage?: string | null;
+  metrics?: PerformanceMetrics;
+  expiresAt?: string;
+}
