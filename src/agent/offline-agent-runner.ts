@@ -20,7 +20,19 @@ export class OfflineAgentRunner extends AgentRunner {
     if (!node.content.trim()) {
       throw new AgentRunError(`node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`);
     }
-    const markdown = template(factsOf(node.content, detectLanguage(node.content)));
+    const content = node.nodeType === 'link' ? describeUrl(node.content) : node.content;
+    const markdown = template(factsOf(content, detectLanguage(content)));
     return { markdown, usage: { inputTokens: 0, outputTokens: 0 } };
+  }
+}
+
+/** A link node's URL as words: its last path segment (decoded, `_` as spaces) and the site, e.g. `Cell (biology) — en.wikipedia.org`. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const last = decodeURIComponent(u.pathname.split('/').filter(Boolean).pop() ?? '').replace(/[_-]+/g, ' ').trim();
+    return last ? `${last} — ${u.hostname}` : u.hostname;
+  } catch {
+    return url;
   }
 }

@@ -10,8 +10,9 @@ export interface ContentFacts {
 }
 
 export function factsOf(content: string, lang: ContentLanguage): ContentFacts {
-  const sentences = sentencesOf(content);
-  return { lang, concept: conceptOf(content), sentences, terms: keyTerms(content), hash: stableHash(content) };
+  const concept = conceptOf(content);
+  const sentences = sentencesOf(content).filter((s) => s !== concept);
+  return { lang, concept, sentences, terms: keyTerms(content), hash: stableHash(content) };
 }
 
 type Template = (f: ContentFacts) => string;
