@@ -40,6 +40,9 @@ export interface Rect {
 export const NODE_TYPES = ['text', 'file', 'link', 'group'] as const;
 const SIDES = ['top', 'right', 'bottom', 'left'];
 
+/** The field each known node type needs (own keys only: a type named like `constructor` is just unknown). */
+const REQUIRED_FIELD: Readonly<Record<string, string>> = { text: 'text', file: 'file', link: 'url' };
+
 /**
  * Parses and validates JSON Canvas 1.0. Returns the problems instead of throwing, so callers can report every one.
  * Unknown node types and unknown fields are accepted and kept (plugins add their own).
@@ -69,7 +72,7 @@ export function parseCanvas(text: string): { doc: CanvasDocument } | { errors: P
     for (const k of ['x', 'y', 'width', 'height']) {
       if (typeof n[k] !== 'number' || !Number.isFinite(n[k])) errors.push({ field: `${at}.${k}`, message: 'must be a number' });
     }
-    const need = { text: 'text', file: 'file', link: 'url' }[n.type as string];
+    const need = typeof n.type === 'string' && Object.hasOwn(REQUIRED_FIELD, n.type) ? REQUIRED_FIELD[n.type] : undefined;
     if (need && typeof n[need] !== 'string') errors.push({ field: `${at}.${need}`, message: `a ${String(n.type)} node needs a string "${need}"` });
   });
   edges.forEach((e, i) => {

@@ -268,7 +268,7 @@ export class BatchOrchestrator implements OnApplicationShutdown {
   }
 
   /**
-   * One node: holds the process-wide slot for the agent call, checks cancel/deadline after acquiring it (a queued
+   * One node: holds the process-wide slot for the agent call (that is when it counts as running), checks cancel/deadline after acquiring it (a queued
    * node never starts after a cancel), runs the agent with an `AbortSignal`, writes the result, records it.
    * Every error is caught here and becomes this node's failure; it never reaches its siblings.
    */
@@ -302,6 +302,7 @@ export class BatchOrchestrator implements OnApplicationShutdown {
       } finally {
         clearTimeout(nodeTimer);
         globalSlot.release();
+        run.running--;
       }
       const written = await this.canvas.writeResult({
         canvas: run.canvas,
@@ -355,7 +356,6 @@ export class BatchOrchestrator implements OnApplicationShutdown {
       });
     } finally {
       run.nodeControllers.delete(controller);
-      run.running--;
     }
   }
 

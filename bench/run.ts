@@ -1,0 +1,426 @@
+/**
+ * canvas-batch benchmark (`npm run bench`).
+ *
+ * (a) Orchestrator overhead: 10 canvases × 1,000 text nodes, a zero-latency agent, 10 batches submitted at once
+ *     through the real `BatchOrchestrator` in a Nest application context (real SQLite file, real event log, real
+ *     canvas writes), side by side with a bare `Sema(12)` loop over the same 10,000 agent calls.
+ * (b) Scheduling quality: 100 nodes at 1,000 ms agent latency, maxConcurrent 12 / globalMaxConcurrent 12 → makespan
+ *     against the ideal ceil(100 / 12) × 1 s.
+ *
+ * Prints a table and writes bench/results/latest.json plus a timestamped copy.
+ */
+import { type DynamicModule, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplicationContext } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { Sema } from 'async-sema';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { AgentNodeInput } from '../src/agent/agent-runner';
+import { OfflineAgentRunner } from '../src/agent/offline-agent-runner';
+import { CanvasService } from '../src/canvas/canvas.service';
+import type { CanvasBatchOptions } from '../src/config/canvas-batch-options';
+import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
+import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
+import type { TaskRecord } from '../src/session/task.types';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parameters
+
+const AGENT = 'oral-explanation';
+const CONCURRENCY = 12;
+const A_CANVASES = 10;
+const A_NODES_PER_CANVAS = 1_000;
+const WARMUP_NODES = 200;
+const B_NODES = 100;
+const B_LATENCY_MS = 1_000;
+/** Each batch's own deadline: generous, but a hung run still ends well inside the 5-minute budget. */
+const BATCH_TIMEOUT_MS = 240_000;
+
+/** Grid of the generated canvases (Obsidian-like text nodes). */
+const GRID_COLUMNS = 40;
+const NODE_WIDTH = 400;
+const NODE_HEIGHT = 200;
+const GRID_STEP_X = 480;
+const GRID_STEP_Y = 280;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Output helpers (lint forbids console.*)
+
+const out = (s = ''): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function fmt(n: number, digits = 2): string {
+  return round(n, digits).toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Canvas generation
+
+const TOPICS_EN: [string, string[]][] = [
+  ['Photosynthesis', ['Plants turn light energy into chemical energy.', 'It happens in the chloroplasts.', 'Carbon dioxide and water become glucose and oxygen.']],
+  ['Newton’s second law', ['Force equals mass times acceleration.', 'A larger net force gives a larger acceleration.', 'The acceleration points along the net force.']],
+  ['Supply and demand', ['Prices move towards the point where supply meets demand.', 'A shortage pushes prices up.', 'A surplus pushes prices down.']],
+  ['Mitochondria', ['Mitochondria produce most of the cell’s ATP.', 'They have their own DNA.', 'Cellular respiration happens across their inner membrane.']],
+  ['The French Revolution', ['It began in 1789 with the storming of the Bastille.', 'It ended the absolute monarchy.', 'Its ideals spread across Europe.']],
+  ['Entropy', ['Entropy measures the number of microstates of a system.', 'In an isolated system it never decreases.', 'It explains why heat flows from hot to cold.']],
+];
+const TOPICS_ZH: [string, string[]][] = [
+  ['导数', ['导数描述函数在某一点的变化率。', '它是切线的斜率。', '求导是微积分的基本运算。']],
+  ['光合作用', ['植物利用光能把二氧化碳和水转化为葡萄糖。', '这一过程发生在叶绿体中。', '同时释放出氧气。']],
+];
+
+/** The text of node `i` of canvas `c`: a heading and a few sentences; every 10th node is in Chinese. */
+function nodeText(c: number, i: number): string {
+  const zh = i % 10 === 9;
+  const topics = zh ? TOPICS_ZH : TOPICS_EN;
+  const [title, sentences] = topics[(c * 7 + i) % topics.length];
+  return `# ${title} ${c + 1}.${i + 1}\n${sentences.join(zh ? '' : ' ')}`;
+}
+
+/** A 16-hex-character id, Obsidian's shape. */
+function obsidianId(...parts: (string | number)[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
+}
+
+interface GeneratedCanvas {
+  relPath: string;
+  nodeIds: string[];
+  inputs: AgentNodeInput[];
+}
+
+/** Writes a valid JSON Canvas of `count` text nodes laid out on a grid, tab-indented like Obsidian. */
+function writeCanvas(vault: string, relPath: string, c: number, count: number): GeneratedCanvas {
+  const nodes = Array.from({ length: count }, (_, i) => ({
+    id: obsidianId(relPath, i),
+    type: 'text',
+    text: nodeText(c, i),
+    x: (i % GRID_COLUMNS) * GRID_STEP_X,
+    y: Math.floor(i / GRID_COLUMNS) * GRID_STEP_Y,
+    width: NODE_WIDTH,
+    height: NODE_HEIGHT,
+  }));
+  const abs = path.join(vault, relPath);
+  mkdirSync(path.dirname(abs), { recursive: true });
+  writeFileSync(abs, `${JSON.stringify({ nodes, edges: [] }, null, '\t')}\n`);
+  return {
+    relPath,
+    nodeIds: nodes.map((n) => n.id),
+    inputs: nodes.map((n) => ({ canvasPath: relPath, nodeId: n.id, nodeType: 'text', content: n.text })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Nest application context
+
+@Module({})
+class BenchModule {
+  static with(options: CanvasBatchOptions): DynamicModule {
+    return { module: BenchModule, imports: [EventEmitterModule.forRoot(), OrchestratorModule.forRoot(options)] };
+  }
+}
+
+async function createContext(options: CanvasBatchOptions): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(BenchModule.with(options), { logger: ['error', 'warn'] });
+  await app.init();
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measurement
+
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+async function measure<T>(fn: () => Promise<T>): Promise<Sample & { value: T }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, value };
+}
+
+/** The bare baseline: `Sema(12)` over the same agent calls, nothing else. */
+async function bareLoop(runner: OfflineAgentRunner, inputs: readonly AgentNodeInput[]): Promise<number> {
+  const sema = new Sema(CONCURRENCY);
+  let bytes = 0;
+  await Promise.all(
+    inputs.map(async (node) => {
+      await sema.acquire();
+      try {
+        const { markdown } = await runner.run({ agentType: AGENT, node, signal: new AbortController().signal });
+        bytes += markdown.length;
+      } finally {
+        sema.release();
+      }
+    }),
+  );
+  return bytes;
+}
+
+/** Submits one single-group batch per canvas, all at once, and waits for every one to finish. */
+async function orchestrate(orchestrator: BatchOrchestrator, canvases: readonly GeneratedCanvas[]): Promise<TaskRecord[]> {
+  const submitted = await Promise.all(
+    canvases.map((c) =>
+      orchestrator.submit({
+        canvasPath: c.relPath,
+        groups: [{ groupId: 1, agentType: AGENT, nodeIds: c.nodeIds }],
+        maxConcurrent: CONCURRENCY,
+        timeoutMs: BATCH_TIMEOUT_MS,
+      }),
+    ),
+  );
+  return Promise.all(submitted.map(({ task }) => orchestrator.waitForCompletion(task.taskId)));
+}
+
+function checkTasks(tasks: readonly TaskRecord[], label: string): void {
+  const bad = tasks.filter((t) => t.status !== 'completed');
+  if (bad.length) {
+    throw new Error(`${label}: ${bad.length} task(s) did not complete: ${bad.map((t) => `${t.taskId} ${t.status} ${t.errorMessage ?? ''}`).join('; ')}`);
+  }
+}
+
+/** Counts nodes and edges of the canvases on disk, to check every result was placed. */
+function canvasCounts(vault: string, canvases: readonly GeneratedCanvas[]): { nodes: number; edges: number } {
+  let nodes = 0;
+  let edges = 0;
+  for (const c of canvases) {
+    const doc = JSON.parse(readFileSync(path.join(vault, c.relPath), 'utf8')) as { nodes: unknown[]; edges: unknown[] };
+    nodes += doc.nodes.length;
+    edges += doc.edges.length;
+  }
+  return { nodes, edges };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Benchmarks
+
+async function benchOverhead(root: string) {
+  const vault = path.join(root, 'vault-a');
+  const dataDir = path.join(root, 'data-a');
+  mkdirSync(vault, { recursive: true });
+  const warm = writeCanvas(vault, 'warmup/warmup.canvas', 99, WARMUP_NODES);
+  const canvases = Array.from({ length: A_CANVASES }, (_, c) =>
+    writeCanvas(vault, `bench/canvas-${String(c + 1).padStart(2, '0')}.canvas`, c, A_NODES_PER_CANVAS),
+  );
+  const inputs = canvases.flatMap((c) => c.inputs);
+  const total = inputs.length;
+  const runner = new OfflineAgentRunner(0);
+
+  const app = await createContext({ vaultRoot: vault, dataDir, globalMaxConcurrent: CONCURRENCY, agentRunner: runner });
+  try {
+    const orchestrator = app.get(BatchOrchestrator);
+    const canvasService = app.get(CanvasService);
+
+    // Warm-up: both paths once on a small canvas, so JIT and first-use costs do not land in the measurement.
+    await bareLoop(runner, warm.inputs);
+    checkTasks(await orchestrate(orchestrator, [warm]), 'warm-up');
+    await canvasService.flush();
+    const statsBefore = canvasService.writeStats();
+
+    const bare1 = await measure(() => bareLoop(runner, inputs));
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
+    const orch = await measure(() => orchestrate(orchestrator, canvases));
+    lag.disable();
+    await canvasService.flush();
+    const bare2 = await measure(() => bareLoop(runner, inputs));
+    checkTasks(orch.value, '(a)');
+
+    const statsAfter = canvasService.writeStats();
+    const writes = statsAfter.writes - statsBefore.writes;
+    const bytesWritten = statsAfter.bytesWritten - statsBefore.bytesWritten;
+    const onDisk = canvasCounts(vault, canvases);
+    const bareWallMs = (bare1.wallMs + bare2.wallMs) / 2;
+    const bareCpuMs = (bare1.cpuMs + bare2.cpuMs) / 2;
+    const metrics = orch.value.map((t) => t.metrics);
+    const efficiencies = metrics.map((m) => m?.parallel_efficiency ?? 0);
+
+    return {
+      nodes: total,
+      canvases: A_CANVASES,
+      nodes_per_canvas: A_NODES_PER_CANVAS,
+      agent: AGENT,
+      max_concurrent: CONCURRENCY,
+      global_max_concurrent: CONCURRENCY,
+      warmup_nodes: WARMUP_NODES,
+      orchestrator: {
+        wall_ms: round(orch.wallMs, 1),
+        cpu_ms: round(orch.cpuMs, 1),
+        nodes_per_s: round(total / (orch.wallMs / 1000), 1),
+        us_per_node: round((orch.wallMs * 1000) / total, 1),
+        cpu_us_per_node: round((orch.cpuMs * 1000) / total, 1),
+        event_loop_delay_ms: { p50: round(lag.percentile(50) / 1e6, 1), p99: round(lag.percentile(99) / 1e6, 1), max: round(lag.max / 1e6, 1) },
+        tasks_completed: orch.value.filter((t) => t.status === 'completed').length,
+        task_duration_s: { min: Math.min(...metrics.map((m) => m?.total_duration_seconds ?? 0)), max: Math.max(...metrics.map((m) => m?.total_duration_seconds ?? 0)) },
+        task_parallel_efficiency: { min: Math.min(...efficiencies), max: Math.max(...efficiencies) },
+        task_peak_concurrent: Math.max(...metrics.map((m) => m?.peak_concurrent ?? 0)),
+      },
+      bare_loop: {
+        runs_wall_ms: [round(bare1.wallMs, 1), round(bare2.wallMs, 1)],
+        wall_ms: round(bareWallMs, 1),
+        cpu_ms: round(bareCpuMs, 1),
+        nodes_per_s: round(total / (bareWallMs / 1000), 1),
+        us_per_node: round((bareWallMs * 1000) / total, 1),
+      },
+      ratio_orchestrator_to_bare_time: round(orch.wallMs / bareWallMs, 1),
+      overhead_us_per_node: round(((orch.wallMs - bareWallMs) * 1000) / total, 1),
+      overhead_cpu_us_per_node: round(((orch.cpuMs - bareCpuMs) * 1000) / total, 1),
+      canvas_writes: {
+        writes,
+        bytes_written: bytesWritten,
+        writes_per_result: round(writes / total, 4),
+        results_per_write: round(total / Math.max(1, writes), 2),
+        bytes_written_per_result: Math.round(bytesWritten / total),
+      },
+      canvases_on_disk: { ...onDisk, expected_nodes: total * 2, expected_edges: total },
+    };
+  } finally {
+    await app.close();
+  }
+}
+
+async function benchMakespan(root: string) {
+  const vault = path.join(root, 'vault-b');
+  const dataDir = path.join(root, 'data-b');
+  mkdirSync(vault, { recursive: true });
+  const canvas = writeCanvas(vault, 'latency/latency.canvas', 42, B_NODES);
+  const app = await createContext({ vaultRoot: vault, dataDir, globalMaxConcurrent: CONCURRENCY, agentLatencyMs: B_LATENCY_MS });
+  try {
+    const orchestrator = app.get(BatchOrchestrator);
+    const t0 = performance.now();
+    const [task] = await orchestrate(orchestrator, [canvas]);
+    const makespanMs = performance.now() - t0;
+    checkTasks([task], '(b)');
+    const idealMs = Math.ceil(B_NODES / CONCURRENCY) * B_LATENCY_MS;
+    return {
+      nodes: B_NODES,
+      agent_latency_ms: B_LATENCY_MS,
+      max_concurrent: CONCURRENCY,
+      global_max_concurrent: CONCURRENCY,
+      makespan_ms: round(makespanMs, 1),
+      ideal_ms: idealMs,
+      makespan_to_ideal: round(makespanMs / idealMs, 4),
+      status: task.status,
+      performance_metrics: task.metrics,
+    };
+  } finally {
+    await app.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function environment() {
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    v8: process.versions.v8,
+    os: `${os.type()} ${os.release()} (${os.platform()}/${os.arch()})`,
+    cpu_count: cpus.length,
+    cpu_model: cpus[0]?.model ?? 'unknown',
+    total_memory_gb: round(os.totalmem() / 1024 ** 3, 1),
+    loadavg_at_start: os.loadavg().map((l) => round(l, 2)),
+  };
+}
+
+/** Writes a file atomically (temp file + rename), so a reader never sees half of it. */
+function writeJson(file: string, data: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+async function main(): Promise<void> {
+  const env = environment();
+  const root = mkdtempSync(path.join(os.tmpdir(), 'canvas-batch-bench-'));
+  const started = performance.now();
+  try {
+    out(`canvas-batch benchmark — ${env.date}, Node ${env.node}, ${env.cpu_count} CPU(s), ${env.os}`);
+    out(`(a) ${A_CANVASES} × ${A_NODES_PER_CANVAS} nodes, zero-latency agent, warm-up ${WARMUP_NODES} nodes …`);
+    const a = await benchOverhead(root);
+    out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
+    const b = await benchMakespan(root);
+    const results = {
+      benchmark: 'canvas-batch',
+      environment: { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) },
+      total_bench_s: round((performance.now() - started) / 1000, 1),
+      a_overhead: a,
+      b_makespan: b,
+    };
+
+    out();
+    out('(a) overhead, 10,000 nodes, zero-latency agent, concurrency 12');
+    out(
+      table([
+        ['path', 'wall ms', 'nodes/s', 'µs/node', 'CPU ms', 'CPU µs/node'],
+        ['bare Sema(12) loop (mean of 2)', fmt(a.bare_loop.wall_ms, 1), fmt(a.bare_loop.nodes_per_s, 0), fmt(a.bare_loop.us_per_node, 1), fmt(a.bare_loop.cpu_ms, 0), fmt((a.bare_loop.cpu_ms * 1000) / a.nodes, 1)],
+        ['orchestrator (10 batches)', fmt(a.orchestrator.wall_ms, 1), fmt(a.orchestrator.nodes_per_s, 0), fmt(a.orchestrator.us_per_node, 1), fmt(a.orchestrator.cpu_ms, 0), fmt(a.orchestrator.cpu_us_per_node, 1)],
+      ]),
+    );
+    out();
+    out(
+      table([
+        ['figure', 'value'],
+        ['orchestrator / bare (wall time)', `${fmt(a.ratio_orchestrator_to_bare_time, 1)}×`],
+        ['overhead µs per node (wall)', fmt(a.overhead_us_per_node, 1)],
+        ['overhead µs per node (CPU)', fmt(a.overhead_cpu_us_per_node, 1)],
+        ['canvas writes (replacements)', fmt(a.canvas_writes.writes, 0)],
+        ['results per canvas write', fmt(a.canvas_writes.results_per_write, 2)],
+        ['canvas bytes written per result', fmt(a.canvas_writes.bytes_written_per_result, 0)],
+        ['canvas bytes written in total (MB)', fmt(a.canvas_writes.bytes_written / 1e6, 1)],
+        ['event-loop delay p99 / max (ms)', `${fmt(a.orchestrator.event_loop_delay_ms.p99, 1)} / ${fmt(a.orchestrator.event_loop_delay_ms.max, 1)}`],
+        ['tasks completed', `${a.orchestrator.tasks_completed} / ${a.canvases}`],
+        ['nodes / edges on disk', `${a.canvases_on_disk.nodes} / ${a.canvases_on_disk.edges}`],
+      ]),
+    );
+    out();
+    out('(b) makespan, 100 nodes × 1,000 ms, maxConcurrent 12, globalMaxConcurrent 12');
+    out(
+      table([
+        ['figure', 'value'],
+        ['makespan ms', fmt(b.makespan_ms, 1)],
+        ['ideal ms = ceil(100/12) × 1 s', fmt(b.ideal_ms, 0)],
+        ['makespan / ideal', fmt(b.makespan_to_ideal, 3)],
+        ['parallel_efficiency (task metrics)', String(b.performance_metrics?.parallel_efficiency ?? 'n/a')],
+        ['peak_concurrent (task metrics)', String(b.performance_metrics?.peak_concurrent ?? 'n/a')],
+        ['total_duration_seconds (task metrics)', String(b.performance_metrics?.total_duration_seconds ?? 'n/a')],
+      ]),
+    );
+
+    const dir = path.join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    const stamp = env.date.replace(/:/g, '-');
+    writeJson(path.join(dir, 'latest.json'), results);
+    writeJson(path.join(dir, `${stamp}.json`), results);
+    out();
+    out(`wrote bench/results/latest.json and bench/results/${stamp}.json (${results.total_bench_s} s in total)`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
