@@ -1,0 +1,110 @@
+import { type CanvasNode, overlaps, type Rect } from './json-canvas';
+import { LAYOUT_GAP, LAYOUT_MARGIN, placeBelow, rectOf } from './layout';
+
+/** Small seeded PRNG (mulberry32), so the "random" layouts are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
+
+describe('placeBelow', () => {
+  it('places right under the source, aligned left, when nothing is in the way', () => {
+    expect(placeBelow(source, 400, 240, [source])).toEqual({ x: 0, y: 100 + LAYOUT_GAP, width: 400, height: 240 });
+  });
+
+  it('rounds a fractional source position to whole pixels', () => {
+    const rect = placeBelow({ x: 10.4, y: 0.3, width: 100, height: 99.5 }, 50, 50, []);
+    expect(rect).toEqual({ x: 10, y: 150, width: 50, height: 50 });
+  });
+
+  it('moves below an obstacle sitting where the result would go', () => {
+    const obstacle = { x: 0, y: 160, width: 300, height: 200 };
+    const rect = placeBelow(source, 400, 240, [source, obstacle]);
+    expect(rect.y).toBe(160 + 200 + LAYOUT_GAP);
+    expect(overlaps(rect, obstacle, LAYOUT_MARGIN)).toBe(false);
+  });
+
+  it('keeps the margin: an obstacle closer than LAYOUT_MARGIN to the spot also pushes it down', () => {
+    // The natural spot is x 0..400; this obstacle starts 10 px to its right.
+    const nearby = { x: 410, y: 150, width: 100, height: 100 };
+    const rect = placeBelow(source, 400, 240, [nearby]);
+    expect(rect.y).toBe(250 + LAYOUT_GAP);
+    const farEnough = { x: 400 + LAYOUT_MARGIN, y: 150, width: 100, height: 100 };
+    expect(placeBelow(source, 400, 240, [farEnough]).y).toBe(150);
+  });
+
+  it('ignores obstacles beside the column', () => {
+    const beside = { x: 1000, y: 150, width: 300, height: 300 };
+    expect(placeBelow(source, 400, 240, [beside]).y).toBe(150);
+  });
+
+  it('skips a whole stack of earlier results under the source', () => {
+    const stack: Rect[] = [source];
+    for (let i = 0; i < 20; i++) {
+      const rect = placeBelow(source, 400, 240, stack);
+      for (const o of stack) expect(overlaps(rect, o)).toBe(false);
+      stack.push(rect);
+    }
+    const ys = stack.slice(1).map((r) => r.y);
+    expect(ys).toEqual([...ys].sort((p, q) => p - q));
+    expect(new Set(ys).size).toBe(20);
+  });
+
+  it('escapes an enclosing group by moving below it', () => {
+    const group = { x: -100, y: -100, width: 1000, height: 1000 };
+    const rect = placeBelow(source, 400, 240, [group, source]);
+    expect(rect.y).toBe(900 + LAYOUT_GAP);
+  });
+
+  it('never overlaps any obstacle in dense random layouts, keeping at least the margin', () => {
+    const random = prng(42);
+    for (let round = 0; round < 200; round++) {
+      const obstacles: Rect[] = Array.from({ length: 5 + Math.floor(random() * 60) }, () => ({
+        x: Math.round(random() * 1200 - 600),
+        y: Math.round(random() * 3000 - 500),
+        width: 20 + Math.round(random() * 500),
+        height: 20 + Math.round(random() * 400),
+      }));
+      const src = obstacles[Math.floor(random() * obstacles.length)];
+      const width = 50 + Math.round(random() * 450);
+      const height = 50 + Math.round(random() * 600);
+      const rect = placeBelow(src, width, height, obstacles);
+      expect(rect.width).toBe(width);
+      expect(rect.height).toBe(height);
+      expect(rect.x).toBe(Math.round(src.x));
+      expect(rect.y).toBeGreaterThanOrEqual(src.y + src.height + LAYOUT_GAP - 1);
+      const hit = obstacles.find((o) => overlaps(rect, o, LAYOUT_MARGIN));
+      expect(hit).toBeUndefined();
+    }
+  });
+
+  it('is deterministic and leaves the obstacle list untouched', () => {
+    const random = prng(7);
+    const obstacles: Rect[] = Array.from({ length: 40 }, () => ({
+      x: Math.round(random() * 800),
+      y: Math.round(random() * 2000),
+      width: 100 + Math.round(random() * 300),
+      height: 100 + Math.round(random() * 300),
+    }));
+    const before = JSON.stringify(obstacles);
+    const first = placeBelow(obstacles[0], 400, 300, obstacles);
+    const second = placeBelow(obstacles[0], 400, 300, JSON.parse(before) as Rect[]);
+    expect(second).toEqual(first);
+    expect(JSON.stringify(obstacles)).toBe(before);
+  });
+});
+
+describe('rectOf', () => {
+  it('keeps only the geometry of a node', () => {
+    const node: CanvasNode = { id: 'a', type: 'text', text: 'x', x: 1, y: 2, width: 3, height: 4, color: '1' };
+    expect(rectOf(node)).toEqual({ x: 1, y: 2, width: 3, height: 4 });
+  });
+});

@@ -1,0 +1,259 @@
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { Test } from '@nestjs/testing';
+import type { INestApplicationContext } from '@nestjs/common';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { firstValueFrom, toArray } from 'rxjs';
+import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent/agent-runner';
+import { TaskStore } from '../session/task-store';
+import { BatchOrchestrator } from './batch-orchestrator.service';
+import { OrchestratorModule } from './orchestrator.module';
+import { TaskEventStream, type SseMessage } from './task-event-stream';
+import { TaskViewService } from './task-view.service';
+
+/** A runner whose calls the test settles by hand, or by a scripted behaviour per node id. */
+class ScriptedRunner extends AgentRunner {
+  readonly pending = new Map<string, { resolve: (r: AgentRunResult) => void; reject: (e: unknown) => void; req: AgentRunRequest }>();
+  script: Record<string, 'throw-string' | 'rate-limited' | 'ignore-signal' | 'ok'> = {};
+
+  run(req: AgentRunRequest): Promise<AgentRunResult> {
+    const mode = this.script[req.node.nodeId];
+    if (mode === 'throw-string') return Promise.reject('plain string failure'); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
+    if (mode === 'rate-limited') return Promise.reject(new AgentRunError('429 from provider', 'RATE_LIMITED'));
+    if (mode === 'ok') return Promise.resolve({ markdown: 'done', usage: { inputTokens: 1, outputTokens: 2 } });
+    return new Promise((resolve, reject) => {
+      this.pending.set(req.node.nodeId, { resolve, reject, req });
+      if (mode !== 'ignore-signal') req.signal.addEventListener('abort', () => reject(req.signal.reason as Error));
+    });
+  }
+
+  finish(nodeId: string): void {
+    this.pending.get(nodeId)!.resolve({ markdown: `result for ${nodeId}`, usage: { inputTokens: 0, outputTokens: 0 } });
+    this.pending.delete(nodeId);
+  }
+}
+
+const flush = async (n = 20): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** Waits (real time) until `condition` holds. */
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)', () => {
+  let root: string;
+  let app: INestApplicationContext;
+  let runner: ScriptedRunner;
+  let orchestrator: BatchOrchestrator;
+  let store: TaskStore;
+
+  async function boot(extra: Record<string, unknown> = {}): Promise<void> {
+    root = mkdtempSync(path.join(tmpdir(), 'orchestrator-spec-'));
+    const vault = path.join(root, 'vault');
+    mkdirSync(vault);
+    const nodes = Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, type: 'text', text: `Node ${i} text`, x: i * 300, y: 0, width: 200, height: 100 }));
+    writeFileSync(path.join(vault, 'c.canvas'), JSON.stringify({ nodes, edges: [] }, null, '\t'));
+    runner = new ScriptedRunner();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        EventEmitterModule.forRoot(),
+        OrchestratorModule.forRoot({ vaultRoot: vault, dataDir: path.join(root, 'data'), agentRunner: runner, ...extra }),
+      ],
+    }).compile();
+    moduleRef.useLogger(false);
+    app = await moduleRef.init();
+    orchestrator = app.get(BatchOrchestrator);
+    store = app.get(TaskStore);
+  }
+
+  afterEach(async () => {
+    jest.useRealTimers();
+    await app?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const submit = (nodeIds = ['n0'], extra: Record<string, unknown> = {}) =>
+    orchestrator.submit({ canvasPath: 'c.canvas', groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds }], ...extra });
+  const types = (taskId: string) => store.eventsAfter(taskId, 0).map((e) => e.type);
+
+  it('sends progress_update every 500 ms while running, and none after the end (fake timers)', async () => {
+    await boot();
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    const { task } = await submit();
+    await flush();
+    expect(runner.pending.has('n0')).toBe(true);
+    const progressCount = () => types(task.taskId).filter((t) => t === 'progress_update').length;
+    expect(progressCount()).toBe(1); // immediately at start
+    jest.advanceTimersByTime(499);
+    expect(progressCount()).toBe(1);
+    jest.advanceTimersByTime(1);
+    expect(progressCount()).toBe(2);
+    jest.advanceTimersByTime(2000);
+    expect(progressCount()).toBe(6);
+    runner.finish('n0');
+    await orchestrator.waitForCompletion(task.taskId);
+    const after = progressCount();
+    jest.advanceTimersByTime(5000);
+    expect(progressCount()).toBe(after);
+    expect(types(task.taskId).at(-1)).toBe('session_completed');
+  });
+
+  it('sends a keep-alive comment on an idle stream every keepAliveIntervalMs', async () => {
+    await boot({ keepAliveIntervalMs: 15_000, progressIntervalMs: 60_000 });
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    const { task } = await submit();
+    await flush();
+    const received: SseMessage[] = [];
+    const sub = app.get(TaskEventStream).open(task.taskId, 0).subscribe((m) => received.push(m));
+    const comments = () => received.filter((m) => 'comment' in m && m.comment === 'keep-alive').length;
+    jest.advanceTimersByTime(14_999);
+    expect(comments()).toBe(0);
+    jest.advanceTimersByTime(1);
+    expect(comments()).toBe(1);
+    jest.advanceTimersByTime(30_000);
+    expect(comments()).toBe(3);
+    sub.unsubscribe();
+    runner.finish('n0');
+    await orchestrator.waitForCompletion(task.taskId);
+  });
+
+  it('classifies failures: non-Error throws, typed runner errors, node timeouts, runners that ignore the signal', async () => {
+    await boot({ agentTimeoutMs: 50 });
+    runner.script = { n0: 'throw-string', n1: 'rate-limited', n2: 'ignore-signal', n3: 'ok' };
+    const { task } = await submit(['n0', 'n1', 'n2', 'n3', 'n4']);
+    const final = await orchestrator.waitForCompletion(task.taskId);
+    expect(final.status).toBe('partial_failure');
+    const errors = Object.fromEntries(app.get(TaskViewService).status(task.taskId).groups[0].errors.map((e) => [e.node_id, e]));
+    expect(errors.n0).toMatchObject({ error_type: 'AGENT_ERROR', error_message: 'plain string failure' });
+    expect(errors.n1).toMatchObject({ error_type: 'RATE_LIMITED', error_message: '429 from provider' });
+    expect(errors.n2.error_type).toBe('AGENT_TIMEOUT');
+    expect(errors.n4.error_type).toBe('AGENT_TIMEOUT');
+    expect(final.metrics?.peak_concurrent).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails a node with CANVAS_WRITE_FAILED when its result cannot be written, and the others still complete', async () => {
+    await boot();
+    runner.script = { n0: 'ok', n1: 'ok' };
+    writeFileSync(path.join(root, 'vault', 'c-explanations'), 'a file where the folder should be');
+    const { task } = await submit(['n0', 'n1']);
+    const final = await orchestrator.waitForCompletion(task.taskId);
+    expect(final.status).toBe('failed');
+    const errors = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    expect(errors.map((e) => e.error_type)).toEqual(['CANVAS_WRITE_FAILED', 'CANVAS_WRITE_FAILED']);
+  });
+
+  it('keeps the result file but fails the node when its source node was deleted while the agent ran', async () => {
+    await boot();
+    const { task } = await submit(['n0']);
+    await flush();
+    writeFileSync(path.join(root, 'vault', 'c.canvas'), JSON.stringify({ nodes: [], edges: [] }));
+    runner.finish('n0');
+    await orchestrator.waitForCompletion(task.taskId);
+    const [error] = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    expect(error.error_type).toBe('NODE_NOT_FOUND');
+    expect(error.error_message).toMatch(/no longer in the canvas; the result file is kept at c-explanations\//);
+  });
+
+  it('ends the batch with EXECUTION_ERROR when the canvas vanished before it started', async () => {
+    await boot();
+    const task = store.createTask({
+      taskId: '11111111-1111-4111-8111-111111111111',
+      canvasPath: 'gone.canvas',
+      maxConcurrent: 2,
+      timeoutMs: 1000,
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
+      createdAt: new Date().toISOString(),
+    }).task;
+    orchestrator.startBatchSession(task.taskId);
+    const final = await orchestrator.waitForCompletion(task.taskId);
+    expect(final.status).toBe('failed');
+    expect(types(task.taskId).slice(-2)).toEqual(['error', 'session_completed']);
+    expect(store.eventsAfter(task.taskId, 0).at(-2)?.data).toMatchObject({ error_type: 'EXECUTION_ERROR', recoverable: false });
+  });
+
+  it('validates the session: unknown, not pending, finished', async () => {
+    await boot();
+    expect(() => orchestrator.startBatchSession('22222222-2222-4222-8222-222222222222')).toThrow(/No task/);
+    const { task } = await submit(['n0']);
+    expect(() => orchestrator.startBatchSession(task.taskId)).toThrow(/cannot go from running to running/);
+    await expect(orchestrator.waitForCompletion('22222222-2222-4222-8222-222222222222')).rejects.toThrow(/No task/);
+    await until(() => runner.pending.has('n0'));
+    runner.finish('n0');
+    await orchestrator.waitForCompletion(task.taskId);
+    expect((await orchestrator.waitForCompletion(task.taskId)).status).toBe('completed');
+    await expect(orchestrator.cancel(task.taskId)).rejects.toThrow(/already finished/);
+    await expect(orchestrator.cancel('22222222-2222-4222-8222-222222222222')).rejects.toThrow(/No task/);
+  });
+
+  it('cancels a pending task that never started, with cancelled then session_completed', async () => {
+    await boot();
+    const task = store.createTask({
+      taskId: '33333333-3333-4333-8333-333333333333',
+      canvasPath: 'c.canvas',
+      maxConcurrent: 2,
+      timeoutMs: 1000,
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
+      createdAt: new Date().toISOString(),
+    }).task;
+    const events = firstValueFrom(app.get(TaskEventStream).open(task.taskId, 0).pipe(toArray()));
+    const reply = await orchestrator.cancel(task.taskId);
+    expect(reply).toMatchObject({ success: true, status: 'cancelled', completed_count: 0 });
+    const received = (await events).filter((m) => 'type' in m).map((m) => ('type' in m ? m.type : ''));
+    expect(received).toEqual(['cancelled', 'session_completed']);
+  });
+
+  it('validates in-process requests like HTTP does', async () => {
+    await boot();
+    await expect(orchestrator.submit({ canvasPath: 'c.canvas', groups: [] })).rejects.toThrow(/at least one group/);
+    await expect(
+      orchestrator.submit({ canvasPath: 'c.canvas', groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }], maxConcurrent: 0, timeoutMs: -1 }),
+    ).rejects.toThrow(/max_concurrent.*timeout/);
+    await expect(
+      orchestrator.submit({
+        canvasPath: 'c.canvas',
+        groups: [
+          { groupId: 1, agentType: 'graphiti-memory-agent', nodeIds: ['n0', 'n0'] },
+          { groupId: 1, agentType: 'nope', nodeIds: [] },
+        ],
+      }),
+    ).rejects.toThrow(/cannot run in a batch.*unique.*unknown agent.*duplicate group_id.*at least one node/);
+  });
+
+  it('on shutdown stops accepting work and aborts running nodes', async () => {
+    await boot();
+    const { task } = await submit(['n0', 'n1']);
+    await flush();
+    orchestrator.stopAccepting();
+    expect(orchestrator.accepting).toBe(false);
+    await expect(submit(['n2'])).rejects.toThrow(/shutting down/);
+    await orchestrator.onApplicationShutdown();
+    const final = store.findTask(task.taskId)!;
+    expect(final.status).toBe('cancelled');
+  });
+
+  it('reports live status while running: running group, live metrics, progress below 100', async () => {
+    await boot();
+    const { task } = await submit(['n0', 'n1']);
+    await until(() => runner.pending.size === 2);
+    runner.finish('n0');
+    await until(() => store.nodeCounts(task.taskId).completed === 1);
+    const view = app.get(TaskViewService).status(task.taskId);
+    expect(view.status).toBe('running');
+    expect(view.progress_percent).toBe(50);
+    expect(view.groups[0].status).toBe('running');
+    expect(view.performance_metrics.peak_concurrent).toBe(2);
+    expect(orchestrator.live(task.taskId)?.runningNodes).toBe(1);
+    expect(orchestrator.runningTasks).toBe(1);
+    const listed = app.get(TaskViewService).list({});
+    expect(listed[0]).toMatchObject({ task_id: task.taskId, status: 'running', completed_nodes: 1, progress_percent: 50 });
+    runner.finish('n1');
+    await orchestrator.waitForCompletion(task.taskId);
+  });
+});
