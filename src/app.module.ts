@@ -19,9 +19,14 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: config.logLevel,
-            redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.query.access_token'], censor: '[redacted]' },
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers.cookie', 'req.query.access_token'],
+              censor: '[redacted]',
+            },
             autoLogging: { ignore: (req) => req.url === '/health' },
-            ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
+            ...(config.logPretty
+              ? { transport: { target: 'pino-pretty', options: { singleLine: true } } }
+              : {}),
           },
         }),
         EventEmitterModule.forRoot(),

@@ -15,7 +15,10 @@ class ShoutingRunner extends AgentRunner {
   readonly seen: string[] = [];
   run(req: AgentRunRequest): Promise<AgentRunResult> {
     this.seen.push(req.node.nodeId);
-    return Promise.resolve({ markdown: `SHOUTED: ${req.node.content.toUpperCase().slice(0, 40)}`, usage: { inputTokens: 7, outputTokens: 3 } });
+    return Promise.resolve({
+      markdown: `SHOUTED: ${req.node.content.toUpperCase().slice(0, 40)}`,
+      usage: { inputTokens: 7, outputTokens: 3 },
+    });
   }
 }
 
@@ -47,7 +50,13 @@ describe('OrchestratorModule imported by another Nest service (no HTTP)', () => 
         EventEmitterModule.forRoot(),
         HostFeatureModule,
         OrchestratorModule.forRootAsync({
-          useFactory: () => Promise.resolve({ vaultRoot: vault, dataDir: path.join(root, 'data'), agentRunner: runner, globalMaxConcurrent: 2 }),
+          useFactory: () =>
+            Promise.resolve({
+              vaultRoot: vault,
+              dataDir: path.join(root, 'data'),
+              agentRunner: runner,
+              globalMaxConcurrent: 2,
+            }),
         }),
       ],
     }).compile();
@@ -56,7 +65,13 @@ describe('OrchestratorModule imported by another Nest service (no HTTP)', () => 
       const orchestrator = app.get(BatchOrchestrator);
       const { task, created } = await orchestrator.submit({
         canvasPath: 'Biology/cells.canvas',
-        groups: [{ groupId: 'host', agentType: 'scoring', nodeIds: ['b10c0ffee0000001', 'b10c0ffee0000002', '4e0b7a91c2d35f68'] }],
+        groups: [
+          {
+            groupId: 'host',
+            agentType: 'scoring',
+            nodeIds: ['b10c0ffee0000001', 'b10c0ffee0000002', '4e0b7a91c2d35f68'],
+          },
+        ],
       });
       expect(created).toBe(true);
       expect(task.status).toBe('running');
@@ -70,8 +85,15 @@ describe('OrchestratorModule imported by another Nest service (no HTTP)', () => 
       expect(file).toMatch(/SHOUTED: /);
       await new Promise((r) => setImmediate(r));
       expect(app.get(ThrowingListener).calls).toBe(3);
-      const outbox = app.get(MemoryOutboxRepository).forTask(task.taskId).filter((e) => e.nodeId);
-      expect(outbox.map((e) => e.memoryType)).toEqual(['scoring_completed', 'scoring_completed', 'scoring_completed']);
+      const outbox = app
+        .get(MemoryOutboxRepository)
+        .forTask(task.taskId)
+        .filter((e) => e.nodeId);
+      expect(outbox.map((e) => e.memoryType)).toEqual([
+        'scoring_completed',
+        'scoring_completed',
+        'scoring_completed',
+      ]);
     } finally {
       await app.close();
     }

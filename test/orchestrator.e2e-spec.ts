@@ -1,4 +1,6 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
 import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
@@ -8,7 +10,7 @@ import { instrumentRunner } from './support/instrument';
 
 type Json = Record<string, any>;
 
-function execute(server: TestServer, body: Json, headers: Record<string, string> = {}) {
+function execute(server: TestServer, body: Json | string, headers: Record<string, string> = {}) {
   return http<Json>('POST', `${server.url}/parallel/execute`, body, headers);
 }
 
@@ -29,7 +31,11 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       before = readCanvas(server.vault, 'Test/grid.canvas');
       const res = await execute(server, {
         canvas_path: 'Test/grid.canvas',
-        groups: ids.map((nodeIds, g) => ({ group_id: g === 1 ? 1 : `g${g}`, agent_type: 'oral-explanation', node_ids: nodeIds })),
+        groups: ids.map((nodeIds, g) => ({
+          group_id: g === 1 ? 1 : `g${g}`,
+          agent_type: 'oral-explanation',
+          node_ids: nodeIds,
+        })),
         max_concurrent: 4,
       });
       expect(res.status).toBe(202);
@@ -50,7 +56,9 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
 
     it('measures metrics instead of estimating them', () => {
       const m = final.performance_metrics;
-      const sum = final.groups.flatMap((g: Json) => g.results).reduce((s: number, r: Json) => s + r.duration_ms, 0);
+      const sum = final.groups
+        .flatMap((g: Json) => g.results)
+        .reduce((s: number, r: Json) => s + r.duration_ms, 0);
       expect(m.total_duration_seconds).toBeGreaterThan(0);
       expect(m.average_duration_per_node).toBeCloseTo(sum / 60 / 1000, 2);
       expect(m.parallel_efficiency).toBeCloseTo(sum / (m.total_duration_seconds * 1000 * 4), 1);
@@ -96,9 +104,18 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
     it('streams the whole lifecycle: one event per node, groups, session_completed last, ids 1..n', () => {
       expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
       expect(events.filter((e) => e.event === 'task_completed')).toHaveLength(60);
-      expect(events.filter((e) => e.event === 'group_completed').map((e) => e.data.data.group_id).sort()).toEqual([1, 'g0', 'g2'].sort());
+      expect(
+        events
+          .filter((e) => e.event === 'group_completed')
+          .map((e) => e.data.data.group_id)
+          .sort(),
+      ).toEqual([1, 'g0', 'g2'].sort());
       expect(events.at(-1)!.event).toBe('session_completed');
-      expect(events.at(-1)!.data.data).toMatchObject({ status: 'completed', success_count: 60, failure_count: 0 });
+      expect(events.at(-1)!.data.data).toMatchObject({
+        status: 'completed',
+        success_count: 60,
+        failure_count: 0,
+      });
       expect(events[0].event).toBe('progress_update');
     });
 
@@ -107,7 +124,11 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       const nodeEvents = outbox.filter((e) => e.nodeId !== null);
       expect(nodeEvents).toHaveLength(60);
       expect(new Set(nodeEvents.map((e) => e.nodeId)).size).toBe(60);
-      expect(nodeEvents.every((e) => e.memoryType === 'explanation_generated' && e.agentType === 'oral-explanation')).toBe(true);
+      expect(
+        nodeEvents.every(
+          (e) => e.memoryType === 'explanation_generated' && e.agentType === 'oral-explanation',
+        ),
+      ).toBe(true);
       expect(nodeEvents[0].concept).toMatch(/^Topic \d+-\d+$/);
       expect(outbox.filter((e) => e.memoryType === 'canvas_opened')).toHaveLength(1);
     });
@@ -125,10 +146,17 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       const instr = instrumentRunner(server.app);
       const [a, b] = await Promise.all(
         ids.map((nodeIds, i) =>
-          execute(server, { canvas_path: 'Test/two.canvas', groups: [{ group_id: i, agent_type: 'memory-anchor', node_ids: nodeIds }], max_concurrent: 10 }),
+          execute(server, {
+            canvas_path: 'Test/two.canvas',
+            groups: [{ group_id: i, agent_type: 'memory-anchor', node_ids: nodeIds }],
+            max_concurrent: 10,
+          }),
         ),
       );
-      const [fa, fb] = await Promise.all([waitTerminal(server, a.body.task_id), waitTerminal(server, b.body.task_id)]);
+      const [fa, fb] = await Promise.all([
+        waitTerminal(server, a.body.task_id),
+        waitTerminal(server, b.body.task_id),
+      ]);
       expect([fa.status, fb.status]).toEqual(['completed', 'completed']);
       expect(instr.calls).toHaveLength(24);
       expect(instr.maxRunning()).toBe(3);
@@ -145,7 +173,9 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
     it('isolates failing nodes: removed nodes fail NODE_NOT_FOUND, empty ones AGENT_ERROR, all others complete', async () => {
       let ids: string[][] = [];
       server = await startServer({ AGENT_LATENCY_MS: '40' }, (vault) => {
-        ids = writeGridCanvas(vault, 'Test/partial.canvas', 2, 8, (g, i) => (g === 0 && i % 4 === 3 ? '   ' : `Node ${g}-${i} about photosynthesis.`));
+        ids = writeGridCanvas(vault, 'Test/partial.canvas', 2, 8, (g, i) =>
+          g === 0 && i % 4 === 3 ? '   ' : `Node ${g}-${i} about photosynthesis.`,
+        );
       });
       const res = await execute(server, {
         canvas_path: 'Test/partial.canvas',
@@ -165,9 +195,21 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       const final = await waitTerminal(server, res.body.task_id);
       expect(final.status).toBe('partial_failure');
       const errors = final.groups.flatMap((g: Json) => g.errors);
-      expect(errors.filter((e: Json) => e.error_type === 'AGENT_ERROR').map((e: Json) => e.node_id).sort()).toEqual(['g0n3', 'g0n7']);
-      expect(errors.filter((e: Json) => e.error_type === 'NODE_NOT_FOUND').map((e: Json) => e.node_id).sort()).toEqual([...removed].sort());
-      expect(errors.every((e: Json) => typeof e.error_message === 'string' && e.error_message.length > 0)).toBe(true);
+      expect(
+        errors
+          .filter((e: Json) => e.error_type === 'AGENT_ERROR')
+          .map((e: Json) => e.node_id)
+          .sort(),
+      ).toEqual(['g0n3', 'g0n7']);
+      expect(
+        errors
+          .filter((e: Json) => e.error_type === 'NODE_NOT_FOUND')
+          .map((e: Json) => e.node_id)
+          .sort(),
+      ).toEqual([...removed].sort());
+      expect(
+        errors.every((e: Json) => typeof e.error_message === 'string' && e.error_message.length > 0),
+      ).toBe(true);
       expect(final.completed_nodes).toBe(16 - 5);
       expect(final.failed_nodes).toBe(5);
       expect(final.groups.map((g: Json) => g.status)).toEqual(['partial_failure', 'partial_failure']);
@@ -212,7 +254,10 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       expect(final.failed_nodes).toBe(0);
       expect(final.skipped_nodes).toBe(12 - startedBeforeCancel);
       expect(events.slice(-2).map((e) => e.event)).toEqual(['cancelled', 'session_completed']);
-      expect(events.at(-2)!.data.data).toEqual({ status: 'cancelled', completed_before_cancel: startedBeforeCancel });
+      expect(events.at(-2)!.data.data).toEqual({
+        status: 'cancelled',
+        completed_before_cancel: startedBeforeCancel,
+      });
       expect(final.groups[0].status).toBe('cancelled');
       expect((await http('DELETE', `${server.url}/parallel/cancel/${res.body.task_id}`)).status).toBe(409);
     });
@@ -242,7 +287,10 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
     });
 
     it('rejects a bad mode and cancels a pending task started through the service', async () => {
-      const bad = await http<Json>('DELETE', `${server.url}/parallel/cancel/00000000-0000-4000-8000-000000000000?mode=now`);
+      const bad = await http<Json>(
+        'DELETE',
+        `${server.url}/parallel/cancel/00000000-0000-4000-8000-000000000000?mode=now`,
+      );
       expect(bad.status).toBe(400);
       expect(bad.type).toContain('application/problem+json');
     });
@@ -294,7 +342,11 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
 
     it('refuses a timeout outside 60..3600 over HTTP', async () => {
       for (const timeout of [59, 3601, 1.5]) {
-        const res = await execute(server, { canvas_path: 'Test/deadline.canvas', groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: ids[0] }], timeout });
+        const res = await execute(server, {
+          canvas_path: 'Test/deadline.canvas',
+          groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: ids[0] }],
+          timeout,
+        });
         expect(res.status).toBe(400);
       }
     });
@@ -306,13 +358,15 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
     afterAll(() => server.close());
 
     const snapshot = (dir: string): string => {
-      const { execSync } = require('node:child_process') as typeof import('node:child_process');
       return execSync(`find . -type f -print0 | sort -z | xargs -0 sha256sum`, { cwd: dir }).toString();
     };
 
     it('answers every bad request with problem+json and writes nothing', async () => {
       const vaultBefore = snapshot(server.vault);
-      const good = { canvas_path: 'Biology/cells.canvas', groups: [{ group_id: 'g', agent_type: 'oral-explanation', node_ids: ['b10c0ffee0000001'] }] };
+      const good = {
+        canvas_path: 'Biology/cells.canvas',
+        groups: [{ group_id: 'g', agent_type: 'oral-explanation', node_ids: ['b10c0ffee0000001'] }],
+      };
       const cases: [Json | string, number][] = [
         ['{not json', 400],
         [{}, 400],
@@ -331,26 +385,39 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
         [{ ...good, max_concurrent: 0 }, 400],
         [{ ...good, max_concurrent: 51 }, 400],
         [{ ...good, extra: true }, 400],
-        [{ ...good, groups: [{ ...good.groups[0], node_ids: ['b10c0ffee0000001', 'ghost-1', 'ghost-2'] }] }, 422],
+        [
+          { ...good, groups: [{ ...good.groups[0], node_ids: ['b10c0ffee0000001', 'ghost-1', 'ghost-2'] }] },
+          422,
+        ],
       ];
       for (const [body, status] of cases) {
         const res = await execute(server, body);
         expect({ body, status: res.status }).toEqual({ body, status });
         expect(res.type).toContain('application/problem+json');
-        expect(res.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.any(String) });
+        expect(res.body).toMatchObject({
+          status,
+          title: expect.any(String),
+          detail: expect.any(String),
+          type: expect.any(String),
+        });
       }
       const unknown = await execute(server, cases.at(-1)![0]);
-      expect(unknown.body.errors.map((e: Json) => e.message)).toEqual([expect.stringContaining('ghost-1'), expect.stringContaining('ghost-2')]);
+      expect(unknown.body.errors.map((e: Json) => e.message)).toEqual([
+        expect.stringContaining('ghost-1'),
+        expect.stringContaining('ghost-2'),
+      ]);
       expect(snapshot(server.vault)).toBe(vaultBefore);
       expect((await http<Json>('GET', `${server.url}/parallel/tasks`)).body.tasks).toEqual([]);
     });
 
     it('refuses a symlink that leads out of the vault', async () => {
-      const { symlinkSync, mkdtempSync } = await import('node:fs');
-      const outside = mkdtempSync(path.join(require('node:os').tmpdir(), 'outside-'));
+      const outside = mkdtempSync(path.join(tmpdir(), 'outside-'));
       writeFileSync(path.join(outside, 'x.canvas'), '{"nodes":[],"edges":[]}');
       symlinkSync(outside, path.join(server.vault, 'escape'));
-      const res = await execute(server, { canvas_path: 'escape/x.canvas', groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: ['a'] }] });
+      const res = await execute(server, {
+        canvas_path: 'escape/x.canvas',
+        groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: ['a'] }],
+      });
       expect(res.status).toBe(400);
       expect(res.body.type).toMatch(/canvas-path-outside-vault/);
     });
@@ -364,14 +431,21 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
         ['GET', 'events'],
       ]) {
         const bad = await http<Json>(method, `${server.url}/parallel/${route}/not-a-uuid`);
-        expect([route, bad.status, bad.type]).toEqual([route, 400, expect.stringContaining('application/problem+json')]);
+        expect([route, bad.status, bad.type]).toEqual([
+          route,
+          400,
+          expect.stringContaining('application/problem+json'),
+        ]);
         const missing = await http<Json>(method, `${server.url}/parallel/${route}/${unknown}`);
         expect([route, missing.status]).toEqual([route, 404]);
       }
     });
 
     it('returns the first task for a repeated Idempotency-Key and refuses the key with another body', async () => {
-      const body = { canvas_path: 'Biology/cells.canvas', groups: [{ group_id: 'g', agent_type: 'oral-explanation', node_ids: ['b10c0ffee0000001'] }] };
+      const body = {
+        canvas_path: 'Biology/cells.canvas',
+        groups: [{ group_id: 'g', agent_type: 'oral-explanation', node_ids: ['b10c0ffee0000001'] }],
+      };
       const first = await execute(server, body, { 'idempotency-key': 'key-1' });
       const again = await execute(server, body, { 'idempotency-key': 'key-1' });
       expect(first.status).toBe(202);
@@ -380,7 +454,8 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       const other = await execute(server, { ...body, max_concurrent: 3 }, { 'idempotency-key': 'key-1' });
       expect(other.status).toBe(422);
       await waitTerminal(server, first.body.task_id);
-      const tasks = (await http<Json>('GET', `${server.url}/parallel/tasks?status=completed&limit=5`)).body.tasks;
+      const tasks = (await http<Json>('GET', `${server.url}/parallel/tasks?status=completed&limit=5`)).body
+        .tasks;
       expect(tasks.map((t: Json) => t.task_id)).toEqual([first.body.task_id]);
       expect(existsSync(path.join(server.vault, 'Biology/cells-explanations'))).toBe(true);
     });

@@ -1,5 +1,12 @@
 import { writeGridCanvas } from './support/canvas-fixtures';
-import { http, type ReceivedEvent, sseClient, startServer, type TestServer, waitTerminal } from './support/harness';
+import {
+  http,
+  type ReceivedEvent,
+  sseClient,
+  startServer,
+  type TestServer,
+  waitTerminal,
+} from './support/harness';
 
 type Json = Record<string, any>;
 
@@ -36,7 +43,13 @@ describe('SSE progress stream (real server, real HTTP clients)', () => {
     await new Promise((r) => setTimeout(r, 150));
     const late = sseClient(url);
     const viaQuery = sseClient(`${url}?last_event_id=3`);
-    const [all, other, rest, lateAll, fromQuery] = await Promise.all([early.done, second.done, resumed.done, late.done, viaQuery.done]);
+    const [all, other, rest, lateAll, fromQuery] = await Promise.all([
+      early.done,
+      second.done,
+      resumed.done,
+      late.done,
+      viaQuery.done,
+    ]);
 
     expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
     expect(all.at(-1)!.event).toBe('session_completed');
@@ -45,7 +58,12 @@ describe('SSE progress stream (real server, real HTTP clients)', () => {
     expect([...firstPart, ...rest].map(key)).toEqual(all.map(key));
     expect(fromQuery.map(key)).toEqual(all.slice(3).map(key));
     for (const e of all) {
-      expect(e.data).toMatchObject({ type: e.event, task_id: taskId, timestamp: expect.any(String), data: expect.any(Object) });
+      expect(e.data).toMatchObject({
+        type: e.event,
+        task_id: taskId,
+        timestamp: expect.any(String),
+        data: expect.any(Object),
+      });
     }
     const final = await waitTerminal(server, taskId);
     expect(final.status).toBe('completed');
@@ -79,7 +97,9 @@ describe('SSE progress stream (real server, real HTTP clients)', () => {
 
   it('a subscriber that disconnects never stops the batch', async () => {
     const taskId = await start();
-    const quitter = sseClient(`${server.url}/parallel/events/${taskId}`, { stopWhen: (e) => e.event === 'task_completed' });
+    const quitter = sseClient(`${server.url}/parallel/events/${taskId}`, {
+      stopWhen: (e) => e.event === 'task_completed',
+    });
     await quitter.done;
     const final = await waitTerminal(server, taskId);
     expect(final.status).toBe('completed');
@@ -99,19 +119,27 @@ describe('API_TOKEN', () => {
     const denied = await http<Json>('GET', `${server.url}/parallel/tasks`);
     expect(denied.status).toBe(401);
     expect(denied.type).toContain('application/problem+json');
-    expect((await http('GET', `${server.url}/parallel/tasks`, undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect(
+      (await http('GET', `${server.url}/parallel/tasks`, undefined, { authorization: 'Bearer wrong' }))
+        .status,
+    ).toBe(401);
     const auth = { authorization: 'Bearer s3cret-token' };
     expect((await http('GET', `${server.url}/agents`, undefined, auth)).status).toBe(200);
     const res = await http<Json>(
       'POST',
       `${server.url}/parallel/execute`,
-      { canvas_path: 'Biology/cells.canvas', groups: [{ group_id: 1, agent_type: 'memory-anchor', node_ids: ['b10c0ffee0000001'] }] },
+      {
+        canvas_path: 'Biology/cells.canvas',
+        groups: [{ group_id: 1, agent_type: 'memory-anchor', node_ids: ['b10c0ffee0000001'] }],
+      },
       auth,
     );
     expect(res.status).toBe(202);
     const blocked = sseClient(`${server.url}/parallel/events/${res.body.task_id}`);
     expect(await blocked.status).toBe(401);
-    const events = await sseClient(`${server.url}/parallel/events/${res.body.task_id}?access_token=s3cret-token`).done;
+    const events = await sseClient(
+      `${server.url}/parallel/events/${res.body.task_id}?access_token=s3cret-token`,
+    ).done;
     expect(events.at(-1)!.event).toBe('session_completed');
   });
 });

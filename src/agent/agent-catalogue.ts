@@ -33,13 +33,31 @@ const agent = (
   outputKind: OutputKind,
   description: string,
   extra: Partial<Pick<AgentDefinition, 'runnable' | 'aliases'>> = {},
-): AgentDefinition => ({ name, memoryEventType, outputKind, description, runnable: true, aliases: [], ...extra });
+): AgentDefinition => ({
+  name,
+  memoryEventType,
+  outputKind,
+  description,
+  runnable: true,
+  aliases: [],
+  ...extra,
+});
 
 /** The full catalogue of the original system (`AGENT_MEMORY_MAPPING`), in its order. */
 export const AGENT_CATALOGUE: readonly AgentDefinition[] = [
-  agent('basic-decomposition', 'decomposition_completed', 'questions', '3–7 guiding questions that break the concept down.'),
+  agent(
+    'basic-decomposition',
+    'decomposition_completed',
+    'questions',
+    '3–7 guiding questions that break the concept down.',
+  ),
   agent('deep-decomposition', 'decomposition_completed', 'questions', '3–10 deep verification questions.'),
-  agent('question-decomposition', 'decomposition_completed', 'questions', '2–5 test and application questions.'),
+  agent(
+    'question-decomposition',
+    'decomposition_completed',
+    'questions',
+    '2–5 test and application questions.',
+  ),
   agent(
     'four-level-explanation',
     'explanation_generated',
@@ -55,9 +73,24 @@ export const AGENT_CATALOGUE: readonly AgentDefinition[] = [
     'A worked example: problem, approach, steps, pitfalls, variants, answer hints.',
   ),
   agent('clarification-path', 'explanation_generated', 'markdown', 'A four-step in-depth clarification.'),
-  agent('comparison-table', 'explanation_generated', 'markdown', 'A comparison table over at least five dimensions.'),
-  agent('memory-anchor', 'node_created', 'markdown', 'An analogy, a story and a mnemonic to remember the concept.'),
-  agent('verification-question-agent', 'explanation_generated', 'questions', 'Questions that verify understanding.'),
+  agent(
+    'comparison-table',
+    'explanation_generated',
+    'markdown',
+    'A comparison table over at least five dimensions.',
+  ),
+  agent(
+    'memory-anchor',
+    'node_created',
+    'markdown',
+    'An analogy, a story and a mnemonic to remember the concept.',
+  ),
+  agent(
+    'verification-question-agent',
+    'explanation_generated',
+    'questions',
+    'Questions that verify understanding.',
+  ),
   agent(
     'scoring-agent',
     'scoring_completed',
@@ -65,10 +98,21 @@ export const AGENT_CATALOGUE: readonly AgentDefinition[] = [
     "Scores the learner's explanation: accuracy, imagery, completeness, originality, with feedback.",
     { aliases: ['scoring'] },
   ),
-  agent('hint-generation', 'explanation_generated', 'hint', 'A graded hint that nudges without giving the answer away.'),
-  agent('canvas-orchestrator', 'canvas_opened', 'none', 'Bookkeeping: one memory event when a batch opens a canvas.', {
-    runnable: false,
-  }),
+  agent(
+    'hint-generation',
+    'explanation_generated',
+    'hint',
+    'A graded hint that nudges without giving the answer away.',
+  ),
+  agent(
+    'canvas-orchestrator',
+    'canvas_opened',
+    'none',
+    'Bookkeeping: one memory event when a batch opens a canvas.',
+    {
+      runnable: false,
+    },
+  ),
   agent('review-board-agent-selector', 'concept_reviewed', 'none', 'Reserved.', { runnable: false }),
   agent('graphiti-memory-agent', 'concept_reviewed', 'none', 'Reserved.', { runnable: false }),
 ];

@@ -28,7 +28,10 @@ export function plainText(markdown: string): string {
 /** The concept a node is about: its first heading or first line, at most 80 characters. */
 export function conceptOf(content: string): string {
   const heading = /^\s{0,3}#{1,6}\s+(.+)$/m.exec(content)?.[1];
-  const firstLine = plainText(heading ?? content).split(/\n/).find((l) => l.trim()) ?? '';
+  const firstLine =
+    plainText(heading ?? content)
+      .split(/\n/)
+      .find((l) => l.trim()) ?? '';
   const clause = firstLine.split(/(?<=[.!?。！？:：])\s*/)[0] ?? firstLine;
   const trimmed = clause.replace(/[.。:：]+$/, '').trim();
   return trimmed.length > 80 ? `${trimmed.slice(0, 79)}…` : trimmed;

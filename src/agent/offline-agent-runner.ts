@@ -18,7 +18,9 @@ export class OfflineAgentRunner extends AgentRunner {
     const template = OFFLINE_TEMPLATES[agentType];
     if (!template) throw new AgentRunError(`the offline provider has no template for agent "${agentType}"`);
     if (!node.content.trim()) {
-      throw new AgentRunError(`node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`);
+      throw new AgentRunError(
+        `node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`,
+      );
     }
     const content = node.nodeType === 'link' ? describeUrl(node.content) : node.content;
     const markdown = template(factsOf(content, detectLanguage(content)));
@@ -30,7 +32,9 @@ export class OfflineAgentRunner extends AgentRunner {
 export function describeUrl(url: string): string {
   try {
     const u = new URL(url);
-    const last = decodeURIComponent(u.pathname.split('/').filter(Boolean).pop() ?? '').replace(/[_-]+/g, ' ').trim();
+    const last = decodeURIComponent(u.pathname.split('/').filter(Boolean).pop() ?? '')
+      .replace(/[_-]+/g, ' ')
+      .trim();
     return last ? `${last} — ${u.hostname}` : u.hostname;
   } catch {
     return url;

@@ -12,7 +12,10 @@ export async function atomicWrite(
   data: string,
   options: { fsync?: boolean; beforeRename?: () => Promise<boolean> } = {},
 ): Promise<boolean> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
   const handle = await fs.open(temp, 'wx', 0o644);
   try {
     await handle.writeFile(data, 'utf8');

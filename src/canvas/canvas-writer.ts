@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { atomicWrite } from './atomic-write';
 import { CanvasWriteError } from './canvas.errors';
-import { type CanvasEdge, type CanvasNode, detectFormat, parseCanvas, type Rect, serializeCanvas } from './json-canvas';
+import {
+  type CanvasEdge,
+  type CanvasNode,
+  detectFormat,
+  parseCanvas,
+  type Rect,
+  serializeCanvas,
+} from './json-canvas';
 import { placeBelow, rectOf } from './layout';
 
 /** A result to add to a canvas: a node to place under `sourceNodeId`, and an edge to it. Ids are deterministic. */
@@ -13,9 +20,7 @@ export interface CanvasAddition {
   edge: CanvasEdge;
 }
 
-export type AdditionOutcome =
-  | { placed: true; alreadyPresent: boolean }
-  | { placed: false; reason: string };
+export type AdditionOutcome = { placed: true; alreadyPresent: boolean } | { placed: false; reason: string };
 
 interface Pending {
   addition: CanvasAddition;
@@ -61,7 +66,10 @@ export class CanvasWriteQueue {
           const outcomes = await this.writeOnce(batch.map((p) => p.addition));
           batch.forEach((p, i) => p.resolve(outcomes[i]));
         } catch (err) {
-          const error = err instanceof CanvasWriteError ? err : new CanvasWriteError(`cannot update the canvas: ${(err as Error).message}`, { cause: err });
+          const error =
+            err instanceof CanvasWriteError
+              ? err
+              : new CanvasWriteError(`cannot update the canvas: ${(err as Error).message}`, { cause: err });
           batch.forEach((p) => p.reject(error));
         }
       }
@@ -76,7 +84,9 @@ export class CanvasWriteQueue {
       const hash = sha256(text);
       const parsed = parseCanvas(text);
       if ('errors' in parsed) {
-        throw new CanvasWriteError(`the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`);
+        throw new CanvasWriteError(
+          `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
+        );
       }
       const { doc } = parsed;
       const outcomes = merge(doc.nodes, doc.edges, additions);

@@ -5,7 +5,12 @@ import * as path from 'node:path';
 import type { AgentNodeInput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
 import { atomicWrite } from './atomic-write';
-import { CanvasWriteError, InvalidCanvasError, NodeNotFoundError, UnknownNodeIdsError } from './canvas.errors';
+import {
+  CanvasWriteError,
+  InvalidCanvasError,
+  NodeNotFoundError,
+  UnknownNodeIdsError,
+} from './canvas.errors';
 import { type AdditionOutcome, CanvasWriteQueue } from './canvas-writer';
 import { type CanvasDocument, type CanvasNode, overlaps, parseCanvas } from './json-canvas';
 import { rectOf } from './layout';
@@ -53,7 +58,10 @@ export class CanvasService implements OnModuleDestroy {
   constructor(private readonly vault: VaultService) {}
 
   /** Resolves the path (vault-confined) and checks the file is a valid JSON Canvas holding every node id. */
-  async open(canvasPath: string, nodeIds: Iterable<{ field: string; nodeId: string }>): Promise<ResolvedCanvasPath> {
+  async open(
+    canvasPath: string,
+    nodeIds: Iterable<{ field: string; nodeId: string }>,
+  ): Promise<ResolvedCanvasPath> {
     const resolved = await this.vault.resolveCanvas(canvasPath);
     const { byId } = await this.load(resolved);
     const missing: ProblemFieldError[] = [];
@@ -86,7 +94,11 @@ export class CanvasService implements OnModuleDestroy {
       case 'group': {
         const inside = doc.nodes.filter((n) => n !== node && n.type !== 'group' && contains(node, n));
         const texts = inside.map((n) => n.text ?? n.file ?? n.url ?? '').filter(Boolean);
-        return { ...base, nodeType: 'group', content: [node.label ?? '', ...texts].filter(Boolean).join('\n\n') };
+        return {
+          ...base,
+          nodeType: 'group',
+          content: [node.label ?? '', ...texts].filter(Boolean).join('\n\n'),
+        };
       }
       case 'file':
         return { ...base, nodeType: 'file', content: await this.fileContent(node.file ?? '', nodeId) };
@@ -116,11 +128,21 @@ export class CanvasService implements OnModuleDestroy {
     const fileSize = Buffer.byteLength(body);
     const key = `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
     const nodeId = shortId('n', key);
-    const height = Math.min(RESULT_NODE_MAX_HEIGHT, Math.max(RESULT_NODE_MIN_HEIGHT, Math.round(body.length / 3)));
+    const height = Math.min(
+      RESULT_NODE_MAX_HEIGHT,
+      Math.max(RESULT_NODE_MIN_HEIGHT, Math.round(body.length / 3)),
+    );
     const canvas = await this.queue(r.canvas.absPath).add({
       sourceNodeId: r.sourceNodeId,
       node: { id: nodeId, type: 'file', file: fileRel, width: RESULT_NODE_WIDTH, height },
-      edge: { id: shortId('e', key), fromNode: r.sourceNodeId, fromSide: 'bottom', toNode: nodeId, toSide: 'top', label: r.agentType },
+      edge: {
+        id: shortId('e', key),
+        fromNode: r.sourceNodeId,
+        fromSide: 'bottom',
+        toNode: nodeId,
+        toSide: 'top',
+        label: r.agentType,
+      },
     });
     return { filePath: fileRel, fileSize, canvas };
   }
@@ -170,7 +192,10 @@ export class CanvasService implements OnModuleDestroy {
 
   private async fileContent(file: string, nodeId: string): Promise<string> {
     const found = await this.vault.resolveExisting(file);
-    if ('reason' in found) throw new NodeNotFoundError(`file node ${nodeId} points to "${file}", which is refused: ${found.reason}`);
+    if ('reason' in found)
+      throw new NodeNotFoundError(
+        `file node ${nodeId} points to "${file}", which is refused: ${found.reason}`,
+      );
     if (!TEXT_FILE.test(file)) return `![[${file}]]`;
     const handle = await fs.open(found.absPath, 'r');
     try {
@@ -186,7 +211,13 @@ export class CanvasService implements OnModuleDestroy {
 function contains(group: CanvasNode, n: CanvasNode): boolean {
   const g = rectOf(group);
   const r = rectOf(n);
-  return overlaps(g, r) && r.x >= g.x && r.y >= g.y && r.x + r.width <= g.x + g.width && r.y + r.height <= g.y + g.height;
+  return (
+    overlaps(g, r) &&
+    r.x >= g.x &&
+    r.y >= g.y &&
+    r.x + r.width <= g.x + g.width &&
+    r.y + r.height <= g.y + g.height
+  );
 }
 
 function splitCanvasPath(relPath: string): { dir: string; base: string } {

@@ -65,24 +65,32 @@ export function parseCanvas(text: string): { doc: CanvasDocument } | { errors: P
   nodes.forEach((n, i) => {
     const at = `nodes[${i}]`;
     if (!isObject(n)) return errors.push({ field: at, message: 'must be an object' });
-    if (typeof n.id !== 'string' || n.id === '') errors.push({ field: `${at}.id`, message: 'must be a non-empty string' });
+    if (typeof n.id !== 'string' || n.id === '')
+      errors.push({ field: `${at}.id`, message: 'must be a non-empty string' });
     else if (ids.has(n.id)) errors.push({ field: `${at}.id`, message: `duplicate node id "${n.id}"` });
     else ids.add(n.id);
     if (typeof n.type !== 'string') errors.push({ field: `${at}.type`, message: 'must be a string' });
     for (const k of ['x', 'y', 'width', 'height']) {
-      if (typeof n[k] !== 'number' || !Number.isFinite(n[k])) errors.push({ field: `${at}.${k}`, message: 'must be a number' });
+      if (typeof n[k] !== 'number' || !Number.isFinite(n[k]))
+        errors.push({ field: `${at}.${k}`, message: 'must be a number' });
     }
-    const need = typeof n.type === 'string' && Object.hasOwn(REQUIRED_FIELD, n.type) ? REQUIRED_FIELD[n.type] : undefined;
-    if (need && typeof n[need] !== 'string') errors.push({ field: `${at}.${need}`, message: `a ${String(n.type)} node needs a string "${need}"` });
+    const need =
+      typeof n.type === 'string' && Object.hasOwn(REQUIRED_FIELD, n.type)
+        ? REQUIRED_FIELD[n.type]
+        : undefined;
+    if (need && typeof n[need] !== 'string')
+      errors.push({ field: `${at}.${need}`, message: `a ${String(n.type)} node needs a string "${need}"` });
   });
   edges.forEach((e, i) => {
     const at = `edges[${i}]`;
     if (!isObject(e)) return errors.push({ field: at, message: 'must be an object' });
     for (const k of ['id', 'fromNode', 'toNode']) {
-      if (typeof e[k] !== 'string' || e[k] === '') errors.push({ field: `${at}.${k}`, message: 'must be a non-empty string' });
+      if (typeof e[k] !== 'string' || e[k] === '')
+        errors.push({ field: `${at}.${k}`, message: 'must be a non-empty string' });
     }
     for (const k of ['fromSide', 'toSide']) {
-      if (e[k] !== undefined && !SIDES.includes(e[k] as string)) errors.push({ field: `${at}.${k}`, message: `must be one of ${SIDES.join(', ')}` });
+      if (e[k] !== undefined && !SIDES.includes(e[k] as string))
+        errors.push({ field: `${at}.${k}`, message: `must be one of ${SIDES.join(', ')}` });
     }
   });
   if (errors.length) return { errors: errors.slice(0, 50) };
@@ -125,6 +133,9 @@ export function serializeCanvas(doc: CanvasDocument, format: CanvasFormat): stri
 
 export function overlaps(a: Rect, b: Rect, margin = 0): boolean {
   return (
-    a.x < b.x + b.width + margin && b.x < a.x + a.width + margin && a.y < b.y + b.height + margin && b.y < a.y + a.height + margin
+    a.x < b.x + b.width + margin &&
+    b.x < a.x + a.width + margin &&
+    a.y < b.y + b.height + margin &&
+    b.y < a.y + a.height + margin
   );
 }

@@ -10,7 +10,12 @@ export const LAYOUT_MARGIN = 20;
  * down past every obstacle it would overlap (groups included). Deterministic for the same obstacles.
  */
 export function placeBelow(source: Rect, width: number, height: number, obstacles: readonly Rect[]): Rect {
-  const rect: Rect = { x: Math.round(source.x), y: Math.round(source.y + source.height + LAYOUT_GAP), width, height };
+  const rect: Rect = {
+    x: Math.round(source.x),
+    y: Math.round(source.y + source.height + LAYOUT_GAP),
+    width,
+    height,
+  };
   for (;;) {
     let lowestBottom: number | undefined;
     for (const o of obstacles) {

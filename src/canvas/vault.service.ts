@@ -42,17 +42,22 @@ export class VaultService implements OnModuleInit {
    * escapes, NUL and anything whose real path (symlinks followed) leaves the vault; 404 when nothing is there.
    */
   async resolveCanvas(canvasPath: string): Promise<ResolvedCanvasPath> {
-    const relPath = this.checkRelative(canvasPath, (reason) => new CanvasPathOutsideVaultError(canvasPath, reason));
+    const relPath = this.checkRelative(
+      canvasPath,
+      (reason) => new CanvasPathOutsideVaultError(canvasPath, reason),
+    );
     const joined = path.join(this.root, relPath);
     let real: string;
     try {
       real = await fs.realpath(joined);
     } catch {
       const parent = await this.nearestExistingAncestor(path.dirname(joined));
-      if (!this.contains(parent)) throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
+      if (!this.contains(parent))
+        throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
       throw new CanvasNotFoundError(relPath);
     }
-    if (!this.contains(real)) throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
+    if (!this.contains(real))
+      throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
     const stat = await fs.stat(real);
     if (!stat.isFile()) throw new CanvasNotFoundError(relPath);
     return { relPath, absPath: real };
@@ -83,6 +88,10 @@ export class VaultService implements OnModuleInit {
    */
   async ensureFolder(relFolder: string): Promise<string> {
     const joined = path.join(this.root, relFolder);
+    // Check what exists already before creating anything, so a symlink or `..` never makes mkdir write outside.
+    if (!this.contains(await this.nearestExistingAncestor(joined))) {
+      throw new Error(`folder ${relFolder} resolves outside the vault`);
+    }
     await fs.mkdir(joined, { recursive: true });
     const real = await fs.realpath(joined);
     if (!this.contains(real)) throw new Error(`folder ${relFolder} resolves outside the vault`);
@@ -96,14 +105,17 @@ export class VaultService implements OnModuleInit {
 
   contains(realPath: string): boolean {
     const rel = path.relative(this.root, realPath);
-    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+    // `..name` is a name inside the root; only `..` itself or `../…` leaves it.
+    return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
   }
 
   private checkRelative(input: string, fail: (reason: string) => Error): string {
     if (input.includes('\0')) throw fail('it contains a NUL character');
-    if (PERCENT_ESCAPE.test(input)) throw fail('percent-encoded characters are not allowed; send the path decoded');
+    if (PERCENT_ESCAPE.test(input))
+      throw fail('percent-encoded characters are not allowed; send the path decoded');
     const slashed = input.replace(/\\/g, '/');
-    if (slashed.startsWith('/') || WINDOWS_DRIVE.test(slashed)) throw fail('it must be relative to the vault');
+    if (slashed.startsWith('/') || WINDOWS_DRIVE.test(slashed))
+      throw fail('it must be relative to the vault');
     const segments = slashed.split('/').filter((s) => s !== '' && s !== '.');
     if (segments.includes('..')) throw fail('".." segments are not allowed');
     if (segments.length === 0) throw fail('it is empty');

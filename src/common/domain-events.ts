@@ -32,4 +32,5 @@ export interface DomainEventMap {
 export type DomainEventName = keyof DomainEventMap;
 
 /** Subscribes a method to a domain event, detached from the emitter (`async: true`): it never blocks a batch. */
-export const OnDomainEvent = (name: DomainEventName): MethodDecorator => OnEvent(name, { async: true, promisify: true });
+export const OnDomainEvent = (name: DomainEventName): MethodDecorator =>
+  OnEvent(name, { async: true, promisify: true });

@@ -43,7 +43,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const problem = this.toProblem(exception);
     problem.instance = req.originalUrl;
     if (res.headersSent) {
-      this.logger.warn(`error after headers were sent on ${req.method} ${req.originalUrl}: ${problem.detail}`);
+      this.logger.warn(
+        `error after headers were sent on ${req.method} ${req.originalUrl}: ${problem.detail}`,
+      );
       if (!res.writableEnded) res.end();
       return;
     }
@@ -73,7 +75,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
             : exception.message;
       return {
         type: problemType(STATUS_SLUG[status] ?? `http-${status}`),
-        title: HttpStatus[status]?.replace(/_/g, ' ').toLowerCase().replace(/^./, (c) => c.toUpperCase()) ?? 'Error',
+        title:
+          HttpStatus[status]
+            ?.replace(/_/g, ' ')
+            .toLowerCase()
+            .replace(/^./, (c) => c.toUpperCase()) ?? 'Error',
         status,
         detail,
       };
@@ -84,10 +90,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         type: problemType(STATUS_SLUG[expressStatus] ?? `http-${expressStatus}`),
         title: expressStatus === 413 ? 'Payload too large' : 'Bad request',
         status: expressStatus,
-        detail: expressStatus === 413 ? 'The request body exceeds the size limit.' : 'The request body is not valid JSON.',
+        detail:
+          expressStatus === 413
+            ? 'The request body exceeds the size limit.'
+            : 'The request body is not valid JSON.',
       };
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    this.logger.error(
+      exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+    );
     return {
       type: problemType('internal-error'),
       title: 'Internal server error',

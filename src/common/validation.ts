@@ -11,7 +11,11 @@ export class RequestValidationError extends DomainError {
 /** Nested class-validator errors as `{ field: 'groups[0].node_ids', message }` entries. */
 export function flattenValidationErrors(errors: ValidationError[], prefix = ''): ProblemFieldError[] {
   return errors.flatMap((e) => {
-    const field = /^\d+$/.test(e.property) ? `${prefix}[${e.property}]` : prefix ? `${prefix}.${e.property}` : e.property;
+    const field = /^\d+$/.test(e.property)
+      ? `${prefix}[${e.property}]`
+      : prefix
+        ? `${prefix}.${e.property}`
+        : e.property;
     const own = Object.values(e.constraints ?? {}).map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(e.children ?? [], field)];
   });

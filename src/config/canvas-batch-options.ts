@@ -43,7 +43,7 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     agentTimeoutMs: 120_000,
     agentLatencyMs: 0,
     ...stripUndefined(options),
-  } as ResolvedCanvasBatchOptions;
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -8,7 +8,10 @@ export const BUNDLED_VAULT = path.resolve(__dirname, '..', '..', 'examples', 'va
  * The vault to use: `VAULT_ROOT` when set; otherwise a copy of the bundled example vault in `DATA_DIR/vault`,
  * made on first start so the service never writes into the repository.
  */
-export function resolveVaultRoot(vaultRoot: string | undefined, dataDir: string): { root: string; copied: boolean } {
+export function resolveVaultRoot(
+  vaultRoot: string | undefined,
+  dataDir: string,
+): { root: string; copied: boolean } {
   if (vaultRoot) return { root: vaultRoot, copied: false };
   const root = path.join(dataDir, 'vault');
   if (existsSync(root)) return { root, copied: false };

@@ -39,7 +39,9 @@ export class MemoryOutboxRepository {
       `INSERT OR IGNORE INTO memory_outbox (event_id, task_id, canvas_path, node_id, agent_type, memory_type, concept, payload_json, created_at)
        VALUES (@eventId, @taskId, @canvasPath, @nodeId, @agentType, @memoryType, @concept, @payload, @createdAt)`,
     );
-    this.byTask = db.handle.prepare('SELECT * FROM memory_outbox WHERE task_id = ? ORDER BY created_at, event_id');
+    this.byTask = db.handle.prepare(
+      'SELECT * FROM memory_outbox WHERE task_id = ? ORDER BY created_at, event_id',
+    );
     this.stats = db.handle.prepare(
       'SELECT sum(delivered_at IS NULL) AS pending, sum(delivered_at IS NOT NULL) AS delivered FROM memory_outbox',
     );

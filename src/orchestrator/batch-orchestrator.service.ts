@@ -10,7 +10,11 @@ import { CanvasService } from '../canvas/canvas.service';
 import type { ProblemFieldError } from '../common/domain-error';
 import type { DomainEventMap, DomainEventName } from '../common/domain-events';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
-import { InvalidStateTransitionError, SessionNotFoundError, TaskAlreadyFinishedError } from '../session/session.errors';
+import {
+  InvalidStateTransitionError,
+  SessionNotFoundError,
+  TaskAlreadyFinishedError,
+} from '../session/session.errors';
 import { type EventDraft, TaskStore } from '../session/task-store';
 import {
   type GroupSpec,
@@ -19,7 +23,6 @@ import {
   type NodeErrorType,
   type NodeResultRecord,
   type PerformanceMetrics,
-  type TaskEventRecord,
   type TaskRecord,
   type TerminalStatus,
 } from '../session/task.types';
@@ -100,17 +103,30 @@ export class BatchOrchestrator implements OnApplicationShutdown {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 50) {
       problems.push({ field: 'max_concurrent', message: 'must be an integer between 1 and 50' });
     }
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) problems.push({ field: 'timeout', message: 'must be positive' });
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      problems.push({ field: 'timeout', message: 'must be positive' });
     if (problems.length) throw new BatchValidationError(problems);
     const canvas = await this.canvas.open(
       request.canvasPath,
-      groups.flatMap((g, gi) => g.nodeIds.map((nodeId, ni) => ({ field: `groups[${gi}].node_ids[${ni}]`, nodeId }))),
+      groups.flatMap((g, gi) =>
+        g.nodeIds.map((nodeId, ni) => ({ field: `groups[${gi}].node_ids[${ni}]`, nodeId })),
+      ),
     );
     const idempotency = request.idempotencyKey
-      ? { key: request.idempotencyKey, requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs) }
+      ? {
+          key: request.idempotencyKey,
+          requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs),
+        }
       : undefined;
     const { task, created } = this.store.createTask(
-      { taskId: randomUUID(), canvasPath: canvas.relPath, maxConcurrent, timeoutMs, groups, createdAt: new Date().toISOString() },
+      {
+        taskId: randomUUID(),
+        canvasPath: canvas.relPath,
+        maxConcurrent,
+        timeoutMs,
+        groups,
+        createdAt: new Date().toISOString(),
+      },
       idempotency,
     );
     if (!created) return { task, created };
@@ -129,7 +145,11 @@ export class BatchOrchestrator implements OnApplicationShutdown {
       startedAt: startedAt.toISOString(),
       deadlineAt: deadlineAt.toISOString(),
     });
-    const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, new SlotLimiter(task.maxConcurrent));
+    const run = new BatchRun(
+      task,
+      { relPath: task.canvasPath, absPath: '' },
+      new SlotLimiter(task.maxConcurrent),
+    );
     this.runs.set(taskId, run);
     this.track(this.execute(run, deadlineAt));
     return task;
@@ -165,7 +185,12 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         ],
       );
       this.bus.publish(events);
-      return { success: true, message: 'Task cancelled before it started', status: cancelled.status, completed_count: 0 };
+      return {
+        success: true,
+        message: 'Task cancelled before it started',
+        status: cancelled.status,
+        completed_count: 0,
+      };
     }
     run.stop('cancel', mode === 'abort');
     if (mode === 'abort') {
@@ -189,7 +214,13 @@ export class BatchOrchestrator implements OnApplicationShutdown {
   /** Live figures of a running task, or `undefined` when it is not running in this process. */
   live(taskId: string): LiveTaskInfo | undefined {
     const run = this.runs.get(taskId);
-    return run && { runningNodes: run.running, peakConcurrent: run.peak, groupsStarted: run.groups.map((g) => g.started) };
+    return (
+      run && {
+        runningNodes: run.running,
+        peakConcurrent: run.peak,
+        groupsStarted: run.groups.map((g) => g.started),
+      }
+    );
   }
 
   /** Number of tasks running in this process. */
@@ -288,16 +319,22 @@ export class BatchOrchestrator implements OnApplicationShutdown {
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
     const nodeTimer = setTimeout(
-      () => controller.abort(new NodeAbort('AGENT_TIMEOUT', `the agent call exceeded ${this.options.agentTimeoutMs} ms`)),
+      () =>
+        controller.abort(
+          new NodeAbort('AGENT_TIMEOUT', `the agent call exceeded ${this.options.agentTimeoutMs} ms`),
+        ),
       this.options.agentTimeoutMs,
     );
-    let concept = '';
+    let concept: string;
     try {
       let output;
       try {
         const input = await this.canvas.nodeContent(run.canvas, nodeId);
         concept = conceptOf(input.content);
-        output = await abortable(this.runner.run({ agentType, node: input, signal: controller.signal }), controller.signal);
+        output = await abortable(
+          this.runner.run({ agentType, node: input, signal: controller.signal }),
+          controller.signal,
+        );
         controller.signal.throwIfAborted();
       } finally {
         clearTimeout(nodeTimer);
@@ -313,7 +350,9 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         markdown: output.markdown,
       });
       if (!written.canvas.placed) {
-        throw new NodeNotFoundError(`${written.canvas.reason}; the result file is kept at ${written.filePath}`);
+        throw new NodeNotFoundError(
+          `${written.canvas.reason}; the result file is kept at ${written.filePath}`,
+        );
       }
       const durationMs = Math.round(performance.now() - t0);
       this.recordNode(run, {
@@ -368,7 +407,12 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         ? {
             type: 'task_completed',
             timestamp: result.finishedAt,
-            data: { ...base, file_path: result.filePath, file_size: result.fileSize, duration_ms: result.durationMs },
+            data: {
+              ...base,
+              file_path: result.filePath,
+              file_size: result.fileSize,
+              duration_ms: result.durationMs,
+            },
           }
         : {
             type: 'task_failed',
@@ -454,7 +498,10 @@ export class BatchOrchestrator implements OnApplicationShutdown {
           nodeId,
           outcome: 'skipped',
           errorType: run.stopReason === 'deadline' ? 'TIMEOUT' : 'CANCELLED',
-          errorMessage: run.stopReason === 'deadline' ? 'not started before the batch deadline' : 'not started: the batch was cancelled',
+          errorMessage:
+            run.stopReason === 'deadline'
+              ? 'not started before the batch deadline'
+              : 'not started: the batch was cancelled',
           inputTokens: 0,
           outputTokens: 0,
           finishedAt: now,
@@ -470,7 +517,11 @@ export class BatchOrchestrator implements OnApplicationShutdown {
     const metrics = this.metrics(run);
     const drafts: EventDraft[] = [];
     if (status === 'cancelled') {
-      drafts.push({ type: 'cancelled', timestamp: now, data: { status, completed_before_cancel: run.completed } });
+      drafts.push({
+        type: 'cancelled',
+        timestamp: now,
+        data: { status, completed_before_cancel: run.completed },
+      });
     }
     drafts.push(this.sessionCompletedDraft(run.task, status, now, run, metrics));
     const { task, events } = this.store.transition(
@@ -480,7 +531,10 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         completedAt: now,
         metrics,
         expiresAt: this.expiry(now),
-        errorMessage: run.stopReason === 'deadline' ? `The batch deadline of ${run.task.timeoutMs / 1000} s passed` : null,
+        errorMessage:
+          run.stopReason === 'deadline'
+            ? `The batch deadline of ${run.task.timeoutMs / 1000} s passed`
+            : null,
       },
       drafts,
     );
@@ -502,7 +556,11 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         'failed',
         { completedAt: now, errorMessage: message, metrics: this.metrics(run), expiresAt: this.expiry(now) },
         [
-          { type: 'error', timestamp: now, data: { error_type: 'EXECUTION_ERROR', message, recoverable: false } },
+          {
+            type: 'error',
+            timestamp: now,
+            data: { error_type: 'EXECUTION_ERROR', message, recoverable: false },
+          },
           this.sessionCompletedDraft(run.task, 'failed', now, run, this.metrics(run)),
         ],
       );
@@ -567,16 +625,31 @@ export class BatchOrchestrator implements OnApplicationShutdown {
 function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
   const problems: ProblemFieldError[] = [];
   const seen = new Set<string>();
-  if (!Array.isArray(groups) || groups.length === 0) problems.push({ field: 'groups', message: 'at least one group is needed' });
+  if (!Array.isArray(groups) || groups.length === 0)
+    problems.push({ field: 'groups', message: 'at least one group is needed' });
   const out = (groups ?? []).map((g, i) => {
     const agent = findAgent(g.agentType);
-    if (!agent) problems.push({ field: `groups[${i}].agent_type`, message: `unknown agent "${g.agentType}"; see GET /agents` });
-    else if (!agent.runnable) problems.push({ field: `groups[${i}].agent_type`, message: `agent "${agent.name}" cannot run in a batch` });
+    if (!agent)
+      problems.push({
+        field: `groups[${i}].agent_type`,
+        message: `unknown agent "${g.agentType}"; see GET /agents`,
+      });
+    else if (!agent.runnable)
+      problems.push({
+        field: `groups[${i}].agent_type`,
+        message: `agent "${agent.name}" cannot run in a batch`,
+      });
     const key = `${typeof g.groupId}:${String(g.groupId)}`;
-    if (seen.has(key)) problems.push({ field: `groups[${i}].group_id`, message: `duplicate group_id ${JSON.stringify(g.groupId)}` });
+    if (seen.has(key))
+      problems.push({
+        field: `groups[${i}].group_id`,
+        message: `duplicate group_id ${JSON.stringify(g.groupId)}`,
+      });
     seen.add(key);
-    if (!Array.isArray(g.nodeIds) || g.nodeIds.length === 0) problems.push({ field: `groups[${i}].node_ids`, message: 'at least one node id is needed' });
-    else if (new Set(g.nodeIds).size !== g.nodeIds.length) problems.push({ field: `groups[${i}].node_ids`, message: 'node ids must be unique within a group' });
+    if (!Array.isArray(g.nodeIds) || g.nodeIds.length === 0)
+      problems.push({ field: `groups[${i}].node_ids`, message: 'at least one node id is needed' });
+    else if (new Set(g.nodeIds).size !== g.nodeIds.length)
+      problems.push({ field: `groups[${i}].node_ids`, message: 'node ids must be unique within a group' });
     return { groupId: g.groupId, agentType: agent?.name ?? g.agentType, nodeIds: [...(g.nodeIds ?? [])] };
   });
   if (problems.length) throw new BatchValidationError(problems);
@@ -624,7 +697,12 @@ function round(n: number, digits: number): number {
 }
 
 function emptyMetrics(): PerformanceMetrics {
-  return { total_duration_seconds: 0, average_duration_per_node: 0, parallel_efficiency: 0, peak_concurrent: 0 };
+  return {
+    total_duration_seconds: 0,
+    average_duration_per_node: 0,
+    parallel_efficiency: 0,
+    peak_concurrent: 0,
+  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -14,22 +14,30 @@ import { TaskViewService } from './task-view.service';
 
 /** A runner whose calls the test settles by hand, or by a scripted behaviour per node id. */
 class ScriptedRunner extends AgentRunner {
-  readonly pending = new Map<string, { resolve: (r: AgentRunResult) => void; reject: (e: unknown) => void; req: AgentRunRequest }>();
+  readonly pending = new Map<
+    string,
+    { resolve: (r: AgentRunResult) => void; reject: (e: unknown) => void; req: AgentRunRequest }
+  >();
   script: Record<string, 'throw-string' | 'rate-limited' | 'ignore-signal' | 'ok'> = {};
 
   run(req: AgentRunRequest): Promise<AgentRunResult> {
     const mode = this.script[req.node.nodeId];
     if (mode === 'throw-string') return Promise.reject('plain string failure'); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
-    if (mode === 'rate-limited') return Promise.reject(new AgentRunError('429 from provider', 'RATE_LIMITED'));
-    if (mode === 'ok') return Promise.resolve({ markdown: 'done', usage: { inputTokens: 1, outputTokens: 2 } });
+    if (mode === 'rate-limited')
+      return Promise.reject(new AgentRunError('429 from provider', 'RATE_LIMITED'));
+    if (mode === 'ok')
+      return Promise.resolve({ markdown: 'done', usage: { inputTokens: 1, outputTokens: 2 } });
     return new Promise((resolve, reject) => {
       this.pending.set(req.node.nodeId, { resolve, reject, req });
-      if (mode !== 'ignore-signal') req.signal.addEventListener('abort', () => reject(req.signal.reason as Error));
+      if (mode !== 'ignore-signal')
+        req.signal.addEventListener('abort', () => reject(req.signal.reason as Error));
     });
   }
 
   finish(nodeId: string): void {
-    this.pending.get(nodeId)!.resolve({ markdown: `result for ${nodeId}`, usage: { inputTokens: 0, outputTokens: 0 } });
+    this.pending
+      .get(nodeId)!
+      .resolve({ markdown: `result for ${nodeId}`, usage: { inputTokens: 0, outputTokens: 0 } });
     this.pending.delete(nodeId);
   }
 }
@@ -58,13 +66,26 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     root = mkdtempSync(path.join(tmpdir(), 'orchestrator-spec-'));
     const vault = path.join(root, 'vault');
     mkdirSync(vault);
-    const nodes = Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, type: 'text', text: `Node ${i} text`, x: i * 300, y: 0, width: 200, height: 100 }));
+    const nodes = Array.from({ length: 6 }, (_, i) => ({
+      id: `n${i}`,
+      type: 'text',
+      text: `Node ${i} text`,
+      x: i * 300,
+      y: 0,
+      width: 200,
+      height: 100,
+    }));
     writeFileSync(path.join(vault, 'c.canvas'), JSON.stringify({ nodes, edges: [] }, null, '\t'));
     runner = new ScriptedRunner();
     const moduleRef = await Test.createTestingModule({
       imports: [
         EventEmitterModule.forRoot(),
-        OrchestratorModule.forRoot({ vaultRoot: vault, dataDir: path.join(root, 'data'), agentRunner: runner, ...extra }),
+        OrchestratorModule.forRoot({
+          vaultRoot: vault,
+          dataDir: path.join(root, 'data'),
+          agentRunner: runner,
+          ...extra,
+        }),
       ],
     }).compile();
     moduleRef.useLogger(false);
@@ -80,7 +101,11 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   });
 
   const submit = (nodeIds = ['n0'], extra: Record<string, unknown> = {}) =>
-    orchestrator.submit({ canvasPath: 'c.canvas', groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds }], ...extra });
+    orchestrator.submit({
+      canvasPath: 'c.canvas',
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds }],
+      ...extra,
+    });
   const types = (taskId: string) => store.eventsAfter(taskId, 0).map((e) => e.type);
 
   it('sends progress_update every 500 ms while running, and none after the end (fake timers)', async () => {
@@ -111,7 +136,10 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const { task } = await submit();
     await flush();
     const received: SseMessage[] = [];
-    const sub = app.get(TaskEventStream).open(task.taskId, 0).subscribe((m) => received.push(m));
+    const sub = app
+      .get(TaskEventStream)
+      .open(task.taskId, 0)
+      .subscribe((m) => received.push(m));
     const comments = () => received.filter((m) => 'comment' in m && m.comment === 'keep-alive').length;
     jest.advanceTimersByTime(14_999);
     expect(comments()).toBe(0);
@@ -130,7 +158,12 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const { task } = await submit(['n0', 'n1', 'n2', 'n3', 'n4']);
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('partial_failure');
-    const errors = Object.fromEntries(app.get(TaskViewService).status(task.taskId).groups[0].errors.map((e) => [e.node_id, e]));
+    const errors = Object.fromEntries(
+      app
+        .get(TaskViewService)
+        .status(task.taskId)
+        .groups[0].errors.map((e) => [e.node_id, e]),
+    );
     expect(errors.n0).toMatchObject({ error_type: 'AGENT_ERROR', error_message: 'plain string failure' });
     expect(errors.n1).toMatchObject({ error_type: 'RATE_LIMITED', error_message: '429 from provider' });
     expect(errors.n2.error_type).toBe('AGENT_TIMEOUT');
@@ -158,7 +191,9 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await orchestrator.waitForCompletion(task.taskId);
     const [error] = app.get(TaskViewService).status(task.taskId).groups[0].errors;
     expect(error.error_type).toBe('NODE_NOT_FOUND');
-    expect(error.error_message).toMatch(/no longer in the canvas; the result file is kept at c-explanations\//);
+    expect(error.error_message).toMatch(
+      /no longer in the canvas; the result file is kept at c-explanations\//,
+    );
   });
 
   it('ends the batch with EXECUTION_ERROR when the canvas vanished before it started', async () => {
@@ -175,7 +210,10 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('failed');
     expect(types(task.taskId).slice(-2)).toEqual(['error', 'session_completed']);
-    expect(store.eventsAfter(task.taskId, 0).at(-2)?.data).toMatchObject({ error_type: 'EXECUTION_ERROR', recoverable: false });
+    expect(store.eventsAfter(task.taskId, 0).at(-2)?.data).toMatchObject({
+      error_type: 'EXECUTION_ERROR',
+      recoverable: false,
+    });
   });
 
   it('validates the session: unknown, not pending, finished', async () => {
@@ -183,7 +221,9 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(() => orchestrator.startBatchSession('22222222-2222-4222-8222-222222222222')).toThrow(/No task/);
     const { task } = await submit(['n0']);
     expect(() => orchestrator.startBatchSession(task.taskId)).toThrow(/cannot go from running to running/);
-    await expect(orchestrator.waitForCompletion('22222222-2222-4222-8222-222222222222')).rejects.toThrow(/No task/);
+    await expect(orchestrator.waitForCompletion('22222222-2222-4222-8222-222222222222')).rejects.toThrow(
+      /No task/,
+    );
     await until(() => runner.pending.has('n0'));
     runner.finish('n0');
     await orchestrator.waitForCompletion(task.taskId);
@@ -211,9 +251,16 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('validates in-process requests like HTTP does', async () => {
     await boot();
-    await expect(orchestrator.submit({ canvasPath: 'c.canvas', groups: [] })).rejects.toThrow(/at least one group/);
+    await expect(orchestrator.submit({ canvasPath: 'c.canvas', groups: [] })).rejects.toThrow(
+      /at least one group/,
+    );
     await expect(
-      orchestrator.submit({ canvasPath: 'c.canvas', groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }], maxConcurrent: 0, timeoutMs: -1 }),
+      orchestrator.submit({
+        canvasPath: 'c.canvas',
+        groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
+        maxConcurrent: 0,
+        timeoutMs: -1,
+      }),
     ).rejects.toThrow(/max_concurrent.*timeout/);
     await expect(
       orchestrator.submit({
@@ -252,7 +299,12 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(orchestrator.live(task.taskId)?.runningNodes).toBe(1);
     expect(orchestrator.runningTasks).toBe(1);
     const listed = app.get(TaskViewService).list({});
-    expect(listed[0]).toMatchObject({ task_id: task.taskId, status: 'running', completed_nodes: 1, progress_percent: 50 });
+    expect(listed[0]).toMatchObject({
+      task_id: task.taskId,
+      status: 'running',
+      completed_nodes: 1,
+      progress_percent: 50,
+    });
     runner.finish('n1');
     await orchestrator.waitForCompletion(task.taskId);
   });

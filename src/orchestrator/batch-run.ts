@@ -7,7 +7,10 @@ export type StopReason = 'cancel' | 'deadline';
 
 /** The reason given to a node's `AbortSignal`. */
 export class NodeAbort extends Error {
-  constructor(readonly errorType: Extract<NodeErrorType, 'CANCELLED' | 'TIMEOUT' | 'AGENT_TIMEOUT'>, message: string) {
+  constructor(
+    readonly errorType: Extract<NodeErrorType, 'CANCELLED' | 'TIMEOUT' | 'AGENT_TIMEOUT'>,
+    message: string,
+  ) {
     super(message);
     this.name = 'NodeAbort';
   }

@@ -3,7 +3,10 @@ import { DomainError, type DomainErrorCode, type ProblemFieldError } from '../co
 export class BatchValidationError extends DomainError {
   readonly code: DomainErrorCode = 'validation-failed';
   constructor(errors: ProblemFieldError[]) {
-    super(`The request has ${errors.length} problem(s): ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, errors);
+    super(
+      `The request has ${errors.length} problem(s): ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+      errors,
+    );
   }
 }
 

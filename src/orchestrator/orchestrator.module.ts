@@ -46,7 +46,14 @@ import { TaskViewService } from './task-view.service';
     TaskEventStream,
     TaskViewService,
   ],
-  exports: [RESOLVED_OPTIONS, BatchOrchestrator, TaskViewService, TaskEventStream, SessionModule, MemoryModule],
+  exports: [
+    RESOLVED_OPTIONS,
+    BatchOrchestrator,
+    TaskViewService,
+    TaskEventStream,
+    SessionModule,
+    MemoryModule,
+  ],
 })
 export class OrchestratorModule extends CanvasBatchConfigurableModule {
   static override forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {

@@ -6,9 +6,7 @@ import { isTerminal, type TaskEventRecord } from '../session/task.types';
 import { TaskEventBus } from './task-event-bus';
 
 /** One SSE message as Nest's `@Sse()` writes it: an event with id, or a comment. */
-export type SseMessage =
-  | { id: string; type: string; data: WireEvent }
-  | { comment: string };
+export type SseMessage = { id: string; type: string; data: WireEvent } | { comment: string };
 
 /** The `data:` of every event: `{ type, task_id, timestamp, data }`. */
 export interface WireEvent {
@@ -46,7 +44,11 @@ export class TaskEventStream {
           if (e.id <= last) return;
         }
         last = e.id;
-        subscriber.next({ id: String(e.id), type: e.type, data: { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data } });
+        subscriber.next({
+          id: String(e.id),
+          type: e.type,
+          data: { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data },
+        });
         if (e.type === 'session_completed') subscriber.complete();
       };
 
@@ -60,9 +62,13 @@ export class TaskEventStream {
       replaying = false;
       buffered.splice(0).forEach(send);
       // A finished task whose log was replayed up to (or past) its end: nothing more will come.
-      if (!subscriber.closed && isTerminal(this.store.findTask(taskId)?.status ?? 'failed')) subscriber.complete();
+      if (!subscriber.closed && isTerminal(this.store.findTask(taskId)?.status ?? 'failed'))
+        subscriber.complete();
 
-      const keepAlive = setInterval(() => subscriber.next({ comment: 'keep-alive' }), this.options.keepAliveIntervalMs);
+      const keepAlive = setInterval(
+        () => subscriber.next({ comment: 'keep-alive' }),
+        this.options.keepAliveIntervalMs,
+      );
       keepAlive.unref();
       return () => {
         clearInterval(keepAlive);

@@ -27,7 +27,8 @@ export class TaskEventsController {
   ): Observable<SseMessage> {
     this.views.find(taskId);
     const fromHeader = Number.parseInt(lastEventIdHeader ?? '', 10);
-    const after = Number.isSafeInteger(fromHeader) && fromHeader >= 0 ? fromHeader : (query.last_event_id ?? 0);
+    const after =
+      Number.isSafeInteger(fromHeader) && fromHeader >= 0 ? fromHeader : (query.last_event_id ?? 0);
     return this.streams.open(taskId, after);
   }
 }

@@ -52,7 +52,14 @@ export class TaskViewService {
       return {
         group_id: g.groupId,
         agent_type: g.agentType,
-        status: groupStatus(task.status, g.nodeIds.length, completed.length, failed.length, skipped, live?.groupsStarted[i] ?? 0),
+        status: groupStatus(
+          task.status,
+          g.nodeIds.length,
+          completed.length,
+          failed.length,
+          skipped,
+          live?.groupsStarted[i] ?? 0,
+        ),
         total_nodes: g.nodeIds.length,
         completed_nodes: completed.length,
         failed_nodes: failed.length,
@@ -63,7 +70,11 @@ export class TaskViewService {
           duration_ms: r.durationMs ?? 0,
           usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens },
         })),
-        errors: failed.map((r) => ({ node_id: r.nodeId, error_message: r.errorMessage ?? '', error_type: r.errorType ?? 'AGENT_ERROR' })),
+        errors: failed.map((r) => ({
+          node_id: r.nodeId,
+          error_message: r.errorMessage ?? '',
+          error_type: r.errorType ?? 'AGENT_ERROR',
+        })),
       };
     });
     return {
@@ -121,12 +132,18 @@ function groupStatus(
   skipped: number,
   started: number,
 ): TaskStatus {
-  if (completed + failed + skipped === total) return settledStatus({ total, completed, skipped }, taskStatus === 'cancelled');
+  if (completed + failed + skipped === total)
+    return settledStatus({ total, completed, skipped }, taskStatus === 'cancelled');
   if (taskStatus === 'cancelled') return 'cancelled';
   return started > 0 || completed + failed > 0 ? 'running' : 'pending';
 }
 
-function liveMetrics(task: TaskRecord, live: LiveTaskInfo | undefined, sumDurationMs: number, ran: number): TaskStatusDto['performance_metrics'] {
+function liveMetrics(
+  task: TaskRecord,
+  live: LiveTaskInfo | undefined,
+  sumDurationMs: number,
+  ran: number,
+): TaskStatusDto['performance_metrics'] {
   const wallMs = task.startedAt ? Math.max(0, Date.now() - Date.parse(task.startedAt)) : 0;
   const slots = Math.min(task.maxConcurrent, task.totalNodes);
   return {

@@ -74,7 +74,9 @@ export class SqliteTaskStore extends TaskStore {
       byKey: h.prepare('SELECT * FROM tasks WHERE idempotency_key = ?'),
       byId: h.prepare('SELECT * FROM tasks WHERE task_id = ?'),
       list: h.prepare('SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?'),
-      listByStatus: h.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      listByStatus: h.prepare(
+        'SELECT * FROM tasks WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      ),
       update: h.prepare(
         `UPDATE tasks SET status = @status,
            started_at = coalesce(@started_at, started_at), completed_at = coalesce(@completed_at, completed_at),
@@ -83,9 +85,15 @@ export class SqliteTaskStore extends TaskStore {
            metrics_json = coalesce(@metrics_json, metrics_json)
          WHERE task_id = @task_id`,
       ),
-      bumpEvent: h.prepare('UPDATE tasks SET last_event_id = last_event_id + 1 WHERE task_id = ? RETURNING last_event_id'),
-      insertEvent: h.prepare('INSERT INTO task_events (task_id, event_id, type, timestamp, data_json) VALUES (?, ?, ?, ?, ?)'),
-      eventsAfter: h.prepare('SELECT event_id, type, timestamp, data_json FROM task_events WHERE task_id = ? AND event_id > ? ORDER BY event_id LIMIT ?'),
+      bumpEvent: h.prepare(
+        'UPDATE tasks SET last_event_id = last_event_id + 1 WHERE task_id = ? RETURNING last_event_id',
+      ),
+      insertEvent: h.prepare(
+        'INSERT INTO task_events (task_id, event_id, type, timestamp, data_json) VALUES (?, ?, ?, ?, ?)',
+      ),
+      eventsAfter: h.prepare(
+        'SELECT event_id, type, timestamp, data_json FROM task_events WHERE task_id = ? AND event_id > ? ORDER BY event_id LIMIT ?',
+      ),
       upsertResult: h.prepare(
         `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, started_at, finished_at)
          VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @started_at, @finished_at)
@@ -94,7 +102,9 @@ export class SqliteTaskStore extends TaskStore {
            error_type = excluded.error_type, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
       ),
-      results: h.prepare('SELECT * FROM node_results WHERE task_id = ? ORDER BY group_index, finished_at, node_id'),
+      results: h.prepare(
+        'SELECT * FROM node_results WHERE task_id = ? ORDER BY group_index, finished_at, node_id',
+      ),
       counts: h.prepare('SELECT outcome, count(*) AS n FROM node_results WHERE task_id = ? GROUP BY outcome'),
       expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
@@ -206,7 +216,8 @@ export class SqliteTaskStore extends TaskStore {
 
   nodeCounts(taskId: string): NodeCounts {
     const counts: NodeCounts = { completed: 0, failed: 0, skipped: 0 };
-    for (const r of this.s.counts.all(taskId) as { outcome: NodeOutcome; n: number }[]) counts[r.outcome] = r.n;
+    for (const r of this.s.counts.all(taskId) as { outcome: NodeOutcome; n: number }[])
+      counts[r.outcome] = r.n;
     return counts;
   }
 

@@ -1,4 +1,11 @@
-export const TASK_STATUSES = ['pending', 'running', 'completed', 'partial_failure', 'failed', 'cancelled'] as const;
+export const TASK_STATUSES = [
+  'pending',
+  'running',
+  'completed',
+  'partial_failure',
+  'failed',
+  'cancelled',
+] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TerminalStatus = Exclude<TaskStatus, 'pending' | 'running'>;
 

@@ -11,10 +11,20 @@ export function writeGridCanvas(
   rel: string,
   groups: number,
   perGroup: number,
-  text: (g: number, i: number) => string = (g, i) => `# Topic ${g}-${i}\nConcept number ${i} of group ${g} explains how cells divide and grow.`,
+  text: (g: number, i: number) => string = (g, i) =>
+    `# Topic ${g}-${i}\nConcept number ${i} of group ${g} explains how cells divide and grow.`,
 ): string[][] {
   const nodes: Record<string, unknown>[] = [
-    { id: 'group-area', type: 'group', label: 'First row', x: -20, y: -20, width: 1000, height: 200, color: '5' },
+    {
+      id: 'group-area',
+      type: 'group',
+      label: 'First row',
+      x: -20,
+      y: -20,
+      width: 1000,
+      height: 200,
+      color: '5',
+    },
   ];
   const ids: string[][] = [];
   for (let g = 0; g < groups; g++) {
@@ -22,10 +32,28 @@ export function writeGridCanvas(
     for (let i = 0; i < perGroup; i++) {
       const id = `g${g}n${i}`;
       ids[g].push(id);
-      nodes.push({ id, type: 'text', text: text(g, i), x: i * 300, y: g * 400, width: 250, height: 160, 'x-plugin': { keep: true } });
+      nodes.push({
+        id,
+        type: 'text',
+        text: text(g, i),
+        x: i * 300,
+        y: g * 400,
+        width: 250,
+        height: 160,
+        'x-plugin': { keep: true },
+      });
     }
   }
-  const edges = [{ id: 'edge-0', fromNode: ids[0][0], toNode: ids[0][1], fromSide: 'right', toSide: 'left', label: 'next' }];
+  const edges = [
+    {
+      id: 'edge-0',
+      fromNode: ids[0][0],
+      toNode: ids[0][1],
+      fromSide: 'right',
+      toSide: 'left',
+      label: 'next',
+    },
+  ];
   const file = path.join(vault, rel);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify({ nodes, edges, 'x-canvas-meta': { version: 3 } }, null, '\t'));
@@ -46,7 +74,8 @@ export function overlappingPairs(a: Box[], b: Box[]): [string, string][] {
   for (const p of a) {
     for (const q of b) {
       if (p.id === q.id) continue;
-      if (p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height) out.push([p.id, q.id]);
+      if (p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height)
+        out.push([p.id, q.id]);
     }
   }
   return out;

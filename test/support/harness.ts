@@ -18,13 +18,23 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string> = {}, setupVault?: (vault: string) => void): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  setupVault?: (vault: string) => void,
+): Promise<TestServer> {
   const root = mkdtempSync(path.join(tmpdir(), 'canvas-batch-e2e-'));
   const vault = path.join(root, 'vault');
   const dataDir = path.join(root, 'data');
   cpSync(BUNDLED_VAULT, vault, { recursive: true });
   setupVault?.(vault);
-  const config = loadAppConfig({ PORT: '0', LOG_LEVEL: 'warn', LOG_PRETTY: 'false', VAULT_ROOT: vault, DATA_DIR: dataDir, ...env });
+  const config = loadAppConfig({
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    LOG_PRETTY: 'false',
+    VAULT_ROOT: vault,
+    DATA_DIR: dataDir,
+    ...env,
+  });
   const app = await createApp(config);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
@@ -53,8 +63,19 @@ export interface ReceivedEvent {
  */
 export function sseClient(
   url: string,
-  options: { lastEventId?: number; headers?: Record<string, string>; stopWhen?: (e: ReceivedEvent, all: ReceivedEvent[]) => boolean } = {},
-): { events: ReceivedEvent[]; comments: string[]; status: Promise<number>; done: Promise<ReceivedEvent[]>; abort(): void; headers: Promise<Headers> } {
+  options: {
+    lastEventId?: number;
+    headers?: Record<string, string>;
+    stopWhen?: (e: ReceivedEvent, all: ReceivedEvent[]) => boolean;
+  } = {},
+): {
+  events: ReceivedEvent[];
+  comments: string[];
+  status: Promise<number>;
+  done: Promise<ReceivedEvent[]>;
+  abort(): void;
+  headers: Promise<Headers>;
+} {
   const controller = new AbortController();
   const events: ReceivedEvent[] = [];
   const comments: string[] = [];
@@ -134,20 +155,33 @@ export async function http<T = Record<string, unknown>>(
   } catch {
     /* not JSON */
   }
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed as T, headers: res.headers };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type') ?? '',
+    body: parsed as T,
+    headers: res.headers,
+  };
 }
 
 /** Polls the status route until the task is terminal. */
-export async function waitTerminal(server: { url: string }, taskId: string, timeoutMs = 20_000): Promise<Record<string, any>> {
+export async function waitTerminal(
+  server: { url: string },
+  taskId: string,
+  timeoutMs = 20_000,
+): Promise<Record<string, any>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const { body } = await http<Record<string, any>>('GET', `${server.url}/parallel/status/${taskId}`);
     if (!['pending', 'running'].includes(body.status as string)) return body;
-    if (Date.now() > end) throw new Error(`task ${taskId} still ${String(body.status)} after ${timeoutMs} ms`);
+    if (Date.now() > end)
+      throw new Error(`task ${taskId} still ${String(body.status)} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
 
-export function readCanvas(vault: string, rel: string): { nodes: Record<string, any>[]; edges: Record<string, any>[] } {
+export function readCanvas(
+  vault: string,
+  rel: string,
+): { nodes: Record<string, any>[]; edges: Record<string, any>[] } {
   return JSON.parse(readFileSync(path.join(vault, rel), 'utf8'));
 }

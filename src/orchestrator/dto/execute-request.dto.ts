@@ -28,7 +28,8 @@ function IsGroupId(): PropertyDecorator {
       propertyName: String(propertyName),
       validator: {
         validate: (v: unknown) =>
-          (typeof v === 'string' && v.length > 0 && v.length <= 200) || (typeof v === 'number' && Number.isSafeInteger(v)),
+          (typeof v === 'string' && v.length > 0 && v.length <= 200) ||
+          (typeof v === 'number' && Number.isSafeInteger(v)),
         defaultMessage: () => 'group_id must be a non-empty string (at most 200 characters) or an integer',
       },
     });
@@ -36,7 +37,10 @@ function IsGroupId(): PropertyDecorator {
 
 export class NodeGroupDto {
   /** Echoed back exactly as given. */
-  @ApiProperty({ oneOf: [{ type: 'string', minLength: 1, maxLength: 200 }, { type: 'integer' }], example: 'g1' })
+  @ApiProperty({
+    oneOf: [{ type: 'string', minLength: 1, maxLength: 200 }, { type: 'integer' }],
+    example: 'g1',
+  })
   @IsDefined()
   @IsGroupId()
   group_id!: string | number;

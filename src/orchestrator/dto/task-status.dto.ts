@@ -1,5 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { NODE_ERROR_TYPES, TASK_STATUSES, type NodeErrorType, type TaskStatus } from '../../session/task.types';
+import {
+  NODE_ERROR_TYPES,
+  TASK_STATUSES,
+  type NodeErrorType,
+  type TaskStatus,
+} from '../../session/task.types';
 
 export class UsageDto {
   input_tokens!: number;
