@@ -9,9 +9,8 @@
  *
  * Prints a table and writes bench/results/latest.json plus a timestamped copy.
  */
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { INestApplicationContext } from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Sema } from 'async-sema';
 import { createHash } from 'node:crypto';
@@ -24,6 +23,7 @@ import { OfflineAgentRunner } from '../src/agent/offline-agent-runner';
 import { CanvasService } from '../src/canvas/canvas.service';
 import type { CanvasBatchOptions } from '../src/config/canvas-batch-options';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
+import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
 import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { TaskRecord } from '../src/session/task.types';
 
@@ -65,7 +65,8 @@ function fmt(n: number, digits = 2): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const line = (r: string[]): string =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const sep = widths.map((w) => '-'.repeat(w)).join('  ');
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
 }
@@ -74,12 +75,54 @@ function table(rows: string[][]): string {
 // Canvas generation
 
 const TOPICS_EN: [string, string[]][] = [
-  ['Photosynthesis', ['Plants turn light energy into chemical energy.', 'It happens in the chloroplasts.', 'Carbon dioxide and water become glucose and oxygen.']],
-  ['Newton’s second law', ['Force equals mass times acceleration.', 'A larger net force gives a larger acceleration.', 'The acceleration points along the net force.']],
-  ['Supply and demand', ['Prices move towards the point where supply meets demand.', 'A shortage pushes prices up.', 'A surplus pushes prices down.']],
-  ['Mitochondria', ['Mitochondria produce most of the cell’s ATP.', 'They have their own DNA.', 'Cellular respiration happens across their inner membrane.']],
-  ['The French Revolution', ['It began in 1789 with the storming of the Bastille.', 'It ended the absolute monarchy.', 'Its ideals spread across Europe.']],
-  ['Entropy', ['Entropy measures the number of microstates of a system.', 'In an isolated system it never decreases.', 'It explains why heat flows from hot to cold.']],
+  [
+    'Photosynthesis',
+    [
+      'Plants turn light energy into chemical energy.',
+      'It happens in the chloroplasts.',
+      'Carbon dioxide and water become glucose and oxygen.',
+    ],
+  ],
+  [
+    'Newton’s second law',
+    [
+      'Force equals mass times acceleration.',
+      'A larger net force gives a larger acceleration.',
+      'The acceleration points along the net force.',
+    ],
+  ],
+  [
+    'Supply and demand',
+    [
+      'Prices move towards the point where supply meets demand.',
+      'A shortage pushes prices up.',
+      'A surplus pushes prices down.',
+    ],
+  ],
+  [
+    'Mitochondria',
+    [
+      'Mitochondria produce most of the cell’s ATP.',
+      'They have their own DNA.',
+      'Cellular respiration happens across their inner membrane.',
+    ],
+  ],
+  [
+    'The French Revolution',
+    [
+      'It began in 1789 with the storming of the Bastille.',
+      'It ended the absolute monarchy.',
+      'Its ideals spread across Europe.',
+    ],
+  ],
+  [
+    'Entropy',
+    [
+      'Entropy measures the number of microstates of a system.',
+      'In an isolated system it never decreases.',
+      'It explains why heat flows from hot to cold.',
+    ],
+  ],
 ];
 const TOPICS_ZH: [string, string[]][] = [
   ['导数', ['导数描述函数在某一点的变化率。', '它是切线的斜率。', '求导是微积分的基本运算。']],
@@ -132,12 +175,26 @@ function writeCanvas(vault: string, relPath: string, c: number, count: number): 
 @Module({})
 class BenchModule {
   static with(options: CanvasBatchOptions): DynamicModule {
-    return { module: BenchModule, imports: [EventEmitterModule.forRoot(), OrchestratorModule.forRoot(options)] };
+    return {
+      module: BenchModule,
+      imports: [EventEmitterModule.forRoot(), OrchestratorModule.forRoot(options)],
+    };
   }
 }
 
+/**
+ * Lets the detached (`async: true`, setImmediate-scheduled) `agent.completed` listeners run before the context
+ * closes: closing right after `waitForCompletion` otherwise closes SQLite under them and the last memory-outbox
+ * events are lost ("The database connection is not open") — see bench/README.md.
+ */
+async function drainDetachedListeners(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 async function createContext(options: CanvasBatchOptions): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(BenchModule.with(options), { logger: ['error', 'warn'] });
+  const app = await NestFactory.createApplicationContext(BenchModule.with(options), {
+    logger: ['error', 'warn'],
+  });
   await app.init();
   return app;
 }
@@ -167,7 +224,11 @@ async function bareLoop(runner: OfflineAgentRunner, inputs: readonly AgentNodeIn
     inputs.map(async (node) => {
       await sema.acquire();
       try {
-        const { markdown } = await runner.run({ agentType: AGENT, node, signal: new AbortController().signal });
+        const { markdown } = await runner.run({
+          agentType: AGENT,
+          node,
+          signal: new AbortController().signal,
+        });
         bytes += markdown.length;
       } finally {
         sema.release();
@@ -178,7 +239,10 @@ async function bareLoop(runner: OfflineAgentRunner, inputs: readonly AgentNodeIn
 }
 
 /** Submits one single-group batch per canvas, all at once, and waits for every one to finish. */
-async function orchestrate(orchestrator: BatchOrchestrator, canvases: readonly GeneratedCanvas[]): Promise<TaskRecord[]> {
+async function orchestrate(
+  orchestrator: BatchOrchestrator,
+  canvases: readonly GeneratedCanvas[],
+): Promise<TaskRecord[]> {
   const submitted = await Promise.all(
     canvases.map((c) =>
       orchestrator.submit({
@@ -195,7 +259,9 @@ async function orchestrate(orchestrator: BatchOrchestrator, canvases: readonly G
 function checkTasks(tasks: readonly TaskRecord[], label: string): void {
   const bad = tasks.filter((t) => t.status !== 'completed');
   if (bad.length) {
-    throw new Error(`${label}: ${bad.length} task(s) did not complete: ${bad.map((t) => `${t.taskId} ${t.status} ${t.errorMessage ?? ''}`).join('; ')}`);
+    throw new Error(
+      `${label}: ${bad.length} task(s) did not complete: ${bad.map((t) => `${t.taskId} ${t.status} ${t.errorMessage ?? ''}`).join('; ')}`,
+    );
   }
 }
 
@@ -204,7 +270,10 @@ function canvasCounts(vault: string, canvases: readonly GeneratedCanvas[]): { no
   let nodes = 0;
   let edges = 0;
   for (const c of canvases) {
-    const doc = JSON.parse(readFileSync(path.join(vault, c.relPath), 'utf8')) as { nodes: unknown[]; edges: unknown[] };
+    const doc = JSON.parse(readFileSync(path.join(vault, c.relPath), 'utf8')) as {
+      nodes: unknown[];
+      edges: unknown[];
+    };
     nodes += doc.nodes.length;
     edges += doc.edges.length;
   }
@@ -226,7 +295,12 @@ async function benchOverhead(root: string) {
   const total = inputs.length;
   const runner = new OfflineAgentRunner(0);
 
-  const app = await createContext({ vaultRoot: vault, dataDir, globalMaxConcurrent: CONCURRENCY, agentRunner: runner });
+  const app = await createContext({
+    vaultRoot: vault,
+    dataDir,
+    globalMaxConcurrent: CONCURRENCY,
+    agentRunner: runner,
+  });
   try {
     const orchestrator = app.get(BatchOrchestrator);
     const canvasService = app.get(CanvasService);
@@ -245,6 +319,8 @@ async function benchOverhead(root: string) {
     await canvasService.flush();
     const bare2 = await measure(() => bareLoop(runner, inputs));
     checkTasks(orch.value, '(a)');
+    await drainDetachedListeners();
+    const outbox = app.get(MemoryOutboxRepository).counts();
 
     const statsAfter = canvasService.writeStats();
     const writes = statsAfter.writes - statsBefore.writes;
@@ -269,10 +345,21 @@ async function benchOverhead(root: string) {
         nodes_per_s: round(total / (orch.wallMs / 1000), 1),
         us_per_node: round((orch.wallMs * 1000) / total, 1),
         cpu_us_per_node: round((orch.cpuMs * 1000) / total, 1),
-        event_loop_delay_ms: { p50: round(lag.percentile(50) / 1e6, 1), p99: round(lag.percentile(99) / 1e6, 1), max: round(lag.max / 1e6, 1) },
+        event_loop_delay_ms: {
+          p50: round(lag.percentile(50) / 1e6, 1),
+          p99: round(lag.percentile(99) / 1e6, 1),
+          max: round(lag.max / 1e6, 1),
+        },
         tasks_completed: orch.value.filter((t) => t.status === 'completed').length,
-        task_duration_s: { min: Math.min(...metrics.map((m) => m?.total_duration_seconds ?? 0)), max: Math.max(...metrics.map((m) => m?.total_duration_seconds ?? 0)) },
+        task_duration_s: {
+          min: Math.min(...metrics.map((m) => m?.total_duration_seconds ?? 0)),
+          max: Math.max(...metrics.map((m) => m?.total_duration_seconds ?? 0)),
+        },
         task_parallel_efficiency: { min: Math.min(...efficiencies), max: Math.max(...efficiencies) },
+        task_average_duration_per_node_s: {
+          min: Math.min(...metrics.map((m) => m?.average_duration_per_node ?? 0)),
+          max: Math.max(...metrics.map((m) => m?.average_duration_per_node ?? 0)),
+        },
         task_peak_concurrent: Math.max(...metrics.map((m) => m?.peak_concurrent ?? 0)),
       },
       bare_loop: {
@@ -293,8 +380,14 @@ async function benchOverhead(root: string) {
         bytes_written_per_result: Math.round(bytesWritten / total),
       },
       canvases_on_disk: { ...onDisk, expected_nodes: total * 2, expected_edges: total },
+      /** agent.completed + batch.started rows of warm-up and (a), after the detached listeners drained. */
+      memory_outbox_rows: {
+        actual: outbox.pending + outbox.delivered,
+        expected: WARMUP_NODES + total + 1 + A_CANVASES,
+      },
     };
   } finally {
+    await drainDetachedListeners();
     await app.close();
   }
 }
@@ -304,7 +397,12 @@ async function benchMakespan(root: string) {
   const dataDir = path.join(root, 'data-b');
   mkdirSync(vault, { recursive: true });
   const canvas = writeCanvas(vault, 'latency/latency.canvas', 42, B_NODES);
-  const app = await createContext({ vaultRoot: vault, dataDir, globalMaxConcurrent: CONCURRENCY, agentLatencyMs: B_LATENCY_MS });
+  const app = await createContext({
+    vaultRoot: vault,
+    dataDir,
+    globalMaxConcurrent: CONCURRENCY,
+    agentLatencyMs: B_LATENCY_MS,
+  });
   try {
     const orchestrator = app.get(BatchOrchestrator);
     const t0 = performance.now();
@@ -324,6 +422,7 @@ async function benchMakespan(root: string) {
       performance_metrics: task.metrics,
     };
   } finally {
+    await drainDetachedListeners();
     await app.close();
   }
 }
@@ -357,7 +456,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   try {
     out(`canvas-batch benchmark — ${env.date}, Node ${env.node}, ${env.cpu_count} CPU(s), ${env.os}`);
-    out(`(a) ${A_CANVASES} × ${A_NODES_PER_CANVAS} nodes, zero-latency agent, warm-up ${WARMUP_NODES} nodes …`);
+    out(
+      `(a) ${A_CANVASES} × ${A_NODES_PER_CANVAS} nodes, zero-latency agent, warm-up ${WARMUP_NODES} nodes …`,
+    );
     const a = await benchOverhead(root);
     out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
     const b = await benchMakespan(root);
@@ -374,8 +475,22 @@ async function main(): Promise<void> {
     out(
       table([
         ['path', 'wall ms', 'nodes/s', 'µs/node', 'CPU ms', 'CPU µs/node'],
-        ['bare Sema(12) loop (mean of 2)', fmt(a.bare_loop.wall_ms, 1), fmt(a.bare_loop.nodes_per_s, 0), fmt(a.bare_loop.us_per_node, 1), fmt(a.bare_loop.cpu_ms, 0), fmt((a.bare_loop.cpu_ms * 1000) / a.nodes, 1)],
-        ['orchestrator (10 batches)', fmt(a.orchestrator.wall_ms, 1), fmt(a.orchestrator.nodes_per_s, 0), fmt(a.orchestrator.us_per_node, 1), fmt(a.orchestrator.cpu_ms, 0), fmt(a.orchestrator.cpu_us_per_node, 1)],
+        [
+          'bare Sema(12) loop (mean of 2)',
+          fmt(a.bare_loop.wall_ms, 1),
+          fmt(a.bare_loop.nodes_per_s, 0),
+          fmt(a.bare_loop.us_per_node, 1),
+          fmt(a.bare_loop.cpu_ms, 0),
+          fmt((a.bare_loop.cpu_ms * 1000) / a.nodes, 1),
+        ],
+        [
+          'orchestrator (10 batches)',
+          fmt(a.orchestrator.wall_ms, 1),
+          fmt(a.orchestrator.nodes_per_s, 0),
+          fmt(a.orchestrator.us_per_node, 1),
+          fmt(a.orchestrator.cpu_ms, 0),
+          fmt(a.orchestrator.cpu_us_per_node, 1),
+        ],
       ]),
     );
     out();
@@ -389,9 +504,16 @@ async function main(): Promise<void> {
         ['results per canvas write', fmt(a.canvas_writes.results_per_write, 2)],
         ['canvas bytes written per result', fmt(a.canvas_writes.bytes_written_per_result, 0)],
         ['canvas bytes written in total (MB)', fmt(a.canvas_writes.bytes_written / 1e6, 1)],
-        ['event-loop delay p99 / max (ms)', `${fmt(a.orchestrator.event_loop_delay_ms.p99, 1)} / ${fmt(a.orchestrator.event_loop_delay_ms.max, 1)}`],
+        [
+          'event-loop delay p99 / max (ms)',
+          `${fmt(a.orchestrator.event_loop_delay_ms.p99, 1)} / ${fmt(a.orchestrator.event_loop_delay_ms.max, 1)}`,
+        ],
         ['tasks completed', `${a.orchestrator.tasks_completed} / ${a.canvases}`],
         ['nodes / edges on disk', `${a.canvases_on_disk.nodes} / ${a.canvases_on_disk.edges}`],
+        [
+          'memory outbox rows (actual / expected)',
+          `${a.memory_outbox_rows.actual} / ${a.memory_outbox_rows.expected}`,
+        ],
       ]),
     );
     out();
@@ -404,7 +526,10 @@ async function main(): Promise<void> {
         ['makespan / ideal', fmt(b.makespan_to_ideal, 3)],
         ['parallel_efficiency (task metrics)', String(b.performance_metrics?.parallel_efficiency ?? 'n/a')],
         ['peak_concurrent (task metrics)', String(b.performance_metrics?.peak_concurrent ?? 'n/a')],
-        ['total_duration_seconds (task metrics)', String(b.performance_metrics?.total_duration_seconds ?? 'n/a')],
+        [
+          'total_duration_seconds (task metrics)',
+          String(b.performance_metrics?.total_duration_seconds ?? 'n/a'),
+        ],
       ]),
     );
 
@@ -414,13 +539,17 @@ async function main(): Promise<void> {
     writeJson(path.join(dir, 'latest.json'), results);
     writeJson(path.join(dir, `${stamp}.json`), results);
     out();
-    out(`wrote bench/results/latest.json and bench/results/${stamp}.json (${results.total_bench_s} s in total)`);
+    out(
+      `wrote bench/results/latest.json and bench/results/${stamp}.json (${results.total_bench_s} s in total)`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -6,8 +6,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module';
+import { ApiTokenCheck } from './common/api-token.guard';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { type AppConfig, loadAppConfig } from './config/app.config';
+import { BatchOrchestrator } from './orchestrator/batch-orchestrator.service';
 
 /** Creates the service (not yet listening) for a configuration. */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
@@ -22,16 +24,29 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
 }
 
 /** Body parsing with a size limit and problem+json errors, shutdown hooks, and the OpenAPI UI at `/docs`. */
-export function configureApp(app: NestExpressApplication, config: Pick<AppConfig, 'bodyLimitBytes'>): void {
+export function configureApp(
+  app: NestExpressApplication,
+  config: Pick<AppConfig, 'bodyLimitBytes' | 'apiToken'>,
+): void {
   const filter = new ProblemDetailsFilter();
-  app.use(express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
-  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  const sendProblem = (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(err);
-    const problem = { ...filter.toProblem(err), instance: req.originalUrl };
+    const problem = { ...filter.toProblem(err), instance: req.path };
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+  };
+  const tokenCheck = new ApiTokenCheck(config.apiToken);
+  // The docs are served by Express directly, outside Nest's guards: the same token check applies.
+  app.use('/docs', (req: Request, res: Response, next: NextFunction) => {
+    try {
+      tokenCheck.assert(req.originalUrl.split('?')[0], req.headers.authorization, req.query.access_token);
+      next();
+    } catch (err) {
+      sendProblem(err, req, res, next);
+    }
   });
+  app.use(express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(sendProblem);
   app.disable('x-powered-by');
-  app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -51,6 +66,32 @@ export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<N
   await app.listen(config.port, config.host);
   const { port } = app.getHttpServer().address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  new NestLogger('Bootstrap').log(`canvas-batch listening on http://${host}:${port} (API docs at /docs)`);
+  const logger = new NestLogger('Bootstrap');
+  logger.log(`canvas-batch listening on http://${host}:${port} (API docs at /docs)`);
+  exitOnSignals(app, logger);
   return app;
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting batches, close the application (every module closes what it owns: running nodes,
+ * SSE streams, timers, the database), then exit 0. Nest's own shutdown hooks re-raise the signal (exit 143), which
+ * process managers read as a crash.
+ */
+function exitOnSignals(app: NestExpressApplication, logger: NestLogger): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) return;
+    closing = true;
+    logger.log(`${signal} received: shutting down`);
+    app.get(BatchOrchestrator).stopAccepting();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 }

@@ -32,7 +32,8 @@ export function conceptOf(content: string): string {
     plainText(heading ?? content)
       .split(/\n/)
       .find((l) => l.trim()) ?? '';
-  const clause = firstLine.split(/(?<=[.!?。！？:：])\s*/)[0] ?? firstLine;
+  // Latin `.!?:` end a clause only before whitespace (not in `Node.js`, `3.14` or a URL); CJK marks always do.
+  const clause = firstLine.split(/(?<=[。！？：])\s*|(?<=[.!?:])\s+/)[0] ?? firstLine;
   const trimmed = clause.replace(/[.。:：]+$/, '').trim();
   return trimmed.length > 80 ? `${trimmed.slice(0, 79)}…` : trimmed;
 }
@@ -40,7 +41,7 @@ export function conceptOf(content: string): string {
 /** Sentences of the content (Latin and CJK punctuation), without empties. */
 export function sentencesOf(content: string): string[] {
   return plainText(content)
-    .split(/(?<=[.!?。！？；;])\s*|\n+/)
+    .split(/(?<=[。！？；])\s*|(?<=[.!?;])\s+|\n+/)
     .map((s) => s.trim())
     .filter((s) => s.length > 1);
 }

@@ -259,7 +259,7 @@ export const OFFLINE_TEMPLATES: Readonly<Record<string, Template>> = {
       accuracy: base,
       imagery: 5 + (f.hash % 16),
       completeness: Math.min(25, 5 + f.terms.length * 4),
-      originality: 5 + ((f.hash >> 4) % 16),
+      originality: 5 + ((f.hash >>> 4) % 16),
     };
     const total = parts.accuracy + parts.imagery + parts.completeness + parts.originality;
     const pass = total >= 60;

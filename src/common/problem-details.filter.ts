@@ -41,7 +41,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const req = http.getRequest<Request>();
     const problem = this.toProblem(exception);
-    problem.instance = req.originalUrl;
+    problem.instance = req.path; // never the query: it may carry ?access_token=
     if (res.headersSent) {
       this.logger.warn(
         `error after headers were sent on ${req.method} ${req.originalUrl}: ${problem.detail}`,

@@ -683,10 +683,11 @@ function classify(err: unknown, signal: AbortSignal): { errorType: NodeErrorType
 
 /** Settles with `promise`, or rejects with the signal's reason as soon as it aborts (a runner that ignores it). */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    // Always settle through here: an abandoned runner promise that rejects later is handled, never unhandled.
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }

@@ -63,6 +63,7 @@ export class TaskViewService {
         total_nodes: g.nodeIds.length,
         completed_nodes: completed.length,
         failed_nodes: failed.length,
+        skipped_nodes: skipped,
         results: completed.map((r) => ({
           node_id: r.nodeId,
           file_path: r.filePath ?? '',

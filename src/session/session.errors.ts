@@ -11,7 +11,7 @@ export class SessionNotFoundError extends DomainError {
 export class InvalidTaskIdError extends DomainError {
   readonly code: DomainErrorCode = 'invalid-task-id';
   constructor(taskId: string) {
-    super(`"${taskId.slice(0, 100)}" is not a task id (a UUID v4 is expected)`, [
+    super(`"${taskId.slice(0, 100)}" is not a task id (a UUID is expected)`, [
       { field: 'task_id', message: 'must be a UUID' },
     ]);
   }

@@ -47,6 +47,8 @@ export class GroupStatusDto {
   total_nodes!: number;
   completed_nodes!: number;
   failed_nodes!: number;
+  /** Nodes never started because of a cancel or the batch deadline (not listed in `errors`). */
+  skipped_nodes!: number;
   results!: NodeResultDto[];
   errors!: NodeErrorDto[];
 }

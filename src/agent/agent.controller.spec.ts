@@ -1,0 +1,80 @@
+import { Global, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { RESOLVED_OPTIONS, resolveOptions } from '../config/canvas-batch-options';
+import { AGENT_CATALOGUE } from './agent-catalogue';
+import { AgentController } from './agent.controller';
+import { AgentDto } from './agent.dto';
+import { AgentModule } from './agent.module';
+import { AgentRunner, type AgentRunRequest, type AgentRunResult } from './agent-runner';
+import { OfflineAgentRunner } from './offline-agent-runner';
+
+describe('AgentController', () => {
+  it('lists every agent with its snake_case fields', () => {
+    const { agents } = new AgentController().list();
+    expect(agents).toHaveLength(15);
+    expect(agents.find((a) => a.name === 'scoring-agent')).toEqual({
+      name: 'scoring-agent',
+      memory_event_type: 'scoring_completed',
+      output_kind: 'score',
+      runnable: true,
+      description: expect.stringContaining('Scores'),
+      aliases: ['scoring'],
+    });
+    expect(agents.find((a) => a.name === 'canvas-orchestrator')).toMatchObject({ runnable: false, aliases: [] });
+    for (const a of agents) {
+      expect(Object.keys(a).sort()).toEqual(['aliases', 'description', 'memory_event_type', 'name', 'output_kind', 'runnable']);
+    }
+  });
+
+  it('hands out copies: changing a response does not change the catalogue', () => {
+    const first = new AgentController().list();
+    first.agents.find((a) => a.name === 'scoring-agent')!.aliases.push('hacked');
+    expect(AGENT_CATALOGUE.find((a) => a.name === 'scoring-agent')!.aliases).toEqual(['scoring']);
+    expect(new AgentController().list().agents.find((a) => a.name === 'scoring-agent')!.aliases).toEqual(['scoring']);
+  });
+
+  it('documents the enums of its DTO for OpenAPI', () => {
+    const props = Reflect.getMetadata('swagger/apiModelProperties', AgentDto.prototype, 'memory_event_type') as {
+      enum: string[];
+    };
+    expect(props.enum).toContain('scoring_completed');
+  });
+});
+
+describe('AgentModule', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'agent-module-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function runnerFor(agentRunner?: AgentRunner): Promise<AgentRunner> {
+    @Global()
+    @Module({
+      providers: [{ provide: RESOLVED_OPTIONS, useValue: resolveOptions({ vaultRoot: dir, dataDir: dir, agentRunner }) }],
+      exports: [RESOLVED_OPTIONS],
+    })
+    class OptionsModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [OptionsModule, AgentModule] }).compile();
+    const runner = moduleRef.get(AgentRunner);
+    await moduleRef.close();
+    return runner;
+  }
+
+  it('binds the offline runner by default', async () => {
+    expect(await runnerFor()).toBeInstanceOf(OfflineAgentRunner);
+  });
+
+  it("binds the host's own runner when one is given", async () => {
+    class HostRunner extends AgentRunner {
+      run(_request: AgentRunRequest): Promise<AgentRunResult> {
+        return Promise.resolve({ markdown: 'host', usage: { inputTokens: 1, outputTokens: 2 } });
+      }
+    }
+    const host = new HostRunner();
+    expect(await runnerFor(host)).toBe(host);
+  });
+});

@@ -1,0 +1,304 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { atomicWrite } from './atomic-write';
+import { CanvasWriteError } from './canvas.errors';
+import { type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
+import { type CanvasNode, overlaps } from './json-canvas';
+import { LAYOUT_GAP } from './layout';
+
+/**
+ * The real atomicWrite, with one seam: `mockState.beforeRename` runs right before the writer's own pre-rename
+ * check, so a test can play "Obsidian saved the file between our read and our rename".
+ */
+const mockState: { beforeRename?: () => void } = {};
+jest.mock('./atomic-write', () => {
+  const actual = jest.requireActual<typeof import('./atomic-write')>('./atomic-write');
+  return {
+    atomicWrite: jest.fn(
+      (file: string, data: string, options: { fsync?: boolean; beforeRename?: () => Promise<boolean> } = {}) =>
+        actual.atomicWrite(file, data, {
+          ...options,
+          beforeRename: async () => {
+            mockState.beforeRename?.();
+            return options.beforeRename ? options.beforeRename() : true;
+          },
+        }),
+    ),
+  };
+});
+const atomicWriteMock = atomicWrite as jest.MockedFunction<typeof atomicWrite>;
+
+interface CanvasJson {
+  nodes: CanvasNode[];
+  edges: { id: string; fromNode: string; toNode: string; [k: string]: unknown }[];
+  [k: string]: unknown;
+}
+
+const SOURCE: CanvasNode = { id: 'src', type: 'text', text: 'Photosynthesis', x: 100, y: 0, width: 300, height: 120 };
+const OTHER: CanvasNode = {
+  id: 'other',
+  type: 'text',
+  text: 'Elsewhere',
+  x: 2000,
+  y: 0,
+  width: 200,
+  height: 100,
+  pluginField: { keep: 'me' },
+};
+
+function addition(n: number | string, sourceNodeId = 'src'): CanvasAddition {
+  return {
+    sourceNodeId,
+    node: { id: `result-${n}`, type: 'file', file: `out/result-${n}.md`, width: 400, height: 240 },
+    edge: { id: `edge-${n}`, fromNode: sourceNodeId, fromSide: 'bottom', toNode: `result-${n}`, toSide: 'top', label: 'agent' },
+  };
+}
+
+describe('CanvasWriteQueue (real temp file)', () => {
+  let dir: string;
+  let file: string;
+
+  const writeCanvas = (value: object, indent: string | number | undefined = '\t', tail = ''): string => {
+    const text = JSON.stringify(value, null, indent) + tail;
+    writeFileSync(file, text);
+    return text;
+  };
+  const readCanvas = (): CanvasJson => JSON.parse(readFileSync(file, 'utf8')) as CanvasJson;
+  const tempFiles = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'canvas-writer-'));
+    file = path.join(dir, 'board.canvas');
+    writeCanvas({ nodes: [SOURCE, OTHER], edges: [], 'x-plugin': { version: 3 } });
+    atomicWriteMock.mockClear();
+    delete mockState.beforeRename;
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('adds the node below its source with its edge, keeping unknown fields and tab indentation', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: false });
+
+    const text = readFileSync(file, 'utf8');
+    expect(text).toBe(JSON.stringify(JSON.parse(text), null, '\t'));
+    const canvas = readCanvas();
+    expect(canvas['x-plugin']).toEqual({ version: 3 });
+    expect(canvas.nodes[1]).toEqual(OTHER);
+    expect(canvas.nodes[2]).toEqual({
+      id: 'result-1',
+      type: 'file',
+      file: 'out/result-1.md',
+      x: SOURCE.x,
+      y: SOURCE.y + SOURCE.height + LAYOUT_GAP,
+      width: 400,
+      height: 240,
+    });
+    expect(Object.keys(canvas.nodes[2])).toEqual(['id', 'type', 'file', 'x', 'y', 'width', 'height']);
+    expect(canvas.edges).toEqual([addition(1).edge]);
+    expect(queue.writes).toBe(1);
+    expect(queue.bytesWritten).toBe(statSync(file).size);
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('keeps two-space indentation, CRLF line ends and the final newline of the file', async () => {
+    const original = JSON.stringify({ nodes: [SOURCE], edges: [] }, null, 2).replace(/\n/g, '\r\n') + '\r\n';
+    writeFileSync(file, original);
+    await new CanvasWriteQueue(file).add(addition(1));
+    const text = readFileSync(file, 'utf8');
+    expect(text.endsWith('}\r\n')).toBe(true);
+    expect(text.replace(/\r\n/g, '')).not.toContain('\n');
+    expect(text).toBe(JSON.stringify(JSON.parse(text), null, 2).replace(/\n/g, '\r\n') + '\r\n');
+  });
+
+  it('is idempotent by id: adding the same result again changes nothing and writes nothing', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await queue.add(addition(1));
+    const after = readFileSync(file, 'utf8');
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: true });
+    expect(readFileSync(file, 'utf8')).toBe(after);
+    expect(queue.writes).toBe(1);
+    expect(readCanvas().nodes.filter((n) => n.id === 'result-1')).toHaveLength(1);
+  });
+
+  it('is idempotent within one coalesced write too', async () => {
+    const queue = new CanvasWriteQueue(file);
+    const outcomes = await Promise.all([queue.add(addition('first')), queue.add(addition(2)), queue.add(addition(2))]);
+    expect(outcomes).toEqual([
+      { placed: true, alreadyPresent: false },
+      { placed: true, alreadyPresent: false },
+      { placed: true, alreadyPresent: true },
+    ]);
+    const canvas = readCanvas();
+    expect(canvas.nodes.filter((n) => n.id === 'result-2')).toHaveLength(1);
+    expect(canvas.edges.filter((e) => e.id === 'edge-2')).toHaveLength(1);
+  });
+
+  it('a fresh queue (e.g. after a restart) also finds what is already in the file', async () => {
+    await new CanvasWriteQueue(file).add(addition(1));
+    const second = new CanvasWriteQueue(file);
+    await expect(second.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: true });
+    expect(second.writes).toBe(0);
+  });
+
+  it('coalesces many concurrent additions into far fewer file replacements, none overlapping', async () => {
+    const queue = new CanvasWriteQueue(file);
+    const outcomes = await Promise.all(Array.from({ length: 60 }, (_, i) => queue.add(addition(i))));
+    expect(outcomes.every((o) => o.placed && !o.alreadyPresent)).toBe(true);
+    // The first addition starts a write at once; the other 59 arrive while it runs and share the next one.
+    expect(queue.writes).toBeLessThanOrEqual(2);
+    expect(atomicWriteMock).toHaveBeenCalledTimes(queue.writes);
+
+    const canvas = readCanvas();
+    expect(canvas.nodes).toHaveLength(62);
+    expect(canvas.edges).toHaveLength(60);
+    expect(new Set(canvas.nodes.map((n) => n.id)).size).toBe(62);
+    for (let i = 0; i < canvas.nodes.length; i++) {
+      for (let j = i + 1; j < canvas.nodes.length; j++) {
+        expect(overlaps(canvas.nodes[i], canvas.nodes[j])).toBe(false);
+      }
+    }
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('resolves idle() only once everything queued is on disk', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await queue.idle();
+    const pending = [1, 2, 3].map((n) => queue.add(addition(n)));
+    await queue.idle();
+    expect(readCanvas().nodes.map((n) => n.id)).toEqual(['src', 'other', 'result-1', 'result-2', 'result-3']);
+    await Promise.all(pending);
+  });
+
+  it('detects a change made between its read and its rename and redoes the merge on the new content', async () => {
+    let interfered = 0;
+    mockState.beforeRename = () => {
+      if (interfered++ > 0) return;
+      // "Obsidian" saves the file: the user added a node exactly where our result would have gone.
+      const canvas = readCanvas();
+      canvas.nodes.push({ id: 'user-node', type: 'text', text: 'typed meanwhile', x: 100, y: 170, width: 300, height: 300 });
+      writeCanvas(canvas);
+    };
+    const queue = new CanvasWriteQueue(file);
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: false });
+
+    expect(atomicWriteMock).toHaveBeenCalledTimes(2);
+    expect(queue.writes).toBe(1);
+    const canvas = readCanvas();
+    const userNode = canvas.nodes.find((n) => n.id === 'user-node')!;
+    const ours = canvas.nodes.find((n) => n.id === 'result-1')!;
+    expect(userNode).toBeDefined();
+    expect(ours.y).toBe(userNode.y + userNode.height + LAYOUT_GAP);
+    expect(overlaps(ours, userNode)).toBe(false);
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('gives up with CanvasWriteError when the file keeps changing, leaving the other program its file', async () => {
+    let n = 0;
+    mockState.beforeRename = () => {
+      const canvas = readCanvas();
+      canvas.edits = ++n;
+      writeCanvas(canvas);
+    };
+    const queue = new CanvasWriteQueue(file);
+    const err: unknown = await queue.add(addition(1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanvasWriteError);
+    expect((err as CanvasWriteError).errorType).toBe('CANVAS_WRITE_FAILED');
+    expect((err as Error).message).toBe('the canvas kept changing on disk; gave up after 8 attempts');
+    expect(atomicWriteMock).toHaveBeenCalledTimes(8);
+    expect(queue.writes).toBe(0);
+    const canvas = readCanvas();
+    expect(canvas.edits).toBe(8);
+    expect(canvas.nodes.map((node) => node.id)).toEqual(['src', 'other']);
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('reports a deleted source node as not placed, with a reason, and writes nothing', async () => {
+    const before = writeCanvas({ nodes: [OTHER], edges: [] });
+    const queue = new CanvasWriteQueue(file);
+    await expect(queue.add(addition(1))).resolves.toEqual({
+      placed: false,
+      reason: 'source node src is no longer in the canvas',
+    });
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    expect(queue.writes).toBe(0);
+    expect(atomicWriteMock).not.toHaveBeenCalled();
+  });
+
+  it('places what it can in a batch and reports the rest', async () => {
+    const queue = new CanvasWriteQueue(file);
+    const outcomes = await Promise.all([queue.add(addition(0)), queue.add(addition(1, 'gone')), queue.add(addition(2))]);
+    expect(outcomes).toEqual([
+      { placed: true, alreadyPresent: false },
+      { placed: false, reason: 'source node gone is no longer in the canvas' },
+      { placed: true, alreadyPresent: false },
+    ]);
+    expect(readCanvas().nodes.map((n) => n.id)).toEqual(['src', 'other', 'result-0', 'result-2']);
+  });
+
+  it('restores a deleted edge to a result node that is still there', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await queue.add(addition(1));
+    const canvas = readCanvas();
+    canvas.edges = [];
+    writeCanvas(canvas);
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: false });
+    expect(readCanvas().edges).toEqual([addition(1).edge]);
+    expect(readCanvas().nodes.filter((n) => n.id === 'result-1')).toHaveLength(1);
+    expect(queue.writes).toBe(2);
+  });
+
+  it('does not restore an edge whose source node is gone', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await queue.add(addition(1));
+    const canvas = readCanvas();
+    canvas.edges = [];
+    canvas.nodes = canvas.nodes.filter((n) => n.id !== 'src');
+    const before = writeCanvas(canvas);
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: true });
+    expect(readFileSync(file, 'utf8')).toBe(before);
+  });
+
+  it('rejects with CanvasWriteError on invalid JSON and leaves the file byte for byte unchanged', async () => {
+    const garbage = '{"nodes": [ { "id": "a", "type": "text" ,,, oops';
+    writeFileSync(file, garbage);
+    const queue = new CanvasWriteQueue(file);
+    const results = await Promise.allSettled([queue.add(addition(1)), queue.add(addition(2))]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const reason = (r as PromiseRejectedResult).reason as Error;
+      expect(reason).toBeInstanceOf(CanvasWriteError);
+      expect(reason.message).toMatch(/^the canvas on disk is no longer valid JSON Canvas \(not JSON: .*\); left it untouched$/);
+    }
+    expect(readFileSync(file, 'utf8')).toBe(garbage);
+    expect(atomicWriteMock).not.toHaveBeenCalled();
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('rejects valid JSON that is not a valid canvas, naming the first problem', async () => {
+    writeCanvas({ nodes: [{ id: 'a' }] });
+    await expect(new CanvasWriteQueue(file).add(addition(1))).rejects.toThrow(
+      'the canvas on disk is no longer valid JSON Canvas (must be a string); left it untouched',
+    );
+  });
+
+  it('wraps file-system failures in CanvasWriteError with the cause', async () => {
+    rmSync(file);
+    const err: unknown = await new CanvasWriteQueue(file).add(addition(1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanvasWriteError);
+    expect((err as Error).message).toMatch(/^cannot update the canvas: ENOENT/);
+    expect((err as Error).cause).toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('keeps working after a failed write once the file is valid again', async () => {
+    writeFileSync(file, 'not json');
+    const queue = new CanvasWriteQueue(file);
+    await expect(queue.add(addition(1))).rejects.toBeInstanceOf(CanvasWriteError);
+    writeCanvas({ nodes: [SOURCE], edges: [] });
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: false });
+    expect(readCanvas().nodes.map((n) => n.id)).toEqual(['src', 'result-1']);
+  });
+});

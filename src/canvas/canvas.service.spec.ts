@@ -1,0 +1,424 @@
+import {
+  mkdirSync,
+  mkdtempSync,
+  promises as fsp,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { resolveOptions } from '../config/canvas-batch-options';
+import {
+  CanvasNotFoundError,
+  CanvasPathOutsideVaultError,
+  CanvasWriteError,
+  InvalidCanvasError,
+  NodeNotFoundError,
+  UnknownNodeIdsError,
+} from './canvas.errors';
+import { CanvasService, RESULT_NODE_WIDTH, type ResultToWrite, safeName, shortId } from './canvas.service';
+import type { CanvasNode } from './json-canvas';
+import { VaultService } from './vault.service';
+
+const TASK_ID = '3f2a9c1e-7b4d-4e5f-8a9b-0c1d2e3f4a5b';
+
+const node = (id: string, type: string, x: number, y: number, extra: Record<string, unknown> = {}): CanvasNode => ({
+  id,
+  type,
+  x,
+  y,
+  width: 300,
+  height: 100,
+  ...extra,
+});
+
+const NODES: CanvasNode[] = [
+  node('text1', 'text', 0, 0, { text: '## Cell\nThe basic unit of life.' }),
+  node('link1', 'link', 400, 0, { url: 'https://en.wikipedia.org/wiki/Cell_(biology)' }),
+  node('group1', 'group', -50, 300, { width: 1000, height: 400, label: 'Organelles' }),
+  node('in-text', 'text', 0, 350, { text: 'Mitochondria make ATP.' }),
+  node('in-file', 'file', 350, 350, { file: 'Biology/notes/cell.md' }),
+  node('in-link', 'link', 0, 500, { url: 'https://example.org/atp' }),
+  node('in-empty', 'text', 350, 500, { text: '' }),
+  node('in-widget', 'plugin-widget', 700, 500, { width: 100 }),
+  node('nested-group', 'group', 600, 320, { label: 'Nested', width: 200, height: 100 }),
+  node('partly-out', 'text', 800, 350, { text: 'Half in, half out.' }),
+  node('file-md', 'file', 2000, 0, { file: 'Biology/notes/cell.md' }),
+  node('file-img', 'file', 2000, 200, { file: 'Biology/img/diagram.png' }),
+  node('file-outside', 'file', 2000, 400, { file: 'escape.md' }),
+  node('file-dotdot', 'file', 2000, 600, { file: '../outside/secret.md' }),
+  node('file-missing', 'file', 2000, 800, { file: 'Biology/notes/missing.md' }),
+  node('file-big', 'file', 2000, 1000, { file: 'Biology/notes/big.txt' }),
+  node('file-no-path', 'file', 2000, 1200, { file: '' }),
+  node('widget', 'plugin-widget', 3000, 0),
+];
+
+describe('CanvasService (real temp vault)', () => {
+  let base: string;
+  let vaultRoot: string;
+  let canvasFile: string;
+  let service: CanvasService;
+
+  const readCanvas = (): { nodes: CanvasNode[]; edges: Record<string, unknown>[] } =>
+    JSON.parse(readFileSync(canvasFile, 'utf8')) as { nodes: CanvasNode[]; edges: Record<string, unknown>[] };
+
+  beforeEach(() => {
+    base = realpathSync(mkdtempSync(path.join(tmpdir(), 'canvas-service-')));
+    vaultRoot = path.join(base, 'vault');
+    mkdirSync(path.join(vaultRoot, 'Biology', 'notes'), { recursive: true });
+    mkdirSync(path.join(vaultRoot, 'Biology', 'img'));
+    mkdirSync(path.join(base, 'outside'));
+    canvasFile = path.join(vaultRoot, 'Biology', 'cells.canvas');
+    writeFileSync(canvasFile, JSON.stringify({ nodes: NODES, edges: [] }, null, '\t'));
+    writeFileSync(path.join(vaultRoot, 'Biology', 'notes', 'cell.md'), '# Cell\n细胞是生命的基本单位。');
+    writeFileSync(path.join(vaultRoot, 'Biology', 'notes', 'big.txt'), 'x'.repeat(300 * 1024));
+    writeFileSync(path.join(vaultRoot, 'Biology', 'img', 'diagram.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+    writeFileSync(path.join(base, 'outside', 'secret.md'), 'secret');
+    symlinkSync(path.join(base, 'outside', 'secret.md'), path.join(vaultRoot, 'escape.md'));
+    service = new CanvasService(new VaultService(resolveOptions({ vaultRoot, dataDir: path.join(base, 'data') })));
+  });
+
+  afterEach(async () => {
+    await service.onModuleDestroy();
+    jest.restoreAllMocks();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  describe('open', () => {
+    it('resolves the canvas when every node id is in it', async () => {
+      const ids = [
+        { field: 'groups[0].node_ids[0]', nodeId: 'text1' },
+        { field: 'groups[0].node_ids[1]', nodeId: 'link1' },
+      ];
+      await expect(service.open('Biology/cells.canvas', ids)).resolves.toEqual({
+        relPath: 'Biology/cells.canvas',
+        absPath: canvasFile,
+      });
+    });
+
+    it('lists every unknown node id with the field it came from', async () => {
+      const err: unknown = await service
+        .open('Biology/cells.canvas', [
+          { field: 'groups[0].node_ids[0]', nodeId: 'text1' },
+          { field: 'groups[0].node_ids[1]', nodeId: 'nope' },
+          { field: 'groups[1].node_ids[0]', nodeId: 'also-missing' },
+        ])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnknownNodeIdsError);
+      expect((err as UnknownNodeIdsError).code).toBe('unknown-node-ids');
+      expect((err as UnknownNodeIdsError).errors).toEqual([
+        { field: 'groups[0].node_ids[1]', message: 'node "nope" is not in the canvas' },
+        { field: 'groups[1].node_ids[0]', message: 'node "also-missing" is not in the canvas' },
+      ]);
+      expect((err as Error).message).toBe('2 node id(s) are not in "Biology/cells.canvas"');
+    });
+
+    it('lists at most 1000 unknown ids', async () => {
+      const ids = Array.from({ length: 1200 }, (_, i) => ({ field: `groups[0].node_ids[${i}]`, nodeId: `missing-${i}` }));
+      const err = (await service.open('Biology/cells.canvas', ids).catch((e: unknown) => e)) as UnknownNodeIdsError;
+      expect(err.errors).toHaveLength(1000);
+    });
+
+    it('refuses an invalid canvas with every problem found', async () => {
+      writeFileSync(path.join(vaultRoot, 'broken.canvas'), JSON.stringify({ nodes: [{ id: 'a', type: 'text' }] }));
+      const err: unknown = await service.open('broken.canvas', []).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidCanvasError);
+      expect((err as InvalidCanvasError).errors?.map((e) => e.field)).toEqual([
+        'nodes[0].x',
+        'nodes[0].y',
+        'nodes[0].width',
+        'nodes[0].height',
+        'nodes[0].text',
+      ]);
+      expect((err as Error).message).toBe('"broken.canvas" is not a valid JSON Canvas file (5 problem(s))');
+    });
+
+    it('refuses a file that is not JSON as an invalid canvas', async () => {
+      writeFileSync(path.join(vaultRoot, 'text.canvas'), 'hello');
+      await expect(service.open('text.canvas', [])).rejects.toBeInstanceOf(InvalidCanvasError);
+    });
+
+    it('passes on path refusals and missing canvases from the vault', async () => {
+      await expect(service.open('../x.canvas', [])).rejects.toBeInstanceOf(CanvasPathOutsideVaultError);
+      await expect(service.open('Biology/missing.canvas', [])).rejects.toBeInstanceOf(CanvasNotFoundError);
+    });
+
+    it('resolve() checks the path again without reading the canvas', async () => {
+      writeFileSync(canvasFile, 'no longer json');
+      await expect(service.resolve('./Biology/cells.canvas')).resolves.toEqual({
+        relPath: 'Biology/cells.canvas',
+        absPath: canvasFile,
+      });
+      await expect(service.resolve('%2e%2e/x.canvas')).rejects.toBeInstanceOf(CanvasPathOutsideVaultError);
+    });
+  });
+
+  describe('nodeContent', () => {
+    const canvas = () => ({ relPath: 'Biology/cells.canvas', absPath: canvasFile });
+
+    it('gives a text node its text', async () => {
+      await expect(service.nodeContent(canvas(), 'text1')).resolves.toEqual({
+        canvasPath: 'Biology/cells.canvas',
+        nodeId: 'text1',
+        nodeType: 'text',
+        content: '## Cell\nThe basic unit of life.',
+      });
+    });
+
+    it('gives a link node its URL', async () => {
+      await expect(service.nodeContent(canvas(), 'link1')).resolves.toMatchObject({
+        nodeType: 'link',
+        content: 'https://en.wikipedia.org/wiki/Cell_(biology)',
+      });
+    });
+
+    it('gives a group its label and the content of the nodes fully inside it (no groups, no empties)', async () => {
+      const input = await service.nodeContent(canvas(), 'group1');
+      expect(input.nodeType).toBe('group');
+      expect(input.content).toBe(
+        ['Organelles', 'Mitochondria make ATP.', 'Biology/notes/cell.md', 'https://example.org/atp'].join('\n\n'),
+      );
+    });
+
+    it('gives a group without label just the contained texts', async () => {
+      const doc = readCanvas();
+      delete doc.nodes.find((n) => n.id === 'group1')!.label;
+      writeFileSync(canvasFile, JSON.stringify(doc));
+      const input = await service.nodeContent(canvas(), 'group1');
+      expect(input.content.startsWith('Mitochondria make ATP.')).toBe(true);
+    });
+
+    it('reads a text file of a file node', async () => {
+      await expect(service.nodeContent(canvas(), 'file-md')).resolves.toMatchObject({
+        nodeType: 'file',
+        content: '# Cell\n细胞是生命的基本单位。',
+      });
+    });
+
+    it('reads at most 256 KiB of a file', async () => {
+      const input = await service.nodeContent(canvas(), 'file-big');
+      expect(input.content).toHaveLength(256 * 1024);
+    });
+
+    it('gives a non-text file (image) as an embed reference', async () => {
+      await expect(service.nodeContent(canvas(), 'file-img')).resolves.toMatchObject({
+        nodeType: 'file',
+        content: '![[Biology/img/diagram.png]]',
+      });
+    });
+
+    it.each([
+      ['file-outside', 'escape.md', 'it resolves outside the vault'],
+      ['file-dotdot', '../outside/secret.md', '".." segments are not allowed'],
+      ['file-missing', 'Biology/notes/missing.md', 'the file does not exist'],
+      ['file-no-path', '', 'it is empty'],
+    ])('refuses file node %s with NodeNotFoundError', async (id, file, reason) => {
+      const err: unknown = await service.nodeContent(canvas(), id).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeNotFoundError);
+      expect((err as NodeNotFoundError).errorType).toBe('NODE_NOT_FOUND');
+      expect((err as Error).message).toBe(`file node ${id} points to "${file}", which is refused: ${reason}`);
+    });
+
+    it('refuses a node of a type no agent can read', async () => {
+      await expect(service.nodeContent(canvas(), 'widget')).rejects.toThrow(
+        new NodeNotFoundError('node widget has type "plugin-widget", which no agent can read'),
+      );
+    });
+
+    it('reports a node that is no longer in the canvas', async () => {
+      await expect(service.nodeContent(canvas(), 'ghost')).rejects.toThrow(
+        new NodeNotFoundError('node ghost is no longer in Biology/cells.canvas'),
+      );
+    });
+
+    it('reports a canvas deleted since it was opened', async () => {
+      rmSync(canvasFile);
+      await expect(service.nodeContent(canvas(), 'text1')).rejects.toThrow(
+        new NodeNotFoundError('canvas Biology/cells.canvas no longer exists'),
+      );
+    });
+
+    it('reuses the parse while the file is unchanged and re-reads it after a change', async () => {
+      const readSpy = jest.spyOn(fsp, 'readFile');
+      await service.nodeContent(canvas(), 'text1');
+      await service.nodeContent(canvas(), 'link1');
+      expect(readSpy).toHaveBeenCalledTimes(1);
+
+      const doc = readCanvas();
+      doc.nodes[0].text = 'Edited in Obsidian, and longer than before.';
+      writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
+      await expect(service.nodeContent(canvas(), 'text1')).resolves.toMatchObject({
+        content: 'Edited in Obsidian, and longer than before.',
+      });
+      expect(readSpy).toHaveBeenCalledTimes(2);
+    });
+  });
+
+  describe('writeResult', () => {
+    const result = (overrides: Partial<ResultToWrite> = {}): ResultToWrite => ({
+      canvas: { relPath: 'Biology/cells.canvas', absPath: canvasFile },
+      taskId: TASK_ID,
+      sourceNodeId: 'text1',
+      agentType: 'oral-explanation',
+      title: 'Cell — oral explanation',
+      markdown: '\n## 引入\n\n细胞是生命的基本单位。\n\n',
+      ...overrides,
+    });
+    const key = (source: string, agent: string) => `${TASK_ID}\0${source}\0${agent}`;
+
+    it('writes the markdown file beside the canvas with its exact size', async () => {
+      const written = await service.writeResult(result());
+      expect(written.filePath).toBe('Biology/cells-explanations/oral-explanation-text1-3f2a9c1e.md');
+      const body = readFileSync(path.join(vaultRoot, written.filePath), 'utf8');
+      expect(body).toBe('# Cell — oral explanation\n\n## 引入\n\n细胞是生命的基本单位。\n');
+      expect(written.fileSize).toBe(statSync(path.join(vaultRoot, written.filePath)).size);
+      expect(written.fileSize).toBe(Buffer.byteLength(body));
+      expect(written.fileSize).toBeGreaterThan(body.length);
+    });
+
+    it('adds a file node under the source and an edge bottom → top labelled with the agent', async () => {
+      const written = await service.writeResult(result());
+      expect(written.canvas).toEqual({ placed: true, alreadyPresent: false });
+      const doc = readCanvas();
+      const nodeId = shortId('n', key('text1', 'oral-explanation'));
+      const added = doc.nodes.find((n) => n.id === nodeId)!;
+      expect(added).toMatchObject({ type: 'file', file: written.filePath, width: RESULT_NODE_WIDTH, height: 240, x: 0 });
+      expect(added.y).toBeGreaterThanOrEqual(100);
+      expect(doc.edges).toEqual([
+        {
+          id: shortId('e', key('text1', 'oral-explanation')),
+          fromNode: 'text1',
+          fromSide: 'bottom',
+          toNode: nodeId,
+          toSide: 'top',
+          label: 'oral-explanation',
+        },
+      ]);
+      const text = readFileSync(canvasFile, 'utf8');
+      expect(text).toBe(JSON.stringify(JSON.parse(text), null, '\t'));
+    });
+
+    it('replaces, not duplicates, the same task/node/agent result', async () => {
+      const first = await service.writeResult(result({ markdown: 'first version' }));
+      const second = await service.writeResult(result({ markdown: 'second version' }));
+      expect(second.filePath).toBe(first.filePath);
+      expect(second.canvas).toEqual({ placed: true, alreadyPresent: true });
+      expect(readFileSync(path.join(vaultRoot, second.filePath), 'utf8')).toBe('# Cell — oral explanation\n\nsecond version\n');
+      const doc = readCanvas();
+      expect(doc.nodes.filter((n) => n.file === first.filePath)).toHaveLength(1);
+      expect(doc.edges).toHaveLength(1);
+      expect(service.writeStats().writes).toBe(1);
+    });
+
+    it('adds a separate node for another agent on the same source node', async () => {
+      await service.writeResult(result());
+      const other = await service.writeResult(result({ agentType: 'memory-anchor' }));
+      expect(other.filePath).toBe('Biology/cells-explanations/memory-anchor-text1-3f2a9c1e.md');
+      const doc = readCanvas();
+      expect(doc.nodes).toHaveLength(NODES.length + 2);
+      expect(doc.edges.map((e) => e.label)).toEqual(['oral-explanation', 'memory-anchor']);
+    });
+
+    it('sizes the node by content length between 240 and 640', async () => {
+      const heightOf = async (agentType: string, markdown: string): Promise<number> => {
+        await service.writeResult(result({ agentType, markdown }));
+        const id = shortId('n', key('text1', agentType));
+        return readCanvas().nodes.find((n) => n.id === id)!.height;
+      };
+      expect(await heightOf('a-short', 'short')).toBe(240);
+      expect(await heightOf('a-mid', 'm'.repeat(1200 - '# Cell — oral explanation\n\n\n'.length))).toBe(400);
+      expect(await heightOf('a-long', 'l'.repeat(5000))).toBe(640);
+    });
+
+    it('uses a safe file name for an unsafe node id', async () => {
+      const doc = readCanvas();
+      doc.nodes.push(node('a/b:c', 'text', 5000, 0, { text: 'odd id' }));
+      writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
+      const written = await service.writeResult(result({ sourceNodeId: 'a/b:c' }));
+      expect(written.filePath).toBe(`Biology/cells-explanations/oral-explanation-${safeName('a/b:c')}-3f2a9c1e.md`);
+      expect(written.filePath.split('/')).toHaveLength(3);
+    });
+
+    it('writes results of a canvas at the vault root into a root-level folder', async () => {
+      const rootCanvas = path.join(vaultRoot, 'board.canvas');
+      writeFileSync(rootCanvas, JSON.stringify({ nodes: [NODES[0]], edges: [] }));
+      const written = await service.writeResult(result({ canvas: { relPath: 'board.canvas', absPath: rootCanvas } }));
+      expect(written.filePath).toBe('board-explanations/oral-explanation-text1-3f2a9c1e.md');
+      expect(JSON.parse(readFileSync(rootCanvas, 'utf8')).nodes).toHaveLength(2);
+    });
+
+    it('still writes the file but reports the canvas node as not placed when the source node is gone', async () => {
+      const doc = readCanvas();
+      doc.nodes = doc.nodes.filter((n) => n.id !== 'text1');
+      writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
+      const written = await service.writeResult(result());
+      expect(written.canvas).toEqual({ placed: false, reason: 'source node text1 is no longer in the canvas' });
+      expect(readFileSync(path.join(vaultRoot, written.filePath), 'utf8')).toContain('细胞');
+      expect(readCanvas().nodes).toHaveLength(NODES.length - 1);
+    });
+
+    it('fails with CanvasWriteError when the result file cannot be written, leaving the canvas alone', async () => {
+      writeFileSync(path.join(vaultRoot, 'Biology', 'cells-explanations'), 'a file where the folder should be');
+      const before = readFileSync(canvasFile, 'utf8');
+      const err: unknown = await service.writeResult(result()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CanvasWriteError);
+      expect((err as Error).message).toMatch(/^cannot write the result file: /);
+      expect((err as Error).cause).toBeDefined();
+      expect(readFileSync(canvasFile, 'utf8')).toBe(before);
+    });
+
+    it('counts canvas writes over all canvases, and flush waits for queued writes', async () => {
+      expect(service.writeStats()).toEqual({ writes: 0, bytesWritten: 0 });
+      const rootCanvas = path.join(vaultRoot, 'board.canvas');
+      writeFileSync(rootCanvas, JSON.stringify({ nodes: [NODES[0]], edges: [] }));
+      await Promise.all([
+        service.writeResult(result()),
+        service.writeResult(result({ canvas: { relPath: 'board.canvas', absPath: rootCanvas } })),
+      ]);
+      await service.flush();
+      const stats = service.writeStats();
+      expect(stats.writes).toBe(2);
+      expect(stats.bytesWritten).toBe(statSync(canvasFile).size + statSync(rootCanvas).size);
+    });
+  });
+});
+
+describe('safeName', () => {
+  it('keeps a short safe id as it is', () => {
+    expect(safeName('7a3d1f9c0e5b2864')).toBe('7a3d1f9c0e5b2864');
+    expect(safeName('node_1-A')).toBe('node_1-A');
+  });
+
+  it('replaces unsafe characters and adds a hash, so different ids stay different', () => {
+    const a = safeName('a/b');
+    const b = safeName('a:b');
+    expect(a).toMatch(/^a_b-[0-9a-f]{8}$/);
+    expect(b).toMatch(/^a_b-[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
+    expect(safeName('../../etc')).not.toMatch(/[./]/);
+  });
+
+  it('shortens long ids to 32 characters plus a hash', () => {
+    const long = 'x'.repeat(49);
+    expect(safeName(long)).toMatch(/^x{32}-[0-9a-f]{8}$/);
+    expect(safeName('y'.repeat(48))).toBe('y'.repeat(48));
+    expect(safeName(long)).not.toBe(safeName(long + 'x'));
+  });
+
+  it('is deterministic', () => {
+    expect(safeName('节点 1')).toBe(safeName('节点 1'));
+  });
+});
+
+describe('shortId', () => {
+  it('gives a deterministic 16-hex id that depends on kind and key', () => {
+    expect(shortId('n', 'k')).toMatch(/^[0-9a-f]{16}$/);
+    expect(shortId('n', 'k')).toBe(shortId('n', 'k'));
+    expect(shortId('n', 'k')).not.toBe(shortId('e', 'k'));
+    expect(shortId('n', 'k')).not.toBe(shortId('n', 'k2'));
+  });
+});

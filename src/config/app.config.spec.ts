@@ -1,0 +1,165 @@
+import * as path from 'node:path';
+import { ConfigValidationError, loadAppConfig } from './app.config';
+
+const CWD = '/srv/canvas-batch';
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadAppConfig(env, CWD);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigValidationError);
+    return (err as ConfigValidationError).problems;
+  }
+  throw new Error('expected a ConfigValidationError');
+}
+
+describe('loadAppConfig', () => {
+  it('fills in every default for an empty environment', () => {
+    expect(loadAppConfig({}, CWD)).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      vaultRoot: undefined,
+      dataDir: path.join(CWD, 'data'),
+      agentProvider: 'offline',
+      agentTimeoutMs: 120_000,
+      agentLatencyMs: 0,
+      globalMaxConcurrent: 12,
+      sessionTtlMinutes: 30,
+      bodyLimitBytes: 5 * 1024 * 1024,
+      apiToken: undefined,
+      logLevel: 'info',
+      logPretty: Boolean(process.stdout.isTTY),
+    });
+  });
+
+  it('uses process.cwd() when no cwd is given', () => {
+    expect(loadAppConfig({}).dataDir).toBe(path.resolve(process.cwd(), 'data'));
+  });
+
+  it('reads every setting, trimming whitespace', () => {
+    const config = loadAppConfig(
+      {
+        PORT: ' 8080 ',
+        HOST: '0.0.0.0',
+        VAULT_ROOT: 'my-vault',
+        DATA_DIR: '/var/lib/cb',
+        AGENT_PROVIDER: 'offline',
+        AGENT_TIMEOUT_MS: '5000',
+        AGENT_LATENCY_MS: '25',
+        GLOBAL_MAX_CONCURRENT: '4',
+        SESSION_TTL_MINUTES: '60',
+        BODY_LIMIT_BYTES: '2048',
+        API_TOKEN: 's3cret',
+        LOG_LEVEL: 'debug',
+        LOG_PRETTY: 'true',
+      },
+      CWD,
+    );
+    expect(config).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      vaultRoot: path.join(CWD, 'my-vault'),
+      dataDir: '/var/lib/cb',
+      agentProvider: 'offline',
+      agentTimeoutMs: 5000,
+      agentLatencyMs: 25,
+      globalMaxConcurrent: 4,
+      sessionTtlMinutes: 60,
+      bodyLimitBytes: 2048,
+      apiToken: 's3cret',
+      logLevel: 'debug',
+      logPretty: true,
+    });
+  });
+
+  it('keeps an absolute VAULT_ROOT as it is', () => {
+    expect(loadAppConfig({ VAULT_ROOT: '/data/vault' }, CWD).vaultRoot).toBe('/data/vault');
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+  ])('reads LOG_PRETTY=%s as %s', (value, expected) => {
+    expect(loadAppConfig({ LOG_PRETTY: value }, CWD).logPretty).toBe(expected);
+  });
+
+  it('treats empty and blank strings as unset', () => {
+    const config = loadAppConfig(
+      {
+        PORT: '',
+        HOST: '  ',
+        VAULT_ROOT: '',
+        DATA_DIR: ' ',
+        AGENT_PROVIDER: '',
+        API_TOKEN: '',
+        LOG_LEVEL: '',
+        LOG_PRETTY: '',
+        GLOBAL_MAX_CONCURRENT: '\t',
+      },
+      CWD,
+    );
+    expect(config).toEqual(loadAppConfig({}, CWD));
+  });
+
+  it('accepts the bounds of each range', () => {
+    expect(loadAppConfig({ PORT: '0' }, CWD).port).toBe(0);
+    expect(loadAppConfig({ PORT: '65535' }, CWD).port).toBe(65535);
+    expect(loadAppConfig({ AGENT_TIMEOUT_MS: '1' }, CWD).agentTimeoutMs).toBe(1);
+    expect(loadAppConfig({ BODY_LIMIT_BYTES: String(100 * 1024 * 1024) }, CWD).bodyLimitBytes).toBe(100 * 1024 * 1024);
+  });
+
+  it('collects every invalid value into one ConfigValidationError', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      AGENT_TIMEOUT_MS: '0',
+      AGENT_LATENCY_MS: '1e3',
+      GLOBAL_MAX_CONCURRENT: '1.5',
+      SESSION_TTL_MINUTES: '-1',
+      BODY_LIMIT_BYTES: '1023',
+      LOG_LEVEL: 'verbose',
+      LOG_PRETTY: 'yes',
+      AGENT_PROVIDER: 'magic',
+    });
+    expect(problems).toEqual([
+      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "magic")',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      'LOG_PRETTY must be true or false (got "yes")',
+      'PORT must be an integer between 0 and 65535 (got "eighty")',
+      'AGENT_TIMEOUT_MS must be an integer between 1 and 3600000 (got "0")',
+      'AGENT_LATENCY_MS must be an integer between 0 and 600000 (got "1e3")',
+      'GLOBAL_MAX_CONCURRENT must be an integer between 1 and 1000 (got "1.5")',
+      'SESSION_TTL_MINUTES must be an integer between 1 and 525600 (got "-1")',
+      'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600 (got "1023")',
+    ]);
+  });
+
+  it('puts every problem in the error message, one per line', () => {
+    let message = '';
+    try {
+      loadAppConfig({ PORT: '70000', LOG_LEVEL: 'loud' }, CWD);
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as Error).name).toBe('ConfigValidationError');
+    }
+    expect(message).toBe(
+      'Invalid configuration:\n' +
+        '  - LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent\n' +
+        '  - PORT must be an integer between 0 and 65535 (got "70000")',
+    );
+  });
+
+  it.each([['99999999999999999999'], ['0x10'], ['12abc'], ['+5'], [' 1 2 ']])('refuses PORT=%j', (value) => {
+    expect(problemsOf({ PORT: value })).toHaveLength(1);
+  });
+
+  it.each([['anthropic'], ['openai-compatible'], ['google']])(
+    'refuses LLM provider %s with a clear "not available yet" message',
+    (provider) => {
+      expect(problemsOf({ AGENT_PROVIDER: provider })).toEqual([
+        `AGENT_PROVIDER "${provider}" is not available in this version yet; use "offline"`,
+      ]);
+    },
+  );
+});

@@ -1,0 +1,179 @@
+import { Global, Logger, Module } from '@nestjs/common';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
+import { Test } from '@nestjs/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { RESOLVED_OPTIONS, resolveOptions } from '../config/canvas-batch-options';
+import type { AgentCompletedEvent, BatchStartedEvent } from '../common/domain-events';
+import { SqliteDatabase } from '../database/sqlite-database';
+import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
+import { MemoryListener } from './memory.listener';
+import { MemoryModule } from './memory.module';
+
+const completed = (overrides: Partial<AgentCompletedEvent> = {}): AgentCompletedEvent => ({
+  taskId: 't1',
+  canvasPath: 'Biology/cells.canvas',
+  groupId: 'g1',
+  groupIndex: 0,
+  nodeId: 'n1',
+  agentType: 'scoring-agent',
+  concept: 'Cell',
+  filePath: 'Biology/cells-explanations/scoring-agent-n1-t1.md',
+  durationMs: 42,
+  completedAt: '2026-11-26T10:00:00.000Z',
+  ...overrides,
+});
+
+const started: BatchStartedEvent = {
+  taskId: 't1',
+  canvasPath: 'Biology/cells.canvas',
+  totalNodes: 5,
+  startedAt: '2026-11-26T09:59:59.000Z',
+};
+
+describe('MemoryListener (real outbox)', () => {
+  let dir: string;
+  let db: SqliteDatabase;
+  let outbox: MemoryOutboxRepository;
+  let listener: MemoryListener;
+  let errorLog: jest.SpyInstance;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'memory-listener-'));
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    errorLog = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
+    outbox = new MemoryOutboxRepository(db);
+    listener = new MemoryListener(outbox);
+  });
+
+  afterEach(() => {
+    db.onModuleDestroy();
+    jest.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['scoring-agent', 'scoring_completed'],
+    ['memory-anchor', 'node_created'],
+    ['basic-decomposition', 'decomposition_completed'],
+    ['deep-decomposition', 'decomposition_completed'],
+    ['oral-explanation', 'explanation_generated'],
+    ['verification-question-agent', 'explanation_generated'],
+  ])('records %s as a %s memory event', (agentType, memoryType) => {
+    listener.onAgentCompleted(completed({ agentType }));
+    expect(outbox.forTask('t1')).toEqual([
+      {
+        eventId: memoryEventId('t1', 0, 'n1', agentType),
+        taskId: 't1',
+        canvasPath: 'Biology/cells.canvas',
+        nodeId: 'n1',
+        agentType,
+        memoryType,
+        concept: 'Cell',
+        createdAt: '2026-11-26T10:00:00.000Z',
+        payload: { group_id: 'g1', file_path: 'Biology/cells-explanations/scoring-agent-n1-t1.md', duration_ms: 42 },
+        deliveredAt: null,
+        attempts: 0,
+      },
+    ]);
+  });
+
+  it('stores the canonical name for an alias, so alias and name are the same event', () => {
+    listener.onAgentCompleted(completed({ agentType: 'scoring' }));
+    listener.onAgentCompleted(completed({ agentType: 'scoring-agent' }));
+    const events = outbox.forTask('t1');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ agentType: 'scoring-agent', memoryType: 'scoring_completed' });
+  });
+
+  it('does not double a replayed completion', () => {
+    listener.onAgentCompleted(completed());
+    listener.onAgentCompleted(completed({ durationMs: 99 }));
+    expect(outbox.forTask('t1')).toHaveLength(1);
+    expect(outbox.forTask('t1')[0].payload.duration_ms).toBe(42);
+  });
+
+  it('keeps the same node in another group, or another agent on it, apart', () => {
+    listener.onAgentCompleted(completed());
+    listener.onAgentCompleted(completed({ groupIndex: 1, groupId: 2 }));
+    listener.onAgentCompleted(completed({ agentType: 'hint-generation' }));
+    expect(outbox.forTask('t1')).toHaveLength(3);
+  });
+
+  it('records canvas_opened when a batch starts', () => {
+    listener.onBatchStarted(started);
+    expect(outbox.forTask('t1')).toEqual([
+      {
+        eventId: memoryEventId('t1', 'canvas_opened'),
+        taskId: 't1',
+        canvasPath: 'Biology/cells.canvas',
+        nodeId: null,
+        agentType: 'canvas-orchestrator',
+        memoryType: 'canvas_opened',
+        concept: 'Biology/cells.canvas',
+        createdAt: '2026-11-26T09:59:59.000Z',
+        payload: { total_nodes: 5 },
+        deliveredAt: null,
+        attempts: 0,
+      },
+    ]);
+    listener.onBatchStarted(started);
+    expect(outbox.forTask('t1')).toHaveLength(1);
+  });
+
+  it('swallows an unknown agent: nothing recorded, error logged, no throw', () => {
+    expect(() => listener.onAgentCompleted(completed({ agentType: 'mystery-agent' }))).not.toThrow();
+    expect(outbox.forTask('t1')).toEqual([]);
+    expect(errorLog).toHaveBeenCalledWith(
+      'memory event for agent.completed t1/n1 not recorded: agent "mystery-agent" is not in the catalogue',
+    );
+  });
+
+  it('swallows an outbox failure (database closed) without throwing', () => {
+    db.onModuleDestroy();
+    expect(() => listener.onAgentCompleted(completed())).not.toThrow();
+    expect(() => listener.onBatchStarted(started)).not.toThrow();
+    expect(errorLog).toHaveBeenCalledTimes(2);
+    expect(errorLog.mock.calls[1][0]).toMatch(/^memory event for batch\.started t1 not recorded: /);
+  });
+});
+
+describe('MemoryModule wiring (domain events through EventEmitter2)', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'memory-module-'));
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('turns emitted agent.completed and batch.started events into outbox rows', async () => {
+    @Global()
+    @Module({
+      providers: [{ provide: RESOLVED_OPTIONS, useValue: resolveOptions({ vaultRoot: dir, dataDir: dir }) }],
+      exports: [RESOLVED_OPTIONS],
+    })
+    class OptionsModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [OptionsModule, EventEmitterModule.forRoot(), MemoryModule],
+    }).compile();
+    const app = moduleRef.createNestApplication();
+    await app.init();
+    try {
+      const emitter = app.get(EventEmitter2);
+      const outbox = app.get(MemoryOutboxRepository);
+      await emitter.emitAsync('batch.started', started);
+      await emitter.emitAsync('agent.completed', completed({ agentType: 'memory-anchor' }));
+      expect(outbox.forTask('t1').map((e) => e.memoryType).sort()).toEqual(['canvas_opened', 'node_created']);
+      expect(outbox.counts()).toEqual({ pending: 2, delivered: 0 });
+    } finally {
+      await app.close();
+    }
+  });
+});
