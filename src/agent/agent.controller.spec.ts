@@ -23,9 +23,19 @@ describe('AgentController', () => {
       description: expect.stringContaining('Scores'),
       aliases: ['scoring'],
     });
-    expect(agents.find((a) => a.name === 'canvas-orchestrator')).toMatchObject({ runnable: false, aliases: [] });
+    expect(agents.find((a) => a.name === 'canvas-orchestrator')).toMatchObject({
+      runnable: false,
+      aliases: [],
+    });
     for (const a of agents) {
-      expect(Object.keys(a).sort()).toEqual(['aliases', 'description', 'memory_event_type', 'name', 'output_kind', 'runnable']);
+      expect(Object.keys(a).sort()).toEqual([
+        'aliases',
+        'description',
+        'memory_event_type',
+        'name',
+        'output_kind',
+        'runnable',
+      ]);
     }
   });
 
@@ -33,11 +43,17 @@ describe('AgentController', () => {
     const first = new AgentController().list();
     first.agents.find((a) => a.name === 'scoring-agent')!.aliases.push('hacked');
     expect(AGENT_CATALOGUE.find((a) => a.name === 'scoring-agent')!.aliases).toEqual(['scoring']);
-    expect(new AgentController().list().agents.find((a) => a.name === 'scoring-agent')!.aliases).toEqual(['scoring']);
+    expect(new AgentController().list().agents.find((a) => a.name === 'scoring-agent')!.aliases).toEqual([
+      'scoring',
+    ]);
   });
 
   it('documents the enums of its DTO for OpenAPI', () => {
-    const props = Reflect.getMetadata('swagger/apiModelProperties', AgentDto.prototype, 'memory_event_type') as {
+    const props = Reflect.getMetadata(
+      'swagger/apiModelProperties',
+      AgentDto.prototype,
+      'memory_event_type',
+    ) as {
       enum: string[];
     };
     expect(props.enum).toContain('scoring_completed');
@@ -54,7 +70,12 @@ describe('AgentModule', () => {
   async function runnerFor(agentRunner?: AgentRunner): Promise<AgentRunner> {
     @Global()
     @Module({
-      providers: [{ provide: RESOLVED_OPTIONS, useValue: resolveOptions({ vaultRoot: dir, dataDir: dir, agentRunner }) }],
+      providers: [
+        {
+          provide: RESOLVED_OPTIONS,
+          useValue: resolveOptions({ vaultRoot: dir, dataDir: dir, agentRunner }),
+        },
+      ],
       exports: [RESOLVED_OPTIONS],
     })
     class OptionsModule {}

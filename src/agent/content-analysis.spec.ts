@@ -21,9 +21,9 @@ describe('detectLanguage', () => {
 
 describe('plainText', () => {
   it('removes heading markers, emphasis, list bullets, numbers and quotes', () => {
-    expect(plainText('## Title\n**bold** and _it_ `code` ~~gone~~\n- item\n* star\n1. one\n2) two\n> quoted')).toBe(
-      'Title\nbold and it code gone\nitem\nstar\none\ntwo\nquoted',
-    );
+    expect(
+      plainText('## Title\n**bold** and _it_ `code` ~~gone~~\n- item\n* star\n1. one\n2) two\n> quoted'),
+    ).toBe('Title\nbold and it code gone\nitem\nstar\none\ntwo\nquoted');
   });
 
   it('keeps link text and wikilink labels or targets, and embed targets', () => {
@@ -33,7 +33,9 @@ describe('plainText', () => {
   });
 
   it('drops code fences and math dollars and collapses spaces', () => {
-    expect(plainText('Before\n```ts\nconst x = 1;\n```\nafter $x^2$   and   $$y$$')).toBe('Before\n \nafter x^2 and y');
+    expect(plainText('Before\n```ts\nconst x = 1;\n```\nafter $x^2$   and   $$y$$')).toBe(
+      'Before\n \nafter x^2 and y',
+    );
   });
 });
 
@@ -43,7 +45,9 @@ describe('conceptOf', () => {
   });
 
   it('takes the first clause of the first non-empty line without a heading', () => {
-    expect(conceptOf('\n\nMitochondria are the powerhouse. They make ATP.')).toBe('Mitochondria are the powerhouse');
+    expect(conceptOf('\n\nMitochondria are the powerhouse. They make ATP.')).toBe(
+      'Mitochondria are the powerhouse',
+    );
     expect(conceptOf('**导数定义**：曲线切线的斜率。')).toBe('导数定义');
     expect(conceptOf('Definition: a thing')).toBe('Definition');
   });
@@ -77,11 +81,20 @@ describe('sentencesOf', () => {
       'five',
       'Six',
     ]);
-    expect(sentencesOf('导数是斜率。可导必连续！对吗？是的；当然')).toEqual(['导数是斜率。', '可导必连续！', '对吗？', '是的；', '当然']);
+    expect(sentencesOf('导数是斜率。可导必连续！对吗？是的；当然')).toEqual([
+      '导数是斜率。',
+      '可导必连续！',
+      '对吗？',
+      '是的；',
+      '当然',
+    ]);
   });
 
   it('keeps decimals and dotted names inside a sentence', () => {
-    expect(sentencesOf('Pi is 3.14 roughly. Node.js runs it.')).toEqual(['Pi is 3.14 roughly.', 'Node.js runs it.']);
+    expect(sentencesOf('Pi is 3.14 roughly. Node.js runs it.')).toEqual([
+      'Pi is 3.14 roughly.',
+      'Node.js runs it.',
+    ]);
   });
 
   it('drops empty and one-character pieces', () => {
@@ -106,6 +119,10 @@ describe('keyTerms', () => {
   it('uses 2–4 character Han runs for Chinese content', () => {
     const terms = keyTerms('叶绿素。叶绿素。光合作用。光合作用。光合作用。水');
     expect(terms).toEqual(['光合作用', '叶绿素']);
+  });
+
+  it('finds no Chinese terms when there is no run of two or more Han characters', () => {
+    expect(keyTerms('导 数 与 积 分')).toEqual([]);
   });
 
   it('honours the limit', () => {

@@ -4,7 +4,8 @@ import { describeUrl, OfflineAgentRunner } from './offline-agent-runner';
 const EN =
   '## Photosynthesis\nPhotosynthesis converts light energy into chemical energy. It happens in chloroplasts. ' +
   'Chlorophyll absorbs light. Plants release oxygen as a by-product.';
-const ZH = '## 光合作用\n光合作用是植物利用光能把二氧化碳和水转化为葡萄糖的过程。它发生在叶绿体中。叶绿素吸收光能。';
+const ZH =
+  '## 光合作用\n光合作用是植物利用光能把二氧化碳和水转化为葡萄糖的过程。它发生在叶绿体中。叶绿素吸收光能。';
 const SPARSE = 'Entropy';
 const FORMULA = 'F = m × a';
 
@@ -57,7 +58,8 @@ const node = (content: string, nodeType: CanvasNodeKind = 'text'): AgentNodeInpu
 
 const runner = new OfflineAgentRunner();
 const run = async (agentType: string, content: string, nodeType: CanvasNodeKind = 'text'): Promise<string> =>
-  (await runner.run({ agentType, node: node(content, nodeType), signal: new AbortController().signal })).markdown;
+  (await runner.run({ agentType, node: node(content, nodeType), signal: new AbortController().signal }))
+    .markdown;
 
 const headings = (markdown: string): string[] => [...markdown.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
 const questionsIn = (markdown: string): string[] => {
@@ -113,11 +115,19 @@ describe('OfflineAgentRunner', () => {
   });
 
   it('scores with four parts of 0–25 that add up to the total, and a verdict that matches it', async () => {
-    const contents = [EN, ZH, SPARSE, 'Short note.', 'Another text about cells and energy. It has two sentences.'];
+    const contents = [
+      EN,
+      ZH,
+      SPARSE,
+      'Short note.',
+      'Another text about cells and energy. It has two sentences.',
+    ];
     for (let i = 0; i < 40; i++) contents.push(`Variant ${i}: ${EN.slice(0, 40 + i)}`);
     for (const content of contents) {
       const markdown = await run('scoring-agent', content);
-      const parts = [...markdown.matchAll(/^\| (accuracy|imagery|completeness|originality) \| (-?\d+) \/ 25 \|$/gm)];
+      const parts = [
+        ...markdown.matchAll(/^\| (accuracy|imagery|completeness|originality) \| (-?\d+) \/ 25 \|$/gm),
+      ];
       expect(parts.map((m) => m[1])).toEqual(['accuracy', 'imagery', 'completeness', 'originality']);
       const values = parts.map((m) => Number(m[2]));
       for (const v of values) {
@@ -134,13 +144,17 @@ describe('OfflineAgentRunner', () => {
 
   it('gives a hint level between 1 and 3', async () => {
     for (const content of [EN, ZH, SPARSE, 'abc def ghi']) {
-      const level = Number(/^## (?:Hint level|提示等级)\n\n(\d) \/ 3$/m.exec(await run('hint-generation', content))?.[1]);
+      const level = Number(
+        /^## (?:Hint level|提示等级)\n\n(\d) \/ 3$/m.exec(await run('hint-generation', content))?.[1],
+      );
       expect([1, 2, 3]).toContain(level);
     }
   });
 
   it('builds a comparison table of five dimensions', async () => {
-    const rows = (await run('comparison-table', EN)).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Dimension'));
+    const rows = (await run('comparison-table', EN))
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| Dimension'));
     expect(rows.map((r) => r.split(' | ')[0].slice(2))).toEqual([
       'Definition',
       'Key elements',
@@ -157,7 +171,11 @@ describe('OfflineAgentRunner', () => {
   });
 
   it('reports token usage as zeros', async () => {
-    const result = await runner.run({ agentType: 'hint-generation', node: node(EN), signal: new AbortController().signal });
+    const result = await runner.run({
+      agentType: 'hint-generation',
+      node: node(EN),
+      signal: new AbortController().signal,
+    });
     expect(result.usage).toEqual({ inputTokens: 0, outputTokens: 0 });
   });
 
@@ -180,7 +198,9 @@ describe('OfflineAgentRunner', () => {
   it('rejects at once when the signal is already aborted', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(runner.run({ agentType: 'hint-generation', node: node(EN), signal: controller.signal })).rejects.toMatchObject({
+    await expect(
+      runner.run({ agentType: 'hint-generation', node: node(EN), signal: controller.signal }),
+    ).rejects.toMatchObject({
       name: 'AbortError',
     });
   });
@@ -214,7 +234,9 @@ describe('OfflineAgentRunner', () => {
 
 describe('describeUrl', () => {
   it('describes a URL by its last path segment and its host', () => {
-    expect(describeUrl('https://en.wikipedia.org/wiki/Cell_(biology)')).toBe('Cell (biology) — en.wikipedia.org');
+    expect(describeUrl('https://en.wikipedia.org/wiki/Cell_(biology)')).toBe(
+      'Cell (biology) — en.wikipedia.org',
+    );
     expect(describeUrl('https://example.org/articles/krebs-cycle/')).toBe('krebs cycle — example.org');
   });
 
@@ -235,7 +257,11 @@ describe('describeUrl', () => {
 
 describe('AgentRunError', () => {
   it('defaults to AGENT_ERROR and keeps a given type', () => {
-    expect(new AgentRunError('x')).toMatchObject({ name: 'AgentRunError', errorType: 'AGENT_ERROR', message: 'x' });
+    expect(new AgentRunError('x')).toMatchObject({
+      name: 'AgentRunError',
+      errorType: 'AGENT_ERROR',
+      message: 'x',
+    });
     expect(new AgentRunError('slow', 'AGENT_TIMEOUT').errorType).toBe('AGENT_TIMEOUT');
   });
 });

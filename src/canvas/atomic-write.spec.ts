@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  promises as fsp,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { atomicWrite } from './atomic-write';
@@ -54,7 +63,9 @@ describe('atomicWrite', () => {
 
   it('returns false, keeps the target and removes the temp file when beforeRename vetoes', async () => {
     writeFileSync(file, 'original');
-    await expect(atomicWrite(file, 'replacement', { beforeRename: () => Promise.resolve(false) })).resolves.toBe(false);
+    await expect(
+      atomicWrite(file, 'replacement', { beforeRename: () => Promise.resolve(false) }),
+    ).resolves.toBe(false);
     expect(readFileSync(file, 'utf8')).toBe('original');
     expect(readdirSync(dir)).toEqual(['target.canvas']);
   });
@@ -70,7 +81,9 @@ describe('atomicWrite', () => {
 
   it('rethrows a failed rename (target is a non-empty directory) and removes the temp file', async () => {
     mkdirSync(path.join(file, 'inside'), { recursive: true });
-    await expect(atomicWrite(file, 'x')).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) });
+    await expect(atomicWrite(file, 'x')).rejects.toMatchObject({
+      code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/),
+    });
     expect(readdirSync(dir)).toEqual(['target.canvas']);
   });
 

@@ -16,7 +16,11 @@ jest.mock('./atomic-write', () => {
   const actual = jest.requireActual<typeof import('./atomic-write')>('./atomic-write');
   return {
     atomicWrite: jest.fn(
-      (file: string, data: string, options: { fsync?: boolean; beforeRename?: () => Promise<boolean> } = {}) =>
+      (
+        file: string,
+        data: string,
+        options: { fsync?: boolean; beforeRename?: () => Promise<boolean> } = {},
+      ) =>
         actual.atomicWrite(file, data, {
           ...options,
           beforeRename: async () => {
@@ -35,7 +39,15 @@ interface CanvasJson {
   [k: string]: unknown;
 }
 
-const SOURCE: CanvasNode = { id: 'src', type: 'text', text: 'Photosynthesis', x: 100, y: 0, width: 300, height: 120 };
+const SOURCE: CanvasNode = {
+  id: 'src',
+  type: 'text',
+  text: 'Photosynthesis',
+  x: 100,
+  y: 0,
+  width: 300,
+  height: 120,
+};
 const OTHER: CanvasNode = {
   id: 'other',
   type: 'text',
@@ -51,7 +63,14 @@ function addition(n: number | string, sourceNodeId = 'src'): CanvasAddition {
   return {
     sourceNodeId,
     node: { id: `result-${n}`, type: 'file', file: `out/result-${n}.md`, width: 400, height: 240 },
-    edge: { id: `edge-${n}`, fromNode: sourceNodeId, fromSide: 'bottom', toNode: `result-${n}`, toSide: 'top', label: 'agent' },
+    edge: {
+      id: `edge-${n}`,
+      fromNode: sourceNodeId,
+      fromSide: 'bottom',
+      toNode: `result-${n}`,
+      toSide: 'top',
+      label: 'agent',
+    },
   };
 }
 
@@ -126,7 +145,11 @@ describe('CanvasWriteQueue (real temp file)', () => {
 
   it('is idempotent within one coalesced write too', async () => {
     const queue = new CanvasWriteQueue(file);
-    const outcomes = await Promise.all([queue.add(addition('first')), queue.add(addition(2)), queue.add(addition(2))]);
+    const outcomes = await Promise.all([
+      queue.add(addition('first')),
+      queue.add(addition(2)),
+      queue.add(addition(2)),
+    ]);
     expect(outcomes).toEqual([
       { placed: true, alreadyPresent: false },
       { placed: true, alreadyPresent: false },
@@ -179,7 +202,15 @@ describe('CanvasWriteQueue (real temp file)', () => {
       if (interfered++ > 0) return;
       // "Obsidian" saves the file: the user added a node exactly where our result would have gone.
       const canvas = readCanvas();
-      canvas.nodes.push({ id: 'user-node', type: 'text', text: 'typed meanwhile', x: 100, y: 170, width: 300, height: 300 });
+      canvas.nodes.push({
+        id: 'user-node',
+        type: 'text',
+        text: 'typed meanwhile',
+        x: 100,
+        y: 170,
+        width: 300,
+        height: 300,
+      });
       writeCanvas(canvas);
     };
     const queue = new CanvasWriteQueue(file);
@@ -230,7 +261,11 @@ describe('CanvasWriteQueue (real temp file)', () => {
 
   it('places what it can in a batch and reports the rest', async () => {
     const queue = new CanvasWriteQueue(file);
-    const outcomes = await Promise.all([queue.add(addition(0)), queue.add(addition(1, 'gone')), queue.add(addition(2))]);
+    const outcomes = await Promise.all([
+      queue.add(addition(0)),
+      queue.add(addition(1, 'gone')),
+      queue.add(addition(2)),
+    ]);
     expect(outcomes).toEqual([
       { placed: true, alreadyPresent: false },
       { placed: false, reason: 'source node gone is no longer in the canvas' },
@@ -249,6 +284,18 @@ describe('CanvasWriteQueue (real temp file)', () => {
     expect(readCanvas().edges).toEqual([addition(1).edge]);
     expect(readCanvas().nodes.filter((n) => n.id === 'result-1')).toHaveLength(1);
     expect(queue.writes).toBe(2);
+  });
+
+  it('re-adds a deleted result node without duplicating the edge that was left behind', async () => {
+    const queue = new CanvasWriteQueue(file);
+    await queue.add(addition(1));
+    const canvas = readCanvas();
+    canvas.nodes = canvas.nodes.filter((n) => n.id !== 'result-1');
+    writeCanvas(canvas);
+    await expect(queue.add(addition(1))).resolves.toEqual({ placed: true, alreadyPresent: false });
+    const after = readCanvas();
+    expect(after.nodes.filter((n) => n.id === 'result-1')).toHaveLength(1);
+    expect(after.edges).toEqual([addition(1).edge]);
   });
 
   it('does not restore an edge whose source node is gone', async () => {
@@ -271,7 +318,9 @@ describe('CanvasWriteQueue (real temp file)', () => {
       expect(r.status).toBe('rejected');
       const reason = (r as PromiseRejectedResult).reason as Error;
       expect(reason).toBeInstanceOf(CanvasWriteError);
-      expect(reason.message).toMatch(/^the canvas on disk is no longer valid JSON Canvas \(not JSON: .*\); left it untouched$/);
+      expect(reason.message).toMatch(
+        /^the canvas on disk is no longer valid JSON Canvas \(not JSON: .*\); left it untouched$/,
+      );
     }
     expect(readFileSync(file, 'utf8')).toBe(garbage);
     expect(atomicWriteMock).not.toHaveBeenCalled();

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { atomicWrite } from './atomic-write';
 import { CanvasWriteError } from './canvas.errors';
 import {
+  type CanvasDocument,
   type CanvasEdge,
   type CanvasNode,
   detectFormat,
@@ -39,11 +40,17 @@ const MAX_ATTEMPTS = 8;
 export class CanvasWriteQueue {
   private pending: Pending[] = [];
   private draining: Promise<void> | undefined;
+  /** What this queue wrote last: reused instead of re-parsing while nobody else changed the file. */
+  private last: { text: string; doc: CanvasDocument } | undefined;
   /** Number of file replacements done, and bytes written (for benchmarks and logs). */
   writes = 0;
   bytesWritten = 0;
 
-  constructor(private readonly absPath: string) {}
+  constructor(
+    private readonly absPath: string,
+    /** Called with the document just written (e.g. to refresh a read cache). */
+    private readonly onWritten: (doc: CanvasDocument) => void | Promise<void> = () => undefined,
+  ) {}
 
   add(addition: CanvasAddition): Promise<AdditionOutcome> {
     return new Promise<AdditionOutcome>((resolve, reject) => {
@@ -82,27 +89,36 @@ export class CanvasWriteQueue {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const text = await fs.readFile(this.absPath, 'utf8');
       const hash = sha256(text);
-      const parsed = parseCanvas(text);
-      if ('errors' in parsed) {
-        throw new CanvasWriteError(
-          `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
-        );
-      }
-      const { doc } = parsed;
+      const current = this.last?.text === text ? this.last.doc : this.parse(text);
+      // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
+      const doc: CanvasDocument = { raw: current.raw, nodes: [...current.nodes], edges: [...current.edges] };
       const outcomes = merge(doc.nodes, doc.edges, additions);
       if (!outcomes.some((o) => o.placed && !o.alreadyPresent)) return outcomes;
       const out = serializeCanvas(doc, detectFormat(text));
       const replaced = await atomicWrite(this.absPath, out, {
         fsync: true,
+        // the file must be exactly what was merged into (content hash): otherwise merge again
         beforeRename: async () => sha256(await fs.readFile(this.absPath, 'utf8')) === hash,
       });
       if (replaced) {
         this.writes++;
         this.bytesWritten += Buffer.byteLength(out);
+        this.last = { text: out, doc };
+        await this.onWritten(doc);
         return outcomes;
       }
     }
     throw new CanvasWriteError(`the canvas kept changing on disk; gave up after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  private parse(text: string): CanvasDocument {
+    const parsed = parseCanvas(text);
+    if ('errors' in parsed) {
+      throw new CanvasWriteError(
+        `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
+      );
+    }
+    return parsed.doc;
   }
 }
 

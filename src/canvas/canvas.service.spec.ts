@@ -26,7 +26,13 @@ import { VaultService } from './vault.service';
 
 const TASK_ID = '3f2a9c1e-7b4d-4e5f-8a9b-0c1d2e3f4a5b';
 
-const node = (id: string, type: string, x: number, y: number, extra: Record<string, unknown> = {}): CanvasNode => ({
+const node = (
+  id: string,
+  type: string,
+  x: number,
+  y: number,
+  extra: Record<string, unknown> = {},
+): CanvasNode => ({
   id,
   type,
   x,
@@ -76,10 +82,15 @@ describe('CanvasService (real temp vault)', () => {
     writeFileSync(canvasFile, JSON.stringify({ nodes: NODES, edges: [] }, null, '\t'));
     writeFileSync(path.join(vaultRoot, 'Biology', 'notes', 'cell.md'), '# Cell\n细胞是生命的基本单位。');
     writeFileSync(path.join(vaultRoot, 'Biology', 'notes', 'big.txt'), 'x'.repeat(300 * 1024));
-    writeFileSync(path.join(vaultRoot, 'Biology', 'img', 'diagram.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+    writeFileSync(
+      path.join(vaultRoot, 'Biology', 'img', 'diagram.png'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47]),
+    );
     writeFileSync(path.join(base, 'outside', 'secret.md'), 'secret');
     symlinkSync(path.join(base, 'outside', 'secret.md'), path.join(vaultRoot, 'escape.md'));
-    service = new CanvasService(new VaultService(resolveOptions({ vaultRoot, dataDir: path.join(base, 'data') })));
+    service = new CanvasService(
+      new VaultService(resolveOptions({ vaultRoot, dataDir: path.join(base, 'data') })),
+    );
   });
 
   afterEach(async () => {
@@ -118,13 +129,21 @@ describe('CanvasService (real temp vault)', () => {
     });
 
     it('lists at most 1000 unknown ids', async () => {
-      const ids = Array.from({ length: 1200 }, (_, i) => ({ field: `groups[0].node_ids[${i}]`, nodeId: `missing-${i}` }));
-      const err = (await service.open('Biology/cells.canvas', ids).catch((e: unknown) => e)) as UnknownNodeIdsError;
+      const ids = Array.from({ length: 1200 }, (_, i) => ({
+        field: `groups[0].node_ids[${i}]`,
+        nodeId: `missing-${i}`,
+      }));
+      const err = (await service
+        .open('Biology/cells.canvas', ids)
+        .catch((e: unknown) => e)) as UnknownNodeIdsError;
       expect(err.errors).toHaveLength(1000);
     });
 
     it('refuses an invalid canvas with every problem found', async () => {
-      writeFileSync(path.join(vaultRoot, 'broken.canvas'), JSON.stringify({ nodes: [{ id: 'a', type: 'text' }] }));
+      writeFileSync(
+        path.join(vaultRoot, 'broken.canvas'),
+        JSON.stringify({ nodes: [{ id: 'a', type: 'text' }] }),
+      );
       const err: unknown = await service.open('broken.canvas', []).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InvalidCanvasError);
       expect((err as InvalidCanvasError).errors?.map((e) => e.field)).toEqual([
@@ -180,7 +199,9 @@ describe('CanvasService (real temp vault)', () => {
       const input = await service.nodeContent(canvas(), 'group1');
       expect(input.nodeType).toBe('group');
       expect(input.content).toBe(
-        ['Organelles', 'Mitochondria make ATP.', 'Biology/notes/cell.md', 'https://example.org/atp'].join('\n\n'),
+        ['Organelles', 'Mitochondria make ATP.', 'Biology/notes/cell.md', 'https://example.org/atp'].join(
+          '\n\n',
+        ),
       );
     });
 
@@ -242,6 +263,15 @@ describe('CanvasService (real temp vault)', () => {
       );
     });
 
+    it('shares one read and parse between concurrent requests for a changed canvas', async () => {
+      const readSpy = jest.spyOn(fsp, 'readFile');
+      const inputs = await Promise.all(
+        ['text1', 'link1', 'group1', 'text1'].map((id) => service.nodeContent(canvas(), id)),
+      );
+      expect(inputs.map((i) => i.nodeId)).toEqual(['text1', 'link1', 'group1', 'text1']);
+      expect(readSpy).toHaveBeenCalledTimes(1);
+    });
+
     it('reuses the parse while the file is unchanged and re-reads it after a change', async () => {
       const readSpy = jest.spyOn(fsp, 'readFile');
       await service.nodeContent(canvas(), 'text1');
@@ -286,7 +316,13 @@ describe('CanvasService (real temp vault)', () => {
       const doc = readCanvas();
       const nodeId = shortId('n', key('text1', 'oral-explanation'));
       const added = doc.nodes.find((n) => n.id === nodeId)!;
-      expect(added).toMatchObject({ type: 'file', file: written.filePath, width: RESULT_NODE_WIDTH, height: 240, x: 0 });
+      expect(added).toMatchObject({
+        type: 'file',
+        file: written.filePath,
+        width: RESULT_NODE_WIDTH,
+        height: 240,
+        x: 0,
+      });
       expect(added.y).toBeGreaterThanOrEqual(100);
       expect(doc.edges).toEqual([
         {
@@ -307,7 +343,9 @@ describe('CanvasService (real temp vault)', () => {
       const second = await service.writeResult(result({ markdown: 'second version' }));
       expect(second.filePath).toBe(first.filePath);
       expect(second.canvas).toEqual({ placed: true, alreadyPresent: true });
-      expect(readFileSync(path.join(vaultRoot, second.filePath), 'utf8')).toBe('# Cell — oral explanation\n\nsecond version\n');
+      expect(readFileSync(path.join(vaultRoot, second.filePath), 'utf8')).toBe(
+        '# Cell — oral explanation\n\nsecond version\n',
+      );
       const doc = readCanvas();
       expect(doc.nodes.filter((n) => n.file === first.filePath)).toHaveLength(1);
       expect(doc.edges).toHaveLength(1);
@@ -339,14 +377,18 @@ describe('CanvasService (real temp vault)', () => {
       doc.nodes.push(node('a/b:c', 'text', 5000, 0, { text: 'odd id' }));
       writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
       const written = await service.writeResult(result({ sourceNodeId: 'a/b:c' }));
-      expect(written.filePath).toBe(`Biology/cells-explanations/oral-explanation-${safeName('a/b:c')}-3f2a9c1e.md`);
+      expect(written.filePath).toBe(
+        `Biology/cells-explanations/oral-explanation-${safeName('a/b:c')}-3f2a9c1e.md`,
+      );
       expect(written.filePath.split('/')).toHaveLength(3);
     });
 
     it('writes results of a canvas at the vault root into a root-level folder', async () => {
       const rootCanvas = path.join(vaultRoot, 'board.canvas');
       writeFileSync(rootCanvas, JSON.stringify({ nodes: [NODES[0]], edges: [] }));
-      const written = await service.writeResult(result({ canvas: { relPath: 'board.canvas', absPath: rootCanvas } }));
+      const written = await service.writeResult(
+        result({ canvas: { relPath: 'board.canvas', absPath: rootCanvas } }),
+      );
       expect(written.filePath).toBe('board-explanations/oral-explanation-text1-3f2a9c1e.md');
       expect(JSON.parse(readFileSync(rootCanvas, 'utf8')).nodes).toHaveLength(2);
     });
@@ -356,13 +398,19 @@ describe('CanvasService (real temp vault)', () => {
       doc.nodes = doc.nodes.filter((n) => n.id !== 'text1');
       writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
       const written = await service.writeResult(result());
-      expect(written.canvas).toEqual({ placed: false, reason: 'source node text1 is no longer in the canvas' });
+      expect(written.canvas).toEqual({
+        placed: false,
+        reason: 'source node text1 is no longer in the canvas',
+      });
       expect(readFileSync(path.join(vaultRoot, written.filePath), 'utf8')).toContain('细胞');
       expect(readCanvas().nodes).toHaveLength(NODES.length - 1);
     });
 
     it('fails with CanvasWriteError when the result file cannot be written, leaving the canvas alone', async () => {
-      writeFileSync(path.join(vaultRoot, 'Biology', 'cells-explanations'), 'a file where the folder should be');
+      writeFileSync(
+        path.join(vaultRoot, 'Biology', 'cells-explanations'),
+        'a file where the folder should be',
+      );
       const before = readFileSync(canvasFile, 'utf8');
       const err: unknown = await service.writeResult(result()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CanvasWriteError);

@@ -54,6 +54,7 @@ const RESULT_NODE_MAX_HEIGHT = 640;
 export class CanvasService implements OnModuleDestroy {
   private readonly queues = new Map<string, CanvasWriteQueue>();
   private readonly cache = new Map<string, CachedCanvas>();
+  private readonly loading = new Map<string, Promise<CachedCanvas>>();
 
   constructor(private readonly vault: VaultService) {}
 
@@ -170,19 +171,36 @@ export class CanvasService implements OnModuleDestroy {
   private queue(absPath: string): CanvasWriteQueue {
     let q = this.queues.get(absPath);
     if (!q) {
-      q = new CanvasWriteQueue(absPath);
+      // what we just wrote becomes the read cache: the next node's content read does not re-parse the file
+      q = new CanvasWriteQueue(absPath, async (doc) => {
+        const stat = await fs.stat(absPath);
+        this.cache.set(absPath, { key: statKey(stat), doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) });
+      });
       this.queues.set(absPath, q);
     }
     return q;
   }
 
-  /** Parses the canvas, reusing the last parse while the file is unchanged (same inode, size and mtime). */
+  /**
+   * The parsed canvas, reused while the file is unchanged (same inode, size and mtime). Concurrent reads of a
+   * changed file share one parse.
+   */
   private async load(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
     const stat = await fs.stat(canvas.absPath).catch(() => undefined);
     if (!stat) throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
-    const key = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    const key = statKey(stat);
     const hit = this.cache.get(canvas.absPath);
     if (hit?.key === key) return hit;
+    const loadKey = `${canvas.absPath}\0${key}`;
+    let loading = this.loading.get(loadKey);
+    if (!loading) {
+      loading = this.parseFile(canvas, key).finally(() => this.loading.delete(loadKey));
+      this.loading.set(loadKey, loading);
+    }
+    return loading;
+  }
+
+  private async parseFile(canvas: ResolvedCanvasPath, key: string): Promise<CachedCanvas> {
     const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
     const entry = { key, doc: parsed.doc, byId: new Map(parsed.doc.nodes.map((n) => [n.id, n])) };
@@ -206,6 +224,10 @@ export class CanvasService implements OnModuleDestroy {
       await handle.close();
     }
   }
+}
+
+function statKey(stat: { ino: number; size: number; mtimeMs: number }): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
 }
 
 function contains(group: CanvasNode, n: CanvasNode): boolean {

@@ -162,9 +162,9 @@ describe('parseCanvas', () => {
 
   it('refuses non-finite geometry', () => {
     // JSON has no Infinity literal, but a huge exponent parses to Infinity.
-    expect(parseErrors('{"nodes":[{"id":"a","type":"group","x":1e400,"y":0,"width":1,"height":1}]}')).toEqual([
-      { field: 'nodes[0].x', message: 'must be a number' },
-    ]);
+    expect(parseErrors('{"nodes":[{"id":"a","type":"group","x":1e400,"y":0,"width":1,"height":1}]}')).toEqual(
+      [{ field: 'nodes[0].x', message: 'must be a number' }],
+    );
   });
 
   it.each([
@@ -183,7 +183,9 @@ describe('parseCanvas', () => {
   });
 
   it('needs no content field on a group node', () => {
-    expect(parseOk(JSON.stringify({ nodes: [{ id: 'g', type: 'group', x: 0, y: 0, width: 1, height: 1 }] })).nodes).toHaveLength(1);
+    expect(
+      parseOk(JSON.stringify({ nodes: [{ id: 'g', type: 'group', x: 0, y: 0, width: 1, height: 1 }] })).nodes,
+    ).toHaveLength(1);
   });
 
   it('refuses an edge that is not an object', () => {
@@ -209,12 +211,23 @@ describe('parseCanvas', () => {
       { field: 'edges[0].toSide', message: 'must be one of top, right, bottom, left' },
     ]);
     for (const side of ['top', 'right', 'bottom', 'left']) {
-      expect(parseOk(JSON.stringify({ edges: [{ id: 'e', fromNode: 'a', toNode: 'b', fromSide: side, toSide: side }] })).edges).toHaveLength(1);
+      expect(
+        parseOk(
+          JSON.stringify({ edges: [{ id: 'e', fromNode: 'a', toNode: 'b', fromSide: side, toSide: side }] }),
+        ).edges,
+      ).toHaveLength(1);
     }
   });
 
   it('collects problems from nodes and edges together, capped at 50', () => {
-    const nodes = Array.from({ length: 40 }, (_, i) => ({ id: `n${i}`, type: 'text', x: 0, y: 0, width: 1, height: 1 }));
+    const nodes = Array.from({ length: 40 }, (_, i) => ({
+      id: `n${i}`,
+      type: 'text',
+      x: 0,
+      y: 0,
+      width: 1,
+      height: 1,
+    }));
     const edges = Array.from({ length: 40 }, () => ({ id: 'e', fromNode: 'a' }));
     const errors = parseErrors({ nodes, edges });
     expect(errors).toHaveLength(50);
@@ -235,12 +248,24 @@ describe('detectFormat', () => {
   });
 
   it('detects minified JSON (no indentation), with or without a final newline', () => {
-    expect(detectFormat('{"nodes":[],"edges":[]}')).toEqual({ indent: undefined, finalNewline: false, eol: '\n' });
-    expect(detectFormat('{"nodes":[],"edges":[]}\n')).toEqual({ indent: undefined, finalNewline: true, eol: '\n' });
+    expect(detectFormat('{"nodes":[],"edges":[]}')).toEqual({
+      indent: undefined,
+      finalNewline: false,
+      eol: '\n',
+    });
+    expect(detectFormat('{"nodes":[],"edges":[]}\n')).toEqual({
+      indent: undefined,
+      finalNewline: true,
+      eol: '\n',
+    });
   });
 
   it('detects CRLF line ends', () => {
-    expect(detectFormat('{\r\n\t"nodes": []\r\n}\r\n')).toEqual({ indent: '\t', finalNewline: true, eol: '\r\n' });
+    expect(detectFormat('{\r\n\t"nodes": []\r\n}\r\n')).toEqual({
+      indent: '\t',
+      finalNewline: true,
+      eol: '\r\n',
+    });
   });
 
   it('skips blank lines when looking for the indentation', () => {
@@ -269,7 +294,8 @@ describe('serializeCanvas', () => {
   });
 
   it('keeps CRLF line ends and the final CRLF', () => {
-    const text = JSON.stringify({ nodes: [textNode('a')], edges: [] }, null, '\t').replace(/\n/g, '\r\n') + '\r\n';
+    const text =
+      JSON.stringify({ nodes: [textNode('a')], edges: [] }, null, '\t').replace(/\n/g, '\r\n') + '\r\n';
     const out = roundTrip(text);
     expect(out).toBe(text);
     expect(out.replace(/\r\n/g, '')).not.toContain('\n');
@@ -281,11 +307,19 @@ describe('serializeCanvas', () => {
     doc.nodes.push(textNode('added'));
     const out = serializeCanvas(doc, detectFormat(text));
     expect(Object.keys(JSON.parse(out) as object)).toEqual(['version', 'edges', 'extra', 'nodes']);
-    expect(JSON.parse(out)).toEqual({ version: 2, edges: [], extra: { keep: true }, nodes: [textNode('added')] });
+    expect(JSON.parse(out)).toEqual({
+      version: 2,
+      edges: [],
+      extra: { keep: true },
+      nodes: [textNode('added')],
+    });
   });
 
   it('keeps the key order inside nodes', () => {
-    const text = JSON.stringify({ nodes: [{ height: 5, width: 5, y: 1, x: 1, type: 'group', id: 'g', custom: 1 }], edges: [] });
+    const text = JSON.stringify({
+      nodes: [{ height: 5, width: 5, y: 1, x: 1, type: 'group', id: 'g', custom: 1 }],
+      edges: [],
+    });
     expect(roundTrip(text)).toBe(text);
   });
 

@@ -17,7 +17,12 @@ const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
 
 describe('placeBelow', () => {
   it('places right under the source, aligned left, when nothing is in the way', () => {
-    expect(placeBelow(source, 400, 240, [source])).toEqual({ x: 0, y: 100 + LAYOUT_GAP, width: 400, height: 240 });
+    expect(placeBelow(source, 400, 240, [source])).toEqual({
+      x: 0,
+      y: 100 + LAYOUT_GAP,
+      width: 400,
+      height: 240,
+    });
   });
 
   it('rounds a fractional source position to whole pixels', () => {
@@ -104,7 +109,16 @@ describe('placeBelow', () => {
 
 describe('rectOf', () => {
   it('keeps only the geometry of a node', () => {
-    const node: CanvasNode = { id: 'a', type: 'text', text: 'x', x: 1, y: 2, width: 3, height: 4, color: '1' };
+    const node: CanvasNode = {
+      id: 'a',
+      type: 'text',
+      text: 'x',
+      x: 1,
+      y: 2,
+      width: 3,
+      height: 4,
+      color: '1',
+    };
     expect(rectOf(node)).toEqual({ x: 1, y: 2, width: 3, height: 4 });
   });
 });

@@ -1,5 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, mkdirSync, mkdtempSync, promises as fsp, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  promises as fsp,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config/canvas-batch-options';
@@ -99,16 +108,21 @@ describe('VaultService', () => {
       expect(err.message).toContain(`canvas_path "${p}" is refused`);
     });
 
-    it.each([['/etc/passwd'], ['/tmp/vault/root.canvas'], ['\\\\server\\share\\x.canvas'], ['\\root.canvas']])(
-      'refuses absolute paths: %s',
+    it.each([
+      ['/etc/passwd'],
+      ['/tmp/vault/root.canvas'],
+      ['\\\\server\\share\\x.canvas'],
+      ['\\root.canvas'],
+    ])('refuses absolute paths: %s', async (p) => {
+      expect((await refusal(p)).errors?.[0].message).toBe('it must be relative to the vault');
+    });
+
+    it.each([['C:\\vault\\x.canvas'], ['c:/x.canvas'], ['D:x.canvas']])(
+      'refuses Windows drive paths: %s',
       async (p) => {
         expect((await refusal(p)).errors?.[0].message).toBe('it must be relative to the vault');
       },
     );
-
-    it.each([['C:\\vault\\x.canvas'], ['c:/x.canvas'], ['D:x.canvas']])('refuses Windows drive paths: %s', async (p) => {
-      expect((await refusal(p)).errors?.[0].message).toBe('it must be relative to the vault');
-    });
 
     it.each([['%2e%2e/outside/secret.canvas'], ['Biology%2Fcells.canvas'], ['%2E%2E%2Fx']])(
       'refuses percent-encoded paths: %s',
@@ -121,11 +135,15 @@ describe('VaultService', () => {
 
     it('accepts a literal percent sign that is not an escape', async () => {
       writeFileSync(path.join(vaultRoot, '100% sure.canvas'), '{}');
-      await expect(vault.resolveCanvas('100% sure.canvas')).resolves.toMatchObject({ relPath: '100% sure.canvas' });
+      await expect(vault.resolveCanvas('100% sure.canvas')).resolves.toMatchObject({
+        relPath: '100% sure.canvas',
+      });
     });
 
     it('refuses a NUL character', async () => {
-      expect((await refusal('Biology/cells.canvas\0.png')).errors?.[0].message).toBe('it contains a NUL character');
+      expect((await refusal('Biology/cells.canvas\0.png')).errors?.[0].message).toBe(
+        'it contains a NUL character',
+      );
     });
 
     it.each([[''], ['.'], ['./'], ['././/.']])('refuses an empty path: %j', async (p) => {
@@ -137,7 +155,9 @@ describe('VaultService', () => {
     });
 
     it('refuses a canvas under a symlinked folder that leaves the vault', async () => {
-      expect((await refusal('outside-link/secret.canvas')).errors?.[0].message).toBe('it resolves outside the vault');
+      expect((await refusal('outside-link/secret.canvas')).errors?.[0].message).toBe(
+        'it resolves outside the vault',
+      );
     });
 
     it('refuses (rather than reports missing) a missing file under a folder that leaves the vault', async () => {
@@ -157,13 +177,19 @@ describe('VaultService', () => {
       writeFileSync(path.join(vaultRoot, '..notes.canvas'), '{}');
       mkdirSync(path.join(vaultRoot, '..drafts'));
       writeFileSync(path.join(vaultRoot, '..drafts', 'a.canvas'), '{}');
-      await expect(vault.resolveCanvas('..notes.canvas')).resolves.toMatchObject({ relPath: '..notes.canvas' });
-      await expect(vault.resolveCanvas('..drafts/a.canvas')).resolves.toMatchObject({ relPath: '..drafts/a.canvas' });
+      await expect(vault.resolveCanvas('..notes.canvas')).resolves.toMatchObject({
+        relPath: '..notes.canvas',
+      });
+      await expect(vault.resolveCanvas('..drafts/a.canvas')).resolves.toMatchObject({
+        relPath: '..drafts/a.canvas',
+      });
     });
 
     it('fails closed when no ancestor of the path can be resolved at all', async () => {
       jest.spyOn(fsp, 'realpath').mockRejectedValue(Object.assign(new Error('EACCES'), { code: 'EACCES' }));
-      expect((await refusal('Biology/cells.canvas')).errors?.[0].message).toBe('it resolves outside the vault');
+      expect((await refusal('Biology/cells.canvas')).errors?.[0].message).toBe(
+        'it resolves outside the vault',
+      );
     });
 
     it('reports a missing file as not found, with the normalized path', async () => {
@@ -173,7 +199,9 @@ describe('VaultService', () => {
     });
 
     it('reports a missing file in a missing folder as not found', async () => {
-      await expect(vault.resolveCanvas('No/Such/Folder/x.canvas')).rejects.toBeInstanceOf(CanvasNotFoundError);
+      await expect(vault.resolveCanvas('No/Such/Folder/x.canvas')).rejects.toBeInstanceOf(
+        CanvasNotFoundError,
+      );
     });
 
     it('reports a directory as not found', async () => {
@@ -225,21 +253,27 @@ describe('VaultService', () => {
     });
 
     it('refuses a symlinked folder that leaves the vault', async () => {
-      await expect(vault.ensureFolder('outside-link')).rejects.toThrow('folder outside-link resolves outside the vault');
+      await expect(vault.ensureFolder('outside-link')).rejects.toThrow(
+        'folder outside-link resolves outside the vault',
+      );
     });
 
     it('refuses a folder under a symlink that leaves the vault without creating anything outside', async () => {
-      await expect(vault.ensureFolder('outside-link/new-folder')).rejects.toThrow('resolves outside the vault');
+      await expect(vault.ensureFolder('outside-link/new-folder')).rejects.toThrow(
+        'resolves outside the vault',
+      );
       expect(existsSync(path.join(outside, 'new-folder'))).toBe(false);
     });
 
     it('still refuses when the folder is swapped for an outside symlink while it is being created', async () => {
       const realMkdir = fsp.mkdir.bind(fsp);
       jest.spyOn(fsp, 'mkdir').mockImplementation(async (p) => {
-        symlinkSync(outside, p as string);
+        symlinkSync(outside, p);
         return realMkdir(p, { recursive: true });
       });
-      await expect(vault.ensureFolder('Biology/raced')).rejects.toThrow('folder Biology/raced resolves outside the vault');
+      await expect(vault.ensureFolder('Biology/raced')).rejects.toThrow(
+        'folder Biology/raced resolves outside the vault',
+      );
     });
 
     it('refuses a ".." folder without creating anything outside', async () => {

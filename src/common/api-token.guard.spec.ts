@@ -9,7 +9,9 @@ interface FakeRequest {
 
 const contextFor = (req: Partial<FakeRequest>): ExecutionContext =>
   ({
-    switchToHttp: () => ({ getRequest: () => ({ path: '/parallel/execute', headers: {}, query: {}, ...req }) }),
+    switchToHttp: () => ({
+      getRequest: () => ({ path: '/parallel/execute', headers: {}, query: {}, ...req }),
+    }),
   }) as unknown as ExecutionContext;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
@@ -26,7 +28,9 @@ describe('ApiTokenGuard', () => {
 
   it('accepts the right bearer token on any route', () => {
     expect(guard.canActivate(contextFor(bearer('s3cret-token')))).toBe(true);
-    expect(guard.canActivate(contextFor({ ...bearer('s3cret-token'), path: '/parallel/events/t1' }))).toBe(true);
+    expect(guard.canActivate(contextFor({ ...bearer('s3cret-token'), path: '/parallel/events/t1' }))).toBe(
+      true,
+    );
   });
 
   it('exempts /health', () => {
@@ -58,19 +62,28 @@ describe('ApiTokenGuard', () => {
     ['another scheme', { headers: { authorization: 'Basic s3cret-token' } }],
     ['a lower-case scheme', { headers: { authorization: 'bearer s3cret-token' } }],
     ['a wrong ?access_token on the stream', { path: '/parallel/events/t1', query: { access_token: 'nope' } }],
-    ['an array ?access_token on the stream', { path: '/parallel/events/t1', query: { access_token: ['s3cret-token'] } }],
+    [
+      'an array ?access_token on the stream',
+      { path: '/parallel/events/t1', query: { access_token: ['s3cret-token'] } },
+    ],
     ['a sub-path of /health', { path: '/health/details' }],
   ])('refuses %s with 401', (_what, req: Partial<FakeRequest>) => {
     expect(() => guard.canActivate(contextFor(req))).toThrow(UnauthorizedException);
   });
 
   it('prefers the header over the query: a wrong header is refused even with a right ?access_token', () => {
-    const ctx = contextFor({ ...bearer('wrong'), path: '/parallel/events/t1', query: { access_token: 's3cret-token' } });
+    const ctx = contextFor({
+      ...bearer('wrong'),
+      path: '/parallel/events/t1',
+      query: { access_token: 's3cret-token' },
+    });
     expect(() => guard.canActivate(ctx)).toThrow(UnauthorizedException);
   });
 
   it('says how to authenticate', () => {
-    expect(() => guard.canActivate(contextFor({}))).toThrow('A valid API token is required (Authorization: Bearer <token>)');
+    expect(() => guard.canActivate(contextFor({}))).toThrow(
+      'A valid API token is required (Authorization: Bearer <token>)',
+    );
   });
 });
 

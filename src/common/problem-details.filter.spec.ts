@@ -95,7 +95,9 @@ describe('ProblemDetailsFilter', () => {
     });
 
     it('sends the field errors of a real domain error', () => {
-      const { res, body } = send(new CanvasPathOutsideVaultError('../x.canvas', '".." segments are not allowed'));
+      const { res, body } = send(
+        new CanvasPathOutsideVaultError('../x.canvas', '".." segments are not allowed'),
+      );
       expect(res.statusCode).toBe(400);
       expect(body.type).toBe(problemType('canvas-path-outside-vault'));
       expect(body.errors).toEqual([{ field: 'canvas_path', message: '".." segments are not allowed' }]);
@@ -106,12 +108,16 @@ describe('ProblemDetailsFilter', () => {
       expect(send(new SessionNotFoundError('abc')).res.statusCode).toBe(404);
       expect(send(new IdempotencyKeyReusedError('k', 't')).res.statusCode).toBe(422);
       expect(
-        send(new UnknownNodeIdsError('a.canvas', [{ field: 'groups[0].node_ids[0]', message: 'm' }])).body.errors,
+        send(new UnknownNodeIdsError('a.canvas', [{ field: 'groups[0].node_ids[0]', message: 'm' }])).body
+          .errors,
       ).toEqual([{ field: 'groups[0].node_ids[0]', message: 'm' }]);
     });
 
     it('uses the path as instance, never the query string (it may carry ?access_token=)', () => {
-      const { res, body } = send(new SessionNotFoundError('t1'), '/parallel/events/t1?access_token=s3cret&x=1');
+      const { res, body } = send(
+        new SessionNotFoundError('t1'),
+        '/parallel/events/t1?access_token=s3cret&x=1',
+      );
       expect(body.instance).toBe('/parallel/events/t1');
       expect(res.body).not.toContain('s3cret');
     });
@@ -167,7 +173,11 @@ describe('ProblemDetailsFilter', () => {
 
     it("falls back to the exception's message when the body's message is not a string", () => {
       const exception = new BadRequestException(['a must be a string', 'b must be a number']);
-      expect(send(exception).body).toMatchObject({ status: 400, title: 'Bad request', detail: exception.message });
+      expect(send(exception).body).toMatchObject({
+        status: 400,
+        title: 'Bad request',
+        detail: exception.message,
+      });
     });
 
     it('titles a status Nest does not know as "Error"', () => {
@@ -182,7 +192,10 @@ describe('ProblemDetailsFilter', () => {
 
   describe('body-parser errors', () => {
     it('maps entity.too.large to 413', () => {
-      const err = Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 });
+      const err = Object.assign(new Error('request entity too large'), {
+        type: 'entity.too.large',
+        status: 413,
+      });
       expect(send(err).body).toEqual({
         type: problemType('payload-too-large'),
         title: 'Payload too large',
@@ -193,7 +206,10 @@ describe('ProblemDetailsFilter', () => {
     });
 
     it('maps entity.parse.failed to 400', () => {
-      const err = Object.assign(new SyntaxError('Unexpected token } in JSON'), { type: 'entity.parse.failed', status: 400 });
+      const err = Object.assign(new SyntaxError('Unexpected token } in JSON'), {
+        type: 'entity.parse.failed',
+        status: 400,
+      });
       expect(send(err).body).toMatchObject({
         type: problemType('bad-request'),
         title: 'Bad request',
@@ -205,7 +221,10 @@ describe('ProblemDetailsFilter', () => {
     it('uses an http-<status> type for other 4xx body errors', () => {
       const err = { type: 'entity.verify.failed', status: 403 };
       expect(send(err).body).toMatchObject({ type: problemType('forbidden'), status: 403 });
-      expect(send({ type: 'entity.odd', status: 418 }).body).toMatchObject({ type: problemType('http-418'), status: 418 });
+      expect(send({ type: 'entity.odd', status: 418 }).body).toMatchObject({
+        type: problemType('http-418'),
+        status: 418,
+      });
     });
 
     it.each([
@@ -242,7 +261,11 @@ describe('ProblemDetailsFilter', () => {
       expect(errorLog).toHaveBeenCalledWith('no stack here');
     });
 
-    it.each([['a string', 'boom'], ['null', null], ['a number', 42]])('masks a thrown %s', (_what, thrown) => {
+    it.each([
+      ['a string', 'boom'],
+      ['null', null],
+      ['a number', 42],
+    ])('masks a thrown %s', (_what, thrown) => {
       const { res, body } = send(thrown);
       expect(res.statusCode).toBe(500);
       expect(body.detail).toBe('An unexpected error occurred; it has been logged.');

@@ -1,10 +1,21 @@
 import type { ArgumentMetadata } from '@nestjs/common';
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsInt, IsString, Min, ValidateNested, ValidationError } from 'class-validator';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsInt,
+  IsString,
+  Min,
+  ValidateNested,
+  ValidationError,
+} from 'class-validator';
 import { createValidationPipe, flattenValidationErrors, RequestValidationError } from './validation';
 
-const error = (property: string, constraints?: Record<string, string>, children: ValidationError[] = []): ValidationError =>
-  Object.assign(new ValidationError(), { property, constraints, children });
+const error = (
+  property: string,
+  constraints?: Record<string, string>,
+  children: ValidationError[] = [],
+): ValidationError => Object.assign(new ValidationError(), { property, constraints, children });
 
 class GroupDto {
   @IsString()
@@ -32,7 +43,9 @@ class RequestDto {
 
 describe('flattenValidationErrors', () => {
   it('gives top-level errors their property as field, one entry per constraint', () => {
-    expect(flattenValidationErrors([error('canvas_path', { isString: 'must be a string', isNotEmpty: 'empty' })])).toEqual([
+    expect(
+      flattenValidationErrors([error('canvas_path', { isString: 'must be a string', isNotEmpty: 'empty' })]),
+    ).toEqual([
       { field: 'canvas_path', message: 'must be a string' },
       { field: 'canvas_path', message: 'empty' },
     ]);
@@ -53,11 +66,15 @@ describe('flattenValidationErrors', () => {
     const nested = error('groups', undefined, [
       error('1', undefined, [error('node_ids', undefined, [error('3', { isString: 'must be a string' })])]),
     ]);
-    expect(flattenValidationErrors([nested])).toEqual([{ field: 'groups[1].node_ids[3]', message: 'must be a string' }]);
+    expect(flattenValidationErrors([nested])).toEqual([
+      { field: 'groups[1].node_ids[3]', message: 'must be a string' },
+    ]);
   });
 
   it('keeps a parent constraint and its children', () => {
-    const nested = error('options', { isObject: 'must be an object' }, [error('depth', { isInt: 'must be an integer' })]);
+    const nested = error('options', { isObject: 'must be an object' }, [
+      error('depth', { isInt: 'must be an integer' }),
+    ]);
     expect(flattenValidationErrors([nested])).toEqual([
       { field: 'options', message: 'must be an object' },
       { field: 'options.depth', message: 'must be an integer' },
@@ -85,7 +102,11 @@ describe('RequestValidationError', () => {
 describe('createValidationPipe', () => {
   const pipe = createValidationPipe();
   const meta: ArgumentMetadata = { type: 'body', metatype: RequestDto };
-  const valid = { canvas_path: 'a.canvas', max_concurrent: 2, groups: [{ agent_type: 'oral-explanation', node_ids: ['n1'] }] };
+  const valid = {
+    canvas_path: 'a.canvas',
+    max_concurrent: 2,
+    groups: [{ agent_type: 'oral-explanation', node_ids: ['n1'] }],
+  };
 
   it('transforms a valid body into DTO instances', async () => {
     const out = (await pipe.transform(valid, meta)) as RequestDto;
@@ -95,7 +116,11 @@ describe('createValidationPipe', () => {
   });
 
   it('refuses with RequestValidationError naming nested fields', async () => {
-    const body = { canvas_path: 5, max_concurrent: 0, groups: [{ agent_type: 'x', node_ids: [] }, { node_ids: ['a', 7] }] };
+    const body = {
+      canvas_path: 5,
+      max_concurrent: 0,
+      groups: [{ agent_type: 'x', node_ids: [] }, { node_ids: ['a', 7] }],
+    };
     const err = (await pipe.transform(body, meta).catch((e: unknown) => e)) as RequestValidationError;
     expect(err).toBeInstanceOf(RequestValidationError);
     expect(err.errors?.map((e) => e.field)).toEqual([
@@ -117,7 +142,9 @@ describe('createValidationPipe', () => {
   });
 
   it('does not convert types implicitly', async () => {
-    const err = (await pipe.transform({ ...valid, max_concurrent: '2' }, meta).catch((e: unknown) => e)) as RequestValidationError;
+    const err = (await pipe
+      .transform({ ...valid, max_concurrent: '2' }, meta)
+      .catch((e: unknown) => e)) as RequestValidationError;
     expect(err.errors?.map((e) => e.field)).toEqual(['max_concurrent', 'max_concurrent']);
   });
 });

@@ -107,7 +107,9 @@ describe('loadAppConfig', () => {
     expect(loadAppConfig({ PORT: '0' }, CWD).port).toBe(0);
     expect(loadAppConfig({ PORT: '65535' }, CWD).port).toBe(65535);
     expect(loadAppConfig({ AGENT_TIMEOUT_MS: '1' }, CWD).agentTimeoutMs).toBe(1);
-    expect(loadAppConfig({ BODY_LIMIT_BYTES: String(100 * 1024 * 1024) }, CWD).bodyLimitBytes).toBe(100 * 1024 * 1024);
+    expect(loadAppConfig({ BODY_LIMIT_BYTES: String(100 * 1024 * 1024) }, CWD).bodyLimitBytes).toBe(
+      100 * 1024 * 1024,
+    );
   });
 
   it('collects every invalid value into one ConfigValidationError', () => {

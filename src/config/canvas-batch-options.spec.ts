@@ -75,7 +75,9 @@ describe('CanvasBatchConfigurableModule', () => {
   });
 
   it('exposes the options types for typing only, not as values', () => {
-    expect(() => CANVAS_BATCH_OPTIONS_TYPE.vaultRoot).toThrow('"OPTIONS_TYPE" is not supposed to be used as a value.');
+    expect(() => CANVAS_BATCH_OPTIONS_TYPE.vaultRoot).toThrow(
+      '"OPTIONS_TYPE" is not supposed to be used as a value.',
+    );
     expect(() => CANVAS_BATCH_ASYNC_OPTIONS_TYPE.useFactory).toThrow(
       '"ASYNC_OPTIONS_TYPE" is not supposed to be used as a value.',
     );

@@ -1,6 +1,14 @@
 import { Logger } from '@nestjs/common';
 import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config/canvas-batch-options';
@@ -29,12 +37,14 @@ describe('SqliteDatabase (real file)', () => {
       expect(db.file).toBe(path.join(dataDir, DATABASE_FILE));
       expect(existsSync(db.file)).toBe(true);
       expect(db.handle.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
-      const tables = (db.handle.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
-        name: string;
-      }[]).map((r) => r.name);
+      const tables = (
+        db.handle.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
+          name: string;
+        }[]
+      ).map((r) => r.name);
       expect(tables).toEqual(['memory_outbox', 'node_results', 'task_events', 'tasks']);
     } finally {
-      db.onModuleDestroy();
+      db.onApplicationShutdown();
     }
   });
 
@@ -46,7 +56,7 @@ describe('SqliteDatabase (real file)', () => {
       expect(db.handle.pragma('busy_timeout', { simple: true })).toBe(5000);
       expect(db.handle.pragma('synchronous', { simple: true })).toBe(1);
     } finally {
-      db.onModuleDestroy();
+      db.onApplicationShutdown();
     }
   });
 
@@ -58,13 +68,13 @@ describe('SqliteDatabase (real file)', () => {
          VALUES ('t1', 'a.canvas', 'pending', 1, 1000, '[]', 0, '2026-01-01T00:00:00.000Z')`,
       )
       .run();
-    first.onModuleDestroy();
+    first.onApplicationShutdown();
     const second = open();
     try {
       expect(second.handle.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
       expect(second.handle.prepare('SELECT task_id FROM tasks').all()).toEqual([{ task_id: 't1' }]);
     } finally {
-      second.onModuleDestroy();
+      second.onApplicationShutdown();
     }
   });
 
@@ -88,7 +98,9 @@ describe('SqliteDatabase (real file)', () => {
     expect((err as Error).message).toContain('The file was left untouched');
     const check = new Database(path.join(dataDir, DATABASE_FILE), { readonly: true });
     expect(check.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length + 5);
-    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
+    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({
+      n: 0,
+    });
     check.close();
   });
 
@@ -100,26 +112,34 @@ describe('SqliteDatabase (real file)', () => {
     writeFileSync(file, garbage);
     expect(() => open()).toThrow(DatabaseOpenError);
     // Under Jest the native SqliteError comes from another realm, so it is described via String(): "SqliteError: …".
-    expect(() => open()).toThrow(/^Cannot open the database .*canvas-batch\.sqlite: (SqliteError: )?file is not a database\. /);
+    expect(() => open()).toThrow(
+      /^Cannot open the database .*canvas-batch\.sqlite: (SqliteError: )?file is not a database\. /,
+    );
     expect(readFileSync(file).equals(garbage)).toBe(true);
     expect(readdirSync(dataDir)).toEqual([DATABASE_FILE]);
   });
 
   it('describes a non-Error cause too', () => {
-    expect(new DatabaseOpenError('/x.sqlite', 'odd').message).toMatch(/^Cannot open the database \/x\.sqlite: odd\. /);
+    expect(new DatabaseOpenError('/x.sqlite', 'odd').message).toMatch(
+      /^Cannot open the database \/x\.sqlite: odd\. /,
+    );
   });
 
   it('commits a transaction and returns its value', () => {
     const db = open();
     try {
       const value = db.transaction(() => {
-        db.handle.prepare("INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at) VALUES ('t', 'c', 'pending', 1, 1, '[]', 0, 'now')").run();
+        db.handle
+          .prepare(
+            "INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at) VALUES ('t', 'c', 'pending', 1, 1, '[]', 0, 'now')",
+          )
+          .run();
         return 42;
       });
       expect(value).toBe(42);
       expect(db.handle.prepare('SELECT count(*) AS n FROM tasks').get()).toEqual({ n: 1 });
     } finally {
-      db.onModuleDestroy();
+      db.onApplicationShutdown();
     }
   });
 
@@ -128,20 +148,24 @@ describe('SqliteDatabase (real file)', () => {
     try {
       expect(() =>
         db.transaction(() => {
-          db.handle.prepare("INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at) VALUES ('t', 'c', 'pending', 1, 1, '[]', 0, 'now')").run();
+          db.handle
+            .prepare(
+              "INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at) VALUES ('t', 'c', 'pending', 1, 1, '[]', 0, 'now')",
+            )
+            .run();
           throw new Error('abort');
         }),
       ).toThrow('abort');
       expect(db.handle.prepare('SELECT count(*) AS n FROM tasks').get()).toEqual({ n: 0 });
     } finally {
-      db.onModuleDestroy();
+      db.onApplicationShutdown();
     }
   });
 
   it('closes the handle on module destroy, once', () => {
     const db = open();
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     expect(db.handle.open).toBe(false);
-    expect(() => db.onModuleDestroy()).not.toThrow();
+    expect(() => db.onApplicationShutdown()).not.toThrow();
   });
 });

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,10 +19,10 @@ export class DatabaseOpenError extends Error {
 
 /**
  * The embedded SQLite database under `DATA_DIR`: WAL mode, a busy timeout, forward migrations at start-up.
- * The one owner of the handle; closes it on shutdown after every dependent has closed.
+ * The one owner of the handle; closes it in the last shutdown phase, after every dependent has stopped.
  */
 @Injectable()
-export class SqliteDatabase implements OnModuleDestroy {
+export class SqliteDatabase implements OnApplicationShutdown {
   private readonly logger = new Logger(SqliteDatabase.name);
   readonly handle: Database.Database;
   readonly file: string;
@@ -51,7 +51,8 @@ export class SqliteDatabase implements OnModuleDestroy {
     return this.handle.transaction(fn).immediate();
   }
 
-  onModuleDestroy(): void {
+  /** Last shutdown phase: every module has stopped writing (its `onModuleDestroy` ran) before the handle closes. */
+  onApplicationShutdown(): void {
     if (this.handle.open) this.handle.close();
   }
 }

@@ -6,7 +6,10 @@ import { resolveOptions } from '../config/canvas-batch-options';
 import { SqliteDatabase } from '../database/sqlite-database';
 import { type MemoryEvent, memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
 
-const draft = (eventId: string, overrides: Partial<MemoryEvent> = {}): Omit<MemoryEvent, 'deliveredAt' | 'attempts'> => ({
+const draft = (
+  eventId: string,
+  overrides: Partial<MemoryEvent> = {},
+): Omit<MemoryEvent, 'deliveredAt' | 'attempts'> => ({
   eventId,
   taskId: 't1',
   canvasPath: 'Biology/cells.canvas',
@@ -32,7 +35,7 @@ describe('MemoryOutboxRepository (real SQLite file)', () => {
   });
 
   afterEach(() => {
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     jest.restoreAllMocks();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -70,9 +73,14 @@ describe('MemoryOutboxRepository (real SQLite file)', () => {
     outbox.append(draft('e1'));
     outbox.append(draft('e2'));
     outbox.append(draft('e3'));
-    db.handle.prepare("UPDATE memory_outbox SET delivered_at = 'now', attempts = 1 WHERE event_id = 'e2'").run();
+    db.handle
+      .prepare("UPDATE memory_outbox SET delivered_at = 'now', attempts = 1 WHERE event_id = 'e2'")
+      .run();
     expect(outbox.counts()).toEqual({ pending: 2, delivered: 1 });
-    expect(outbox.forTask('t1').find((e) => e.eventId === 'e2')).toMatchObject({ deliveredAt: 'now', attempts: 1 });
+    expect(outbox.forTask('t1').find((e) => e.eventId === 'e2')).toMatchObject({
+      deliveredAt: 'now',
+      attempts: 1,
+    });
   });
 });
 

@@ -11,6 +11,16 @@ import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repositor
 import { MemoryListener } from './memory.listener';
 import { MemoryModule } from './memory.module';
 
+/** The real catalogue, except that a test may hide entries to play an incomplete catalogue. */
+const mockCatalogue: { hidden: Set<string> } = { hidden: new Set() };
+jest.mock('../agent/agent-catalogue', () => {
+  const actual = jest.requireActual<typeof import('../agent/agent-catalogue')>('../agent/agent-catalogue');
+  return {
+    ...actual,
+    findAgent: (name: string) => (mockCatalogue.hidden.has(name) ? undefined : actual.findAgent(name)),
+  };
+});
+
 const completed = (overrides: Partial<AgentCompletedEvent> = {}): AgentCompletedEvent => ({
   taskId: 't1',
   canvasPath: 'Biology/cells.canvas',
@@ -49,7 +59,7 @@ describe('MemoryListener (real outbox)', () => {
   });
 
   afterEach(() => {
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     jest.restoreAllMocks();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -73,7 +83,11 @@ describe('MemoryListener (real outbox)', () => {
         memoryType,
         concept: 'Cell',
         createdAt: '2026-11-26T10:00:00.000Z',
-        payload: { group_id: 'g1', file_path: 'Biology/cells-explanations/scoring-agent-n1-t1.md', duration_ms: 42 },
+        payload: {
+          group_id: 'g1',
+          file_path: 'Biology/cells-explanations/scoring-agent-n1-t1.md',
+          duration_ms: 42,
+        },
         deliveredAt: null,
         attempts: 0,
       },
@@ -123,6 +137,18 @@ describe('MemoryListener (real outbox)', () => {
     expect(outbox.forTask('t1')).toHaveLength(1);
   });
 
+  it('still records canvas_opened if the catalogue has no canvas-orchestrator entry', () => {
+    mockCatalogue.hidden.add('canvas-orchestrator');
+    try {
+      listener.onBatchStarted(started);
+    } finally {
+      mockCatalogue.hidden.clear();
+    }
+    expect(outbox.forTask('t1')).toMatchObject([
+      { agentType: 'canvas-orchestrator', memoryType: 'canvas_opened' },
+    ]);
+  });
+
   it('swallows an unknown agent: nothing recorded, error logged, no throw', () => {
     expect(() => listener.onAgentCompleted(completed({ agentType: 'mystery-agent' }))).not.toThrow();
     expect(outbox.forTask('t1')).toEqual([]);
@@ -132,7 +158,7 @@ describe('MemoryListener (real outbox)', () => {
   });
 
   it('swallows an outbox failure (database closed) without throwing', () => {
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     expect(() => listener.onAgentCompleted(completed())).not.toThrow();
     expect(() => listener.onBatchStarted(started)).not.toThrow();
     expect(errorLog).toHaveBeenCalledTimes(2);
@@ -170,7 +196,12 @@ describe('MemoryModule wiring (domain events through EventEmitter2)', () => {
       const outbox = app.get(MemoryOutboxRepository);
       await emitter.emitAsync('batch.started', started);
       await emitter.emitAsync('agent.completed', completed({ agentType: 'memory-anchor' }));
-      expect(outbox.forTask('t1').map((e) => e.memoryType).sort()).toEqual(['canvas_opened', 'node_created']);
+      expect(
+        outbox
+          .forTask('t1')
+          .map((e) => e.memoryType)
+          .sort(),
+      ).toEqual(['canvas_opened', 'node_created']);
       expect(outbox.counts()).toEqual({ pending: 2, delivered: 0 });
     } finally {
       await app.close();

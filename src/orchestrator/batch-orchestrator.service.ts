@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -27,7 +27,7 @@ import {
   type TerminalStatus,
 } from '../session/task.types';
 import { BatchRun, type GroupProgress, NodeAbort } from './batch-run';
-import { GlobalSlots, SlotLimiter } from './concurrency/slot-limiter';
+import { GlobalSlots, type Slot, SlotLimiter } from './concurrency/slot-limiter';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
 import { settledStatus } from './status-rules';
 import { TaskEventBus } from './task-event-bus';
@@ -74,7 +74,7 @@ const ABORT_REPLY_WAIT_MS = 5_000;
  * deadline, writes results, and stores-then-publishes every event.
  */
 @Injectable()
-export class BatchOrchestrator implements OnApplicationShutdown {
+export class BatchOrchestrator implements OnModuleDestroy {
   private readonly logger = new Logger(BatchOrchestrator.name);
   private readonly runs = new Map<string, BatchRun>();
   private readonly background = new Set<Promise<unknown>>();
@@ -237,10 +237,16 @@ export class BatchOrchestrator implements OnApplicationShutdown {
     return this.acceptingWork;
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Shutdown: no new batches, running nodes aborted, every batch closed (final events stored), and the detached
+   * listeners of the last domain events given their turn before the database closes.
+   */
+  async onModuleDestroy(): Promise<void> {
     this.acceptingWork = false;
     for (const run of this.runs.values()) run.stop('cancel', true);
     await Promise.allSettled([...this.background]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -288,7 +294,7 @@ export class BatchOrchestrator implements OnApplicationShutdown {
           batchSlot.release();
           break outer;
         }
-        const p: Promise<void> = this.executeNode(run, groupIndex, nodeId).finally(() => {
+        const p: Promise<void> = this.executeNode(run, groupIndex, nodeId, batchSlot).finally(() => {
           batchSlot.release();
           inflight.delete(p);
         });
@@ -299,11 +305,18 @@ export class BatchOrchestrator implements OnApplicationShutdown {
   }
 
   /**
-   * One node: holds the process-wide slot for the agent call (that is when it counts as running), checks cancel/deadline after acquiring it (a queued
-   * node never starts after a cancel), runs the agent with an `AbortSignal`, writes the result, records it.
+   * One node. The agent phase (content read + agent call) holds the batch slot and the process-wide slot — that is
+   * when the node counts as running and what its `duration_ms` measures; cancel and deadline are checked after both
+   * are acquired, so a queued node never starts after a cancel. Both slots are released before the result is
+   * written, so the next agents start while the canvas queue coalesces finished results into few writes.
    * Every error is caught here and becomes this node's failure; it never reaches its siblings.
    */
-  private async executeNode(run: BatchRun, groupIndex: number, nodeId: string): Promise<void> {
+  private async executeNode(
+    run: BatchRun,
+    groupIndex: number,
+    nodeId: string,
+    batchSlot: Slot,
+  ): Promise<void> {
     const group = run.groups[groupIndex];
     const agentType = group.spec.agentType;
     const globalSlot = await this.globalSlots.acquire();
@@ -326,6 +339,7 @@ export class BatchOrchestrator implements OnApplicationShutdown {
       this.options.agentTimeoutMs,
     );
     let concept: string;
+    let durationMs = 0;
     try {
       let output;
       try {
@@ -337,8 +351,10 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         );
         controller.signal.throwIfAborted();
       } finally {
+        durationMs = Math.round(performance.now() - t0);
         clearTimeout(nodeTimer);
         globalSlot.release();
+        batchSlot.release();
         run.running--;
       }
       const written = await this.canvas.writeResult({
@@ -354,7 +370,6 @@ export class BatchOrchestrator implements OnApplicationShutdown {
           `${written.canvas.reason}; the result file is kept at ${written.filePath}`,
         );
       }
-      const durationMs = Math.round(performance.now() - t0);
       this.recordNode(run, {
         groupIndex,
         nodeId,
@@ -385,7 +400,7 @@ export class BatchOrchestrator implements OnApplicationShutdown {
         groupIndex,
         nodeId,
         outcome: 'failed',
-        durationMs: Math.round(performance.now() - t0),
+        durationMs,
         errorType,
         errorMessage: message,
         inputTokens: 0,

@@ -42,16 +42,11 @@ class ScriptedRunner extends AgentRunner {
   }
 }
 
-const flush = async (n = 20): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
-
-/** Waits (real time) until `condition` holds. */
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
+/** Waits until `condition` holds, polling on setImmediate (never faked here, so it works under fake timers too). */
+async function until(condition: () => boolean, maxTurns = 500_000): Promise<void> {
+  for (let turn = 0; !condition(); turn++) {
+    if (turn > maxTurns) throw new Error('condition not met in time');
+    await new Promise((r) => setImmediate(r));
   }
 }
 
@@ -112,8 +107,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await boot();
     jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
     const { task } = await submit();
-    await flush();
-    expect(runner.pending.has('n0')).toBe(true);
+    await until(() => runner.pending.has('n0'));
     const progressCount = () => types(task.taskId).filter((t) => t === 'progress_update').length;
     expect(progressCount()).toBe(1); // immediately at start
     jest.advanceTimersByTime(499);
@@ -134,7 +128,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await boot({ keepAliveIntervalMs: 15_000, progressIntervalMs: 60_000 });
     jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
     const { task } = await submit();
-    await flush();
+    await until(() => runner.pending.has('n0'));
     const received: SseMessage[] = [];
     const sub = app
       .get(TaskEventStream)
@@ -185,7 +179,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   it('keeps the result file but fails the node when its source node was deleted while the agent ran', async () => {
     await boot();
     const { task } = await submit(['n0']);
-    await flush();
+    await until(() => runner.pending.has('n0'));
     writeFileSync(path.join(root, 'vault', 'c.canvas'), JSON.stringify({ nodes: [], edges: [] }));
     runner.finish('n0');
     await orchestrator.waitForCompletion(task.taskId);
@@ -276,11 +270,11 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   it('on shutdown stops accepting work and aborts running nodes', async () => {
     await boot();
     const { task } = await submit(['n0', 'n1']);
-    await flush();
+    await until(() => runner.pending.size === 2);
     orchestrator.stopAccepting();
     expect(orchestrator.accepting).toBe(false);
     await expect(submit(['n2'])).rejects.toThrow(/shutting down/);
-    await orchestrator.onApplicationShutdown();
+    await orchestrator.onModuleDestroy();
     const final = store.findTask(task.taskId)!;
     expect(final.status).toBe('cancelled');
   });

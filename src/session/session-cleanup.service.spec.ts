@@ -16,7 +16,14 @@ describe('SessionCleanupService', () => {
   const options = () => resolveOptions({ vaultRoot: dir, dataDir: dir, cleanupIntervalMs: 1_000 });
 
   const finishedTask = (taskId: string, expiresAt: string) => {
-    store.createTask({ taskId, canvasPath: 'a.canvas', maxConcurrent: 1, timeoutMs: 1000, groups: [], createdAt: expiresAt });
+    store.createTask({
+      taskId,
+      canvasPath: 'a.canvas',
+      maxConcurrent: 1,
+      timeoutMs: 1000,
+      groups: [],
+      createdAt: expiresAt,
+    });
     store.transition(taskId, 'running');
     store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt });
   };
@@ -30,7 +37,7 @@ describe('SessionCleanupService', () => {
 
   afterEach(() => {
     jest.useRealTimers();
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     jest.restoreAllMocks();
     rmSync(dir, { recursive: true, force: true });
   });

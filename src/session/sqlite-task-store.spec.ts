@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config/canvas-batch-options';
 import { SqliteDatabase } from '../database/sqlite-database';
-import { IdempotencyKeyReusedError, InvalidStateTransitionError, SessionNotFoundError } from './session.errors';
+import {
+  IdempotencyKeyReusedError,
+  InvalidStateTransitionError,
+  SessionNotFoundError,
+} from './session.errors';
 import { SqliteTaskStore } from './sqlite-task-store';
 import type { EventDraft } from './task-store';
 import type { NewTask, NodeResultRecord, TaskStatus } from './task.types';
@@ -24,7 +28,11 @@ const newTask = (taskId: string, overrides: Partial<NewTask> = {}): NewTask => (
   ...overrides,
 });
 
-const event = (type: string, data: Record<string, unknown> = {}): EventDraft => ({ type, timestamp: T0, data });
+const event = (type: string, data: Record<string, unknown> = {}): EventDraft => ({
+  type,
+  timestamp: T0,
+  data,
+});
 
 const result = (nodeId: string, overrides: Partial<NodeResultRecord> = {}): NodeResultRecord => ({
   groupIndex: 0,
@@ -46,7 +54,8 @@ describe('SqliteTaskStore (real SQLite file)', () => {
   let store: SqliteTaskStore;
 
   const count = (table: string, taskId: string): number =>
-    (db.handle.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(taskId) as { n: number }).n;
+    (db.handle.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(taskId) as { n: number })
+      .n;
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'task-store-'));
@@ -56,7 +65,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
   });
 
   afterEach(() => {
-    db.onModuleDestroy();
+    db.onApplicationShutdown();
     jest.restoreAllMocks();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -136,11 +145,19 @@ describe('SqliteTaskStore (real SQLite file)', () => {
     });
 
     it('lists newest first, ties by insertion order (latest first)', () => {
-      expect(store.listTasks({ limit: 10 }).map((t) => t.taskId)).toEqual(['new', 'mid-later-insert', 'mid', 'old']);
+      expect(store.listTasks({ limit: 10 }).map((t) => t.taskId)).toEqual([
+        'new',
+        'mid-later-insert',
+        'mid',
+        'old',
+      ]);
     });
 
     it('filters by status', () => {
-      expect(store.listTasks({ status: 'pending', limit: 10 }).map((t) => t.taskId)).toEqual(['new', 'mid-later-insert']);
+      expect(store.listTasks({ status: 'pending', limit: 10 }).map((t) => t.taskId)).toEqual([
+        'new',
+        'mid-later-insert',
+      ]);
       expect(store.listTasks({ status: 'running', limit: 10 }).map((t) => t.taskId)).toEqual(['old']);
       expect(store.listTasks({ status: 'completed', limit: 10 })).toEqual([]);
     });
@@ -176,15 +193,27 @@ describe('SqliteTaskStore (real SQLite file)', () => {
 
     it('keeps earlier fields that a later patch leaves out, and stores metrics and the error', () => {
       store.transition('t1', 'running', { startedAt: 'S' });
-      const metrics = { total_duration_seconds: 1.5, average_duration_per_node: 0.5, parallel_efficiency: 0.9, peak_concurrent: 2 };
+      const metrics = {
+        total_duration_seconds: 1.5,
+        average_duration_per_node: 0.5,
+        parallel_efficiency: 0.9,
+        peak_concurrent: 2,
+      };
       const { task } = store.transition('t1', 'partial_failure', {
         completedAt: 'C',
         expiresAt: 'E',
         errorMessage: '1 node failed',
         metrics,
       });
-      expect(task).toMatchObject({ startedAt: 'S', completedAt: 'C', errorMessage: '1 node failed', metrics });
-      expect(db.handle.prepare('SELECT expires_at FROM tasks WHERE task_id = ?').get('t1')).toEqual({ expires_at: 'E' });
+      expect(task).toMatchObject({
+        startedAt: 'S',
+        completedAt: 'C',
+        errorMessage: '1 node failed',
+        metrics,
+      });
+      expect(db.handle.prepare('SELECT expires_at FROM tasks WHERE task_id = ?').get('t1')).toEqual({
+        expires_at: 'E',
+      });
     });
 
     it('clears the error message with null and keeps it when undefined', () => {
@@ -210,7 +239,14 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       (terminal) => {
         store.transition('t1', 'running');
         store.transition('t1', terminal);
-        for (const to of ['pending', 'running', 'completed', 'partial_failure', 'failed', 'cancelled'] as TaskStatus[]) {
+        for (const to of [
+          'pending',
+          'running',
+          'completed',
+          'partial_failure',
+          'failed',
+          'cancelled',
+        ] as TaskStatus[]) {
           const err: unknown = (() => {
             try {
               store.transition('t1', to);
@@ -257,7 +293,9 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       expect(store.eventsAfter('t1', 7).map((e) => e.id)).toEqual([8, 9, 10]);
       expect(store.eventsAfter('t1', 2, 3).map((e) => e.id)).toEqual([3, 4, 5]);
       expect(store.eventsAfter('t1', 10)).toEqual([]);
-      expect(store.eventsAfter('t1', 4, 1)).toEqual([{ id: 5, taskId: 't1', type: 'e5', timestamp: T0, data: { i: 5 } }]);
+      expect(store.eventsAfter('t1', 4, 1)).toEqual([
+        { id: 5, taskId: 't1', type: 'e5', timestamp: T0, data: { i: 5 } },
+      ]);
       expect(store.eventsAfter('t2', 0)).toEqual([]);
     });
 
@@ -277,14 +315,22 @@ describe('SqliteTaskStore (real SQLite file)', () => {
 
     it('records a result together with its event', () => {
       const stored = store.recordNodeResult('t1', result('a'), event('task_completed', { node_id: 'a' }));
-      expect(stored).toEqual({ id: 1, taskId: 't1', type: 'task_completed', timestamp: T0, data: { node_id: 'a' } });
+      expect(stored).toEqual({
+        id: 1,
+        taskId: 't1',
+        type: 'task_completed',
+        timestamp: T0,
+        data: { node_id: 'a' },
+      });
       expect(store.nodeResults('t1')).toEqual([result('a')]);
     });
 
     it('is atomic: when the event cannot be stored, neither is the result nor the event counter', () => {
       store.appendEvent('t1', event('before'));
       const unserializable = { big: BigInt(1) } as unknown as Record<string, unknown>;
-      expect(() => store.recordNodeResult('t1', result('a'), event('task_completed', unserializable))).toThrow(TypeError);
+      expect(() =>
+        store.recordNodeResult('t1', result('a'), event('task_completed', unserializable)),
+      ).toThrow(TypeError);
       expect(store.nodeResults('t1')).toEqual([]);
       expect(store.findTask('t1')?.lastEventId).toBe(1);
       expect(store.appendEvent('t1', event('after')).id).toBe(2);
@@ -307,7 +353,11 @@ describe('SqliteTaskStore (real SQLite file)', () => {
     });
 
     it('replaces a replayed result for the same group and node', () => {
-      store.recordNodeResult('t1', result('a', { outcome: 'failed', errorMessage: 'x', errorType: 'AGENT_ERROR' }), event('f'));
+      store.recordNodeResult(
+        't1',
+        result('a', { outcome: 'failed', errorMessage: 'x', errorType: 'AGENT_ERROR' }),
+        event('f'),
+      );
       store.recordNodeResult('t1', result('a'), event('c'));
       expect(store.nodeResults('t1')).toEqual([result('a')]);
     });
@@ -360,7 +410,9 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       store.createTask(newTask(taskId));
       store.transition(taskId, 'running', {}, [event('started')]);
       store.recordNodeResult(taskId, result('a'), event('task_completed'));
-      store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt }, [event('session_completed')]);
+      store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt }, [
+        event('session_completed'),
+      ]);
     };
 
     it('removes tasks whose retention ended, with their results and events, and returns their ids', () => {

@@ -12,7 +12,9 @@ const LEGAL: Record<TaskStatus, TaskStatus[]> = {
 };
 
 describe('assertTransition', () => {
-  const pairs = TASK_STATUSES.flatMap((from) => TASK_STATUSES.map((to) => [from, to] as [TaskStatus, TaskStatus]));
+  const pairs = TASK_STATUSES.flatMap((from) =>
+    TASK_STATUSES.map((to) => [from, to] as [TaskStatus, TaskStatus]),
+  );
 
   it.each(pairs)('%s → %s follows the lifecycle', (from, to) => {
     if (LEGAL[from].includes(to)) {
