@@ -38,6 +38,7 @@ export class AppModule {
             sessionTtlMinutes: config.sessionTtlMinutes,
             agentTimeoutMs: config.agentTimeoutMs,
             agentLatencyMs: config.agentLatencyMs,
+            shutdownGraceMs: config.shutdownGraceMs,
           }),
         }),
       ],

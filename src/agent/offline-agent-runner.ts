@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from './agent-runner';
-import { detectLanguage } from './content-analysis';
+import { detectLanguage, stableHash } from './content-analysis';
 import { factsOf, OFFLINE_TEMPLATES } from './offline-templates';
 
 /**
@@ -8,13 +8,19 @@ import { factsOf, OFFLINE_TEMPLATES } from './offline-templates';
  * content's language; `latencyMs` simulates think time (abortable).
  */
 export class OfflineAgentRunner extends AgentRunner {
-  constructor(private readonly latencyMs = 0) {
+  private readonly latency: { min: number; max: number };
+
+  /** `latencyMs`: fixed, or a range spread deterministically over (agent, node). */
+  constructor(latencyMs: number | { min: number; max: number } = 0) {
     super();
+    this.latency = typeof latencyMs === 'number' ? { min: latencyMs, max: latencyMs } : latencyMs;
   }
 
   async run({ agentType, node, signal }: AgentRunRequest): Promise<AgentRunResult> {
     signal.throwIfAborted();
-    if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
+    const { min, max } = this.latency;
+    const latency = min + (max > min ? stableHash(`${agentType}\0${node.nodeId}`) % (max - min + 1) : 0);
+    if (latency > 0) await sleep(latency, undefined, { signal });
     const template = OFFLINE_TEMPLATES[agentType];
     if (!template) throw new AgentRunError(`the offline provider has no template for agent "${agentType}"`);
     if (!node.content.trim()) {

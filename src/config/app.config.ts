@@ -9,10 +9,13 @@ export interface AppConfig {
   dataDir: string;
   agentProvider: 'offline';
   agentTimeoutMs: number;
-  agentLatencyMs: number;
+  /** Simulated think time: a fixed value, or a range (`MIN-MAX`) spread deterministically over nodes. */
+  agentLatencyMs: LatencyRange;
   globalMaxConcurrent: number;
   sessionTtlMinutes: number;
   bodyLimitBytes: number;
+  /** How long a SIGTERM/SIGINT lets running nodes finish before they are left for the next start. */
+  shutdownGraceMs: number;
   /** When set, every route except `/health` needs `Authorization: Bearer <token>`. */
   apiToken: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,6 +30,12 @@ export class ConfigValidationError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Inclusive bounds in ms; `min === max` for a fixed latency. */
+export interface LatencyRange {
+  min: number;
+  max: number;
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const LLM_PROVIDERS = ['anthropic', 'openai-compatible', 'google'];
@@ -52,6 +61,20 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     return n;
   };
 
+  const latency = (): LatencyRange => {
+    const raw = get('AGENT_LATENCY_MS');
+    const m = raw === undefined ? undefined : /^(\d+)(?:\s*-\s*(\d+))?$/.exec(raw);
+    const min = m ? Number(m[1]) : 0;
+    const max = m?.[2] !== undefined ? Number(m[2]) : min;
+    if (raw !== undefined && (!m || max < min || max > 600_000)) {
+      problems.push(
+        `AGENT_LATENCY_MS must be milliseconds (e.g. 50) or a range MIN-MAX (e.g. 20-80), at most 600000 (got "${raw}")`,
+      );
+      return { min: 0, max: 0 };
+    }
+    return { min, max };
+  };
+
   const provider = get('AGENT_PROVIDER') ?? 'offline';
   if (provider !== 'offline') {
     problems.push(
@@ -75,10 +98,11 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     dataDir: path.resolve(cwd, get('DATA_DIR') ?? './data'),
     agentProvider: 'offline',
     agentTimeoutMs: int('AGENT_TIMEOUT_MS', 120_000, 1, 3_600_000),
-    agentLatencyMs: int('AGENT_LATENCY_MS', 0, 0, 600_000),
+    agentLatencyMs: latency(),
     globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', 12, 1, 1000),
     sessionTtlMinutes: int('SESSION_TTL_MINUTES', 30, 1, 525_600),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
     apiToken: get('API_TOKEN'),
     logLevel,
     logPretty: pretty === undefined ? Boolean(process.stdout.isTTY) : pretty === 'true' || pretty === '1',

@@ -23,6 +23,7 @@ describe('resolveOptions', () => {
       keepAliveIntervalMs: 15_000,
       agentTimeoutMs: 120_000,
       agentLatencyMs: 0,
+      shutdownGraceMs: 30_000,
     });
   });
 

@@ -22,8 +22,10 @@ export interface CanvasBatchOptions {
   keepAliveIntervalMs?: number;
   /** One agent call's own deadline. Default 120 s. */
   agentTimeoutMs?: number;
-  /** Offline provider only: simulated think time per node. Default 0. */
-  agentLatencyMs?: number;
+  /** Offline provider only: simulated think time per node, fixed or a `{ min, max }` range. Default 0. */
+  agentLatencyMs?: number | { min: number; max: number };
+  /** On shutdown, how long running nodes may finish before they are left for the next start. Default 30 s. */
+  shutdownGraceMs?: number;
   /** Your own agent runner (e.g. a different LLM client). Default: the deterministic offline runner. */
   agentRunner?: AgentRunner;
 }
@@ -42,6 +44,7 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     keepAliveIntervalMs: 15_000,
     agentTimeoutMs: 120_000,
     agentLatencyMs: 0,
+    shutdownGraceMs: 30_000,
     ...stripUndefined(options),
   };
 }

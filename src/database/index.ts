@@ -1,2 +1,2 @@
 export { DatabaseModule } from './database.module';
-export { SqliteDatabase, DatabaseOpenError, DATABASE_FILE } from './sqlite-database';
+export { SqliteDatabase, DatabaseOpenError, DatabaseLockedError, DATABASE_FILE } from './sqlite-database';

@@ -68,4 +68,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX memory_outbox_pending ON memory_outbox (created_at) WHERE delivered_at IS NULL;
   `,
+  /* 2: resumption after a restart */ `
+  ALTER TABLE tasks ADD COLUMN resume_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN peak_concurrent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN cancel_requested TEXT;
+  CREATE INDEX tasks_unfinished ON tasks (created_at) WHERE status IN ('pending', 'running');
+  `,
 ];

@@ -7,6 +7,16 @@ import { MIGRATIONS } from './migrations';
 
 export const DATABASE_FILE = 'canvas-batch.sqlite';
 
+export class DatabaseLockedError extends Error {
+  constructor(file: string) {
+    super(
+      `Another canvas-batch process is using ${file}. Stop it, or give this one its own DATA_DIR; ` +
+        "two processes on one database would corrupt each other's state.",
+    );
+    this.name = 'DatabaseLockedError';
+  }
+}
+
 export class DatabaseOpenError extends Error {
   constructor(file: string, cause: unknown) {
     super(
@@ -33,13 +43,18 @@ export class SqliteDatabase implements OnApplicationShutdown {
     let db: Database.Database | undefined;
     try {
       db = new Database(this.file, { fileMustExist: false });
-      db.pragma('busy_timeout = 5000');
+      // One process per DATA_DIR: the exclusive lock is taken now and held until the process ends (the OS
+      // releases it even on SIGKILL); a second process fails at once instead of waiting.
+      db.pragma('busy_timeout = 0');
+      db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db);
+      db.pragma('busy_timeout = 5000');
     } catch (err) {
       db?.close();
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') throw new DatabaseLockedError(this.file);
       throw new DatabaseOpenError(this.file, err);
     }
     this.handle = db;
@@ -59,6 +74,8 @@ export class SqliteDatabase implements OnApplicationShutdown {
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
+  // a write, even when nothing migrates: takes the exclusive lock now
+  db.pragma(`user_version = ${current}`);
   if (current > MIGRATIONS.length) {
     throw new Error(
       `schema version ${current} is newer than this build knows (${MIGRATIONS.length}); upgrade canvas-batch`,

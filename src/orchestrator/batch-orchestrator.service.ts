@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +26,7 @@ import {
   type TaskRecord,
   type TerminalStatus,
 } from '../session/task.types';
-import { BatchRun, type GroupProgress, NodeAbort } from './batch-run';
+import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
 import { GlobalSlots, type Slot, SlotLimiter } from './concurrency/slot-limiter';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
 import { settledStatus } from './status-rules';
@@ -74,7 +74,7 @@ const ABORT_REPLY_WAIT_MS = 5_000;
  * deadline, writes results, and stores-then-publishes every event.
  */
 @Injectable()
-export class BatchOrchestrator implements OnModuleDestroy {
+export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(BatchOrchestrator.name);
   private readonly runs = new Map<string, BatchRun>();
   private readonly background = new Set<Promise<unknown>>();
@@ -145,14 +145,55 @@ export class BatchOrchestrator implements OnModuleDestroy {
       startedAt: startedAt.toISOString(),
       deadlineAt: deadlineAt.toISOString(),
     });
+    this.launch(task, false);
+    return task;
+  }
+
+  /**
+   * Picks up what a previous process left: `running` tasks continue (nodes with a stored outcome are not run again,
+   * the deadline stays where it was, a `resumed` event continues the log), `pending` tasks start.
+   */
+  onApplicationBootstrap(): void {
+    for (const task of this.store.unfinishedTasks()) {
+      try {
+        if (task.status === 'pending') this.startBatchSession(task.taskId);
+        else this.resume(task);
+      } catch (err) {
+        this.logger.error(`task ${task.taskId} could not be resumed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private resume(task: TaskRecord): void {
+    const results = this.store.nodeResults(task.taskId);
+    const event = this.store.markResumed(task.taskId, {
+      type: 'resumed',
+      timestamp: new Date().toISOString(),
+      data: {
+        resume_count: task.resumeCount + 1,
+        completed_nodes: results.filter((r) => r.outcome === 'completed').length,
+        failed_nodes: results.filter((r) => r.outcome === 'failed').length,
+        remaining_nodes: task.totalNodes - results.length,
+      },
+    });
+    this.bus.publish([event]);
+    this.logger.log(
+      `resuming task ${task.taskId}: ${task.totalNodes - results.length} of ${task.totalNodes} node(s) left`,
+    );
+    this.launch(task, true, results);
+  }
+
+  private launch(task: TaskRecord, resumed: boolean, results: readonly NodeResultRecord[] = []): void {
     const run = new BatchRun(
       task,
       { relPath: task.canvasPath, absPath: '' },
       new SlotLimiter(task.maxConcurrent),
     );
-    this.runs.set(taskId, run);
-    this.track(this.execute(run, deadlineAt));
-    return task;
+    run.restore(results);
+    if (task.cancelRequested) run.stop('cancel', false);
+    this.runs.set(task.taskId, run);
+    const deadlineAt = new Date(task.deadlineAt ?? Date.now() + task.timeoutMs);
+    this.track(this.execute(run, deadlineAt, resumed));
   }
 
   /** Resolves with the final task once it is terminal (immediately if it already is). */
@@ -192,6 +233,7 @@ export class BatchOrchestrator implements OnModuleDestroy {
         completed_count: 0,
       };
     }
+    this.store.markCancelRequested(taskId, mode);
     run.stop('cancel', mode === 'abort');
     if (mode === 'abort') {
       await Promise.race([run.done, delay(ABORT_REPLY_WAIT_MS)]);
@@ -238,15 +280,23 @@ export class BatchOrchestrator implements OnModuleDestroy {
   }
 
   /**
-   * Shutdown: no new batches, running nodes aborted, every batch closed (final events stored), and the detached
-   * listeners of the last domain events given their turn before the database closes.
+   * Shutdown: no new batches (503), no new node starts; running nodes get `shutdownGraceMs` to finish, then they are
+   * aborted and left unrecorded. Tasks with nodes left stay `running` for the next start to resume. Live SSE streams
+   * end (clients reconnect with `Last-Event-ID` later), and the detached listeners of the last domain events get
+   * their turn before the database closes.
    */
   async onModuleDestroy(): Promise<void> {
     this.acceptingWork = false;
-    for (const run of this.runs.values()) run.stop('cancel', true);
-    await Promise.allSettled([...this.background]);
+    for (const run of this.runs.values()) run.stop('shutdown', false);
+    const drained = Promise.allSettled([...this.background]);
+    const grace = delay(this.options.shutdownGraceMs).then(() => 'grace-over' as const);
+    if ((await Promise.race([drained, grace])) === 'grace-over') {
+      for (const run of this.runs.values()) run.stop('shutdown', true);
+      await drained;
+    }
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
+    this.bus.close();
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -258,22 +308,31 @@ export class BatchOrchestrator implements OnModuleDestroy {
     return task;
   }
 
-  private async execute(run: BatchRun, deadlineAt: Date): Promise<void> {
-    run.startedAtMs = performance.now();
+  private async execute(run: BatchRun, deadlineAt: Date, resumed: boolean): Promise<void> {
+    // wall time counts from the task's first start, across restarts
+    run.startedAtMs =
+      performance.now() - (run.task.startedAt ? Date.now() - Date.parse(run.task.startedAt) : 0);
     try {
       const canvas = await this.canvas.resolve(run.task.canvasPath);
       Object.assign(run.canvas, canvas);
-      this.emit('batch.started', {
-        taskId: run.taskId,
-        canvasPath: run.task.canvasPath,
-        totalNodes: run.task.totalNodes,
-        startedAt: run.task.startedAt ?? new Date().toISOString(),
-      });
+      if (!resumed) {
+        this.emit('batch.started', {
+          taskId: run.taskId,
+          canvasPath: run.task.canvasPath,
+          totalNodes: run.task.totalNodes,
+          startedAt: run.task.startedAt ?? new Date().toISOString(),
+        });
+      }
       run.timers.push(setTimeout(() => this.onDeadline(run), Math.max(0, deadlineAt.getTime() - Date.now())));
       this.progress(run);
       const ticker = setInterval(() => this.progress(run), this.options.progressIntervalMs);
       run.timers.push(ticker);
       await this.dispatch(run);
+      if (run.stopReason === 'shutdown' && run.recorded.size < run.task.totalNodes) {
+        // left `running` on purpose: the next start resumes it
+        run.resolveDone(this.store.findTask(run.taskId) ?? run.task);
+        return;
+      }
       this.finalize(run);
     } catch (err) {
       this.failWholeBatch(run, err);
@@ -289,6 +348,7 @@ export class BatchOrchestrator implements OnModuleDestroy {
     outer: for (const [groupIndex, group] of run.task.groups.entries()) {
       for (const nodeId of group.nodeIds) {
         if (run.stopReason) break outer;
+        if (run.recorded.has(nodeKey(groupIndex, nodeId))) continue;
         const batchSlot = await run.batchSlots.acquire();
         if (run.stopReason) {
           batchSlot.release();
@@ -327,7 +387,10 @@ export class BatchOrchestrator implements OnModuleDestroy {
     const controller = new AbortController();
     run.nodeControllers.add(controller);
     run.running++;
-    run.peak = Math.max(run.peak, run.running);
+    if (run.running > run.peak) {
+      run.peak = run.running;
+      this.store.recordPeak(run.taskId, run.peak);
+    }
     group.started++;
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
@@ -395,6 +458,8 @@ export class BatchOrchestrator implements OnModuleDestroy {
         completedAt: new Date().toISOString(),
       });
     } catch (err) {
+      if (controller.signal.reason instanceof NodeAbort && controller.signal.reason.errorType === 'SHUTDOWN')
+        return;
       const { errorType, message } = classify(err, controller.signal);
       this.recordNode(run, {
         groupIndex,
@@ -413,11 +478,14 @@ export class BatchOrchestrator implements OnModuleDestroy {
     }
   }
 
-  /** Stores a node's outcome with its event in one transaction, publishes it, and closes its group when done. */
+  /**
+   * Stores a node's outcome with its event — and `group_completed` when it closes its group — in one transaction,
+   * then publishes them.
+   */
   private recordNode(run: BatchRun, result: NodeResultRecord): void {
-    const group = run.groups[result.groupIndex];
+    const group = run.count(result);
     const base = { node_id: result.nodeId, group_id: group.spec.groupId, agent_type: group.spec.agentType };
-    const draft: EventDraft =
+    const drafts: EventDraft[] = [
       result.outcome === 'completed'
         ? {
             type: 'task_completed',
@@ -433,27 +501,18 @@ export class BatchOrchestrator implements OnModuleDestroy {
             type: 'task_failed',
             timestamp: result.finishedAt,
             data: { ...base, error_message: result.errorMessage, error_type: result.errorType },
-          };
-    const event = this.store.recordNodeResult(run.taskId, result, draft);
-    if (result.outcome === 'completed') {
-      run.completed++;
-      group.completed++;
-      run.inputTokens += result.inputTokens;
-      run.outputTokens += result.outputTokens;
-    } else {
-      run.failed++;
-      group.failed++;
-    }
-    run.ran++;
-    run.sumDurationMs += result.durationMs ?? 0;
-    this.bus.publish([event]);
-    if (group.completed + group.failed + group.skipped === group.total) this.closeGroup(run, group);
+          },
+    ];
+    const closing = this.closeGroupDraft(run, group);
+    if (closing) drafts.push(closing);
+    this.bus.publish(this.store.recordNodeResult(run.taskId, result, drafts));
   }
 
-  private closeGroup(run: BatchRun, group: GroupProgress): void {
-    if (group.finished) return;
+  /** The `group_completed` event when every node of the group has an outcome (once per group). */
+  private closeGroupDraft(run: BatchRun, group: GroupProgress): EventDraft | undefined {
+    if (group.finished || group.completed + group.failed + group.skipped < group.total) return undefined;
     group.finished = true;
-    const event = this.store.appendEvent(run.taskId, {
+    return {
       type: 'group_completed',
       timestamp: new Date().toISOString(),
       data: {
@@ -463,8 +522,7 @@ export class BatchOrchestrator implements OnModuleDestroy {
         completed_nodes: group.completed,
         failed_nodes: group.failed,
       },
-    });
-    this.bus.publish([event]);
+    };
   }
 
   private progress(run: BatchRun): void {
@@ -501,14 +559,12 @@ export class BatchOrchestrator implements OnModuleDestroy {
   /** Records skipped nodes, closes groups, decides the final status, stores metrics and the closing events. */
   private finalize(run: BatchRun): void {
     run.clearTimers();
-    const recorded = new Set(this.store.nodeResults(run.taskId).map((r) => `${r.groupIndex}\0${r.nodeId}`));
     const now = new Date().toISOString();
     const skipped: NodeResultRecord[] = [];
     run.task.groups.forEach((g, groupIndex) => {
       for (const nodeId of g.nodeIds) {
-        if (recorded.has(`${groupIndex}\0${nodeId}`)) continue;
-        recorded.add(`${groupIndex}\0${nodeId}`);
-        skipped.push({
+        if (run.recorded.has(nodeKey(groupIndex, nodeId))) continue;
+        const result: NodeResultRecord = {
           groupIndex,
           nodeId,
           outcome: 'skipped',
@@ -520,13 +576,15 @@ export class BatchOrchestrator implements OnModuleDestroy {
           inputTokens: 0,
           outputTokens: 0,
           finishedAt: now,
-        });
-        run.groups[groupIndex].skipped++;
-        run.skipped++;
+        };
+        run.count(result);
+        skipped.push(result);
       }
     });
-    if (skipped.length) this.store.recordNodeResults(run.taskId, skipped);
-    for (const g of run.groups) this.closeGroup(run, g);
+    const groupEvents = run.groups.map((g) => this.closeGroupDraft(run, g)).filter((e) => e !== undefined);
+    if (skipped.length || groupEvents.length) {
+      this.bus.publish(this.store.recordNodeResults(run.taskId, skipped, groupEvents));
+    }
 
     const status = finalStatus(run);
     const metrics = this.metrics(run);
@@ -685,7 +743,7 @@ function finalStatus(run: BatchRun): TerminalStatus {
 }
 
 function classify(err: unknown, signal: AbortSignal): { errorType: NodeErrorType; message: string } {
-  if (signal.aborted && signal.reason instanceof NodeAbort) {
+  if (signal.aborted && signal.reason instanceof NodeAbort && signal.reason.errorType !== 'SHUTDOWN') {
     return { errorType: signal.reason.errorType, message: signal.reason.message };
   }
   const typed = (err as { errorType?: unknown } | null)?.errorType;

@@ -19,8 +19,10 @@ class ScriptedRunner extends AgentRunner {
     { resolve: (r: AgentRunResult) => void; reject: (e: unknown) => void; req: AgentRunRequest }
   >();
   script: Record<string, 'throw-string' | 'rate-limited' | 'ignore-signal' | 'ok'> = {};
+  readonly seen: string[] = [];
 
   run(req: AgentRunRequest): Promise<AgentRunResult> {
+    this.seen.push(req.node.nodeId);
     const mode = this.script[req.node.nodeId];
     if (mode === 'throw-string') return Promise.reject('plain string failure'); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
     if (mode === 'rate-limited')
@@ -57,10 +59,16 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   let orchestrator: BatchOrchestrator;
   let store: TaskStore;
 
-  async function boot(extra: Record<string, unknown> = {}): Promise<void> {
-    root = mkdtempSync(path.join(tmpdir(), 'orchestrator-spec-'));
-    const vault = path.join(root, 'vault');
-    mkdirSync(vault);
+  async function boot(
+    extra: Record<string, unknown> = {},
+    reuseRoot = false,
+    script: ScriptedRunner['script'] = {},
+  ): Promise<void> {
+    const vault = path.join(
+      reuseRoot ? root : (root = mkdtempSync(path.join(tmpdir(), 'orchestrator-spec-'))),
+      'vault',
+    );
+    if (!reuseRoot) mkdirSync(vault);
     const nodes = Array.from({ length: 6 }, (_, i) => ({
       id: `n${i}`,
       type: 'text',
@@ -70,8 +78,10 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
       width: 200,
       height: 100,
     }));
-    writeFileSync(path.join(vault, 'c.canvas'), JSON.stringify({ nodes, edges: [] }, null, '\t'));
+    if (!reuseRoot)
+      writeFileSync(path.join(vault, 'c.canvas'), JSON.stringify({ nodes, edges: [] }, null, '\t'));
     runner = new ScriptedRunner();
+    runner.script = script;
     const moduleRef = await Test.createTestingModule({
       imports: [
         EventEmitterModule.forRoot(),
@@ -94,6 +104,12 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await app?.close();
     rmSync(root, { recursive: true, force: true });
   });
+
+  /** A new process on the same vault and data dir. */
+  async function reopen(script: ScriptedRunner['script'] = {}): Promise<{ store: TaskStore }> {
+    await boot({}, true, script);
+    return { store };
+  }
 
   const submit = (nodeIds = ['n0'], extra: Record<string, unknown> = {}) =>
     orchestrator.submit({
@@ -267,16 +283,58 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     ).rejects.toThrow(/cannot run in a batch.*unique.*unknown agent.*duplicate group_id.*at least one node/);
   });
 
-  it('on shutdown stops accepting work and aborts running nodes', async () => {
-    await boot();
-    const { task } = await submit(['n0', 'n1']);
+  it('on shutdown leaves unfinished work for the next start, which resumes it without re-running recorded nodes', async () => {
+    await boot({ shutdownGraceMs: 50 });
+    const { task } = await submit(['n0', 'n1', 'n2', 'n3'], { maxConcurrent: 2 });
     await until(() => runner.pending.size === 2);
+    runner.finish('n0');
+    await until(() => store.nodeCounts(task.taskId).completed === 1 && runner.pending.size === 2);
     orchestrator.stopAccepting();
     expect(orchestrator.accepting).toBe(false);
-    await expect(submit(['n2'])).rejects.toThrow(/shutting down/);
-    await orchestrator.onModuleDestroy();
-    const final = store.findTask(task.taskId)!;
+    await expect(submit(['n5'])).rejects.toThrow(/shutting down/);
+    await app.close(); // the grace passes: n1 and n2 are aborted and left unrecorded
+    const reopened = await reopen({ n1: 'ok', n2: 'ok', n3: 'ok' });
+    expect(reopened.store.findTask(task.taskId)?.status).not.toBe('cancelled');
+    const final = await orchestrator.waitForCompletion(task.taskId);
+    expect(final.status).toBe('completed');
+    expect(runner.seen.sort()).toEqual(['n1', 'n2', 'n3']);
+    const events = store.eventsAfter(task.taskId, 0);
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    expect(events.filter((e) => e.type === 'resumed')).toHaveLength(1);
+    const completed = events.filter((e) => e.type === 'task_completed').map((e) => e.data.node_id as string);
+    expect(completed.sort()).toEqual(['n0', 'n1', 'n2', 'n3']);
+    expect(events.at(-1)?.type).toBe('session_completed');
+    expect(store.findTask(task.taskId)?.resumeCount).toBe(1);
+  });
+
+  it('a cancel requested before a crash is honoured by the next start: nothing else runs', async () => {
+    await boot({ shutdownGraceMs: 0 });
+    const { task } = await submit(['n0', 'n1', 'n2'], { maxConcurrent: 1 });
+    await until(() => runner.pending.size === 1);
+    store.markCancelRequested(task.taskId, 'graceful'); // as if the process died right after the cancel reply
+    await app.close();
+    await reopen();
+    const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('cancelled');
+    expect(runner.seen).toEqual([]);
+    expect(store.nodeCounts(task.taskId)).toEqual({ completed: 0, failed: 0, skipped: 3 });
+  });
+
+  it('starts a pending task left by a previous process', async () => {
+    await boot();
+    store.createTask({
+      taskId: '44444444-4444-4444-8444-444444444444',
+      canvasPath: 'c.canvas',
+      maxConcurrent: 2,
+      timeoutMs: 60_000,
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
+      createdAt: new Date().toISOString(),
+    });
+    await app.close();
+    await reopen({ n0: 'ok' });
+    expect((await orchestrator.waitForCompletion('44444444-4444-4444-8444-444444444444')).status).toBe(
+      'completed',
+    );
   });
 
   it('reports live status while running: running group, live metrics, progress below 100', async () => {

@@ -1,14 +1,17 @@
 import type { ResolvedCanvasPath } from '../canvas/vault.service';
-import type { GroupSpec, NodeErrorType, TaskRecord } from '../session/task.types';
+import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session/task.types';
 import type { SlotLimiter } from './concurrency/slot-limiter';
 
-/** Why a batch stops dispatching: a cancel request or its deadline. */
-export type StopReason = 'cancel' | 'deadline';
+/** Why a batch stops dispatching: a cancel request, its deadline, or the process shutting down. */
+export type StopReason = 'cancel' | 'deadline' | 'shutdown';
 
-/** The reason given to a node's `AbortSignal`. */
+/**
+ * The reason given to a node's `AbortSignal`. `SHUTDOWN` is not a failure: the node is left unrecorded and runs
+ * again when the next process resumes the task.
+ */
 export class NodeAbort extends Error {
   constructor(
-    readonly errorType: Extract<NodeErrorType, 'CANCELLED' | 'TIMEOUT' | 'AGENT_TIMEOUT'>,
+    readonly errorType: Extract<NodeErrorType, 'CANCELLED' | 'TIMEOUT' | 'AGENT_TIMEOUT'> | 'SHUTDOWN',
     message: string,
   ) {
     super(message);
@@ -26,6 +29,15 @@ export interface GroupProgress {
   finished: boolean;
 }
 
+const ABORTS: Record<StopReason, NodeAbort> = {
+  cancel: new NodeAbort('CANCELLED', 'the batch was cancelled (mode=abort) while this node was running'),
+  deadline: new NodeAbort('TIMEOUT', 'the batch deadline passed while this node was running'),
+  shutdown: new NodeAbort(
+    'SHUTDOWN',
+    'the service shut down while this node was running; it runs again on resume',
+  ),
+};
+
 /** In-memory state of one running task: counters, slots, timers, abort controllers. */
 export class BatchRun {
   stopReason: StopReason | undefined;
@@ -39,10 +51,12 @@ export class BatchRun {
   inputTokens = 0;
   outputTokens = 0;
   readonly groups: GroupProgress[];
+  /** `groupIndex\0nodeId` of every node with a stored outcome: never dispatched again. */
+  readonly recorded = new Set<string>();
   readonly nodeControllers = new Set<AbortController>();
   readonly timers: NodeJS.Timeout[] = [];
   startedAtMs = 0;
-  /** Resolves with the final task once `session_completed` is stored. */
+  /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
   resolveDone!: (task: TaskRecord) => void;
 
@@ -60,6 +74,7 @@ export class BatchRun {
       started: 0,
       finished: false,
     }));
+    this.peak = task.peakConcurrent;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -71,19 +86,51 @@ export class BatchRun {
     return this.completed + this.failed + this.skipped;
   }
 
+  /** Counts an outcome (live, or restored from the store on resume). */
+  count(result: NodeResultRecord): GroupProgress {
+    const group = this.groups[result.groupIndex];
+    this.recorded.add(nodeKey(result.groupIndex, result.nodeId));
+    if (result.outcome === 'completed') {
+      this.completed++;
+      group.completed++;
+      this.inputTokens += result.inputTokens;
+      this.outputTokens += result.outputTokens;
+    } else if (result.outcome === 'failed') {
+      this.failed++;
+      group.failed++;
+    } else {
+      this.skipped++;
+      group.skipped++;
+    }
+    if (result.outcome !== 'skipped') {
+      this.ran++;
+      this.sumDurationMs += result.durationMs ?? 0;
+    }
+    return group;
+  }
+
+  /** Restores counters from stored outcomes; groups whose nodes are all stored were closed then. */
+  restore(results: readonly NodeResultRecord[]): void {
+    for (const r of results) {
+      const group = this.count(r);
+      group.started++;
+    }
+    for (const g of this.groups) g.finished = g.completed + g.failed + g.skipped === g.total;
+  }
+
   /** Stops dispatching; with `abortRunning`, aborts the nodes that are running too. */
   stop(reason: StopReason, abortRunning: boolean): void {
     this.stopReason ??= reason;
     if (!abortRunning) return;
-    const abort =
-      reason === 'deadline'
-        ? new NodeAbort('TIMEOUT', 'the batch deadline passed while this node was running')
-        : new NodeAbort('CANCELLED', 'the batch was cancelled (mode=abort) while this node was running');
-    for (const c of this.nodeControllers) c.abort(abort);
+    for (const c of this.nodeControllers) c.abort(ABORTS[reason]);
   }
 
   clearTimers(): void {
     this.timers.forEach(clearTimeout);
     this.timers.length = 0;
   }
+}
+
+export function nodeKey(groupIndex: number, nodeId: string): string {
+  return `${groupIndex}\0${nodeId}`;
 }

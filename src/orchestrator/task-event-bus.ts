@@ -18,7 +18,12 @@ export class TaskEventBus implements OnModuleDestroy {
     return this.subject.pipe(filter((e) => e.taskId === taskId));
   }
 
-  onModuleDestroy(): void {
+  /** Ends every live feed (SSE streams then end; their clients reconnect and replay from the log). */
+  close(): void {
     this.subject.complete();
+  }
+
+  onModuleDestroy(): void {
+    this.close();
   }
 }

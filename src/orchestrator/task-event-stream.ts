@@ -52,7 +52,10 @@ export class TaskEventStream {
         if (e.type === 'session_completed') subscriber.complete();
       };
 
-      const live = this.bus.forTask(taskId).subscribe((e) => (replaying ? buffered.push(e) : send(e)));
+      const live = this.bus.forTask(taskId).subscribe({
+        next: (e) => (replaying ? buffered.push(e) : send(e)),
+        complete: () => subscriber.complete(), // the service is shutting down
+      });
       subscriber.next({ comment: 'stream open' });
       for (;;) {
         const page = this.store.eventsAfter(taskId, last, REPLAY_PAGE);

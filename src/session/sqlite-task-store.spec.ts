@@ -90,6 +90,9 @@ describe('SqliteTaskStore (real SQLite file)', () => {
         metrics: null,
         lastEventId: 0,
         idempotencyKey: null,
+        resumeCount: 0,
+        peakConcurrent: 0,
+        cancelRequested: null,
       });
       expect(store.findTask('t1')).toEqual(task);
     });
@@ -277,7 +280,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       expect(store.appendEvent('t2', event('a')).id).toBe(1);
       expect(store.appendEvent('t1', event('b')).id).toBe(2);
       expect(store.transition('t1', 'running', {}, [event('c')]).events[0].id).toBe(3);
-      expect(store.recordNodeResult('t1', result('a'), event('d')).id).toBe(4);
+      expect(store.recordNodeResult('t1', result('a'), [event('d')])[0].id).toBe(4);
       expect(store.appendEvent('t2', event('b')).id).toBe(2);
       expect(store.findTask('t1')?.lastEventId).toBe(4);
       expect(store.eventsAfter('t1', 0).map((e) => [e.id, e.type])).toEqual([
@@ -314,7 +317,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
     beforeEach(() => store.createTask(newTask('t1')));
 
     it('records a result together with its event', () => {
-      const stored = store.recordNodeResult('t1', result('a'), event('task_completed', { node_id: 'a' }));
+      const [stored] = store.recordNodeResult('t1', result('a'), [event('task_completed', { node_id: 'a' })]);
       expect(stored).toEqual({
         id: 1,
         taskId: 't1',
@@ -329,7 +332,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       store.appendEvent('t1', event('before'));
       const unserializable = { big: BigInt(1) } as unknown as Record<string, unknown>;
       expect(() =>
-        store.recordNodeResult('t1', result('a'), event('task_completed', unserializable)),
+        store.recordNodeResult('t1', result('a'), [event('task_completed', unserializable)]),
       ).toThrow(TypeError);
       expect(store.nodeResults('t1')).toEqual([]);
       expect(store.findTask('t1')?.lastEventId).toBe(1);
@@ -347,7 +350,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
         outputTokens: 0,
         finishedAt: '2026-11-26T10:00:03.000Z',
       };
-      store.recordNodeResult('t1', failed, event('task_failed'));
+      store.recordNodeResult('t1', failed, [event('task_failed')]);
       expect(store.nodeResults('t1')).toEqual([failed]);
       expect(Object.keys(store.nodeResults('t1')[0])).not.toContain('filePath');
     });
@@ -356,14 +359,14 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       store.recordNodeResult(
         't1',
         result('a', { outcome: 'failed', errorMessage: 'x', errorType: 'AGENT_ERROR' }),
-        event('f'),
+        [event('f')],
       );
-      store.recordNodeResult('t1', result('a'), event('c'));
+      store.recordNodeResult('t1', result('a'), [event('c')]);
       expect(store.nodeResults('t1')).toEqual([result('a')]);
     });
 
     it('keeps the same node in two groups apart', () => {
-      store.recordNodeResults('t1', [result('a'), result('a', { groupIndex: 1 })]);
+      store.recordNodeResults('t1', [result('a'), result('a', { groupIndex: 1 })], []);
       expect(store.nodeResults('t1').map((r) => [r.groupIndex, r.nodeId])).toEqual([
         [0, 'a'],
         [1, 'a'],
@@ -371,37 +374,49 @@ describe('SqliteTaskStore (real SQLite file)', () => {
     });
 
     it('records several results without events', () => {
-      store.recordNodeResults('t1', [
-        result('a', { outcome: 'skipped', errorType: 'CANCELLED' }),
-        result('b', { outcome: 'skipped', errorType: 'CANCELLED' }),
-      ]);
+      store.recordNodeResults(
+        't1',
+        [
+          result('a', { outcome: 'skipped', errorType: 'CANCELLED' }),
+          result('b', { outcome: 'skipped', errorType: 'CANCELLED' }),
+        ],
+        [],
+      );
       expect(store.nodeResults('t1')).toHaveLength(2);
       expect(store.findTask('t1')?.lastEventId).toBe(0);
     });
 
     it('orders results by group, then finish time, then node id', () => {
-      store.recordNodeResults('t1', [
-        result('z', { groupIndex: 1, finishedAt: '1' }),
-        result('b', { finishedAt: '2' }),
-        result('a', { finishedAt: '2' }),
-        result('c', { finishedAt: '1' }),
-      ]);
+      store.recordNodeResults(
+        't1',
+        [
+          result('z', { groupIndex: 1, finishedAt: '1' }),
+          result('b', { finishedAt: '2' }),
+          result('a', { finishedAt: '2' }),
+          result('c', { finishedAt: '1' }),
+        ],
+        [],
+      );
       expect(store.nodeResults('t1').map((r) => r.nodeId)).toEqual(['c', 'a', 'b', 'z']);
     });
 
     it('counts completed, failed and skipped nodes', () => {
       expect(store.nodeCounts('t1')).toEqual({ completed: 0, failed: 0, skipped: 0 });
-      store.recordNodeResults('t1', [
-        result('a'),
-        result('b'),
-        result('c', { outcome: 'failed' }),
-        result('d', { outcome: 'skipped', groupIndex: 1 }),
-      ]);
+      store.recordNodeResults(
+        't1',
+        [
+          result('a'),
+          result('b'),
+          result('c', { outcome: 'failed' }),
+          result('d', { outcome: 'skipped', groupIndex: 1 }),
+        ],
+        [],
+      );
       expect(store.nodeCounts('t1')).toEqual({ completed: 2, failed: 1, skipped: 1 });
     });
 
     it('refuses a result for an unknown task (foreign key)', () => {
-      expect(() => store.recordNodeResults('ghost', [result('a')])).toThrow(/FOREIGN KEY/);
+      expect(() => store.recordNodeResults('ghost', [result('a')], [])).toThrow(/FOREIGN KEY/);
     });
   });
 
@@ -409,7 +424,7 @@ describe('SqliteTaskStore (real SQLite file)', () => {
     const finish = (taskId: string, expiresAt: string) => {
       store.createTask(newTask(taskId));
       store.transition(taskId, 'running', {}, [event('started')]);
-      store.recordNodeResult(taskId, result('a'), event('task_completed'));
+      store.recordNodeResult(taskId, result('a'), [event('task_completed')]);
       store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt }, [
         event('session_completed'),
       ]);

@@ -34,6 +34,9 @@ interface TaskRow {
   last_event_id: number;
   idempotency_key: string | null;
   request_hash: string | null;
+  resume_count: number;
+  peak_concurrent: number;
+  cancel_requested: 'graceful' | 'abort' | null;
 }
 
 interface ResultRow {
@@ -106,6 +109,14 @@ export class SqliteTaskStore extends TaskStore {
         'SELECT * FROM node_results WHERE task_id = ? ORDER BY group_index, finished_at, node_id',
       ),
       counts: h.prepare('SELECT outcome, count(*) AS n FROM node_results WHERE task_id = ? GROUP BY outcome'),
+      unfinished: h.prepare(
+        "SELECT * FROM tasks WHERE status IN ('pending', 'running') ORDER BY created_at, rowid",
+      ),
+      resumed: h.prepare('UPDATE tasks SET resume_count = resume_count + 1 WHERE task_id = ?'),
+      peak: h.prepare('UPDATE tasks SET peak_concurrent = max(peak_concurrent, ?) WHERE task_id = ?'),
+      cancelRequested: h.prepare(
+        'UPDATE tasks SET cancel_requested = coalesce(cancel_requested, ?) WHERE task_id = ?',
+      ),
       expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
     };
@@ -172,15 +183,45 @@ export class SqliteTaskStore extends TaskStore {
     });
   }
 
-  recordNodeResult(taskId: string, result: NodeResultRecord, event: EventDraft): TaskEventRecord {
+  recordNodeResult(
+    taskId: string,
+    result: NodeResultRecord,
+    events: readonly EventDraft[],
+  ): TaskEventRecord[] {
     return this.db.transaction(() => {
       this.upsert(taskId, result);
+      return events.map((e) => this.insertEvent(taskId, e));
+    });
+  }
+
+  unfinishedTasks(): TaskRecord[] {
+    return (this.s.unfinished.all() as TaskRow[]).map(toTask);
+  }
+
+  markResumed(taskId: string, event: EventDraft): TaskEventRecord {
+    return this.db.transaction(() => {
+      this.s.resumed.run(taskId);
       return this.insertEvent(taskId, event);
     });
   }
 
-  recordNodeResults(taskId: string, results: readonly NodeResultRecord[]): void {
-    this.db.transaction(() => results.forEach((r) => this.upsert(taskId, r)));
+  recordPeak(taskId: string, peak: number): void {
+    this.s.peak.run(peak, taskId);
+  }
+
+  recordNodeResults(
+    taskId: string,
+    results: readonly NodeResultRecord[],
+    events: readonly EventDraft[],
+  ): TaskEventRecord[] {
+    return this.db.transaction(() => {
+      results.forEach((r) => this.upsert(taskId, r));
+      return events.map((e) => this.insertEvent(taskId, e));
+    });
+  }
+
+  markCancelRequested(taskId: string, mode: 'graceful' | 'abort'): void {
+    this.s.cancelRequested.run(mode, taskId);
   }
 
   appendEvent(taskId: string, event: EventDraft): TaskEventRecord {
@@ -278,5 +319,8 @@ function toTask(row: TaskRow): TaskRecord {
     metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as PerformanceMetrics) : null,
     lastEventId: row.last_event_id,
     idempotencyKey: row.idempotency_key,
+    resumeCount: row.resume_count,
+    peakConcurrent: row.peak_concurrent,
+    cancelRequested: row.cancel_requested,
   };
 }

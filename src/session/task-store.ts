@@ -33,16 +33,35 @@ export abstract class TaskStore {
     patch?: TransitionPatch,
     events?: readonly EventDraft[],
   ): { task: TaskRecord; events: TaskEventRecord[] };
-  /** Records one node's outcome and its event in one transaction; returns the stored event. */
-  abstract recordNodeResult(taskId: string, result: NodeResultRecord, event: EventDraft): TaskEventRecord;
-  /** Records several outcomes (e.g. nodes skipped by a cancel) without events. */
-  abstract recordNodeResults(taskId: string, results: readonly NodeResultRecord[]): void;
+  /**
+   * Records one node's outcome with its events (its `task_completed`/`task_failed`, and `group_completed` when it
+   * closes its group) in one transaction: after a crash, either all of them are stored or none.
+   */
+  abstract recordNodeResult(
+    taskId: string,
+    result: NodeResultRecord,
+    events: readonly EventDraft[],
+  ): TaskEventRecord[];
+  /** Records several outcomes (e.g. nodes skipped by a cancel) with their events, in one transaction. */
+  abstract recordNodeResults(
+    taskId: string,
+    results: readonly NodeResultRecord[],
+    events: readonly EventDraft[],
+  ): TaskEventRecord[];
   abstract appendEvent(taskId: string, event: EventDraft): TaskEventRecord;
   /** Stored events with `id > afterId`, in order, at most `limit`. */
   abstract eventsAfter(taskId: string, afterId: number, limit?: number): TaskEventRecord[];
   abstract nodeResults(taskId: string): NodeResultRecord[];
   /** Completed, failed and skipped node counts of a task. */
   abstract nodeCounts(taskId: string): NodeCounts;
+  /** Tasks a process must pick up at start: `running` (interrupted) and `pending`, oldest first. */
+  abstract unfinishedTasks(): TaskRecord[];
+  /** Counts a resumption and appends its event, in one transaction. */
+  abstract markResumed(taskId: string, event: EventDraft): TaskEventRecord;
+  /** Raises the task's recorded peak concurrency (never lowers it). */
+  abstract recordPeak(taskId: string, peak: number): void;
+  /** Remembers that a cancel was requested (survives a restart). */
+  abstract markCancelRequested(taskId: string, mode: 'graceful' | 'abort'): void;
   /** Deletes finished tasks whose retention ended before `now`; returns their ids. */
   abstract deleteExpired(now: Date): string[];
 }

@@ -61,6 +61,12 @@ export interface TaskRecord {
   metrics: PerformanceMetrics | null;
   lastEventId: number;
   idempotencyKey: string | null;
+  /** How many times a restart resumed this task. */
+  resumeCount: number;
+  /** Most agents of this task seen running at once so far (kept across restarts). */
+  peakConcurrent: number;
+  /** Set once a cancel was requested (`graceful` or `abort`), so a restart does not run the rest. */
+  cancelRequested: 'graceful' | 'abort' | null;
 }
 
 export type NodeOutcome = 'completed' | 'failed' | 'skipped';
