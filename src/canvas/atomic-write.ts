@@ -14,7 +14,7 @@ export async function atomicWrite(
 ): Promise<boolean> {
   const temp = path.join(
     path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+    `${tempPrefix(file)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
   );
   const handle = await fs.open(temp, 'wx', 0o644);
   try {
@@ -34,4 +34,28 @@ export async function atomicWrite(
     await fs.rm(temp, { force: true });
     throw err;
   }
+}
+
+function tempPrefix(file: string): string {
+  return `.${path.basename(file)}.`;
+}
+
+/** `.<name>.<pid>.<8 hex>.tmp`: the temp files `atomicWrite` creates. */
+const TEMP_FILE = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes temp files that another (dead) process left between writing and renaming: in `dir`, those of `target`
+ * only (a user's folder), or all of ours when `target` is omitted (a folder we own). Only one process works on a
+ * vault's data at a time (the database lock), so a temp file of another pid is an orphan.
+ */
+export async function removeStaleTempFiles(dir: string, target?: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => {
+        const m = TEMP_FILE.exec(n);
+        return m !== null && Number(m[2]) !== process.pid && (target === undefined || m[1] === target);
+      })
+      .map((n) => fs.rm(path.join(dir, n), { force: true })),
+  );
 }

@@ -15,6 +15,7 @@ const mockState: { beforeRename?: () => void } = {};
 jest.mock('./atomic-write', () => {
   const actual = jest.requireActual<typeof import('./atomic-write')>('./atomic-write');
   return {
+    ...actual,
     atomicWrite: jest.fn(
       (
         file: string,

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { atomicWrite } from './atomic-write';
+import * as path from 'node:path';
+import { failpoint } from '../common/failpoints';
+import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import { CanvasWriteError } from './canvas.errors';
 import {
   type CanvasDocument,
@@ -42,6 +44,8 @@ export class CanvasWriteQueue {
   private draining: Promise<void> | undefined;
   /** What this queue wrote last: reused instead of re-parsing while nobody else changed the file. */
   private last: { text: string; doc: CanvasDocument } | undefined;
+  /** Temp files a killed process left beside the canvas, removed before the first write. */
+  private swept: Promise<void> | undefined;
   /** Number of file replacements done, and bytes written (for benchmarks and logs). */
   writes = 0;
   bytesWritten = 0;
@@ -66,6 +70,8 @@ export class CanvasWriteQueue {
 
   private async drain(): Promise<void> {
     try {
+      this.swept ??= removeStaleTempFiles(path.dirname(this.absPath), path.basename(this.absPath));
+      await this.swept;
       while (this.pending.length) {
         const batch = this.pending;
         this.pending = [];
@@ -98,9 +104,14 @@ export class CanvasWriteQueue {
       const replaced = await atomicWrite(this.absPath, out, {
         fsync: true,
         // the file must be exactly what was merged into (content hash): otherwise merge again
-        beforeRename: async () => sha256(await fs.readFile(this.absPath, 'utf8')) === hash,
+        beforeRename: async () => {
+          const unchanged = sha256(await fs.readFile(this.absPath, 'utf8')) === hash;
+          if (unchanged) failpoint('canvas.before-rename');
+          return unchanged;
+        },
       });
       if (replaced) {
+        failpoint('canvas.after-rename');
         this.writes++;
         this.bytesWritten += Buffer.byteLength(out);
         this.last = { text: out, doc };

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { AgentNodeInput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
-import { atomicWrite } from './atomic-write';
+import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
   CanvasWriteError,
   InvalidCanvasError,
@@ -76,6 +76,17 @@ export class CanvasService implements OnModuleDestroy {
   /** Checks a path again when a task resumes or runs from another process; same errors as `open`. */
   resolve(canvasPath: string): Promise<ResolvedCanvasPath> {
     return this.vault.resolveCanvas(canvasPath);
+  }
+
+  /**
+   * Removes what a killed process may have left half-written for this canvas: temp files beside the canvas and in
+   * its results folder. Called whenever a task starts or resumes.
+   */
+  async removeLeftovers(canvas: ResolvedCanvasPath): Promise<void> {
+    const { dir, base } = splitCanvasPath(canvas.relPath);
+    await removeStaleTempFiles(path.dirname(canvas.absPath), path.basename(canvas.absPath));
+    const results = await this.vault.resolveExisting(path.posix.join(dir, `${base}-explanations`));
+    if ('absPath' in results) await removeStaleTempFiles(results.absPath);
   }
 
   /**

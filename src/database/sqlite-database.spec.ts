@@ -169,3 +169,43 @@ describe('SqliteDatabase (real file)', () => {
     expect(() => db.onApplicationShutdown()).not.toThrow();
   });
 });
+
+describe('migration from schema version 1', () => {
+  it('upgrades a version-1 database in place, keeping its tasks', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'migrate-'));
+    try {
+      const old = new Database(path.join(dir, DATABASE_FILE));
+      old.exec(MIGRATIONS[0]);
+      old.pragma('user_version = 1');
+      old
+        .prepare(
+          `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at)
+         VALUES ('t-old', 'a.canvas', 'running', 4, 600000, '[]', 0, '2026-01-01T00:00:00.000Z')`,
+        )
+        .run();
+      old.close();
+
+      jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+      const db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
+      try {
+        expect(db.handle.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+        expect(MIGRATIONS.length).toBeGreaterThanOrEqual(2);
+        const row = db.handle.prepare('SELECT * FROM tasks WHERE task_id = ?').get('t-old') as Record<
+          string,
+          unknown
+        >;
+        expect(row).toMatchObject({
+          status: 'running',
+          resume_count: 0,
+          peak_concurrent: 0,
+          cancel_requested: null,
+        });
+      } finally {
+        db.onApplicationShutdown();
+        jest.restoreAllMocks();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

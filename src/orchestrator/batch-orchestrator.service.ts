@@ -9,6 +9,7 @@ import { NodeNotFoundError } from '../canvas/canvas.errors';
 import { CanvasService } from '../canvas/canvas.service';
 import type { ProblemFieldError } from '../common/domain-error';
 import type { DomainEventMap, DomainEventName } from '../common/domain-events';
+import { failpoint } from '../common/failpoints';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import {
   InvalidStateTransitionError,
@@ -65,6 +66,8 @@ export interface LiveTaskInfo {
 
 export const DEFAULT_MAX_CONCURRENT = 12;
 export const DEFAULT_TIMEOUT_MS = 600_000;
+/** On shutdown, time given to ended SSE responses to flush before the server closes its sockets. */
+const SSE_FLUSH_MS = 100;
 /** How long `cancel(…, 'abort')` waits for aborted nodes to settle before replying. */
 const ABORT_REPLY_WAIT_MS = 5_000;
 
@@ -297,6 +300,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     this.bus.close();
+    await delay(SSE_FLUSH_MS); // let the ended SSE responses reach their clients before sockets are closed
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -315,6 +319,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     try {
       const canvas = await this.canvas.resolve(run.task.canvasPath);
       Object.assign(run.canvas, canvas);
+      await this.canvas.removeLeftovers(canvas);
       if (!resumed) {
         this.emit('batch.started', {
           taskId: run.taskId,
@@ -428,6 +433,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         title: `${agentType}: ${concept || nodeId}`,
         markdown: output.markdown,
       });
+      failpoint('node.before-record');
       if (!written.canvas.placed) {
         throw new NodeNotFoundError(
           `${written.canvas.reason}; the result file is kept at ${written.filePath}`,
