@@ -26,6 +26,7 @@ import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.servic
 import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
 import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { TaskRecord } from '../src/session/task.types';
+import { TaskStore } from '../src/session/task-store';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameters
@@ -428,6 +429,96 @@ async function benchMakespan(root: string) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// (c) Resume after a restart: a 10,000-node task with half of its nodes done
+
+const C_NODES = 10_000;
+
+/** Waits (polling on setImmediate) until `condition` holds. */
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > end) throw new Error('bench: condition not met in time');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+async function benchResume(root: string) {
+  const vault = path.join(root, 'vault-c');
+  const dataDir = path.join(root, 'data-c');
+  const emptyDataDir = path.join(root, 'data-c-empty');
+  mkdirSync(vault, { recursive: true });
+  const canvas = writeCanvas(vault, 'resume/resume.canvas', 7, C_NODES);
+  // agents that take a minute: nothing completes while we measure, and shutdown does not wait for them
+  const options = { vaultRoot: vault, globalMaxConcurrent: CONCURRENCY, agentLatencyMs: 60_000, shutdownGraceMs: 0 };
+
+  // The state a crash leaves: a running task, half of its nodes with a stored result and event.
+  const seed = await createContext({ ...options, dataDir });
+  const taskId = '00000000-0000-4000-8000-00000000c0de';
+  try {
+    const store = seed.get(TaskStore);
+    const now = new Date();
+    store.createTask({
+      taskId,
+      canvasPath: canvas.relPath,
+      maxConcurrent: CONCURRENCY,
+      timeoutMs: 3_600_000,
+      groups: [{ groupId: 1, agentType: AGENT, nodeIds: canvas.nodeIds }],
+      createdAt: now.toISOString(),
+    });
+    store.transition(taskId, 'running', {
+      startedAt: now.toISOString(),
+      deadlineAt: new Date(now.getTime() + 3_600_000).toISOString(),
+    });
+    const done = canvas.nodeIds.slice(0, C_NODES / 2);
+    store.recordNodeResults(
+      taskId,
+      done.map((nodeId) => ({
+        groupIndex: 0,
+        nodeId,
+        outcome: 'completed' as const,
+        filePath: `resume/resume-explanations/${nodeId}.md`,
+        fileSize: 100,
+        durationMs: 5,
+        inputTokens: 0,
+        outputTokens: 0,
+        finishedAt: now.toISOString(),
+      })),
+      done.map((nodeId) => ({ type: 'task_completed', timestamp: now.toISOString(), data: { node_id: nodeId } })),
+    );
+  } finally {
+    await seed.close();
+  }
+
+  // baseline: the same start-up with nothing to resume
+  const empty = await measure(async () => {
+    const app = await createContext({ ...options, dataDir: emptyDataDir });
+    return app;
+  });
+  await empty.value.close();
+
+  // resume: from the start of the process's application until the first remaining node runs again
+  const resumed = await measure(async () => {
+    const app = await createContext({ ...options, dataDir });
+    const orchestrator = app.get(BatchOrchestrator);
+    await until(() => (orchestrator.live(taskId)?.runningNodes ?? 0) > 0);
+    return app;
+  });
+  const store = resumed.value.get(TaskStore);
+  const events = store.eventsAfter(taskId, C_NODES / 2 - 1, 10);
+  const resumedEvent = events.find((e) => e.type === 'resumed');
+  await resumed.value.close();
+  if (!resumedEvent) throw new Error('bench (c): no resumed event');
+  return {
+    nodes: C_NODES,
+    nodes_done_before_restart: C_NODES / 2,
+    startup_ms_nothing_to_resume: round(empty.wallMs, 1),
+    startup_to_first_resumed_node_ms: round(resumed.wallMs, 1),
+    resume_cost_ms: round(resumed.wallMs - empty.wallMs, 1),
+    resumed_event: resumedEvent.data,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 function environment() {
   const cpus = os.cpus();
@@ -462,12 +553,15 @@ async function main(): Promise<void> {
     const a = await benchOverhead(root);
     out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
     const b = await benchMakespan(root);
+    out(`(c) resume a ${C_NODES.toLocaleString('en')}-node task with half of its nodes done …`);
+    const c = await benchResume(root);
     const results = {
       benchmark: 'canvas-batch',
       environment: { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) },
       total_bench_s: round((performance.now() - started) / 1000, 1),
       a_overhead: a,
       b_makespan: b,
+      c_resume: c,
     };
 
     out();
@@ -530,6 +624,17 @@ async function main(): Promise<void> {
           'total_duration_seconds (task metrics)',
           String(b.performance_metrics?.total_duration_seconds ?? 'n/a'),
         ],
+      ]),
+    );
+
+    out();
+    out('(c) resume after a restart, 10,000-node task, 5,000 done');
+    out(
+      table([
+        ['figure', 'value'],
+        ['start-up with nothing to resume (ms)', fmt(c.startup_ms_nothing_to_resume, 1)],
+        ['start-up until the first remaining node runs (ms)', fmt(c.startup_to_first_resumed_node_ms, 1)],
+        ['resume cost (ms)', fmt(c.resume_cost_ms, 1)],
       ]),
     );
 

@@ -1,3 +1,5 @@
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import Database from 'better-sqlite3';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +10,15 @@ import { http, type ReceivedEvent, sseClient } from './support/harness';
 import { freePort, runToExit, type ServiceProcess, startService } from './support/service-process';
 
 type Json = Record<string, any>;
+
+/** The SSE envelope schema of specs/: every event of a crash-riddled run must still conform (`resumed` included). */
+const taskSchema = JSON.parse(
+  readFileSync(path.join(__dirname, '..', 'specs/data/parallel-task.schema.json'), 'utf8'),
+) as Json;
+const ajv = new Ajv2020({ allErrors: true, allowUnionTypes: true });
+addFormats(ajv);
+ajv.addSchema(taskSchema);
+const validateEvent = ajv.getSchema(`${String(taskSchema.$id)}#/$defs/TaskEvent`)!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resolves with `undefined` after `ms` without keeping Jest alive. */
 const after = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref());
@@ -166,6 +177,8 @@ describe('crash and restart (real service processes, SIGKILL at random points an
     expect(replay.filter((e) => e.event === 'resumed').length).toBeGreaterThanOrEqual(3);
     expect(replay.filter((e) => e.event === 'resumed').length).toBeLessThanOrEqual(kills);
     expect(replay.at(-1)!.event).toBe('session_completed');
+    for (const e of replay)
+      expect(validateEvent(e.data) ? e.event : ajv.errorsText(validateEvent.errors)).toBe(e.event);
 
     // the client that reconnected through every restart saw every event exactly once, in order
     const key = (e: ReceivedEvent) => `${e.id}:${e.event}:${JSON.stringify(e.data)}`;

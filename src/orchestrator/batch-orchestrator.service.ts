@@ -239,7 +239,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     this.store.markCancelRequested(taskId, mode);
     run.stop('cancel', mode === 'abort');
     if (mode === 'abort') {
-      await Promise.race([run.done, delay(ABORT_REPLY_WAIT_MS)]);
+      await settleWithin(run.done, ABORT_REPLY_WAIT_MS);
     }
     const now = this.store.findTask(taskId);
     const running = run.running;
@@ -292,15 +292,15 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     this.acceptingWork = false;
     for (const run of this.runs.values()) run.stop('shutdown', false);
     const drained = Promise.allSettled([...this.background]);
-    const grace = delay(this.options.shutdownGraceMs).then(() => 'grace-over' as const);
-    if ((await Promise.race([drained, grace])) === 'grace-over') {
+    if (!(await settleWithin(drained, this.options.shutdownGraceMs))) {
       for (const run of this.runs.values()) run.stop('shutdown', true);
       await drained;
     }
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    this.bus.close();
-    await delay(SSE_FLUSH_MS); // let the ended SSE responses reach their clients before sockets are closed
+    const liveStreams = this.bus.close();
+    // let the ended SSE responses reach their clients before the server closes its sockets
+    if (liveStreams > 0) await new Promise((resolve) => setTimeout(resolve, SSE_FLUSH_MS));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -785,6 +785,19 @@ function emptyMetrics(): PerformanceMetrics {
   };
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Waits for `promise` at most `ms`; true when it settled in time. The timer is cleared either way. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { filter, type Observable, Subject } from 'rxjs';
+import { filter, Observable, Subject } from 'rxjs';
 import type { TaskEventRecord } from '../session/task.types';
 
 /**
@@ -9,18 +9,31 @@ import type { TaskEventRecord } from '../session/task.types';
 @Injectable()
 export class TaskEventBus implements OnModuleDestroy {
   private readonly subject = new Subject<TaskEventRecord>();
+  private liveFeeds = 0;
 
   publish(events: readonly TaskEventRecord[]): void {
     for (const e of events) this.subject.next(e);
   }
 
   forTask(taskId: string): Observable<TaskEventRecord> {
-    return this.subject.pipe(filter((e) => e.taskId === taskId));
+    return new Observable<TaskEventRecord>((subscriber) => {
+      this.liveFeeds++;
+      const sub = this.subject.pipe(filter((e) => e.taskId === taskId)).subscribe(subscriber);
+      return () => {
+        this.liveFeeds--;
+        sub.unsubscribe();
+      };
+    });
   }
 
-  /** Ends every live feed (SSE streams then end; their clients reconnect and replay from the log). */
-  close(): void {
+  /**
+   * Ends every live feed (SSE streams then end; their clients reconnect and replay from the log). Returns how many
+   * feeds were open.
+   */
+  close(): number {
+    const open = this.subject.observed ? this.liveFeeds : 0;
     this.subject.complete();
+    return open;
   }
 
   onModuleDestroy(): void {
