@@ -222,7 +222,10 @@ describe('graceful shutdown (SIGTERM) and resume', () => {
       groups: [{ group_id: 1, agent_type: 'memory-anchor', node_ids: ids[0] }],
       max_concurrent: 4,
     };
-    const res = await http<Json>('POST', `${service.url}/parallel/execute`, body);
+    const res = await http<Json>('POST', `${service.url}/parallel/execute`, body, {
+      'idempotency-key': 'term-1',
+    });
+    expect(res.status).toBe(202);
     const taskId = res.body.task_id as string;
     const first = sseClient(`${service.url}/parallel/events/${taskId}`);
     while (first.events.filter((e) => e.event === 'task_completed').length < 4) await sleep(20);
@@ -261,6 +264,13 @@ describe('graceful shutdown (SIGTERM) and resume', () => {
     expect(status.status).toBe('completed');
     expect(new Set(status.groups[0].results.map((r: Json) => r.node_id)).size).toBe(16);
     expect(readdirSync(path.join(vault, 'Test/term-explanations'))).toHaveLength(16);
+
+    // the idempotency key survived the restart: the same request returns the same task instead of a new one
+    const again = await http<Json>('POST', `${service.url}/parallel/execute`, body, {
+      'idempotency-key': 'term-1',
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.task_id).toBe(taskId);
   }, 60_000);
 });
 
