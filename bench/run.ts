@@ -449,7 +449,12 @@ async function benchResume(root: string) {
   mkdirSync(vault, { recursive: true });
   const canvas = writeCanvas(vault, 'resume/resume.canvas', 7, C_NODES);
   // agents that take a minute: nothing completes while we measure, and shutdown does not wait for them
-  const options = { vaultRoot: vault, globalMaxConcurrent: CONCURRENCY, agentLatencyMs: 60_000, shutdownGraceMs: 0 };
+  const options = {
+    vaultRoot: vault,
+    globalMaxConcurrent: CONCURRENCY,
+    agentLatencyMs: 60_000,
+    shutdownGraceMs: 0,
+  };
 
   // The state a crash leaves: a running task, half of its nodes with a stored result and event.
   const seed = await createContext({ ...options, dataDir });
@@ -483,7 +488,11 @@ async function benchResume(root: string) {
         outputTokens: 0,
         finishedAt: now.toISOString(),
       })),
-      done.map((nodeId) => ({ type: 'task_completed', timestamp: now.toISOString(), data: { node_id: nodeId } })),
+      done.map((nodeId) => ({
+        type: 'task_completed',
+        timestamp: now.toISOString(),
+        data: { node_id: nodeId },
+      })),
     );
   } finally {
     await seed.close();

@@ -328,7 +328,10 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
           startedAt: run.task.startedAt ?? new Date().toISOString(),
         });
       }
-      run.timers.push(setTimeout(() => this.onDeadline(run), Math.max(0, deadlineAt.getTime() - Date.now())));
+      const msLeft = deadlineAt.getTime() - Date.now();
+      // a task resumed after its deadline starts no node at all
+      if (msLeft <= 0) this.onDeadline(run);
+      else run.timers.push(setTimeout(() => this.onDeadline(run), msLeft));
       this.progress(run);
       const ticker = setInterval(() => this.progress(run), this.options.progressIntervalMs);
       run.timers.push(ticker);

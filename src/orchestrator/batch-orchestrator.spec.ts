@@ -320,6 +320,48 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(store.nodeCounts(task.taskId)).toEqual({ completed: 0, failed: 0, skipped: 3 });
   });
 
+  it('keeps the deadline absolute: a task resumed after it starts no node and ends with TIMEOUT', async () => {
+    await boot();
+    const taskId = '55555555-5555-4555-8555-555555555555';
+    store.createTask({
+      taskId,
+      canvasPath: 'c.canvas',
+      maxConcurrent: 2,
+      timeoutMs: 1000,
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0', 'n1', 'n2'] }],
+      createdAt: new Date(Date.now() - 5000).toISOString(),
+    });
+    store.transition(taskId, 'running', {
+      startedAt: new Date(Date.now() - 5000).toISOString(),
+      deadlineAt: new Date(Date.now() - 4000).toISOString(),
+    });
+    store.recordNodeResult(
+      taskId,
+      {
+        groupIndex: 0,
+        nodeId: 'n0',
+        outcome: 'completed',
+        filePath: 'x.md',
+        fileSize: 1,
+        durationMs: 5,
+        inputTokens: 0,
+        outputTokens: 0,
+        finishedAt: new Date().toISOString(),
+      },
+      [{ type: 'task_completed', timestamp: new Date().toISOString(), data: { node_id: 'n0' } }],
+    );
+    await app.close();
+    await reopen({ n1: 'ok', n2: 'ok' });
+    const final = await orchestrator.waitForCompletion(taskId);
+    expect(runner.seen).toEqual([]);
+    expect(final.status).toBe('partial_failure');
+    expect(store.nodeCounts(taskId)).toEqual({ completed: 1, failed: 0, skipped: 2 });
+    const types = store.eventsAfter(taskId, 0).map((e) => e.type);
+    expect(types).toContain('resumed');
+    expect(types).toContain('error');
+    expect(types.at(-1)).toBe('session_completed');
+  });
+
   it('starts a pending task left by a previous process', async () => {
     await boot();
     store.createTask({
