@@ -14,7 +14,7 @@ import { NestFactory } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Sema } from 'async-sema';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -429,6 +429,61 @@ async function benchMakespan(root: string) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// (d) Canvas size: a 1,000-node batch on a 5,000-node canvas against the same batch on a canvas of just its nodes
+
+const D_BATCH = 1_000;
+const D_CANVAS = 5_000;
+
+async function benchCanvasSize(root: string) {
+  const vault = path.join(root, 'vault-d');
+  mkdirSync(vault, { recursive: true });
+  const big = writeCanvas(vault, 'size/big.canvas', 11, D_CANVAS);
+  const small = writeCanvas(vault, 'size/small.canvas', 12, D_BATCH);
+  const runner = new OfflineAgentRunner(0);
+  const app = await createContext({
+    vaultRoot: vault,
+    dataDir: path.join(root, 'data-d'),
+    globalMaxConcurrent: CONCURRENCY,
+    agentRunner: runner,
+  });
+  try {
+    const orchestrator = app.get(BatchOrchestrator);
+    const canvasService = app.get(CanvasService);
+    const one = async (canvas: GeneratedCanvas, nodeIds: string[]) => {
+      const size = statSync(path.join(vault, canvas.relPath)).size;
+      const before = canvasService.writeStats();
+      const run = await measure(() => orchestrate(orchestrator, [{ ...canvas, nodeIds }]));
+      checkTasks(run.value, '(d)');
+      await canvasService.flush();
+      const after = canvasService.writeStats();
+      const writes = after.writes - before.writes;
+      const bytes = after.bytesWritten - before.bytesWritten;
+      return {
+        canvas_nodes: canvas.nodeIds.length,
+        canvas_bytes_before: size,
+        batch_nodes: nodeIds.length,
+        wall_ms: round(run.wallMs, 1),
+        nodes_per_s: round(nodeIds.length / (run.wallMs / 1000), 1),
+        canvas_writes: writes,
+        bytes_written: bytes,
+        bytes_written_per_canvas_size: round(bytes / size, 2),
+        bytes_written_per_result: Math.round(bytes / nodeIds.length),
+      };
+    };
+    const onSmall = await one(small, small.nodeIds);
+    const onBig = await one(big, big.nodeIds.slice(0, D_BATCH));
+    return {
+      small_canvas: onSmall,
+      big_canvas: onBig,
+      nodes_per_s_big_to_small: round(onBig.nodes_per_s / onSmall.nodes_per_s, 3),
+    };
+  } finally {
+    await drainDetachedListeners();
+    await app.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // (c) Resume after a restart: a 10,000-node task with half of its nodes done
 
 const C_NODES = 10_000;
@@ -562,6 +617,8 @@ async function main(): Promise<void> {
     const a = await benchOverhead(root);
     out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
     const b = await benchMakespan(root);
+    out(`(d) a ${D_BATCH}-node batch on a ${D_CANVAS}-node canvas and on a ${D_BATCH}-node canvas …`);
+    const d = await benchCanvasSize(root);
     out(`(c) resume a ${C_NODES.toLocaleString('en')}-node task with half of its nodes done …`);
     const c = await benchResume(root);
     const results = {
@@ -571,6 +628,7 @@ async function main(): Promise<void> {
       a_overhead: a,
       b_makespan: b,
       c_resume: c,
+      d_canvas_size: d,
     };
 
     out();
@@ -646,6 +704,29 @@ async function main(): Promise<void> {
         ['resume cost (ms)', fmt(c.resume_cost_ms, 1)],
       ]),
     );
+
+    out();
+    out(`(d) canvas size: ${D_BATCH}-node batch, zero-latency agent`);
+    out(
+      table([
+        ['canvas', 'nodes/s', 'canvas writes', 'bytes written / canvas size', 'bytes per result'],
+        [
+          `${D_BATCH} nodes (just the batch)`,
+          fmt(d.small_canvas.nodes_per_s, 0),
+          String(d.small_canvas.canvas_writes),
+          fmt(d.small_canvas.bytes_written_per_canvas_size, 2),
+          fmt(d.small_canvas.bytes_written_per_result, 0),
+        ],
+        [
+          `${D_CANVAS} nodes`,
+          fmt(d.big_canvas.nodes_per_s, 0),
+          String(d.big_canvas.canvas_writes),
+          fmt(d.big_canvas.bytes_written_per_canvas_size, 2),
+          fmt(d.big_canvas.bytes_written_per_result, 0),
+        ],
+      ]),
+    );
+    out(`nodes/s on the 5,000-node canvas / on the 1,000-node canvas: ${fmt(d.nodes_per_s_big_to_small, 3)}`);
 
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });

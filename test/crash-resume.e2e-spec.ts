@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BUNDLED_VAULT } from '../src/config/example-vault';
+import { parseCanvas } from '../src/canvas/json-canvas';
 import { writeGridCanvas } from './support/canvas-fixtures';
 import { http, type ReceivedEvent, sseClient } from './support/harness';
 import { freePort, runToExit, type ServiceProcess, startService } from './support/service-process';
@@ -109,8 +110,17 @@ describe('crash and restart (real service processes, SIGKILL at random points an
       'canvas.after-rename@2',
       undefined,
     ];
+    /** After every kill, the canvas on disk is a whole version (old or new), never half a file. */
+    const canvasFile = path.join(vault, 'Test/crash.canvas');
+    const versions: number[] = [];
+    const assertWholeCanvas = (): void => {
+      const parsed = parseCanvas(readFileSync(canvasFile, 'utf8'));
+      expect('errors' in parsed ? parsed.errors : []).toEqual([]);
+      if ('doc' in parsed) versions.push(parsed.doc.nodes.length);
+    };
     await sleep(100 + random() * 300);
     await service.kill('SIGKILL');
+    assertWholeCanvas();
     let kills = 1;
     for (const fp of failpoints.slice(1)) {
       service = await startService({ ...env, ...(fp ? { CANVAS_BATCH_FAILPOINTS: fp } : {}) });
@@ -123,12 +133,16 @@ describe('crash and restart (real service processes, SIGKILL at random points an
         await sleep(150 + random() * 350);
         await service.kill('SIGKILL');
       }
+      assertWholeCanvas();
       kills++;
     }
     // first iteration's kill was random too; add a self-kill at the canvas rename as the 7th start
     service = await startService({ ...env, CANVAS_BATCH_FAILPOINTS: 'canvas.before-rename@2' });
     if (!(await Promise.race([service.exited, after(15_000)]))) await service.kill('SIGKILL');
+    assertWholeCanvas();
     kills++;
+    // versions only grow: no kill ever rolled the canvas back or tore it
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
 
     service = await startService(env);
     let status: Json = {};

@@ -75,7 +75,9 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
           const file = path.join(server.vault, r.file_path);
           expect(statSync(file).size).toBe(r.file_size);
           expect(readFileSync(file, 'utf8')).toMatch(/^# oral-explanation: Topic \d+-\d+\n/);
-          expect(r.file_path).toMatch(/^Test\/grid-explanations\/oral-explanation-g\dn\d+-[0-9a-f]{8}\.md$/);
+          expect(r.file_path).toMatch(
+            /^Test\/grid-explanations\/oral-explanation - Topic \d+-\d+ - [0-9a-f]{12}\.md$/,
+          );
         }
       }
     });

@@ -290,7 +290,7 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
           {
             group_id: 7,
             agent_type: 'four-level-explanation',
-            errors: [{ node_id: 'gone-file', error_type: 'NODE_NOT_FOUND' }],
+            errors: [{ node_id: 'gone-file', error_type: 'NODE_CONTENT_MISSING' }],
           },
         ],
       });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import { failpoint } from '../common/failpoints';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
@@ -32,6 +33,11 @@ interface Pending {
 }
 
 const MAX_ATTEMPTS = 8;
+/** Base pause before merging again after another program changed the file under us. */
+const CHANGED_BACKOFF_MS = 5;
+/** Re-reads of a file that does not parse (maybe half-written by another program) before giving up. */
+const INVALID_RETRIES = 6;
+const INVALID_RETRY_MS = 15;
 
 /**
  * One serialized write queue for one canvas file. Additions that arrive while a write is in progress are merged
@@ -93,9 +99,8 @@ export class CanvasWriteQueue {
 
   private async writeOnce(additions: CanvasAddition[]): Promise<AdditionOutcome[]> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const text = await fs.readFile(this.absPath, 'utf8');
+      const { text, doc: current } = await this.readCurrent();
       const hash = sha256(text);
-      const current = this.last?.text === text ? this.last.doc : this.parse(text);
       // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
       const doc: CanvasDocument = { raw: current.raw, nodes: [...current.nodes], edges: [...current.edges] };
       const outcomes = merge(doc.nodes, doc.edges, additions);
@@ -118,18 +123,30 @@ export class CanvasWriteQueue {
         await this.onWritten(doc);
         return outcomes;
       }
+      // someone else wrote in between: let them finish, then merge into what they wrote
+      await sleep(CHANGED_BACKOFF_MS * attempt * (0.5 + Math.random()));
     }
     throw new CanvasWriteError(`the canvas kept changing on disk; gave up after ${MAX_ATTEMPTS} attempts`);
   }
 
-  private parse(text: string): CanvasDocument {
-    const parsed = parseCanvas(text);
-    if ('errors' in parsed) {
-      throw new CanvasWriteError(
-        `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
-      );
+  /**
+   * The canvas as it is on disk now. What we wrote last is reused without parsing. A file that does not parse may
+   * be half-written by another program (editors often truncate, then write): it is read again a few times before
+   * the write gives up, leaving the file untouched.
+   */
+  private async readCurrent(): Promise<{ text: string; doc: CanvasDocument }> {
+    for (let retry = 0; ; retry++) {
+      const text = await fs.readFile(this.absPath, 'utf8');
+      if (this.last?.text === text) return { text, doc: this.last.doc };
+      const parsed = parseCanvas(text);
+      if (!('errors' in parsed)) return { text, doc: parsed.doc };
+      if (retry === INVALID_RETRIES) {
+        throw new CanvasWriteError(
+          `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
+        );
+      }
+      await sleep(INVALID_RETRY_MS * (retry + 1));
     }
-    return parsed.doc;
   }
 }
 

@@ -37,6 +37,19 @@ export class NodeNotFoundError extends Error {
   }
 }
 
+/**
+ * A file node's file cannot be read: it is missing, outside the vault, a directory (or another non-regular file), or
+ * its subpath names a heading or block the file does not have. The node fails with `error_type`
+ * NODE_CONTENT_MISSING.
+ */
+export class NodeContentMissingError extends Error {
+  readonly errorType = 'NODE_CONTENT_MISSING';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeContentMissingError';
+  }
+}
+
 /** Writing a result file or the canvas failed; the node fails with `error_type` CANVAS_WRITE_FAILED. */
 export class CanvasWriteError extends Error {
   readonly errorType = 'CANVAS_WRITE_FAILED';

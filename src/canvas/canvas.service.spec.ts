@@ -1,12 +1,15 @@
+import { execFileSync } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
   promises as fsp,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,10 +20,12 @@ import {
   CanvasPathOutsideVaultError,
   CanvasWriteError,
   InvalidCanvasError,
+  NodeContentMissingError,
   NodeNotFoundError,
   UnknownNodeIdsError,
 } from './canvas.errors';
-import { CanvasService, RESULT_NODE_WIDTH, type ResultToWrite, safeName, shortId } from './canvas.service';
+import { CanvasService, RESULT_NODE_WIDTH, type ResultToWrite, shortId } from './canvas.service';
+import { nameHash } from './file-names';
 import type { CanvasNode } from './json-canvas';
 import { VaultService } from './vault.service';
 
@@ -60,6 +65,7 @@ const NODES: CanvasNode[] = [
   node('file-missing', 'file', 2000, 800, { file: 'Biology/notes/missing.md' }),
   node('file-big', 'file', 2000, 1000, { file: 'Biology/notes/big.txt' }),
   node('file-no-path', 'file', 2000, 1200, { file: '' }),
+  node('file-dir', 'file', 2000, 1400, { file: 'Biology/notes' }),
   node('widget', 'plugin-widget', 3000, 0),
 ];
 
@@ -237,11 +243,211 @@ describe('CanvasService (real temp vault)', () => {
       ['file-dotdot', '../outside/secret.md', '".." segments are not allowed'],
       ['file-missing', 'Biology/notes/missing.md', 'the file does not exist'],
       ['file-no-path', '', 'it is empty'],
-    ])('refuses file node %s with NodeNotFoundError', async (id, file, reason) => {
+    ])('refuses file node %s with NodeContentMissingError', async (id, file, reason) => {
       const err: unknown = await service.nodeContent(canvas(), id).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(NodeNotFoundError);
-      expect((err as NodeNotFoundError).errorType).toBe('NODE_NOT_FOUND');
+      expect(err).toBeInstanceOf(NodeContentMissingError);
+      expect((err as NodeContentMissingError).errorType).toBe('NODE_CONTENT_MISSING');
       expect((err as Error).message).toBe(`file node ${id} points to "${file}", which is refused: ${reason}`);
+    });
+
+    it('refuses a file node pointing at a directory with NodeContentMissingError', async () => {
+      const err: unknown = await service.nodeContent(canvas(), 'file-dir').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeContentMissingError);
+      expect((err as NodeContentMissingError).errorType).toBe('NODE_CONTENT_MISSING');
+      expect((err as Error).message).toBe(
+        'file node file-dir points to "Biology/notes", which is a directory',
+      );
+    });
+
+    describe('file nodes: subpaths, embeds, binary files', () => {
+      const NOTE = [
+        '---',
+        '# not a heading: front matter',
+        '---',
+        '# Cell',
+        'The basic unit of life.',
+        '## Structure',
+        'Membrane and nucleus.',
+        '### Membrane',
+        'Lipid bilayer.',
+        '## Step 1: divide',
+        'Mitosis.',
+        '```',
+        '# Fake heading in code',
+        '```',
+        '# Other topic',
+        'First line',
+        'second line ^para1',
+        '',
+        '- apples',
+        '- pears ^item',
+        '  - conference',
+        '  - comice',
+        '- plums',
+        '',
+        '| a | b |',
+        '|---|---|',
+        '| 1 | 2 |',
+        '',
+        '^table1',
+        '',
+        'See ![[secret]] and ![[../outside/secret.md]] and ![[Biology/notes/cell.md]].',
+        'Setext heading',
+        '==============',
+        'Under setext.',
+      ].join('\n');
+
+      let rewrites = 0;
+      /** Adds a file node (with an optional subpath) to the canvas and returns what nodeContent gives for it. */
+      const contentOf = async (file: string, subpath?: string): Promise<string> => {
+        const doc = readCanvas();
+        doc.nodes = doc.nodes.filter((n) => n.id !== 'probe');
+        doc.nodes.push(node('probe', 'file', 9000, 0, subpath === undefined ? { file } : { file, subpath }));
+        writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
+        // a distinct mtime each time, so the canvas cache never mistakes this rewrite for the previous one
+        utimesSync(canvasFile, 1_700_000_000 + ++rewrites, 1_700_000_000 + rewrites);
+        return (await service.nodeContent(canvas(), 'probe')).content;
+      };
+      const failureOf = async (file: string, subpath?: string): Promise<NodeContentMissingError> => {
+        const err: unknown = await contentOf(file, subpath).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NodeContentMissingError);
+        expect((err as NodeContentMissingError).errorType).toBe('NODE_CONTENT_MISSING');
+        return err as NodeContentMissingError;
+      };
+      const write = (rel: string, data: string | Buffer): void => {
+        mkdirSync(path.dirname(path.join(vaultRoot, rel)), { recursive: true });
+        writeFileSync(path.join(vaultRoot, rel), data);
+      };
+
+      beforeEach(() => {
+        write('Biology/notes/note.md', NOTE);
+        writeFileSync(path.join(base, 'outside', 'secret.md'), 'TOP SECRET');
+        write('secret.md', 'IN-VAULT SECRET');
+      });
+
+      it('reads a #Heading subpath up to the next heading of the same or a higher level', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#Structure')).resolves.toBe(
+          '## Structure\nMembrane and nucleus.\n### Membrane\nLipid bilayer.',
+        );
+      });
+
+      it('reads a top-level heading with its sub-headings, stopping at the next top-level one', async () => {
+        const content = await contentOf('Biology/notes/note.md', '#Cell');
+        expect(content.startsWith('# Cell\nThe basic unit of life.\n## Structure')).toBe(true);
+        expect(content.endsWith('```\n# Fake heading in code\n```')).toBe(true);
+      });
+
+      it('follows a nested heading path, matches headings as Obsidian links them, and ignores case as a fallback', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#Cell#Membrane')).resolves.toBe(
+          '### Membrane\nLipid bilayer.',
+        );
+        await expect(contentOf('Biology/notes/note.md', '#Step 1 divide')).resolves.toContain('Mitosis.');
+        await expect(contentOf('Biology/notes/note.md', '#structure')).resolves.toMatch(/^## Structure/);
+      });
+
+      it('reads a setext heading section to the end of the note', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#Setext heading')).resolves.toBe(
+          'Setext heading\n==============\nUnder setext.',
+        );
+      });
+
+      it('reads a #^blockid paragraph without its marker', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#^para1')).resolves.toBe('First line\nsecond line');
+      });
+
+      it('reads a #^blockid list item with its sub-items', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#^item')).resolves.toBe(
+          '- pears\n  - conference\n  - comice',
+        );
+      });
+
+      it('reads the block above a #^blockid on a line of its own (a table)', async () => {
+        await expect(contentOf('Biology/notes/note.md', '#^table1')).resolves.toBe(
+          '| a | b |\n|---|---|\n| 1 | 2 |',
+        );
+      });
+
+      it('fails with NODE_CONTENT_MISSING when the heading or block is not in the note (code and front matter do not count)', async () => {
+        expect((await failureOf('Biology/notes/note.md', '#Nucleus')).message).toBe(
+          'file node probe points to "Biology/notes/note.md#Nucleus", but the note has no such heading',
+        );
+        await failureOf('Biology/notes/note.md', '#Fake heading in code');
+        await failureOf('Biology/notes/note.md', '#not a heading front matter');
+        expect((await failureOf('Biology/notes/note.md', '#^nope')).message).toBe(
+          'file node probe points to "Biology/notes/note.md#^nope", but the note has no such block',
+        );
+      });
+
+      it('does not follow embeds inside a note: they stay text and no other file is read', async () => {
+        const open = jest.spyOn(fsp, 'open');
+        const content = await contentOf('Biology/notes/note.md');
+        expect(content).toBe(NOTE);
+        expect(content).not.toMatch(/SECRET|细胞/);
+        expect(open.mock.calls.map(([p]) => p)).toEqual([path.join(vaultRoot, 'Biology/notes/note.md')]);
+      });
+
+      it('gives a binary file by extension as an embed reference with its subpath, without reading it', async () => {
+        write('Biology/docs/paper.pdf', 'plain text, but a .pdf');
+        write('Biology/media/lecture.MP4', 'not read');
+        const open = jest.spyOn(fsp, 'open');
+        await expect(contentOf('Biology/docs/paper.pdf', '#page=3')).resolves.toBe(
+          '![[Biology/docs/paper.pdf#page=3]]',
+        );
+        await expect(contentOf('Biology/media/lecture.MP4')).resolves.toBe('![[Biology/media/lecture.MP4]]');
+        expect(open).not.toHaveBeenCalled();
+      });
+
+      it('gives a file with a NUL byte in its first 8 KiB as an embed reference, whatever its extension', async () => {
+        write('Biology/notes/blob.dat', Buffer.from([0x47, 0x49, 0x46, 0x00, 0x01]));
+        write('Biology/notes/misnamed.md', Buffer.concat([Buffer.alloc(8191, 'a'), Buffer.from([0])]));
+        write('Biology/notes/scan.txt', '%PDF-1.7\nno NUL here');
+        await expect(contentOf('Biology/notes/blob.dat')).resolves.toBe('![[Biology/notes/blob.dat]]');
+        await expect(contentOf('Biology/notes/misnamed.md', '#X')).resolves.toBe(
+          '![[Biology/notes/misnamed.md#X]]',
+        );
+        await expect(contentOf('Biology/notes/scan.txt')).resolves.toBe('![[Biology/notes/scan.txt]]');
+      });
+
+      it('reads text files of any extension, ignoring a subpath outside markdown and a NUL after 8 KiB', async () => {
+        write('code/script.py', 'print("hi")\n');
+        write('data/late-nul.txt', Buffer.concat([Buffer.alloc(8192, 'a'), Buffer.from([0])]));
+        await expect(contentOf('code/script.py', '#Heading')).resolves.toBe('print("hi")\n');
+        await expect(contentOf('data/late-nul.txt')).resolves.toHaveLength(8193);
+      });
+
+      it('never ends the 256 KiB excerpt inside a character, and drops a BOM', async () => {
+        write('Biology/notes/long.md', `\ufeff${'细'.repeat(100_000)}`);
+        const content = await contentOf('Biology/notes/long.md');
+        expect(content).toBe('细'.repeat(Math.floor((256 * 1024 - 3) / 3)));
+      });
+
+      it('reads a section far into a long note and caps it at 256 KiB', async () => {
+        write('Biology/notes/huge.md', `${'filler\n'.repeat(60_000)}# Late\n${'z'.repeat(300 * 1024)}`);
+        const content = await contentOf('Biology/notes/huge.md', '#Late');
+        expect(content.startsWith('# Late\nzzz')).toBe(true);
+        expect(Buffer.byteLength(content)).toBe(256 * 1024);
+      });
+
+      (process.platform === 'win32' ? it.skip : it)(
+        'refuses a FIFO (never blocks on it) with NODE_CONTENT_MISSING',
+        async () => {
+          execFileSync('mkfifo', [path.join(vaultRoot, 'Biology/notes/pipe.md')]);
+          expect((await failureOf('Biology/notes/pipe.md')).message).toBe(
+            'file node probe points to "Biology/notes/pipe.md", which is not a regular file',
+          );
+        },
+      );
+
+      it('reports a file that vanishes between resolving and reading as NODE_CONTENT_MISSING', async () => {
+        const realStat = fsp.stat.bind(fsp);
+        jest.spyOn(fsp, 'stat').mockImplementation((async (p: string) => {
+          if (String(p).endsWith('note.md')) throw new Error('ENOENT: no such file');
+          return realStat(p);
+        }) as typeof fsp.stat);
+        expect((await failureOf('Biology/notes/note.md')).message).toBe(
+          'file node probe points to "Biology/notes/note.md", which cannot be read: ENOENT: no such file',
+        );
+      });
     });
 
     it('refuses a node of a type no agent can read', async () => {
@@ -299,10 +505,13 @@ describe('CanvasService (real temp vault)', () => {
       ...overrides,
     });
     const key = (source: string, agent: string) => `${TASK_ID}\0${source}\0${agent}`;
+    const hash = (source: string, agent: string) => nameHash(TASK_ID, source, agent);
 
     it('writes the markdown file beside the canvas with its exact size', async () => {
       const written = await service.writeResult(result());
-      expect(written.filePath).toBe('Biology/cells-explanations/oral-explanation-text1-3f2a9c1e.md');
+      expect(written.filePath).toBe(
+        `Biology/cells-explanations/oral-explanation - Cell — oral explanation - ${hash('text1', 'oral-explanation')}.md`,
+      );
       const body = readFileSync(path.join(vaultRoot, written.filePath), 'utf8');
       expect(body).toBe('# Cell — oral explanation\n\n## 引入\n\n细胞是生命的基本单位。\n');
       expect(written.fileSize).toBe(statSync(path.join(vaultRoot, written.filePath)).size);
@@ -352,10 +561,35 @@ describe('CanvasService (real temp vault)', () => {
       expect(service.writeStats().writes).toBe(1);
     });
 
+    it('keeps the name the canvas links to when a replay sees a changed concept (no second file)', async () => {
+      const first = await service.writeResult(result({ concept: 'Cell', markdown: 'first' }));
+      const replay = await service.writeResult(
+        result({ concept: 'Cell, edited meanwhile', markdown: 'second' }),
+      );
+      expect(replay.filePath).toBe(first.filePath);
+      expect(readFileSync(path.join(vaultRoot, first.filePath), 'utf8')).toContain('second');
+      expect(readdirSync(path.join(vaultRoot, 'Biology', 'cells-explanations'))).toHaveLength(1);
+    });
+
+    it('never reuses a file the user re-pointed the result node to', async () => {
+      const first = await service.writeResult(result({ concept: 'Cell' }));
+      const doc = readCanvas();
+      const resultNode = doc.nodes.find((n) => n.file === first.filePath)!;
+      resultNode.file = 'Biology/notes/cell.md';
+      writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
+      const replay = await service.writeResult(result({ concept: 'Cell', markdown: 'again' }));
+      expect(replay.filePath).toBe(first.filePath);
+      expect(readFileSync(path.join(vaultRoot, 'Biology/notes/cell.md'), 'utf8')).toBe(
+        '# Cell\n细胞是生命的基本单位。',
+      );
+    });
+
     it('adds a separate node for another agent on the same source node', async () => {
       await service.writeResult(result());
       const other = await service.writeResult(result({ agentType: 'memory-anchor' }));
-      expect(other.filePath).toBe('Biology/cells-explanations/memory-anchor-text1-3f2a9c1e.md');
+      expect(other.filePath).toBe(
+        `Biology/cells-explanations/memory-anchor - Cell — oral explanation - ${hash('text1', 'memory-anchor')}.md`,
+      );
       const doc = readCanvas();
       expect(doc.nodes).toHaveLength(NODES.length + 2);
       expect(doc.edges.map((e) => e.label)).toEqual(['oral-explanation', 'memory-anchor']);
@@ -372,13 +606,33 @@ describe('CanvasService (real temp vault)', () => {
       expect(await heightOf('a-long', 'l'.repeat(5000))).toBe(640);
     });
 
-    it('uses a safe file name for an unsafe node id', async () => {
+    it('names the file from the concept when given, else from the title after its "<agent>: " prefix', async () => {
+      const fromConcept = await service.writeResult(
+        result({ title: 'oral-explanation: 细胞', concept: '导数的定义', markdown: 'x' }),
+      );
+      expect(fromConcept.filePath).toBe(
+        `Biology/cells-explanations/oral-explanation - 导数的定义 - ${hash('text1', 'oral-explanation')}.md`,
+      );
+      const fromTitle = await service.writeResult(
+        result({ agentType: 'memory-anchor', title: 'memory-anchor: Cell theory' }),
+      );
+      expect(fromTitle.filePath).toBe(
+        `Biology/cells-explanations/memory-anchor - Cell theory - ${hash('text1', 'memory-anchor')}.md`,
+      );
+      expect(readFileSync(path.join(vaultRoot, fromTitle.filePath), 'utf8')).toMatch(
+        /^# memory-anchor: Cell theory\n/,
+      );
+    });
+
+    it('uses a safe file name for an unsafe node id and concept', async () => {
       const doc = readCanvas();
       doc.nodes.push(node('a/b:c', 'text', 5000, 0, { text: 'odd id' }));
       writeFileSync(canvasFile, JSON.stringify(doc, null, '\t'));
-      const written = await service.writeResult(result({ sourceNodeId: 'a/b:c' }));
+      const written = await service.writeResult(
+        result({ sourceNodeId: 'a/b:c', title: 'oral-explanation: CON', concept: '<a>: "b"?\u0000' }),
+      );
       expect(written.filePath).toBe(
-        `Biology/cells-explanations/oral-explanation-${safeName('a/b:c')}-3f2a9c1e.md`,
+        `Biology/cells-explanations/oral-explanation - a b - ${hash('a/b:c', 'oral-explanation')}.md`,
       );
       expect(written.filePath.split('/')).toHaveLength(3);
     });
@@ -389,7 +643,9 @@ describe('CanvasService (real temp vault)', () => {
       const written = await service.writeResult(
         result({ canvas: { relPath: 'board.canvas', absPath: rootCanvas } }),
       );
-      expect(written.filePath).toBe('board-explanations/oral-explanation-text1-3f2a9c1e.md');
+      expect(written.filePath).toBe(
+        `board-explanations/oral-explanation - Cell — oral explanation - ${hash('text1', 'oral-explanation')}.md`,
+      );
       expect(JSON.parse(readFileSync(rootCanvas, 'utf8')).nodes).toHaveLength(2);
     });
 
@@ -432,33 +688,6 @@ describe('CanvasService (real temp vault)', () => {
       expect(stats.writes).toBe(2);
       expect(stats.bytesWritten).toBe(statSync(canvasFile).size + statSync(rootCanvas).size);
     });
-  });
-});
-
-describe('safeName', () => {
-  it('keeps a short safe id as it is', () => {
-    expect(safeName('7a3d1f9c0e5b2864')).toBe('7a3d1f9c0e5b2864');
-    expect(safeName('node_1-A')).toBe('node_1-A');
-  });
-
-  it('replaces unsafe characters and adds a hash, so different ids stay different', () => {
-    const a = safeName('a/b');
-    const b = safeName('a:b');
-    expect(a).toMatch(/^a_b-[0-9a-f]{8}$/);
-    expect(b).toMatch(/^a_b-[0-9a-f]{8}$/);
-    expect(a).not.toBe(b);
-    expect(safeName('../../etc')).not.toMatch(/[./]/);
-  });
-
-  it('shortens long ids to 32 characters plus a hash', () => {
-    const long = 'x'.repeat(49);
-    expect(safeName(long)).toMatch(/^x{32}-[0-9a-f]{8}$/);
-    expect(safeName('y'.repeat(48))).toBe('y'.repeat(48));
-    expect(safeName(long)).not.toBe(safeName(long + 'x'));
-  });
-
-  it('is deterministic', () => {
-    expect(safeName('节点 1')).toBe(safeName('节点 1'));
   });
 });
 

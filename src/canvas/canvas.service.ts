@@ -2,24 +2,23 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentNodeInput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
   CanvasWriteError,
   InvalidCanvasError,
+  NodeContentMissingError,
   NodeNotFoundError,
   UnknownNodeIdsError,
 } from './canvas.errors';
 import { type AdditionOutcome, CanvasWriteQueue } from './canvas-writer';
+import { readFileNode } from './file-content';
+import { isResultNameFor, resultFileName } from './file-names';
 import { type CanvasDocument, type CanvasNode, overlaps, parseCanvas } from './json-canvas';
 import { rectOf } from './layout';
 import { type ResolvedCanvasPath, VaultService } from './vault.service';
-
-/** Text-like files whose content an agent reads; anything else is given as an embed reference. */
-const TEXT_FILE = /\.(md|markdown|txt|canvas|csv|json|ya?ml|tex|org|html?)$/i;
-/** At most this much of a file node's file is handed to an agent. */
-const MAX_FILE_CONTENT_BYTES = 256 * 1024;
 
 export interface ResultToWrite {
   canvas: ResolvedCanvasPath;
@@ -28,6 +27,11 @@ export interface ResultToWrite {
   agentType: string;
   /** Heading of the result file. */
   title: string;
+  /**
+   * What the source node is about (its concept or first line), shown in the file name. When absent, the part of
+   * `title` after its `<agent>: ` prefix is used.
+   */
+  concept?: string;
   markdown: string;
 }
 
@@ -43,6 +47,10 @@ interface CachedCanvas {
   doc: CanvasDocument;
   byId: Map<string, CanvasNode>;
 }
+
+/** Re-reads of a canvas that does not parse while a batch runs (another program may be mid-write). */
+const INVALID_CANVAS_RETRIES = 6;
+const INVALID_CANVAS_RETRY_MS = 15;
 
 /** Width of a result file node; its height follows the content length within these bounds. */
 export const RESULT_NODE_WIDTH = 400;
@@ -90,11 +98,13 @@ export class CanvasService implements OnModuleDestroy {
   }
 
   /**
-   * The content an agent works on, read from the canvas as it is on disk now: text; a file node's file (text
-   * files) or an embed reference; a link's URL; a group's label with the text of the nodes inside it.
+   * The content an agent works on, read from the canvas as it is on disk now: text; a file node's file (just the
+   * heading section or block its `subpath` names; an embed reference for binary files); a link's URL; a group's
+   * label with the text of the nodes inside it. A node no longer in the canvas throws NodeNotFoundError; a file
+   * node whose file is missing, outside the vault or a directory throws NodeContentMissingError.
    */
   async nodeContent(canvas: ResolvedCanvasPath, nodeId: string): Promise<AgentNodeInput> {
-    const { doc, byId } = await this.load(canvas);
+    const { doc, byId } = await this.loadWhileRunning(canvas);
     const node = byId.get(nodeId);
     if (!node) throw new NodeNotFoundError(`node ${nodeId} is no longer in ${canvas.relPath}`);
     const base = { canvasPath: canvas.relPath, nodeId };
@@ -113,20 +123,30 @@ export class CanvasService implements OnModuleDestroy {
         };
       }
       case 'file':
-        return { ...base, nodeType: 'file', content: await this.fileContent(node.file ?? '', nodeId) };
+        return {
+          ...base,
+          nodeType: 'file',
+          content: await this.fileContent(node.file ?? '', stringOrUndefined(node.subpath), nodeId),
+        };
       default:
         throw new NodeNotFoundError(`node ${nodeId} has type "${node.type}", which no agent can read`);
     }
   }
 
   /**
-   * Writes the result file (atomically, name derived from task, node and agent so a replay replaces it), then adds
-   * its file node and edge to the canvas through the canvas's serialized queue.
+   * Writes the result file (atomically, named from task, node and agent so a replay replaces it, with a slug of
+   * the node's concept to be readable), then adds its file node and edge to the canvas through the canvas's
+   * serialized queue.
    */
   async writeResult(r: ResultToWrite): Promise<WrittenResult> {
     const { dir, base } = splitCanvasPath(r.canvas.relPath);
     const folderRel = path.posix.join(dir, `${base}-explanations`);
-    const fileName = `${r.agentType}-${safeName(r.sourceNodeId)}-${r.taskId.slice(0, 8)}.md`;
+    const key = `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
+    const nodeId = shortId('n', key);
+    const triple = { taskId: r.taskId, nodeId: r.sourceNodeId, agentType: r.agentType };
+    const fileName =
+      (await this.linkedResultName(r.canvas, nodeId, triple)) ??
+      resultFileName({ ...triple, concept: r.concept ?? conceptFromTitle(r.title, r.agentType) });
     const body = `# ${r.title}\n\n${r.markdown.trim()}\n`;
     let fileRel: string;
     try {
@@ -138,8 +158,6 @@ export class CanvasService implements OnModuleDestroy {
       throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
     }
     const fileSize = Buffer.byteLength(body);
-    const key = `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
-    const nodeId = shortId('n', key);
     const height = Math.min(
       RESULT_NODE_MAX_HEIGHT,
       Math.max(RESULT_NODE_MIN_HEIGHT, Math.round(body.length / 3)),
@@ -211,6 +229,25 @@ export class CanvasService implements OnModuleDestroy {
     return loading;
   }
 
+  /**
+   * `load` for a node of a running batch: a canvas that does not parse may be half-written by another program
+   * (editors truncate, then write), so it is read again a few times; if it stays invalid, the node fails with
+   * `NODE_CONTENT_MISSING` instead of the batch.
+   */
+  private async loadWhileRunning(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.load(canvas);
+      } catch (err) {
+        if (!(err instanceof InvalidCanvasError)) throw err;
+        if (retry === INVALID_CANVAS_RETRIES) {
+          throw new NodeContentMissingError(`${err.message}: ${err.errors?.[0]?.message ?? ''}`.trim());
+        }
+        await sleep(INVALID_CANVAS_RETRY_MS * (retry + 1));
+      }
+    }
+  }
+
   private async parseFile(canvas: ResolvedCanvasPath, key: string): Promise<CachedCanvas> {
     const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
@@ -219,20 +256,37 @@ export class CanvasService implements OnModuleDestroy {
     return entry;
   }
 
-  private async fileContent(file: string, nodeId: string): Promise<string> {
+  /**
+   * The file name the canvas already links from this result's node, when an earlier attempt of the same (task,
+   * node, agent) placed it (a replay after a crash): kept even if the node's text, and so its concept slug, changed
+   * meanwhile, so the replay replaces that file instead of leaving the canvas pointing at a stale one. A file the
+   * user re-pointed the node to is not ours and is never reused.
+   */
+  private async linkedResultName(
+    canvas: ResolvedCanvasPath,
+    resultNodeId: string,
+    triple: { taskId: string; nodeId: string; agentType: string },
+  ): Promise<string | undefined> {
+    const cached = await this.load(canvas).catch(() => undefined);
+    const linked = cached?.byId.get(resultNodeId)?.file;
+    if (typeof linked !== 'string') return undefined;
+    const name = path.posix.basename(linked);
+    return isResultNameFor(name, triple) ? name : undefined;
+  }
+
+  private async fileContent(file: string, subpath: string | undefined, nodeId: string): Promise<string> {
     const found = await this.vault.resolveExisting(file);
     if ('reason' in found)
-      throw new NodeNotFoundError(
+      throw new NodeContentMissingError(
         `file node ${nodeId} points to "${file}", which is refused: ${found.reason}`,
       );
-    if (!TEXT_FILE.test(file)) return `![[${file}]]`;
-    const handle = await fs.open(found.absPath, 'r');
     try {
-      const buf = Buffer.alloc(MAX_FILE_CONTENT_BYTES);
-      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-      return buf.subarray(0, bytesRead).toString('utf8');
-    } finally {
-      await handle.close();
+      return await readFileNode(found.absPath, file, subpath, nodeId);
+    } catch (err) {
+      if (err instanceof NodeContentMissingError) throw err;
+      throw new NodeContentMissingError(
+        `file node ${nodeId} points to "${file}", which cannot be read: ${(err as Error).message}`,
+      );
     }
   }
 }
@@ -257,11 +311,14 @@ function splitCanvasPath(relPath: string): { dir: string; base: string } {
   return { dir: path.posix.dirname(relPath), base: path.posix.basename(relPath, '.canvas') };
 }
 
-/** A file-name-safe rendering of a node id: unsafe characters replaced, long ids shortened with a hash. */
-export function safeName(id: string): string {
-  const cleaned = id.replace(/[^A-Za-z0-9_-]/g, '_');
-  if (cleaned === id && id.length <= 48) return id;
-  return `${cleaned.slice(0, 32)}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
+/** The concept part of a result heading `<agent>: <concept>` (the whole title when it has no such prefix). */
+function conceptFromTitle(title: string, agentType: string): string {
+  const prefix = `${agentType}: `;
+  return title.startsWith(prefix) ? title.slice(prefix.length) : title;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** A deterministic 16-hex-character id (Obsidian's id shape) for a node or edge we add. */

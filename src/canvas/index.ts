@@ -1,5 +1,5 @@
 export { CanvasModule } from './canvas.module';
 export { CanvasService, type ResultToWrite, type WrittenResult } from './canvas.service';
 export type { ResolvedCanvasPath } from './vault.service';
-export { CanvasWriteError, NodeNotFoundError } from './canvas.errors';
+export { CanvasWriteError, NodeContentMissingError, NodeNotFoundError } from './canvas.errors';
 export { parseCanvas, type CanvasDocument, type CanvasNode, type CanvasEdge } from './json-canvas';

@@ -64,8 +64,9 @@ export class VaultService implements OnModuleInit {
   }
 
   /**
-   * Resolves a vault-relative path found inside a canvas (a file node's `file`). Returns `undefined` when it is
-   * refused or missing, with the reason.
+   * Resolves a vault-relative path found inside a canvas (a file node's `file`), symlinks followed. Returns the
+   * reason instead when it is refused (absolute, `..`, percent escapes, NUL, empty), resolves outside the vault or
+   * does not exist. It may be a directory: callers check what they need.
    */
   async resolveExisting(relative: string): Promise<{ absPath: string } | { reason: string }> {
     let rel: string;

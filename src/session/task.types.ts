@@ -16,6 +16,7 @@ export function isTerminal(status: TaskStatus): status is TerminalStatus {
 /** Per-node error types (the `error_type` of `errors[]` and `task_failed`). */
 export const NODE_ERROR_TYPES = [
   'NODE_NOT_FOUND',
+  'NODE_CONTENT_MISSING',
   'AGENT_ERROR',
   'AGENT_TIMEOUT',
   'RATE_LIMITED',

@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
+import { type CanvasNode, overlaps } from './json-canvas';
+
+/** A dense canvas: a 6 × 6 grid of 200 × 100 text nodes 20 px apart, inside a group around the first row. */
+function denseCanvas(): { nodes: CanvasNode[]; edges: [] } {
+  const nodes: CanvasNode[] = [
+    { id: 'grp', type: 'group', label: 'row 0', x: -10, y: -10, width: 1340, height: 120 },
+  ];
+  for (let r = 0; r < 6; r++) {
+    for (let c = 0; c < 6; c++) {
+      nodes.push({
+        id: `n${r}${c}`,
+        type: 'text',
+        text: `node ${r}/${c}`,
+        x: c * 220,
+        y: r * 120,
+        width: 200,
+        height: 100,
+      });
+    }
+  }
+  return { nodes, edges: [] };
+}
+
+function addition(source: string, agent: string): CanvasAddition {
+  const id = `${source}-${agent}`;
+  return {
+    sourceNodeId: source,
+    node: { id, type: 'file', file: `x/${id}.md`, width: 400, height: 240 },
+    edge: { id: `e-${id}`, fromNode: source, fromSide: 'bottom', toNode: id, toSide: 'top', label: agent },
+  };
+}
+
+async function runBatch(agents: number): Promise<CanvasNode[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'layout-batch-'));
+  try {
+    const file = path.join(dir, 'dense.canvas');
+    writeFileSync(file, JSON.stringify(denseCanvas(), null, '\t'));
+    const queue = new CanvasWriteQueue(file);
+    const agentNames = Array.from({ length: agents }, (_, i) => `agent-${i}`);
+    // every agent on the same source, concurrently (coalesced), then one more result for every other node
+    await Promise.all(agentNames.map((a) => queue.add(addition('n22', a))));
+    await Promise.all(
+      denseCanvas()
+        .nodes.filter((n) => n.type === 'text' && n.id !== 'n22')
+        .map((n) => queue.add(addition(n.id, 'agent-0'))),
+    );
+    return (JSON.parse(readFileSync(file, 'utf8')) as { nodes: CanvasNode[] }).nodes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.each([1, 5, 15])(
+  'layout of a batch with %i agent(s) on the same source, on a dense canvas',
+  (agents) => {
+    let nodes: CanvasNode[];
+    beforeAll(async () => (nodes = await runBatch(agents)));
+
+    it('adds every result node, and no new node overlaps any other node (groups included)', () => {
+      const added = nodes.filter((n) => n.type === 'file');
+      expect(added).toHaveLength(agents + 35);
+      const clashes = added.flatMap((a) =>
+        nodes.filter((b) => b !== a && overlaps(a, b)).map((b) => `${a.id}×${b.id}`),
+      );
+      expect(clashes).toEqual([]);
+    });
+
+    it('stacks the agents of one source in its column, below it, in submission order', () => {
+      const stack = nodes.filter((n) => n.id.startsWith('n22-'));
+      expect(stack.map((n) => n.id)).toEqual(Array.from({ length: agents }, (_, i) => `n22-agent-${i}`));
+      expect(stack.every((n) => n.x === 440)).toBe(true);
+      for (let i = 1; i < stack.length; i++)
+        expect(stack[i].y).toBeGreaterThan(stack[i - 1].y + stack[i - 1].height);
+    });
+
+    it('places the same input at the same coordinates', async () => {
+      const again = await runBatch(agents);
+      expect(again.map((n) => [n.id, n.x, n.y])).toEqual(nodes.map((n) => [n.id, n.x, n.y]));
+    });
+  },
+);
