@@ -162,7 +162,7 @@ describe('resultFileName (properties)', () => {
     const word = fc.string({
       unit: fc.constantFrom(...'abcXYZ019导数的定义細胞éñßжπ'.split('')),
       minLength: 1,
-      maxLength: 8,
+      maxLength: 5, // 4 words × 5 three-byte characters + 3 spaces = 63 bytes: always fits the 64-byte slug
     });
     fc.assert(
       fc.property(
@@ -387,5 +387,18 @@ describe('slugOf', () => {
 
   it('gives an empty slug when nothing fits', () => {
     expect(slugOf('导数', 2)).toBe('');
+  });
+});
+
+describe('resultFileName (regressions found by the properties)', () => {
+  it('stays NFC when a dropped control character separated two combining marks', () => {
+    const name = resultFileName({
+      taskId: TASK_ID,
+      nodeId: '',
+      agentType: 'oral-explanation',
+      concept: '\u0300\u0000\ua82c\u0f15',
+    });
+    expect(name).toBe(name.normalize('NFC'));
+    expect(isPortableFileName(name)).toBe(true);
   });
 });

@@ -87,6 +87,7 @@ export function slugOf(text: string, maxBytes: number): string {
     .replace(RESERVED_CHARS, ' ')
     .replace(SLASHES, '-')
     .replace(INVISIBLE, '')
+    .normalize('NFC') // again: a dropped character may leave combining marks next to each other, out of order
     .replace(SPACES, ' ')
     .replace(EDGE_JUNK, '');
   return VISIBLE.test(cleaned) ? truncateSlug(cleaned, maxBytes) : '';
