@@ -196,7 +196,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     if (task.cancelRequested) run.stop('cancel', false);
     this.runs.set(task.taskId, run);
     const deadlineAt = new Date(task.deadlineAt ?? Date.now() + task.timeoutMs);
-    this.track(this.execute(run, deadlineAt, resumed));
+    this.track(this.execute(run, deadlineAt, resumed ? results : undefined));
   }
 
   /** Resolves with the final task once it is terminal (immediately if it already is). */
@@ -312,7 +312,12 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     return task;
   }
 
-  private async execute(run: BatchRun, deadlineAt: Date, resumed: boolean): Promise<void> {
+  /** `resumedFrom`: the outcomes a previous process stored (the task is being resumed). */
+  private async execute(
+    run: BatchRun,
+    deadlineAt: Date,
+    resumedFrom?: readonly NodeResultRecord[],
+  ): Promise<void> {
     // wall time counts from the task's first start, across restarts
     run.startedAtMs =
       performance.now() - (run.task.startedAt ? Date.now() - Date.parse(run.task.startedAt) : 0);
@@ -320,14 +325,14 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       const canvas = await this.canvas.resolve(run.task.canvasPath);
       Object.assign(run.canvas, canvas);
       await this.canvas.removeLeftovers(canvas);
-      if (!resumed) {
-        this.emit('batch.started', {
-          taskId: run.taskId,
-          canvasPath: run.task.canvasPath,
-          totalNodes: run.task.totalNodes,
-          startedAt: run.task.startedAt ?? new Date().toISOString(),
-        });
-      }
+      // on resume too: the memory event ids are deterministic, so a hand-off a crash interrupted is completed once
+      this.emit('batch.started', {
+        taskId: run.taskId,
+        canvasPath: run.task.canvasPath,
+        totalNodes: run.task.totalNodes,
+        startedAt: run.task.startedAt ?? new Date().toISOString(),
+      });
+      if (resumedFrom) await this.replayMemoryHandOff(run, resumedFrom);
       const msLeft = deadlineAt.getTime() - Date.now();
       // a task resumed after its deadline starts no node at all
       if (msLeft <= 0) this.onDeadline(run);
@@ -347,6 +352,34 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     } finally {
       run.clearTimers();
       this.runs.delete(run.taskId);
+    }
+  }
+
+  /**
+   * A process killed between storing a node's result and its detached memory listener's outbox write would lose
+   * that learning event. On resume, every completed node is handed to memory again; the listener's outbox ids are
+   * deterministic, so events already stored are not doubled.
+   */
+  private async replayMemoryHandOff(run: BatchRun, results: readonly NodeResultRecord[]): Promise<void> {
+    for (const r of results) {
+      if (r.outcome !== 'completed') continue;
+      const group = run.groups[r.groupIndex];
+      const concept = await this.canvas
+        .nodeContent(run.canvas, r.nodeId)
+        .then((input) => conceptOf(input.content))
+        .catch(() => '');
+      this.emit('agent.completed', {
+        taskId: run.taskId,
+        canvasPath: run.task.canvasPath,
+        groupId: group.spec.groupId,
+        groupIndex: r.groupIndex,
+        nodeId: r.nodeId,
+        agentType: group.spec.agentType,
+        concept: concept || r.nodeId,
+        filePath: r.filePath ?? '',
+        durationMs: r.durationMs ?? 0,
+        completedAt: r.finishedAt,
+      });
     }
   }
 

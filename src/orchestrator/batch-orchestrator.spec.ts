@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
 import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent/agent-runner';
+import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
 import { TaskStore } from '../session/task-store';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { OrchestratorModule } from './orchestrator.module';
@@ -356,6 +357,13 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(runner.seen).toEqual([]);
     expect(final.status).toBe('partial_failure');
     expect(store.nodeCounts(taskId)).toEqual({ completed: 1, failed: 0, skipped: 2 });
+    // n0's result was stored without its memory event (as when a kill lands between the two): the resume hands it over
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const outbox = app.get(MemoryOutboxRepository).forTask(taskId);
+    expect(outbox.filter((e) => e.nodeId === 'n0').map((e) => e.memoryType)).toEqual([
+      'explanation_generated',
+    ]);
     const types = store.eventsAfter(taskId, 0).map((e) => e.type);
     expect(types).toContain('resumed');
     expect(types).toContain('error');
