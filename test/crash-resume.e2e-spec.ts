@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { BUNDLED_VAULT } from '../src/config/example-vault';
 import { parseCanvas } from '../src/canvas/json-canvas';
 import { writeGridCanvas } from './support/canvas-fixtures';
+import { prng } from './support/prng';
 import { http, type ReceivedEvent, sseClient } from './support/harness';
 import { freePort, runToExit, type ServiceProcess, startService } from './support/service-process';
 
@@ -23,18 +24,6 @@ const validateEvent = ajv.getSchema(`${String(taskSchema.$id)}#/$defs/TaskEvent`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resolves with `undefined` after `ms` without keeping Jest alive. */
 const after = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref());
-
-/** Deterministic PRNG (mulberry32) so a failing run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An SSE client that reconnects with Last-Event-ID whenever the stream breaks, until `session_completed`. */
 function followAcrossRestarts(url: string): {

@@ -1,17 +1,6 @@
 import { type CanvasNode, overlaps, type Rect } from './json-canvas';
+import { prng } from '../../test/support/prng';
 import { LAYOUT_GAP, LAYOUT_MARGIN, placeBelow, rectOf } from './layout';
-
-/** Small seeded PRNG (mulberry32), so the "random" layouts are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
 
