@@ -332,7 +332,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         totalNodes: run.task.totalNodes,
         startedAt: run.task.startedAt ?? new Date().toISOString(),
       });
-      if (resumedFrom) await this.replayMemoryHandOff(run, resumedFrom);
+      // beside the run, not before it: the first remaining node does not wait for thousands of hand-offs
+      if (resumedFrom) this.track(this.replayMemoryHandOff(run, resumedFrom));
       const msLeft = deadlineAt.getTime() - Date.now();
       // a task resumed after its deadline starts no node at all
       if (msLeft <= 0) this.onDeadline(run);

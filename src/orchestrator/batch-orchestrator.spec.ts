@@ -358,9 +358,9 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(final.status).toBe('partial_failure');
     expect(store.nodeCounts(taskId)).toEqual({ completed: 1, failed: 0, skipped: 2 });
     // n0's result was stored without its memory event (as when a kill lands between the two): the resume hands it over
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
-    const outbox = app.get(MemoryOutboxRepository).forTask(taskId);
+    const outboxOf = () => app.get(MemoryOutboxRepository).forTask(taskId);
+    await until(() => outboxOf().some((e) => e.nodeId === 'n0'));
+    const outbox = outboxOf();
     expect(outbox.filter((e) => e.nodeId === 'n0').map((e) => e.memoryType)).toEqual([
       'explanation_generated',
     ]);
