@@ -30,7 +30,7 @@ import {
 import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
 import { GlobalSlots, type Slot, SlotLimiter } from './concurrency/slot-limiter';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
-import { settledStatus } from './status-rules';
+import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import { TaskEventBus } from './task-event-bus';
 
 /** A batch as another Nest service (or the REST controller) submits it. */
@@ -574,7 +574,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       type: 'progress_update',
       timestamp: new Date().toISOString(),
       data: {
-        progress_percent: Math.min(99, Math.floor((run.settled / total) * 100)),
+        progress_percent: runningProgressPercent(run.settled, total),
         completed_nodes: run.completed,
         failed_nodes: run.failed,
         total_nodes: total,
@@ -689,14 +689,14 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private metrics(run: BatchRun): PerformanceMetrics {
-    const wallMs = Math.max(0, performance.now() - run.startedAtMs);
-    const slots = Math.min(run.task.maxConcurrent, run.task.totalNodes);
-    return {
-      total_duration_seconds: round(wallMs / 1000, 3),
-      average_duration_per_node: run.ran ? round(run.sumDurationMs / run.ran / 1000, 3) : 0,
-      parallel_efficiency: wallMs > 0 && slots > 0 ? round(run.sumDurationMs / (wallMs * slots), 4) : 0,
-      peak_concurrent: run.peak,
-    };
+    return measureMetrics({
+      wallMs: Math.max(0, performance.now() - run.startedAtMs),
+      sumDurationMs: run.sumDurationMs,
+      ran: run.ran,
+      maxConcurrent: run.task.maxConcurrent,
+      totalNodes: run.task.totalNodes,
+      peak: run.peak,
+    });
   }
 
   private sessionCompletedDraft(
@@ -806,11 +806,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     // Always settle through here: an abandoned runner promise that rejects later is handled, never unhandled.
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
 }
 
 function emptyMetrics(): PerformanceMetrics {

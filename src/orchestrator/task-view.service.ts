@@ -3,7 +3,7 @@ import { InvalidTaskIdError, SessionNotFoundError } from '../session/session.err
 import { TaskStore } from '../session/task-store';
 import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
-import { settledStatus } from './status-rules';
+import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import type { GroupStatusDto, TaskStatusDto, TaskSummaryDto } from './dto/task-status.dto';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -122,7 +122,7 @@ export class TaskViewService {
 
 function progressPercent(task: TaskRecord, settled: number): number {
   if (isTerminal(task.status)) return 100;
-  return Math.min(99, Math.floor((settled / task.totalNodes) * 100));
+  return runningProgressPercent(settled, task.totalNodes);
 }
 
 function groupStatus(
@@ -145,12 +145,12 @@ function liveMetrics(
   sumDurationMs: number,
   ran: number,
 ): TaskStatusDto['performance_metrics'] {
-  const wallMs = task.startedAt ? Math.max(0, Date.now() - Date.parse(task.startedAt)) : 0;
-  const slots = Math.min(task.maxConcurrent, task.totalNodes);
-  return {
-    total_duration_seconds: Math.round(wallMs) / 1000,
-    average_duration_per_node: ran ? Math.round(sumDurationMs / ran) / 1000 : 0,
-    parallel_efficiency: wallMs > 0 ? Math.round((sumDurationMs / (wallMs * slots)) * 10_000) / 10_000 : 0,
-    peak_concurrent: live?.peakConcurrent ?? 0,
-  };
+  return measureMetrics({
+    wallMs: task.startedAt ? Math.max(0, Date.now() - Date.parse(task.startedAt)) : 0,
+    sumDurationMs,
+    ran,
+    maxConcurrent: task.maxConcurrent,
+    totalNodes: task.totalNodes,
+    peak: live?.peakConcurrent ?? task.peakConcurrent,
+  });
 }
