@@ -23,9 +23,53 @@ export interface TokenUsage {
   outputTokens: number;
 }
 
+/** One question of a decomposition or verification agent (the original's `sub_questions[]`). */
+export interface AgentQuestion {
+  text: string;
+  /** What kind of question it is, e.g. `understanding`, `application`, `comparison` (free text). */
+  type?: string;
+  difficulty?: 'easy' | 'medium' | 'hard';
+  /** A nudge for the learner on how to approach it. */
+  guidance?: string;
+}
+
+/** The four scoring dimensions, each 0–25. */
+export interface ScoreBreakdown {
+  accuracy: number;
+  imagery: number;
+  completeness: number;
+  originality: number;
+}
+
+/** `scoring-agent`'s verdict on the learner's own explanation (total = sum of the breakdown, 0–100). */
+export interface AgentScore {
+  totalScore: number;
+  breakdown: ScoreBreakdown;
+  /** `totalScore >= 60`. */
+  pass: boolean;
+  feedback: string;
+}
+
+/** `hint-generation`'s output: a hint and how much it gives away (1 = a nudge … 3 = nearly the answer). */
+export interface AgentHint {
+  text: string;
+  level: 1 | 2 | 3;
+}
+
+/**
+ * The structured part of an agent's output, by the catalogue's output kind. The canvas module turns it into
+ * canvas content (question nodes, a score node and a recoloured source, a hint node); `markdown` stays the file.
+ */
+export type AgentStructuredOutput =
+  | { kind: 'questions'; questions: AgentQuestion[] }
+  | { kind: 'score'; score: AgentScore }
+  | { kind: 'hint'; hint: AgentHint };
+
 export interface AgentRunResult {
   /** The agent's output as markdown, without the file's top heading (the canvas module adds it). */
   markdown: string;
+  /** Present for agents whose output kind is `questions`, `score` or `hint` (and must match that kind). */
+  structured?: AgentStructuredOutput;
   usage: TokenUsage;
 }
 

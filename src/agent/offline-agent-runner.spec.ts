@@ -1,4 +1,5 @@
 import { AgentRunError, type AgentNodeInput, type CanvasNodeKind } from './agent-runner';
+import { AGENT_CATALOGUE } from './agent-catalogue';
 import { describeUrl, OfflineAgentRunner } from './offline-agent-runner';
 
 const EN =
@@ -263,5 +264,61 @@ describe('AgentRunError', () => {
       message: 'x',
     });
     expect(new AgentRunError('slow', 'AGENT_TIMEOUT').errorType).toBe('AGENT_TIMEOUT');
+  });
+});
+
+describe('OfflineAgentRunner structured output', () => {
+  const runner = new OfflineAgentRunner();
+  const run = (agentType: string, content: string) =>
+    runner.run({
+      agentType,
+      node: { canvasPath: 'c.canvas', nodeId: 'n1', nodeType: 'text', content },
+      signal: new AbortController().signal,
+    });
+
+  it.each(AGENT_CATALOGUE.filter((a) => a.runnable).map((a) => [a.name, a.outputKind] as const))(
+    '%s returns structure of its catalogue output kind (%s)',
+    async (agentType, outputKind) => {
+      for (const content of [EN, ZH, SPARSE]) {
+        const out = await run(agentType, content);
+        expect(out.structured?.kind ?? 'markdown').toBe(outputKind);
+      }
+    },
+  );
+
+  it('questions are the numbered list of the markdown, with rising difficulty', async () => {
+    const out = await run('deep-decomposition', EN);
+    if (out.structured?.kind !== 'questions') throw new Error('expected questions');
+    const { questions } = out.structured;
+    expect(questions.length).toBeGreaterThanOrEqual(3);
+    questions.forEach((q, i) => expect(out.markdown).toContain(`${i + 1}. ${q.text}`));
+    expect(questions[0].difficulty).toBe('easy');
+    expect(questions.at(-1)?.difficulty).toBe('hard');
+  });
+
+  it('a score is the sum of its four 0–25 dimensions, passes at 60, and is rendered in the file', async () => {
+    for (const content of [EN, ZH, SPARSE, FORMULA]) {
+      const out = await run('scoring-agent', content);
+      if (out.structured?.kind !== 'score') throw new Error('expected a score');
+      const { totalScore, breakdown, pass, feedback } = out.structured.score;
+      const parts = Object.values(breakdown);
+      parts.forEach((p) => expect(p).toBeGreaterThanOrEqual(0));
+      parts.forEach((p) => expect(p).toBeLessThanOrEqual(25));
+      expect(totalScore).toBe(parts.reduce((a, b) => a + b, 0));
+      expect(pass).toBe(totalScore >= 60);
+      expect(out.markdown).toContain(`**${totalScore} / 100**`);
+      expect(out.markdown).toContain(feedback);
+    }
+  });
+
+  it('a hint has a level 1–3 and speaks the content language', async () => {
+    const en = await run('hint-generation', EN);
+    const zh = await run('hint-generation', ZH);
+    for (const out of [en, zh]) {
+      if (out.structured?.kind !== 'hint') throw new Error('expected a hint');
+      expect([1, 2, 3]).toContain(out.structured.hint.level);
+      expect(out.markdown).toContain(out.structured.hint.text);
+    }
+    expect(zh.structured?.kind === 'hint' && /[\u4e00-\u9fff]/.test(zh.structured.hint.text)).toBe(true);
   });
 });

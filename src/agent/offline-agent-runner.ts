@@ -29,8 +29,10 @@ export class OfflineAgentRunner extends AgentRunner {
       );
     }
     const content = node.nodeType === 'link' ? describeUrl(node.content) : node.content;
-    const markdown = template(factsOf(content, detectLanguage(content)));
-    return { markdown, usage: { inputTokens: 0, outputTokens: 0 } };
+    return {
+      ...template(factsOf(content, detectLanguage(content))),
+      usage: { inputTokens: 0, outputTokens: 0 },
+    };
   }
 }
 

@@ -1,3 +1,4 @@
+import type { AgentQuestion, AgentScore, AgentStructuredOutput } from './agent-runner';
 import { conceptOf, type ContentLanguage, keyTerms, sentencesOf, stableHash } from './content-analysis';
 
 /** What the offline generator knows about one node's content. */
@@ -16,6 +17,12 @@ export function factsOf(content: string, lang: ContentLanguage): ContentFacts {
 }
 
 type Template = (f: ContentFacts) => string;
+
+/** What the offline generator returns for one node: the file's markdown and, by output kind, its structure. */
+export interface OfflineOutput {
+  markdown: string;
+  structured?: AgentStructuredOutput;
+}
 const L = (f: ContentFacts, en: string, zh: string): string => (f.lang === 'zh' ? zh : en);
 const first = (f: ContentFacts, i: number): string =>
   f.sentences[i % Math.max(1, f.sentences.length)] ?? f.concept;
@@ -84,6 +91,21 @@ const TEST_ZH: Template[] = [
   (f) => `设计一个小实验或例子来检验${f.concept}。`,
 ];
 
+const DIFFICULTIES: readonly NonNullable<AgentQuestion['difficulty']>[] = ['easy', 'medium', 'hard'];
+
+/** Question agents: one question per item (difficulty rising through the list), and the same list as markdown. */
+const questionOutput = (f: ContentFacts, items: string[], type: string): OfflineOutput => ({
+  markdown: questionSection(f, items),
+  structured: {
+    kind: 'questions',
+    questions: items.map((text, i) => ({
+      text,
+      type,
+      difficulty: DIFFICULTIES[Math.min(2, Math.floor((i * 3) / items.length))],
+    })),
+  },
+});
+
 const questionSection = (f: ContentFacts, items: string[]): string =>
   section(L(f, 'Questions', '问题'), numbered(items)) +
   '\n' +
@@ -96,13 +118,16 @@ const questionSection = (f: ContentFacts, items: string[]): string =>
     ),
   );
 
-/** Offline output per agent: a heading-less markdown body with the sections that agent's kind calls for. */
-export const OFFLINE_TEMPLATES: Readonly<Record<string, Template>> = {
-  'basic-decomposition': (f) => questionSection(f, questions(f, 3, 7, GUIDING_EN, GUIDING_ZH)),
-  'deep-decomposition': (f) => questionSection(f, questions(f, 3, 10, DEEP_EN, DEEP_ZH)),
-  'question-decomposition': (f) => questionSection(f, questions(f, 2, 5, TEST_EN, TEST_ZH)),
+/**
+ * Offline output per agent: a heading-less markdown body with the sections that agent's kind calls for, and the
+ * structured output of question, score and hint agents.
+ */
+export const OFFLINE_TEMPLATES: Readonly<Record<string, (f: ContentFacts) => OfflineOutput>> = {
+  'basic-decomposition': (f) => questionOutput(f, questions(f, 3, 7, GUIDING_EN, GUIDING_ZH), 'guiding'),
+  'deep-decomposition': (f) => questionOutput(f, questions(f, 3, 10, DEEP_EN, DEEP_ZH), 'deep'),
+  'question-decomposition': (f) => questionOutput(f, questions(f, 2, 5, TEST_EN, TEST_ZH), 'application'),
   'verification-question-agent': (f) =>
-    questionSection(
+    questionOutput(
       f,
       questions(
         f,
@@ -111,196 +136,231 @@ export const OFFLINE_TEMPLATES: Readonly<Record<string, Template>> = {
         [...TEST_EN.slice(0, 2), ...DEEP_EN.slice(0, 3)],
         [...TEST_ZH.slice(0, 2), ...DEEP_ZH.slice(0, 3)],
       ),
+      'verification',
     ),
-  'four-level-explanation': (f) =>
-    [
-      section(
-        L(f, 'Beginner', '入门'),
-        L(f, `${f.concept} in everyday words: ${first(f, 0)}`, `用日常语言说${f.concept}：${first(f, 0)}`),
-      ),
-      section(
-        L(f, 'Intermediate', '进阶'),
-        L(
-          f,
-          `The working parts: ${f.terms.join(', ') || f.concept}. ${first(f, 1)}`,
-          `组成要素：${f.terms.join('、') || f.concept}。${first(f, 1)}`,
+  ...markdownOnly({
+    'four-level-explanation': (f) =>
+      [
+        section(
+          L(f, 'Beginner', '入门'),
+          L(f, `${f.concept} in everyday words: ${first(f, 0)}`, `用日常语言说${f.concept}：${first(f, 0)}`),
         ),
-      ),
-      section(
-        L(f, 'Expert', '专家'),
-        L(f, `Precisely: ${f.sentences.join(' ')}`, `严格地说：${f.sentences.join('')}`),
-      ),
-      section(
-        L(f, 'Innovative', '创新'),
-        L(
-          f,
-          `Open question: how could ${f.concept} be combined with "${term(f, 2)}" in a new way?`,
-          `开放问题：${f.concept}能否以新的方式与"${term(f, 2)}"结合？`,
+        section(
+          L(f, 'Intermediate', '进阶'),
+          L(
+            f,
+            `The working parts: ${f.terms.join(', ') || f.concept}. ${first(f, 1)}`,
+            `组成要素：${f.terms.join('、') || f.concept}。${first(f, 1)}`,
+          ),
         ),
-      ),
-    ].join('\n'),
-  'oral-explanation': (f) =>
-    [
-      section(
-        L(f, 'Introduction', '引入'),
-        L(
-          f,
-          `Let us talk about ${f.concept}. Picture it before we define it.`,
-          `我们来谈谈${f.concept}。先在脑海里想象它，再给它下定义。`,
+        section(
+          L(f, 'Expert', '专家'),
+          L(f, `Precisely: ${f.sentences.join(' ')}`, `严格地说：${f.sentences.join('')}`),
         ),
-      ),
-      section(L(f, 'Core idea', '核心思想'), f.sentences.join(f.lang === 'zh' ? '' : ' ') || f.concept),
-      section(
-        L(f, 'Why it matters', '为什么重要'),
-        L(
-          f,
-          `Without ${term(f, 0)}, much of what follows would not make sense.`,
-          `没有"${term(f, 0)}"，后面的很多内容都无从理解。`,
+        section(
+          L(f, 'Innovative', '创新'),
+          L(
+            f,
+            `Open question: how could ${f.concept} be combined with "${term(f, 2)}" in a new way?`,
+            `开放问题：${f.concept}能否以新的方式与"${term(f, 2)}"结合？`,
+          ),
         ),
-      ),
-      section(L(f, 'Summary', '总结'), L(f, `Remember: ${first(f, 0)}`, `请记住：${first(f, 0)}`)),
-    ].join('\n'),
-  'example-teaching': (f) =>
-    [
-      section(
-        L(f, 'Problem', '题目'),
-        L(
-          f,
-          `A situation where ${f.concept} decides the answer: ${first(f, 0)}`,
-          `一个由${f.concept}决定答案的情境：${first(f, 0)}`,
+      ].join('\n'),
+    'oral-explanation': (f) =>
+      [
+        section(
+          L(f, 'Introduction', '引入'),
+          L(
+            f,
+            `Let us talk about ${f.concept}. Picture it before we define it.`,
+            `我们来谈谈${f.concept}。先在脑海里想象它，再给它下定义。`,
+          ),
         ),
-      ),
-      section(
-        L(f, 'Approach', '思路'),
-        L(
-          f,
-          `Identify ${f.terms.slice(0, 2).join(' and ') || f.concept}, then apply the rule.`,
-          `先找出${f.terms.slice(0, 2).join('和') || f.concept}，再运用规则。`,
+        section(L(f, 'Core idea', '核心思想'), f.sentences.join(f.lang === 'zh' ? '' : ' ') || f.concept),
+        section(
+          L(f, 'Why it matters', '为什么重要'),
+          L(
+            f,
+            `Without ${term(f, 0)}, much of what follows would not make sense.`,
+            `没有"${term(f, 0)}"，后面的很多内容都无从理解。`,
+          ),
         ),
-      ),
-      section(
-        L(f, 'Steps', '步骤'),
-        numbered(f.sentences.slice(0, 4).length ? f.sentences.slice(0, 4) : [f.concept]),
-      ),
-      section(
-        L(f, 'Common pitfalls', '常见错误'),
-        list([
-          L(f, `Confusing "${term(f, 0)}" with "${term(f, 1)}".`, `把"${term(f, 0)}"和"${term(f, 1)}"混淆。`),
-        ]),
-      ),
-      section(
-        L(f, 'Variants', '变式'),
-        list([L(f, `Change one condition of the problem and redo it.`, `改变题目中的一个条件，再做一遍。`)]),
-      ),
-      section(
-        L(f, 'Answer hints', '答案提示'),
-        L(f, `Start from: ${first(f, 0)}`, `从这里入手：${first(f, 0)}`),
-      ),
-    ].join('\n'),
-  'clarification-path': (f) =>
-    [
-      section(
-        L(f, 'Step 1 — What exactly is unclear', '第一步：到底哪里不清楚'),
-        L(f, `The statement to clarify: "${first(f, 0)}"`, `需要澄清的说法："${first(f, 0)}"`),
-      ),
-      section(L(f, 'Step 2 — Break it down', '第二步：拆解'), list(f.terms.length ? f.terms : [f.concept])),
-      section(
-        L(f, 'Step 3 — Connect the pieces', '第三步：建立联系'),
-        f.sentences.join(f.lang === 'zh' ? '' : ' ') || f.concept,
-      ),
-      section(
-        L(f, 'Step 4 — Check yourself', '第四步：自我检验'),
-        L(f, `Explain ${f.concept} without looking at your notes.`, `不看笔记，解释${f.concept}。`),
-      ),
-    ].join('\n'),
-  'comparison-table': (f) => {
-    const other = term(f, 1) === f.concept ? L(f, 'a related concept', '相关概念') : term(f, 1);
-    const dims = L(
-      f,
-      'Definition|Key elements|Typical example|Common mistake|Related to',
-      '定义|关键要素|典型例子|常见错误|相关概念',
-    ).split('|');
-    const rows = dims.map(
-      (d, i) => `| ${d} | ${i === 0 ? first(f, 0) : term(f, i)} | ${L(f, 'compare with', '对比')} ${other} |`,
-    );
-    return section(
-      L(f, 'Comparison', '对比'),
-      `| ${L(f, 'Dimension', '维度')} | ${f.concept} | ${other} |\n|---|---|---|\n${rows.join('\n')}`,
-    );
-  },
-  'memory-anchor': (f) =>
-    [
-      section(
-        L(f, 'Analogy', '类比'),
-        L(
-          f,
-          `${f.concept} is like a workshop where "${term(f, 0)}" is the main tool.`,
-          `${f.concept}就像一个工坊，"${term(f, 0)}"是其中最重要的工具。`,
+        section(L(f, 'Summary', '总结'), L(f, `Remember: ${first(f, 0)}`, `请记住：${first(f, 0)}`)),
+      ].join('\n'),
+    'example-teaching': (f) =>
+      [
+        section(
+          L(f, 'Problem', '题目'),
+          L(
+            f,
+            `A situation where ${f.concept} decides the answer: ${first(f, 0)}`,
+            `一个由${f.concept}决定答案的情境：${first(f, 0)}`,
+          ),
         ),
-      ),
-      section(
-        L(f, 'Story', '故事'),
-        L(
-          f,
-          `Imagine meeting ${f.concept} for the first time: ${first(f, 0)}`,
-          `想象你第一次遇到${f.concept}：${first(f, 0)}`,
+        section(
+          L(f, 'Approach', '思路'),
+          L(
+            f,
+            `Identify ${f.terms.slice(0, 2).join(' and ') || f.concept}, then apply the rule.`,
+            `先找出${f.terms.slice(0, 2).join('和') || f.concept}，再运用规则。`,
+          ),
         ),
-      ),
-      section(
-        L(f, 'Mnemonic', '口诀'),
-        f.terms.length
-          ? f.terms.map((t) => t.slice(0, 1).toUpperCase()).join('-') + ` — ${f.terms.join(', ')}`
-          : f.concept,
-      ),
-    ].join('\n'),
+        section(
+          L(f, 'Steps', '步骤'),
+          numbered(f.sentences.slice(0, 4).length ? f.sentences.slice(0, 4) : [f.concept]),
+        ),
+        section(
+          L(f, 'Common pitfalls', '常见错误'),
+          list([
+            L(
+              f,
+              `Confusing "${term(f, 0)}" with "${term(f, 1)}".`,
+              `把"${term(f, 0)}"和"${term(f, 1)}"混淆。`,
+            ),
+          ]),
+        ),
+        section(
+          L(f, 'Variants', '变式'),
+          list([
+            L(f, `Change one condition of the problem and redo it.`, `改变题目中的一个条件，再做一遍。`),
+          ]),
+        ),
+        section(
+          L(f, 'Answer hints', '答案提示'),
+          L(f, `Start from: ${first(f, 0)}`, `从这里入手：${first(f, 0)}`),
+        ),
+      ].join('\n'),
+    'clarification-path': (f) =>
+      [
+        section(
+          L(f, 'Step 1 — What exactly is unclear', '第一步：到底哪里不清楚'),
+          L(f, `The statement to clarify: "${first(f, 0)}"`, `需要澄清的说法："${first(f, 0)}"`),
+        ),
+        section(L(f, 'Step 2 — Break it down', '第二步：拆解'), list(f.terms.length ? f.terms : [f.concept])),
+        section(
+          L(f, 'Step 3 — Connect the pieces', '第三步：建立联系'),
+          f.sentences.join(f.lang === 'zh' ? '' : ' ') || f.concept,
+        ),
+        section(
+          L(f, 'Step 4 — Check yourself', '第四步：自我检验'),
+          L(f, `Explain ${f.concept} without looking at your notes.`, `不看笔记，解释${f.concept}。`),
+        ),
+      ].join('\n'),
+    'comparison-table': (f) => {
+      const other = term(f, 1) === f.concept ? L(f, 'a related concept', '相关概念') : term(f, 1);
+      const dims = L(
+        f,
+        'Definition|Key elements|Typical example|Common mistake|Related to',
+        '定义|关键要素|典型例子|常见错误|相关概念',
+      ).split('|');
+      const rows = dims.map(
+        (d, i) =>
+          `| ${d} | ${i === 0 ? first(f, 0) : term(f, i)} | ${L(f, 'compare with', '对比')} ${other} |`,
+      );
+      return section(
+        L(f, 'Comparison', '对比'),
+        `| ${L(f, 'Dimension', '维度')} | ${f.concept} | ${other} |\n|---|---|---|\n${rows.join('\n')}`,
+      );
+    },
+    'memory-anchor': (f) =>
+      [
+        section(
+          L(f, 'Analogy', '类比'),
+          L(
+            f,
+            `${f.concept} is like a workshop where "${term(f, 0)}" is the main tool.`,
+            `${f.concept}就像一个工坊，"${term(f, 0)}"是其中最重要的工具。`,
+          ),
+        ),
+        section(
+          L(f, 'Story', '故事'),
+          L(
+            f,
+            `Imagine meeting ${f.concept} for the first time: ${first(f, 0)}`,
+            `想象你第一次遇到${f.concept}：${first(f, 0)}`,
+          ),
+        ),
+        section(
+          L(f, 'Mnemonic', '口诀'),
+          f.terms.length
+            ? f.terms.map((t) => t.slice(0, 1).toUpperCase()).join('-') + ` — ${f.terms.join(', ')}`
+            : f.concept,
+        ),
+      ].join('\n'),
+  }),
   'scoring-agent': (f) => {
-    const base = Math.min(25, 8 + f.sentences.length * 3);
-    const parts = {
-      accuracy: base,
+    const breakdown = {
+      accuracy: Math.min(25, 8 + f.sentences.length * 3),
       imagery: 5 + (f.hash % 16),
       completeness: Math.min(25, 5 + f.terms.length * 4),
       originality: 5 + ((f.hash >>> 4) % 16),
     };
-    const total = parts.accuracy + parts.imagery + parts.completeness + parts.originality;
-    const pass = total >= 60;
-    return [
-      section(
-        L(f, 'Score', '评分'),
-        `**${total} / 100** — ${pass ? L(f, 'pass', '通过') : L(f, 'not yet', '尚未通过')}`,
-      ),
-      section(
-        L(f, 'Breakdown', '分项'),
-        `| ${L(f, 'Criterion', '维度')} | ${L(f, 'Score', '得分')} |\n|---|---|\n` +
-          Object.entries(parts)
-            .map(([k, v]) => `| ${k} | ${v} / 25 |`)
-            .join('\n'),
-      ),
-      section(
-        L(f, 'Feedback', '反馈'),
-        pass
-          ? L(
-              f,
-              `A solid account of ${f.concept}. Add one concrete example.`,
-              `对${f.concept}的说明很扎实，再补充一个具体例子。`,
-            )
-          : L(
-              f,
-              `Expand on ${term(f, 0)} and say why it matters.`,
-              `请展开说明"${term(f, 0)}"，并说明它为什么重要。`,
-            ),
-      ),
-    ].join('\n');
-  },
-  'hint-generation': (f) =>
-    [
-      section(
-        L(f, 'Hint', '提示'),
-        L(
+    const totalScore =
+      breakdown.accuracy + breakdown.imagery + breakdown.completeness + breakdown.originality;
+    const pass = totalScore >= PASS_SCORE;
+    const feedback = pass
+      ? L(
           f,
-          `Think about the role of "${term(f, 0)}" in ${f.concept}.`,
-          `想一想"${term(f, 0)}"在${f.concept}中的作用。`,
-        ),
+          `A solid account of ${f.concept}. Add one concrete example.`,
+          `对${f.concept}的说明很扎实，再补充一个具体例子。`,
+        )
+      : L(
+          f,
+          `Expand on ${term(f, 0)} and say why it matters.`,
+          `请展开说明"${term(f, 0)}"，并说明它为什么重要。`,
+        );
+    const score: AgentScore = { totalScore, breakdown, pass, feedback };
+    return { markdown: scoreMarkdown(score, f.lang), structured: { kind: 'score', score } };
+  },
+  'hint-generation': (f) => {
+    const hint = {
+      text: L(
+        f,
+        `Think about the role of "${term(f, 0)}" in ${f.concept}.`,
+        `想一想"${term(f, 0)}"在${f.concept}中的作用。`,
       ),
-      section(L(f, 'Hint level', '提示等级'), `${1 + (f.hash % 3)} / 3`),
-    ].join('\n'),
+      level: (1 + (f.hash % 3)) as 1 | 2 | 3,
+    };
+    return {
+      markdown: [
+        section(L(f, 'Hint', '提示'), hint.text),
+        section(L(f, 'Hint level', '提示等级'), `${hint.level} / 3`),
+      ].join('\n'),
+      structured: { kind: 'hint', hint },
+    };
+  },
 };
+
+/** The score at or above which an explanation passes. */
+export const PASS_SCORE = 60;
+
+/** The markdown of a score (shared by every provider, so a score file reads the same whoever produced it). */
+export function scoreMarkdown(score: AgentScore, lang: ContentLanguage): string {
+  const l = (en: string, zh: string): string => (lang === 'zh' ? zh : en);
+  return [
+    section(
+      l('Score', '评分'),
+      `**${score.totalScore} / 100** — ${score.pass ? l('pass', '通过') : l('not yet', '尚未通过')}`,
+    ),
+    section(
+      l('Breakdown', '分项'),
+      `| ${l('Criterion', '维度')} | ${l('Score', '得分')} |\n|---|---|\n` +
+        Object.entries(score.breakdown)
+          .map(([k, v]) => `| ${k} | ${v} / 25 |`)
+          .join('\n'),
+    ),
+    section(l('Feedback', '反馈'), score.feedback),
+  ].join('\n');
+}
+
+/** Agents whose whole output is the markdown file. */
+function markdownOnly(
+  templates: Record<string, Template>,
+): Record<string, (f: ContentFacts) => OfflineOutput> {
+  return Object.fromEntries(
+    Object.entries(templates).map(([name, t]) => [
+      name,
+      (f: ContentFacts): OfflineOutput => ({ markdown: t(f) }),
+    ]),
+  );
+}
