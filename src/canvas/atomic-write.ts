@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, renameSync } from 'node:fs';
 import * as path from 'node:path';
 
 /**
@@ -10,30 +10,67 @@ import * as path from 'node:path';
 export async function atomicWrite(
   file: string,
   data: string,
-  options: { fsync?: boolean; beforeRename?: () => Promise<boolean> } = {},
+  options: {
+    /**
+     * `true`: flush the temp file to disk before the rename. `'after-rename'`: flush the renamed file right after
+     * the rename instead, which keeps the flush out of the window between `beforeRename` and the rename (on ext4,
+     * replacing a file by rename already orders its data before the rename; the flush is for power loss).
+     */
+    fsync?: boolean | 'after-rename';
+    beforeRename?: () => Promise<boolean>;
+    /**
+     * A last veto run synchronously right before a synchronous rename, so nothing can happen between the two in
+     * this process and the window in which another program's write could go unnoticed is a few microseconds.
+     */
+    lastCheck?: () => boolean;
+  } = {},
 ): Promise<boolean> {
   const temp = path.join(
     path.dirname(file),
     `${tempPrefix(file)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
   );
   const handle = await fs.open(temp, 'wx', 0o644);
+  let open = true;
+  const close = async (): Promise<void> => {
+    if (open) await handle.close();
+    open = false;
+  };
   try {
     await handle.writeFile(data, 'utf8');
-    if (options.fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    if (options.beforeRename && !(await options.beforeRename())) {
-      await fs.rm(temp, { force: true });
-      return false;
-    }
-    await fs.rename(temp, file);
-    return true;
+    if (options.fsync === true) await handle.sync();
+    if (options.fsync !== 'after-rename') await close();
   } catch (err) {
+    await close();
     await fs.rm(temp, { force: true });
     throw err;
   }
+  try {
+    if (options.beforeRename && !(await options.beforeRename())) {
+      await close();
+      await fs.rm(temp, { force: true });
+      return false;
+    }
+    if (options.lastCheck) {
+      if (!options.lastCheck()) {
+        await close();
+        await fs.rm(temp, { force: true });
+        return false;
+      }
+      renameSync(temp, file);
+    } else {
+      await fs.rename(temp, file);
+    }
+  } catch (err) {
+    await close();
+    await fs.rm(temp, { force: true });
+    throw err;
+  }
+  try {
+    if (open) await handle.sync(); // the handle follows the inode, now at `file`
+  } finally {
+    await close();
+  }
+  return true;
 }
 
 function tempPrefix(file: string): string {

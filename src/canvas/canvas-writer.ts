@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { type BigIntStats, promises as fs, statSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import { failpoint } from '../common/failpoints';
@@ -8,23 +9,58 @@ import { CanvasWriteError } from './canvas.errors';
 import {
   type CanvasDocument,
   type CanvasEdge,
+  type CanvasFormat,
   type CanvasNode,
   detectFormat,
   parseCanvas,
   type Rect,
   serializeCanvas,
 } from './json-canvas';
-import { placeBelow, rectOf } from './layout';
+import { GRID_GAP, placeBelow, placeRight, rectOf } from './layout';
 
-/** A result to add to a canvas: a node to place under `sourceNodeId`, and an edge to it. Ids are deterministic. */
+/** A node we add; `x`/`y` are chosen at write time against what is on disk then. Ids are deterministic. */
+export interface NewNode {
+  id: string;
+  type: 'file' | 'text';
+  file?: string;
+  text?: string;
+  /** A JSON Canvas preset colour (`"1"`–`"6"`). */
+  color?: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * A result to add to a canvas: nodes laid out together as one block next to `sourceNodeId` (a grid of `columns`
+ * columns, filled row by row, under the source or to its right), the edges linking them, and optionally a preset
+ * colour for the source node (a score band).
+ */
 export interface CanvasAddition {
   sourceNodeId: string;
-  /** The node without position; `x`/`y` are chosen at write time against what is on disk then. */
-  node: { id: string; type: string; file?: string; text?: string; width: number; height: number };
-  edge: CanvasEdge;
+  nodes: NewNode[];
+  edges: CanvasEdge[];
+  /** Grid columns of the block (default 1). */
+  columns?: number;
+  /** Where the block goes: under the source (default) or beside it on the right. */
+  side?: 'below' | 'right';
+  sourceColor?: string;
 }
 
 export type AdditionOutcome = { placed: true; alreadyPresent: boolean } | { placed: false; reason: string };
+
+interface CurrentFile {
+  text: string;
+  doc: CanvasDocument;
+  /** The file's identity and times when it was read. */
+  stat: BigIntStats;
+  /** The file that was read, kept open until the write is done (to see a save that lands in it late). */
+  handle: FileHandle;
+}
+
+interface PlacedAddition {
+  write: number;
+  addition: CanvasAddition;
+}
 
 interface Pending {
   addition: CanvasAddition;
@@ -32,18 +68,36 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-const MAX_ATTEMPTS = 8;
-/** Base pause before merging again after another program changed the file under us. */
-const CHANGED_BACKOFF_MS = 5;
+/**
+ * Merges redone because another program changed the file under us, before the write gives up. An editor saving
+ * every few milliseconds needs a few; the pause between them stays short (its next save is coming anyway).
+ */
+const MAX_ATTEMPTS = 40;
+const CHANGED_BACKOFF_MS = 2;
+const CHANGED_BACKOFF_MAX_MS = 25;
 /** Re-reads of a file that does not parse (maybe half-written by another program) before giving up. */
 const INVALID_RETRIES = 6;
 const INVALID_RETRY_MS = 15;
+/** Reads of a file another program is still writing into while we replace it, and the pause between them. */
+const CLOBBER_READS = 20;
+const CLOBBER_READ_MS = 5;
+/** Re-reads of a file that changed while being read, before merging into the latest read anyway. */
+const UNSTABLE_READS = 20;
+/** When, after the last write, to check that no stale save by another program dropped our results. */
+const SETTLE_CHECKS_MS = [250, 1_000, 3_000];
+/** How many recent writes' additions are remembered for that check (a stale save is only ever a moment late). */
+const REMEMBERED_WRITES = 32;
 
 /**
  * One serialized write queue for one canvas file. Additions that arrive while a write is in progress are merged
  * into the next single write (coalescing). Every write re-reads the file, merges into what is on disk now, and
- * replaces it atomically, re-checking the content hash just before the rename and redoing the merge when another
- * program changed the file meanwhile.
+ * replaces it atomically, re-checking the content hash (and, in the last microseconds, the file's identity and
+ * timestamps) just before the rename, and redoing the merge when another program changed the file meanwhile.
+ *
+ * An editor that saves a copy it read before our write (a stale save) silently drops what we added. Such a loss is
+ * told apart from a deliberate deletion by its shape: a stale save drops *everything* we added from some write on,
+ * while a user deletes particular results and leaves later ones in place. Lost results are merged again — at the
+ * next write, and by settle checks a moment after the last one.
  */
 export class CanvasWriteQueue {
   private pending: Pending[] = [];
@@ -52,14 +106,25 @@ export class CanvasWriteQueue {
   private last: { text: string; doc: CanvasDocument } | undefined;
   /** Temp files a killed process left beside the canvas, removed before the first write. */
   private swept: Promise<void> | undefined;
+  /** Recently placed additions, by the write that placed them (oldest first), to spot and repair stale saves. */
+  private placed: PlacedAddition[] = [];
+  private settleTimers = new Set<NodeJS.Timeout>();
+  /** Edits another program saved into the file our rename replaced, still to be merged into the canvas. */
+  private repair: { base: CanvasDocument; theirs: CanvasDocument; format: CanvasFormat } | undefined;
+  private closed = false;
   /** Number of file replacements done, and bytes written (for benchmarks and logs). */
   writes = 0;
   bytesWritten = 0;
+  /** Results merged again after another program's stale save dropped them. */
+  restored = 0;
+  /** Saves by another program that landed in the file we were replacing, whose edits were merged back. */
+  repaired = 0;
 
   constructor(
     private readonly absPath: string,
     /** Called with the document just written (e.g. to refresh a read cache). */
     private readonly onWritten: (doc: CanvasDocument) => void | Promise<void> = () => undefined,
+    private readonly settleChecksMs: readonly number[] = SETTLE_CHECKS_MS,
   ) {}
 
   add(addition: CanvasAddition): Promise<AdditionOutcome> {
@@ -74,6 +139,13 @@ export class CanvasWriteQueue {
     while (this.draining) await this.draining;
   }
 
+  /** Stops the settle checks (pending additions are still written: await `idle()`). */
+  close(): void {
+    this.closed = true;
+    for (const t of this.settleTimers) clearTimeout(t);
+    this.settleTimers.clear();
+  }
+
   private async drain(): Promise<void> {
     try {
       this.swept ??= removeStaleTempFiles(path.dirname(this.absPath), path.basename(this.absPath));
@@ -84,6 +156,7 @@ export class CanvasWriteQueue {
         try {
           const outcomes = await this.writeOnce(batch.map((p) => p.addition));
           batch.forEach((p, i) => p.resolve(outcomes[i]));
+          if (this.repair) await this.writeOnce([]).catch(() => (this.repair = undefined));
         } catch (err) {
           const error =
             err instanceof CanvasWriteError
@@ -99,85 +172,282 @@ export class CanvasWriteQueue {
 
   private async writeOnce(additions: CanvasAddition[]): Promise<AdditionOutcome[]> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const { text, doc: current } = await this.readCurrent();
-      const hash = sha256(text);
-      // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
-      const doc: CanvasDocument = { raw: current.raw, nodes: [...current.nodes], edges: [...current.edges] };
-      const outcomes = merge(doc.nodes, doc.edges, additions);
-      if (!outcomes.some((o) => o.placed && !o.alreadyPresent)) return outcomes;
-      const out = serializeCanvas(doc, detectFormat(text));
-      const replaced = await atomicWrite(this.absPath, out, {
-        fsync: true,
-        // the file must be exactly what was merged into (content hash): otherwise merge again
-        beforeRename: async () => {
-          const unchanged = sha256(await fs.readFile(this.absPath, 'utf8')) === hash;
-          if (unchanged) failpoint('canvas.before-rename');
-          return unchanged;
-        },
-      });
-      if (replaced) {
-        failpoint('canvas.after-rename');
-        this.writes++;
-        this.bytesWritten += Buffer.byteLength(out);
-        this.last = { text: out, doc };
-        await this.onWritten(doc);
-        return outcomes;
+      const file = await this.readCurrent();
+      try {
+        const { text, doc: current, stat } = file;
+        const hash = sha256(text);
+        // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
+        const doc: CanvasDocument = {
+          raw: current.raw,
+          nodes: [...current.nodes],
+          edges: [...current.edges],
+        };
+        const repair = this.repair;
+        if (repair) applyTheirEdits(doc, repair.base, repair.theirs);
+        const { lost, keep } = this.lostToStaleSave(doc);
+        const outcomes = merge(doc.nodes, doc.edges, [...lost, ...additions]);
+        const restoredNow = outcomes
+          .slice(0, lost.length)
+          .filter((o) => o.placed && !o.alreadyPresent).length;
+        const mine = outcomes.slice(lost.length);
+        if (!repair && !outcomes.some((o) => o.placed && !o.alreadyPresent)) return mine;
+        const out = serializeCanvas(doc, repair ? repair.format : detectFormat(text));
+        const replaced = await atomicWrite(this.absPath, out, {
+          fsync: 'after-rename',
+          // the file must be exactly what was merged into (content hash): otherwise merge again
+          beforeRename: async () => {
+            const unchanged = sha256(await fs.readFile(this.absPath, 'utf8')) === hash;
+            if (unchanged) failpoint('canvas.before-rename');
+            return unchanged;
+          },
+          // …and still the same file, untouched since, right up to the rename
+          lastCheck: () => sameFile(stat, statSync(this.absPath, { bigint: true })),
+        });
+        if (replaced) {
+          failpoint('canvas.after-rename');
+          this.writes++;
+          this.bytesWritten += Buffer.byteLength(out);
+          this.restored += restoredNow;
+          this.last = { text: out, doc };
+          this.remember(keep, [...lost, ...additions], outcomes);
+          if (repair) this.repair = undefined;
+          // a save that landed in the old file between our last check and the rename: bring its edits over
+          const theirs = await this.clobberedWrite(file);
+          if (theirs) {
+            this.repair = { base: current, theirs: theirs.doc, format: detectFormat(theirs.text) };
+            this.repaired++;
+          }
+          this.scheduleSettleChecks();
+          await this.onWritten(doc);
+          return mine;
+        }
+      } finally {
+        await file.handle.close();
       }
       // someone else wrote in between: let them finish, then merge into what they wrote
-      await sleep(CHANGED_BACKOFF_MS * attempt * (0.5 + Math.random()));
+      await sleep(Math.min(CHANGED_BACKOFF_MAX_MS, CHANGED_BACKOFF_MS * attempt) * Math.random());
     }
     throw new CanvasWriteError(`the canvas kept changing on disk; gave up after ${MAX_ATTEMPTS} attempts`);
   }
 
   /**
-   * The canvas as it is on disk now. What we wrote last is reused without parsing. A file that does not parse may
-   * be half-written by another program (editors often truncate, then write): it is read again a few times before
+   * The recent additions a stale save dropped: those of the longest run of latest writes whose results are all
+   * gone. Results missing from before a write that is still present were deleted on purpose: `keep` forgets them
+   * (and the lost ones, remembered again once merged), to be adopted when the write lands.
+   */
+  private lostToStaleSave(doc: CanvasDocument): { lost: CanvasAddition[]; keep: PlacedAddition[] } {
+    const ids = new Set(doc.nodes.map((n) => n.id));
+    const gone = this.placed.map((p) => !p.addition.nodes.some((n) => ids.has(n.id)));
+    let cut = this.placed.length;
+    while (cut > 0 && gone[cut - 1]) cut--;
+    // the cut falls between writes: a write with some of its results present was not lost to a stale save
+    if (cut > 0 && cut < this.placed.length) {
+      const write = this.placed[cut - 1].write;
+      while (cut < this.placed.length && this.placed[cut].write === write) cut++;
+    }
+    return {
+      lost: this.placed.slice(cut).map((p) => p.addition),
+      keep: this.placed.slice(0, cut).filter((_, i) => !gone[i]),
+    };
+  }
+
+  /** Adopts `keep` and remembers what this write placed, forgetting writes too old to be lost to a stale save. */
+  private remember(keep: PlacedAddition[], additions: CanvasAddition[], outcomes: AdditionOutcome[]): void {
+    const write = this.writes;
+    this.placed = keep.filter((p) => p.write > write - REMEMBERED_WRITES);
+    additions.forEach((addition, i) => {
+      const o = outcomes[i];
+      if (o.placed && !o.alreadyPresent) this.placed.push({ write, addition });
+    });
+  }
+
+  /** A moment after a write, checks that no stale save dropped what it added (restarted by every write). */
+  private scheduleSettleChecks(): void {
+    for (const t of this.settleTimers) clearTimeout(t);
+    this.settleTimers.clear();
+    if (this.closed) return;
+    for (const ms of this.settleChecksMs) {
+      const timer = setTimeout(() => {
+        this.settleTimers.delete(timer);
+        this.draining ??= this.settle();
+      }, ms);
+      timer.unref();
+      this.settleTimers.add(timer);
+    }
+  }
+
+  private async settle(): Promise<void> {
+    try {
+      const text = await fs.readFile(this.absPath, 'utf8').catch(() => undefined);
+      if (text === undefined || text === this.last?.text) return;
+      await this.writeOnce([]); // a repair write schedules its own settle checks
+    } catch {
+      // the next addition reports a lasting problem; a settle check never throws
+    } finally {
+      this.draining = undefined;
+      if (this.pending.length) this.draining = this.drain();
+    }
+  }
+
+  /**
+   * The canvas as it is on disk now, with the file's identity and timestamps from just before the read (the read is
+   * repeated if they changed during it). What we wrote last is reused without parsing. A file that does not parse
+   * may be half-written by another program (editors often truncate, then write): it is read again a few times before
    * the write gives up, leaving the file untouched.
    */
-  private async readCurrent(): Promise<{ text: string; doc: CanvasDocument }> {
-    for (let retry = 0; ; retry++) {
-      const text = await fs.readFile(this.absPath, 'utf8');
-      if (this.last?.text === text) return { text, doc: this.last.doc };
-      const parsed = parseCanvas(text);
-      if (!('errors' in parsed)) return { text, doc: parsed.doc };
-      if (retry === INVALID_RETRIES) {
-        throw new CanvasWriteError(
-          `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
-        );
+  private async readCurrent(): Promise<CurrentFile> {
+    for (let retry = 0, moving = 0; ; retry++) {
+      const handle = await fs.open(this.absPath, 'r');
+      let keep = false;
+      try {
+        const stat = await handle.stat({ bigint: true });
+        const text = await handle.readFile('utf8');
+        if (!sameFile(stat, statSync(this.absPath, { bigint: true })) && moving++ < UNSTABLE_READS) {
+          retry--; // changed while we read it: read it again (the pre-rename checks catch a last change anyway)
+          await sleep(1);
+          continue;
+        }
+        const parsed = this.last?.text === text ? { doc: this.last.doc } : parseCanvas(text);
+        if (!('errors' in parsed)) {
+          keep = true;
+          return { text, doc: parsed.doc, stat, handle };
+        }
+        if (retry === INVALID_RETRIES) {
+          throw new CanvasWriteError(
+            `the canvas on disk is no longer valid JSON Canvas (${parsed.errors[0].message}); left it untouched`,
+          );
+        }
+      } finally {
+        if (!keep) await handle.close();
       }
       await sleep(INVALID_RETRY_MS * (retry + 1));
     }
   }
+
+  /**
+   * What another program wrote into the file we replaced, in the microseconds between our last check and our
+   * rename (it had the old file open): its complete content once it parses, or `undefined` when nothing was written.
+   */
+  private async clobberedWrite(
+    file: CurrentFile,
+  ): Promise<{ doc: CanvasDocument; text: string } | undefined> {
+    for (let i = 0; i < CLOBBER_READS; i++) {
+      const now = await file.handle.stat({ bigint: true });
+      // (its change time moved when our rename unlinked it: only a write moves its size or modification time)
+      if (i === 0 && now.size === file.stat.size && now.mtimeNs === file.stat.mtimeNs) return undefined;
+      const buffer = Buffer.alloc(Number(now.size));
+      const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, 0);
+      const text = buffer.subarray(0, bytesRead).toString('utf8');
+      const parsed = parseCanvas(text);
+      if (!('errors' in parsed)) return { doc: parsed.doc, text };
+      await sleep(CLOBBER_READ_MS); // still being written
+    }
+    return undefined;
+  }
 }
 
-/** Adds what is not there yet (by id), placing each new node so it overlaps nothing. Mutates the arrays. */
+/** Same inode, size, and modification and change times (nanoseconds where the file system keeps them). */
+function sameFile(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/**
+ * Adds what is not there yet (by id), placing each new block so it overlaps nothing. Mutates the arrays (never the
+ * node objects in them: a recoloured source is replaced by a copy). An addition with any of its nodes present was
+ * merged before (a replay): whatever the user did to it since — a deleted question node or edge, a moved card, a
+ * new colour — is left as it is.
+ */
 function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAddition[]): AdditionOutcome[] {
-  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const index = new Map(nodes.map((n, i) => [n.id, i]));
   const edgeIds = new Set(edges.map((e) => e.id));
   const obstacles: Rect[] = nodes.map(rectOf);
-  return additions.map(({ sourceNodeId, node, edge }): AdditionOutcome => {
-    if (byId.has(node.id)) {
-      if (!edgeIds.has(edge.id) && byId.has(edge.fromNode)) {
-        edges.push(edge);
-        edgeIds.add(edge.id);
-        return { placed: true, alreadyPresent: false };
-      }
-      return { placed: true, alreadyPresent: true };
+  return additions.map((addition): AdditionOutcome => {
+    if (addition.nodes.some((n) => index.has(n.id))) return { placed: true, alreadyPresent: true };
+    const sourceIndex = index.get(addition.sourceNodeId);
+    if (sourceIndex === undefined) {
+      return { placed: false, reason: `source node ${addition.sourceNodeId} is no longer in the canvas` };
     }
-    const source = byId.get(sourceNodeId);
-    if (!source) return { placed: false, reason: `source node ${sourceNodeId} is no longer in the canvas` };
-    const rect = placeBelow(rectOf(source), node.width, node.height, obstacles);
-    const { id, type, width, height, ...rest } = node;
-    const placed: CanvasNode = { id, type, ...rest, x: rect.x, y: rect.y, width, height };
-    nodes.push(placed);
-    byId.set(placed.id, placed);
-    obstacles.push(rect);
-    if (!edgeIds.has(edge.id)) {
+    const source = nodes[sourceIndex];
+    for (const placed of placeBlock(rectOf(source), addition, obstacles)) {
+      index.set(placed.id, nodes.length);
+      nodes.push(placed);
+      obstacles.push(rectOf(placed));
+    }
+    if (addition.sourceColor !== undefined && source.color !== addition.sourceColor) {
+      nodes[sourceIndex] = { ...source, color: addition.sourceColor };
+    }
+    for (const edge of addition.edges) {
+      // an edge left behind by a deleted result node is reused, not duplicated
+      if (edgeIds.has(edge.id) || !index.has(edge.fromNode) || !index.has(edge.toNode)) continue;
       edges.push(edge);
       edgeIds.add(edge.id);
     }
     return { placed: true, alreadyPresent: false };
   });
+}
+
+/** The addition's nodes laid out as a grid block in a free spot next to the source. */
+function placeBlock(source: Rect, addition: CanvasAddition, obstacles: readonly Rect[]): CanvasNode[] {
+  const columns = Math.max(1, Math.min(addition.columns ?? 1, addition.nodes.length));
+  const colWidth = Math.max(...addition.nodes.map((n) => n.width));
+  const rowHeights: number[] = [];
+  addition.nodes.forEach((n, i) => {
+    const row = Math.floor(i / columns);
+    rowHeights[row] = Math.max(rowHeights[row] ?? 0, n.height);
+  });
+  const width = columns * colWidth + (columns - 1) * GRID_GAP;
+  const height = rowHeights.reduce((a, b) => a + b, 0) + (rowHeights.length - 1) * GRID_GAP;
+  const block =
+    addition.side === 'right'
+      ? placeRight(source, width, height, obstacles)
+      : placeBelow(source, width, height, obstacles);
+  const rowTops = rowHeights.map(
+    (_, row) => block.y + rowHeights.slice(0, row).reduce((a, b) => a + b + GRID_GAP, 0),
+  );
+  return addition.nodes.map(({ id, type, width: w, height: h, ...rest }, i): CanvasNode => {
+    const row = Math.floor(i / columns);
+    const x = block.x + (i % columns) * (colWidth + GRID_GAP);
+    return { id, type, ...rest, x, y: rowTops[row], width: w, height: h };
+  });
+}
+
+/**
+ * Applies to `doc` the edits `theirs` made to `base` (a three-way merge by id): nodes and edges they added, changed
+ * or deleted, and top-level fields they changed — unless `doc` changed that item since `base` too (then `doc`, the
+ * newer, wins). Mutates `doc`'s arrays, never the items.
+ */
+export function applyTheirEdits(doc: CanvasDocument, base: CanvasDocument, theirs: CanvasDocument): void {
+  doc.nodes = mergeItems(doc.nodes, base.nodes, theirs.nodes);
+  doc.edges = mergeItems(doc.edges, base.edges, theirs.edges);
+  const raw = { ...doc.raw };
+  for (const key of new Set([...Object.keys(base.raw), ...Object.keys(theirs.raw)])) {
+    if (key === 'nodes' || key === 'edges') continue;
+    if (same(base.raw[key], theirs.raw[key]) || !same(base.raw[key], doc.raw[key])) continue;
+    if (key in theirs.raw) raw[key] = theirs.raw[key];
+    else delete raw[key];
+  }
+  doc.raw = raw;
+}
+
+function mergeItems<T extends { id: string }>(mine: T[], base: T[], theirs: T[]): T[] {
+  const baseById = new Map(base.map((i) => [i.id, i]));
+  const theirsById = new Map(theirs.map((i) => [i.id, i]));
+  const out: T[] = [];
+  const seen = new Set<string>();
+  for (const item of mine) {
+    seen.add(item.id);
+    const b = baseById.get(item.id);
+    const t = theirsById.get(item.id);
+    const untouchedByMe = b !== undefined && same(b, item);
+    if (untouchedByMe && t === undefined) continue; // they deleted it
+    out.push(untouchedByMe && t !== undefined && !same(b, t) ? t : item);
+  }
+  for (const t of theirs) if (!baseById.has(t.id) && !seen.has(t.id)) out.push(t); // they added it
+  return out;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
 function sha256(text: string): string {

@@ -24,7 +24,8 @@ import {
   NodeNotFoundError,
   UnknownNodeIdsError,
 } from './canvas.errors';
-import { CanvasService, RESULT_NODE_WIDTH, type ResultToWrite, shortId } from './canvas.service';
+import { CanvasService, type ResultToWrite } from './canvas.service';
+import { RESULT_NODE_WIDTH, shortId } from './result-nodes';
 import { nameHash } from './file-names';
 import type { CanvasNode } from './json-canvas';
 import { VaultService } from './vault.service';
@@ -676,7 +677,7 @@ describe('CanvasService (real temp vault)', () => {
     });
 
     it('counts canvas writes over all canvases, and flush waits for queued writes', async () => {
-      expect(service.writeStats()).toEqual({ writes: 0, bytesWritten: 0 });
+      expect(service.writeStats()).toEqual({ writes: 0, bytesWritten: 0, restored: 0, repaired: 0 });
       const rootCanvas = path.join(vaultRoot, 'board.canvas');
       writeFileSync(rootCanvas, JSON.stringify({ nodes: [NODES[0]], edges: [] }));
       await Promise.all([

@@ -1,9 +1,8 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentNodeInput } from '../agent/agent-runner';
+import type { AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
@@ -18,6 +17,7 @@ import { readFileNode } from './file-content';
 import { isResultNameFor, resultFileName } from './file-names';
 import { type CanvasDocument, type CanvasNode, overlaps, parseCanvas } from './json-canvas';
 import { rectOf } from './layout';
+import { resultAddition, shortId } from './result-nodes';
 import { type ResolvedCanvasPath, VaultService } from './vault.service';
 
 export interface ResultToWrite {
@@ -33,6 +33,8 @@ export interface ResultToWrite {
    */
   concept?: string;
   markdown: string;
+  /** The agent's structured output: question, score and hint agents add text nodes instead of a file node. */
+  structured?: AgentStructuredOutput;
 }
 
 export interface WrittenResult {
@@ -51,11 +53,6 @@ interface CachedCanvas {
 /** Re-reads of a canvas that does not parse while a batch runs (another program may be mid-write). */
 const INVALID_CANVAS_RETRIES = 6;
 const INVALID_CANVAS_RETRY_MS = 15;
-
-/** Width of a result file node; its height follows the content length within these bounds. */
-export const RESULT_NODE_WIDTH = 400;
-const RESULT_NODE_MIN_HEIGHT = 240;
-const RESULT_NODE_MAX_HEIGHT = 640;
 
 /** JSON Canvas I/O for the orchestrator: open and check canvases, read node content, write results. */
 @Injectable()
@@ -158,22 +155,16 @@ export class CanvasService implements OnModuleDestroy {
       throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
     }
     const fileSize = Buffer.byteLength(body);
-    const height = Math.min(
-      RESULT_NODE_MAX_HEIGHT,
-      Math.max(RESULT_NODE_MIN_HEIGHT, Math.round(body.length / 3)),
+    const canvas = await this.queue(r.canvas.absPath).add(
+      resultAddition({
+        key,
+        sourceNodeId: r.sourceNodeId,
+        agentType: r.agentType,
+        fileRel,
+        body,
+        structured: r.structured,
+      }),
     );
-    const canvas = await this.queue(r.canvas.absPath).add({
-      sourceNodeId: r.sourceNodeId,
-      node: { id: nodeId, type: 'file', file: fileRel, width: RESULT_NODE_WIDTH, height },
-      edge: {
-        id: shortId('e', key),
-        fromNode: r.sourceNodeId,
-        fromSide: 'bottom',
-        toNode: nodeId,
-        toSide: 'top',
-        label: r.agentType,
-      },
-    });
     return { filePath: fileRel, fileSize, canvas };
   }
 
@@ -182,19 +173,24 @@ export class CanvasService implements OnModuleDestroy {
     await Promise.all([...this.queues.values()].map((q) => q.idle()));
   }
 
-  /** Canvas replacements done and bytes written so far, over all canvases. */
-  writeStats(): { writes: number; bytesWritten: number } {
-    let writes = 0;
-    let bytesWritten = 0;
+  /**
+   * Canvas replacements done, bytes written, results merged again after stale saves, and late saves of another
+   * program merged back, over all canvases.
+   */
+  writeStats(): { writes: number; bytesWritten: number; restored: number; repaired: number } {
+    const stats = { writes: 0, bytesWritten: 0, restored: 0, repaired: 0 };
     for (const q of this.queues.values()) {
-      writes += q.writes;
-      bytesWritten += q.bytesWritten;
+      stats.writes += q.writes;
+      stats.bytesWritten += q.bytesWritten;
+      stats.restored += q.restored;
+      stats.repaired += q.repaired;
     }
-    return { writes, bytesWritten };
+    return stats;
   }
 
   async onModuleDestroy(): Promise<void> {
     await this.flush();
+    for (const q of this.queues.values()) q.close();
   }
 
   private queue(absPath: string): CanvasWriteQueue {
@@ -319,9 +315,4 @@ function conceptFromTitle(title: string, agentType: string): string {
 
 function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
-}
-
-/** A deterministic 16-hex-character id (Obsidian's id shape) for a node or edge we add. */
-export function shortId(kind: 'n' | 'e', key: string): string {
-  return createHash('sha256').update(`${kind}\0${key}`).digest('hex').slice(0, 16);
 }

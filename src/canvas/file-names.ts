@@ -55,7 +55,8 @@ export function isResultNameFor(name: string, parts: Omit<ResultNameParts, 'conc
 /** A short stable hash of (task id, node id, agent): the part of a name that keeps distinct triples apart. */
 export function nameHash(taskId: string, nodeId: string, agentType: string): string {
   return createHash('sha256')
-    .update(`${taskId}\0${nodeId}\0${agentType}`)
+    // JSON keeps lone surrogates apart (as \udXXX escapes); UTF-8 would turn them all into U+FFFD
+    .update(JSON.stringify([taskId, nodeId, agentType]))
     .digest('hex')
     .slice(0, NAME_HASH_LENGTH);
 }

@@ -4,6 +4,11 @@ import * as path from 'node:path';
 import { type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
 import { type CanvasNode, overlaps } from './json-canvas';
 
+/** Queues made by a test, closed after it (their settle checks would otherwise fire during later tests). */
+const queues: CanvasWriteQueue[] = [];
+const track = (q: CanvasWriteQueue): CanvasWriteQueue => (queues.push(q), q);
+afterEach(() => queues.splice(0).forEach((q) => q.close()));
+
 /** A dense canvas: a 6 × 6 grid of 200 × 100 text nodes 20 px apart, inside a group around the first row. */
 function denseCanvas(): { nodes: CanvasNode[]; edges: [] } {
   const nodes: CanvasNode[] = [
@@ -29,8 +34,8 @@ function addition(source: string, agent: string): CanvasAddition {
   const id = `${source}-${agent}`;
   return {
     sourceNodeId: source,
-    node: { id, type: 'file', file: `x/${id}.md`, width: 400, height: 240 },
-    edge: { id: `e-${id}`, fromNode: source, fromSide: 'bottom', toNode: id, toSide: 'top', label: agent },
+    nodes: [{ id, type: 'file', file: `x/${id}.md`, width: 400, height: 240 }],
+    edges: [{ id: `e-${id}`, fromNode: source, fromSide: 'bottom', toNode: id, toSide: 'top', label: agent }],
   };
 }
 
@@ -39,7 +44,7 @@ async function runBatch(agents: number): Promise<CanvasNode[]> {
   try {
     const file = path.join(dir, 'dense.canvas');
     writeFileSync(file, JSON.stringify(denseCanvas(), null, '\t'));
-    const queue = new CanvasWriteQueue(file);
+    const queue = track(new CanvasWriteQueue(file));
     const agentNames = Array.from({ length: agents }, (_, i) => `agent-${i}`);
     // every agent on the same source, concurrently (coalesced), then one more result for every other node
     await Promise.all(agentNames.map((a) => queue.add(addition('n22', a))));

@@ -2,6 +2,8 @@ import { type CanvasNode, overlaps, type Rect } from './json-canvas';
 
 /** Vertical gap between a source node and what is placed under it, and between stacked results. */
 export const LAYOUT_GAP = 50;
+/** Gap between the cells of a grid of result nodes. */
+export const GRID_GAP = 30;
 /** Minimum clearance kept around every existing node. */
 export const LAYOUT_MARGIN = 20;
 
@@ -26,6 +28,30 @@ export function placeBelow(source: Rect, width: number, height: number, obstacle
     }
     if (lowestBottom === undefined) return rect;
     rect.y = Math.round(lowestBottom + LAYOUT_GAP);
+  }
+}
+
+/**
+ * Finds a free spot to the right of `source` for a `width` × `height` rectangle, top-aligned with it: moves right
+ * past every obstacle it would overlap. Deterministic for the same obstacles.
+ */
+export function placeRight(source: Rect, width: number, height: number, obstacles: readonly Rect[]): Rect {
+  const rect: Rect = {
+    x: Math.round(source.x + source.width + LAYOUT_GAP),
+    y: Math.round(source.y),
+    width,
+    height,
+  };
+  for (;;) {
+    let rightmost: number | undefined;
+    for (const o of obstacles) {
+      if (overlaps(rect, o, LAYOUT_MARGIN)) {
+        const right = o.x + o.width;
+        if (rightmost === undefined || right > rightmost) rightmost = right;
+      }
+    }
+    if (rightmost === undefined) return rect;
+    rect.x = Math.round(rightmost + LAYOUT_GAP);
   }
 }
 

@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
 
+/** Queues made by a test, closed after it (their settle checks would otherwise fire during later tests). */
+const queues: CanvasWriteQueue[] = [];
+const track = (q: CanvasWriteQueue): CanvasWriteQueue => (queues.push(q), q);
+afterEach(() => queues.splice(0).forEach((q) => q.close()));
+
 /** JSON values as plugins store them: unicode strings, numbers, booleans, nested objects and arrays. */
 const pluginValue = fc.jsonValue({ maxDepth: 3 });
 const unicodeText = fc.string({ unit: 'binary', maxLength: 40 });
@@ -71,19 +76,21 @@ describe('read–merge–write round trip (fast-check)', () => {
             const file = path.join(dir, 'c.canvas');
             const original = JSON.stringify(doc, null, indent) + (finalNewline ? '\n' : '');
             writeFileSync(file, original);
-            const queue = new CanvasWriteQueue(file);
+            const queue = track(new CanvasWriteQueue(file));
             const sources = doc.nodes.slice(0, adds);
             const additions: CanvasAddition[] = sources.map((s, i) => ({
               sourceNodeId: s.id as string,
-              node: { id: `result-${i}`, type: 'file', file: `out/${i}.md`, width: 400, height: 240 },
-              edge: {
-                id: `result-edge-${i}`,
-                fromNode: s.id as string,
-                fromSide: 'bottom',
-                toNode: `result-${i}`,
-                toSide: 'top',
-                label: 'agent',
-              },
+              nodes: [{ id: `result-${i}`, type: 'file', file: `out/${i}.md`, width: 400, height: 240 }],
+              edges: [
+                {
+                  id: `result-edge-${i}`,
+                  fromNode: s.id as string,
+                  fromSide: 'bottom',
+                  toNode: `result-${i}`,
+                  toSide: 'top',
+                  label: 'agent',
+                },
+              ],
             }));
             await Promise.all(additions.map((a) => queue.add(a)));
             const text = readFileSync(file, 'utf8');
@@ -94,10 +101,10 @@ describe('read–merge–write round trip (fast-check)', () => {
             expect(after.nodes.slice(0, doc.nodes.length)).toEqual(before.nodes);
             expect(after.edges.slice(0, doc.edges.length)).toEqual(before.edges);
             expect(after.nodes.slice(doc.nodes.length).map((n) => n.id)).toEqual(
-              additions.map((a) => a.node.id),
+              additions.map((a) => a.nodes[0].id),
             );
             expect(after.edges.slice(doc.edges.length).map((e) => e.id)).toEqual(
-              additions.map((a) => a.edge.id),
+              additions.map((a) => a.edges[0].id),
             );
             // unknown top-level keys and key order kept; formatting kept
             expect(Object.keys(after)).toEqual(Object.keys(before));

@@ -469,6 +469,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         agentType,
         title: `${agentType}: ${concept || nodeId}`,
         markdown: output.markdown,
+        structured: output.structured,
       });
       failpoint('node.before-record');
       if (!written.canvas.placed) {
