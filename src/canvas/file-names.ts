@@ -54,11 +54,13 @@ export function isResultNameFor(name: string, parts: Omit<ResultNameParts, 'conc
 
 /** A short stable hash of (task id, node id, agent): the part of a name that keeps distinct triples apart. */
 export function nameHash(taskId: string, nodeId: string, agentType: string): string {
-  return createHash('sha256')
-    // JSON keeps lone surrogates apart (as \udXXX escapes); UTF-8 would turn them all into U+FFFD
-    .update(JSON.stringify([taskId, nodeId, agentType]))
-    .digest('hex')
-    .slice(0, NAME_HASH_LENGTH);
+  return (
+    createHash('sha256')
+      // JSON keeps lone surrogates apart (as \udXXX escapes); UTF-8 would turn them all into U+FFFD
+      .update(JSON.stringify([taskId, nodeId, agentType]))
+      .digest('hex')
+      .slice(0, NAME_HASH_LENGTH)
+  );
 }
 
 /** Characters Windows refuses in names, plus those that break Obsidian links (`#`, `^`, `[`, `]`). */

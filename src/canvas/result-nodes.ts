@@ -182,5 +182,8 @@ function clamp(n: number, min: number, max: number): number {
 /** A deterministic 16-hex-character id (Obsidian's id shape) for a node or edge we add. */
 export function shortId(kind: 'n' | 'e', key: string): string {
   // JSON keeps lone surrogates in node ids apart (UTF-8 would turn them all into U+FFFD)
-  return createHash('sha256').update(JSON.stringify([kind, key])).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify([kind, key]))
+    .digest('hex')
+    .slice(0, 16);
 }
