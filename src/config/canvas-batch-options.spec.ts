@@ -24,6 +24,7 @@ describe('resolveOptions', () => {
       agentTimeoutMs: 120_000,
       agentLatencyMs: 0,
       shutdownGraceMs: 30_000,
+      scheduling: 'fair',
     });
   });
 

@@ -26,6 +26,12 @@ export interface CanvasBatchOptions {
   agentLatencyMs?: number | { min: number; max: number };
   /** On shutdown, how long running nodes may finish before they are left for the next start. Default 30 s. */
   shutdownGraceMs?: number;
+  /**
+   * How process-wide slots are shared: `fair` (default) — round-robin between running batches, and within a batch
+   * the longest-expected nodes first (per-agent-type duration estimates learned from completed nodes); `fifo` — the
+   * plain first-come order of the original (kept for comparison in benchmarks).
+   */
+  scheduling?: 'fair' | 'fifo';
   /** Your own agent runner (e.g. a different LLM client). Default: the deterministic offline runner. */
   agentRunner?: AgentRunner;
 }
@@ -45,6 +51,7 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     agentTimeoutMs: 120_000,
     agentLatencyMs: 0,
     shutdownGraceMs: 30_000,
+    scheduling: 'fair',
     ...stripUndefined(options),
   };
 }
