@@ -74,4 +74,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN cancel_requested TEXT;
   CREATE INDEX tasks_unfinished ON tasks (created_at) WHERE status IN ('pending', 'running');
   `,
+  /* 3: per-agent duration estimates (longest-expected-first dispatch); paged status */ `
+  CREATE TABLE agent_duration_estimates (
+    agent_type   TEXT PRIMARY KEY,
+    mean_ms      REAL NOT NULL,
+    samples      INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL
+  ) WITHOUT ROWID;
+  -- status pages: a group's results of one outcome in the order they finished
+  CREATE INDEX node_results_page ON node_results (task_id, group_index, outcome, finished_at, node_id);
+  `,
 ];

@@ -42,7 +42,13 @@ describe('SqliteDatabase (real file)', () => {
           name: string;
         }[]
       ).map((r) => r.name);
-      expect(tables).toEqual(['memory_outbox', 'node_results', 'task_events', 'tasks']);
+      expect(tables).toEqual([
+        'agent_duration_estimates',
+        'memory_outbox',
+        'node_results',
+        'task_events',
+        'tasks',
+      ]);
     } finally {
       db.onApplicationShutdown();
     }

@@ -28,7 +28,8 @@ import {
   type TerminalStatus,
 } from '../session/task.types';
 import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
-import { GlobalSlots, type Slot, SlotLimiter } from './concurrency/slot-limiter';
+import { type DurationEstimate, DurationEstimates } from './concurrency/duration-estimates';
+import { GlobalSlots, type SchedulingPolicy, type Slot, SlotLimiter } from './concurrency/slot-limiter';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import { TaskEventBus } from './task-event-bus';
@@ -62,6 +63,17 @@ export interface LiveTaskInfo {
   runningNodes: number;
   peakConcurrent: number;
   groupsStarted: number[];
+  /** Nodes of this batch holding its own slot and waiting for a process-wide one. */
+  waitingForSlot: number;
+}
+
+export interface SchedulerState {
+  policy: SchedulingPolicy;
+  limit: number;
+  capacity: number;
+  inUse: number;
+  waiting: number;
+  estimates: Record<string, DurationEstimate>;
 }
 
 export const DEFAULT_MAX_CONCURRENT = 12;
@@ -90,6 +102,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     private readonly bus: TaskEventBus,
     private readonly emitter: EventEmitter2,
     private readonly globalSlots: GlobalSlots,
+    private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
@@ -264,8 +277,21 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         runningNodes: run.running,
         peakConcurrent: run.peak,
         groupsStarted: run.groups.map((g) => g.started),
+        waitingForSlot: this.globalSlots.waitingFor(taskId),
       }
     );
+  }
+
+  /** The process-wide scheduler's state: policy, limit in force, slots in use, waiters, duration estimates. */
+  schedulerState(): SchedulerState {
+    return {
+      policy: this.globalSlots.policy,
+      limit: this.globalSlots.limit,
+      capacity: this.globalSlots.capacity,
+      inUse: this.globalSlots.inUse,
+      waiting: this.globalSlots.waiting,
+      estimates: this.estimates.snapshot(),
+    };
   }
 
   /** Number of tasks running in this process. */
@@ -298,6 +324,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     }
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
+    this.estimates.save();
     const liveStreams = this.bus.close();
     // let the ended SSE responses reach their clients before the server closes its sockets
     if (liveStreams > 0) await new Promise((resolve) => setTimeout(resolve, SSE_FLUSH_MS));
@@ -384,26 +411,48 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     }
   }
 
-  /** Starts nodes in submission order, each only once it holds a slot of the batch's cap. */
+  /**
+   * Starts the batch's remaining nodes, each only once it holds a slot of the batch's cap: longest expected first
+   * under the `fair` policy (submission order among equals and while nothing is known yet), in submission order
+   * under `fifo`.
+   */
   private async dispatch(run: BatchRun): Promise<void> {
     const inflight = new Set<Promise<void>>();
-    outer: for (const [groupIndex, group] of run.task.groups.entries()) {
-      for (const nodeId of group.nodeIds) {
-        if (run.stopReason) break outer;
-        if (run.recorded.has(nodeKey(groupIndex, nodeId))) continue;
-        const batchSlot = await run.batchSlots.acquire();
-        if (run.stopReason) {
-          batchSlot.release();
-          break outer;
-        }
-        const p: Promise<void> = this.executeNode(run, groupIndex, nodeId, batchSlot).finally(() => {
-          batchSlot.release();
-          inflight.delete(p);
-        });
-        inflight.add(p);
+    for (const [groupIndex, nodeId] of this.dispatchOrder(run)) {
+      if (run.stopReason) break;
+      const batchSlot = await run.batchSlots.acquire();
+      if (run.stopReason) {
+        batchSlot.release();
+        break;
       }
+      const p: Promise<void> = this.executeNode(run, groupIndex, nodeId, batchSlot).finally(() => {
+        batchSlot.release();
+        inflight.delete(p);
+      });
+      inflight.add(p);
     }
     while (inflight.size) await Promise.allSettled([...inflight]);
+  }
+
+  /**
+   * The order to start the remaining nodes in. Groups are ordered by their agent type's expected duration (longest
+   * first; a type never seen counts as the longest known, so it starts early), stable, and nodes keep their order
+   * within a group: longest-processing-time-first, the classic rule that ends a batch closest to the lower bound
+   * max(longest node, total work / concurrency).
+   */
+  private *dispatchOrder(run: BatchRun): Generator<[number, string]> {
+    const groups = run.task.groups.map((g, index) => ({ g, index }));
+    if (this.options.scheduling === 'fair') {
+      const known = groups
+        .map(({ g }) => this.estimates.estimate(g.agentType))
+        .filter((e) => e !== undefined);
+      const unknown = known.length ? Math.max(...known) : 0;
+      const expected = (agentType: string): number => this.estimates.estimate(agentType) ?? unknown;
+      groups.sort((a, b) => expected(b.g.agentType) - expected(a.g.agentType));
+    }
+    for (const { g, index } of groups) {
+      for (const nodeId of g.nodeIds) if (!run.recorded.has(nodeKey(index, nodeId))) yield [index, nodeId];
+    }
   }
 
   /**
@@ -421,7 +470,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   ): Promise<void> {
     const group = run.groups[groupIndex];
     const agentType = group.spec.agentType;
-    const globalSlot = await this.globalSlots.acquire();
+    const globalSlot = await this.globalSlots.acquire(run.taskId);
     if (run.stopReason) {
       globalSlot.release();
       return; // never started: recorded as skipped when the batch finalizes
@@ -471,6 +520,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         markdown: output.markdown,
         structured: output.structured,
       });
+      this.estimates.observe(agentType, durationMs);
       failpoint('node.before-record');
       if (!written.canvas.placed) {
         throw new NodeNotFoundError(
@@ -603,6 +653,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   /** Records skipped nodes, closes groups, decides the final status, stores metrics and the closing events. */
   private finalize(run: BatchRun): void {
     run.clearTimers();
+    this.estimates.save();
     const now = new Date().toISOString();
     const skipped: NodeResultRecord[] = [];
     run.task.groups.forEach((g, groupIndex) => {

@@ -11,9 +11,11 @@ import {
   resolveOptions,
   type ResolvedCanvasBatchOptions,
 } from '../config/canvas-batch-options';
+import { DatabaseModule } from '../database/database.module';
 import { MemoryModule } from '../memory/memory.module';
 import { SessionModule } from '../session/session.module';
 import { BatchOrchestrator } from './batch-orchestrator.service';
+import { DurationEstimates } from './concurrency/duration-estimates';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
@@ -28,7 +30,7 @@ import { TaskViewService } from './task-view.service';
  * Needs `EventEmitterModule.forRoot()` in the host application.
  */
 @Module({
-  imports: [SessionModule, AgentModule, CanvasModule, MemoryModule],
+  imports: [DatabaseModule, SessionModule, AgentModule, CanvasModule, MemoryModule],
   controllers: [ParallelController, TaskEventsController, HealthController],
   providers: [
     {
@@ -39,8 +41,10 @@ import { TaskViewService } from './task-view.service';
     {
       provide: GlobalSlots,
       inject: [RESOLVED_OPTIONS],
-      useFactory: (options: ResolvedCanvasBatchOptions) => new GlobalSlots(options.globalMaxConcurrent),
+      useFactory: (options: ResolvedCanvasBatchOptions) =>
+        new GlobalSlots(options.globalMaxConcurrent, options.scheduling),
     },
+    DurationEstimates,
     BatchOrchestrator,
     TaskEventBus,
     TaskEventStream,

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { ExecuteRequestDto } from './dto/execute-request.dto';
 import { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from './dto/task-status.dto';
-import { CancelQueryDto, TaskListQueryDto } from './dto/task-query.dto';
+import { CancelQueryDto, StatusQueryDto, TaskListQueryDto } from './dto/task-query.dto';
 import { TaskViewService } from './task-view.service';
 
 @ApiTags('parallel')
@@ -48,11 +48,14 @@ export class ParallelController {
     };
   }
 
-  /** Full task status with per-group results and errors. */
+  /** Task status with per-group results and errors (paged for large tasks, or a summary). */
   @Get('status/:taskId')
   @ApiOkResponse({ type: TaskStatusDto })
-  status(@Param('taskId') taskId: string): TaskStatusDto {
-    return this.views.status(taskId);
+  status(@Param('taskId') taskId: string, @Query() query: StatusQueryDto): TaskStatusDto {
+    return this.views.status(taskId, {
+      offset: query.results_offset,
+      limit: query.view === 'summary' ? 0 : query.results_limit,
+    });
   }
 
   /** Graceful cancel: no node that had not started runs after the reply. `?mode=abort` aborts running nodes too. */

@@ -4,7 +4,22 @@ import { TaskStore } from '../session/task-store';
 import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
-import type { GroupStatusDto, TaskStatusDto, TaskSummaryDto } from './dto/task-status.dto';
+import type {
+  GroupStatusDto,
+  SchedulerStatusDto,
+  TaskStatusDto,
+  TaskSummaryDto,
+} from './dto/task-status.dto';
+
+/** Tasks up to this size list every result and error by default; larger ones a first page per group. */
+export const FULL_LISTING_MAX_NODES = 10_000;
+export const DEFAULT_PAGE_LIMIT = 1_000;
+
+/** Which results and errors a status lists, per group. */
+export interface StatusPage {
+  offset?: number;
+  limit?: number;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -24,60 +39,73 @@ export class TaskViewService {
     return task;
   }
 
-  status(taskId: string): TaskStatusDto {
+  /**
+   * The task's status. Counts, token and duration totals come from one aggregate query, whatever the task's size;
+   * `results`/`errors` are listed per group from `page.offset`, at most `page.limit` each (default: all of them for
+   * tasks up to 10,000 nodes, the first 1,000 per group beyond — a 100,000-node task stays cheap to poll).
+   */
+  status(taskId: string, page: StatusPage = {}): TaskStatusDto {
     const task = this.find(taskId);
-    const results = this.store.nodeResults(taskId);
+    const offset = page.offset ?? 0;
+    const limit = page.limit ?? (task.totalNodes > FULL_LISTING_MAX_NODES ? DEFAULT_PAGE_LIMIT : Infinity);
     const live = this.orchestrator.live(taskId);
     const counts = { completed: 0, failed: 0, skipped: 0 };
+    const byGroup = task.groups.map(() => ({ completed: 0, failed: 0, skipped: 0 }));
     let inputTokens = 0;
     let outputTokens = 0;
     let sumDurationMs = 0;
     let ran = 0;
-    const byGroup = task.groups.map(() => [] as NodeResultRecord[]);
-    for (const r of results) {
-      counts[r.outcome]++;
-      byGroup[r.groupIndex]?.push(r);
+    for (const r of this.store.resultSummary(taskId)) {
+      counts[r.outcome] += r.count;
+      if (byGroup[r.groupIndex]) byGroup[r.groupIndex][r.outcome] += r.count;
       inputTokens += r.inputTokens;
       outputTokens += r.outputTokens;
       if (r.outcome !== 'skipped') {
-        sumDurationMs += r.durationMs ?? 0;
-        ran++;
+        sumDurationMs += r.sumDurationMs;
+        ran += r.count;
       }
     }
+    const listed = (groupIndex: number, outcome: 'completed' | 'failed'): NodeResultRecord[] => {
+      const total = byGroup[groupIndex][outcome];
+      const n = Math.max(0, Math.min(limit, total - offset));
+      return n > 0 ? this.store.nodeResultsPage(taskId, groupIndex, outcome, offset, n) : [];
+    };
     const groups = task.groups.map((g, i): GroupStatusDto => {
-      const rs = byGroup[i];
-      const completed = rs.filter((r) => r.outcome === 'completed');
-      const failed = rs.filter((r) => r.outcome === 'failed');
-      const skipped = rs.length - completed.length - failed.length;
+      const { completed, failed, skipped } = byGroup[i];
       return {
         group_id: g.groupId,
         agent_type: g.agentType,
         status: groupStatus(
           task.status,
           g.nodeIds.length,
-          completed.length,
-          failed.length,
+          completed,
+          failed,
           skipped,
           live?.groupsStarted[i] ?? 0,
         ),
         total_nodes: g.nodeIds.length,
-        completed_nodes: completed.length,
-        failed_nodes: failed.length,
+        completed_nodes: completed,
+        failed_nodes: failed,
         skipped_nodes: skipped,
-        results: completed.map((r) => ({
+        results: listed(i, 'completed').map((r) => ({
           node_id: r.nodeId,
           file_path: r.filePath ?? '',
           file_size: r.fileSize ?? 0,
           duration_ms: r.durationMs ?? 0,
           usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens },
         })),
-        errors: failed.map((r) => ({
+        errors: listed(i, 'failed').map((r) => ({
           node_id: r.nodeId,
           error_message: r.errorMessage ?? '',
           error_type: r.errorType ?? 'AGENT_ERROR',
         })),
       };
     });
+    const paged =
+      offset > 0 || byGroup.some((c) => c.completed > limit || c.failed > limit)
+        ? { results_page: { offset, limit: Number.isFinite(limit) ? limit : null } }
+        : {};
+    const scheduler = live ? { scheduler: this.schedulerView(live) } : {};
     return {
       task_id: task.taskId,
       canvas_path: task.canvasPath,
@@ -97,6 +125,21 @@ export class TaskViewService {
       groups,
       performance_metrics: task.metrics ?? liveMetrics(task, live, sumDurationMs, ran),
       usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+      ...paged,
+      ...scheduler,
+    };
+  }
+
+  private schedulerView(live: LiveTaskInfo): SchedulerStatusDto {
+    const s = this.orchestrator.schedulerState();
+    return {
+      policy: s.policy,
+      waiting_for_slot: live.waitingForSlot,
+      global_limit: s.limit,
+      global_capacity: s.capacity,
+      global_in_use: s.inUse,
+      global_waiting: s.waiting,
+      estimated_duration_ms: Object.fromEntries(Object.entries(s.estimates).map(([k, e]) => [k, e.meanMs])),
     };
   }
 

@@ -3,7 +3,13 @@ import type { Statement } from 'better-sqlite3';
 import { SqliteDatabase } from '../database/sqlite-database';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
 import { assertTransition } from './state-machine';
-import { type EventDraft, type IdempotencyClaim, type NodeCounts, TaskStore } from './task-store';
+import {
+  type EventDraft,
+  type GroupOutcomeSummary,
+  type IdempotencyClaim,
+  type NodeCounts,
+  TaskStore,
+} from './task-store';
 import type {
   GroupSpec,
   NewTask,
@@ -109,6 +115,15 @@ export class SqliteTaskStore extends TaskStore {
         'SELECT * FROM node_results WHERE task_id = ? ORDER BY group_index, finished_at, node_id',
       ),
       counts: h.prepare('SELECT outcome, count(*) AS n FROM node_results WHERE task_id = ? GROUP BY outcome'),
+      summary: h.prepare(
+        `SELECT group_index, outcome, count(*) AS n, total(input_tokens) AS input_tokens,
+                total(output_tokens) AS output_tokens, total(duration_ms) AS duration_ms
+         FROM node_results WHERE task_id = ? GROUP BY group_index, outcome`,
+      ),
+      page: h.prepare(
+        `SELECT * FROM node_results WHERE task_id = ? AND group_index = ? AND outcome = ?
+         ORDER BY finished_at, node_id LIMIT ? OFFSET ?`,
+      ),
       unfinished: h.prepare(
         "SELECT * FROM tasks WHERE status IN ('pending', 'running') ORDER BY created_at, rowid",
       ),
@@ -239,20 +254,38 @@ export class SqliteTaskStore extends TaskStore {
   }
 
   nodeResults(taskId: string): NodeResultRecord[] {
-    return (this.s.results.all(taskId) as ResultRow[]).map((r) => ({
+    return (this.s.results.all(taskId) as ResultRow[]).map(toResultRecord);
+  }
+
+  resultSummary(taskId: string): GroupOutcomeSummary[] {
+    return (
+      this.s.summary.all(taskId) as {
+        group_index: number;
+        outcome: NodeOutcome;
+        n: number;
+        input_tokens: number;
+        output_tokens: number;
+        duration_ms: number;
+      }[]
+    ).map((r) => ({
       groupIndex: r.group_index,
-      nodeId: r.node_id,
       outcome: r.outcome,
-      ...(r.file_path !== null && { filePath: r.file_path }),
-      ...(r.file_size !== null && { fileSize: r.file_size }),
-      ...(r.duration_ms !== null && { durationMs: r.duration_ms }),
-      ...(r.error_message !== null && { errorMessage: r.error_message }),
-      ...(r.error_type !== null && { errorType: r.error_type }),
+      count: r.n,
       inputTokens: r.input_tokens,
       outputTokens: r.output_tokens,
-      ...(r.started_at !== null && { startedAt: r.started_at }),
-      finishedAt: r.finished_at,
+      sumDurationMs: r.duration_ms,
     }));
+  }
+
+  nodeResultsPage(
+    taskId: string,
+    groupIndex: number,
+    outcome: NodeOutcome,
+    offset: number,
+    limit: number,
+  ): NodeResultRecord[] {
+    if (limit <= 0) return [];
+    return (this.s.page.all(taskId, groupIndex, outcome, limit, offset) as ResultRow[]).map(toResultRecord);
   }
 
   nodeCounts(taskId: string): NodeCounts {
@@ -322,5 +355,22 @@ function toTask(row: TaskRow): TaskRecord {
     resumeCount: row.resume_count,
     peakConcurrent: row.peak_concurrent,
     cancelRequested: row.cancel_requested,
+  };
+}
+
+function toResultRecord(r: ResultRow): NodeResultRecord {
+  return {
+    groupIndex: r.group_index,
+    nodeId: r.node_id,
+    outcome: r.outcome,
+    ...(r.file_path !== null && { filePath: r.file_path }),
+    ...(r.file_size !== null && { fileSize: r.file_size }),
+    ...(r.duration_ms !== null && { durationMs: r.duration_ms }),
+    ...(r.error_message !== null && { errorMessage: r.error_message }),
+    ...(r.error_type !== null && { errorType: r.error_type }),
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    ...(r.started_at !== null && { startedAt: r.started_at }),
+    finishedAt: r.finished_at,
   };
 }

@@ -1,5 +1,6 @@
 import type {
   NewTask,
+  NodeOutcome,
   NodeResultRecord,
   TaskEventRecord,
   TaskRecord,
@@ -17,6 +18,15 @@ export interface IdempotencyClaim {
  * Where tasks, per-node results and per-task event logs live (abstract class = DI token). Methods are named for
  * intentions; each is atomic. The embedded adapter is SQLite.
  */
+export interface GroupOutcomeSummary {
+  groupIndex: number;
+  outcome: NodeOutcome;
+  count: number;
+  inputTokens: number;
+  outputTokens: number;
+  sumDurationMs: number;
+}
+
 export abstract class TaskStore {
   /**
    * Stores a new `pending` task. With an idempotency claim whose key was seen before, stores nothing and returns
@@ -54,6 +64,16 @@ export abstract class TaskStore {
   abstract nodeResults(taskId: string): NodeResultRecord[];
   /** Completed, failed and skipped node counts of a task. */
   abstract nodeCounts(taskId: string): NodeCounts;
+  /** Per group and outcome: node count, token and duration sums (one aggregate row each, computed in the store). */
+  abstract resultSummary(taskId: string): GroupOutcomeSummary[];
+  /** One page of a group's results of one outcome, in the order they finished. */
+  abstract nodeResultsPage(
+    taskId: string,
+    groupIndex: number,
+    outcome: NodeOutcome,
+    offset: number,
+    limit: number,
+  ): NodeResultRecord[];
   /** Tasks a process must pick up at start: `running` (interrupted) and `pending`, oldest first. */
   abstract unfinishedTasks(): TaskRecord[];
   /** Counts a resumption and appends its event, in one transaction. */

@@ -40,3 +40,31 @@ export class EventsQueryDto {
   @IsOptional()
   access_token?: string;
 }
+
+export class StatusQueryDto {
+  /** `summary`: counts and totals only, no `results`/`errors` entries (the same as `results_limit=0`). */
+  @ApiPropertyOptional({ enum: ['full', 'summary'], default: 'full' })
+  @IsOptional()
+  @IsIn(['full', 'summary'])
+  view?: 'full' | 'summary';
+
+  /** Per group, skip this many results (and errors), in the order they finished. */
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  results_offset?: number;
+
+  /**
+   * Per group, list at most this many results (and errors). Default: all for tasks up to 10,000 nodes, 1,000 for
+   * larger ones.
+   */
+  @ApiPropertyOptional({ minimum: 0, maximum: 10_000 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  results_limit?: number;
+}

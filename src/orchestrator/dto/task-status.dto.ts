@@ -53,6 +53,29 @@ export class GroupStatusDto {
   errors!: NodeErrorDto[];
 }
 
+export class ResultsPageDto {
+  offset!: number;
+  @ApiProperty({ type: Number, nullable: true })
+  limit!: number | null;
+}
+
+export class SchedulerStatusDto {
+  /** `fair`: round-robin between batches, longest expected first within one; `fifo`: first come, first served. */
+  @ApiProperty({ enum: ['fair', 'fifo'] })
+  policy!: 'fair' | 'fifo';
+  /** This batch's nodes holding its own slot and waiting for a process-wide one. */
+  waiting_for_slot!: number;
+  /** The process-wide limit in force (at most `global_capacity`). */
+  global_limit!: number;
+  /** `GLOBAL_MAX_CONCURRENT`. */
+  global_capacity!: number;
+  global_in_use!: number;
+  global_waiting!: number;
+  /** Expected duration of one node per agent type, learned from completed nodes. */
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'number' } })
+  estimated_duration_ms!: Record<string, number>;
+}
+
 export class TaskStatusDto {
   task_id!: string;
   canvas_path!: string;
@@ -78,6 +101,15 @@ export class TaskStatusDto {
   groups!: GroupStatusDto[];
   performance_metrics!: PerformanceMetricsDto;
   usage!: UsageDto;
+  /**
+   * Present when `results`/`errors` are a page, not the whole list: each group lists at most `limit` of each from
+   * `offset` on (`limit` null: no limit). The group's counts give the totals.
+   */
+  @ApiPropertyOptional({ type: ResultsPageDto })
+  results_page?: ResultsPageDto;
+  /** While the task runs: the process-wide scheduler as it concerns this batch. */
+  @ApiPropertyOptional({ type: SchedulerStatusDto })
+  scheduler?: SchedulerStatusDto;
 }
 
 export class TaskLinksDto {
