@@ -74,4 +74,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN cancel_requested TEXT;
   CREATE INDEX tasks_unfinished ON tasks (created_at) WHERE status IN ('pending', 'running');
   `,
+  /* 3: provider calls per node (retries included); NULL for skipped nodes and rows from before */ `
+  ALTER TABLE node_results ADD COLUMN attempts INTEGER;
+  `,
 ];

@@ -14,6 +14,7 @@ import {
 import { MemoryModule } from '../memory/memory.module';
 import { SessionModule } from '../session/session.module';
 import { BatchOrchestrator } from './batch-orchestrator.service';
+import { AdaptiveLimit } from './concurrency/adaptive-limit';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
@@ -40,6 +41,12 @@ import { TaskViewService } from './task-view.service';
       provide: GlobalSlots,
       inject: [RESOLVED_OPTIONS],
       useFactory: (options: ResolvedCanvasBatchOptions) => new GlobalSlots(options.globalMaxConcurrent),
+    },
+    {
+      provide: AdaptiveLimit,
+      inject: [RESOLVED_OPTIONS, GlobalSlots],
+      useFactory: (options: ResolvedCanvasBatchOptions, slots: GlobalSlots) =>
+        new AdaptiveLimit(options.globalMaxConcurrent, (n) => slots.setLimit(n), options.adaptiveConcurrency),
     },
     BatchOrchestrator,
     TaskEventBus,
