@@ -214,7 +214,10 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
       expect(errors(status)).toEqual([
         expect.objectContaining({ node_id: a, error_type: 'AGENT_BAD_REQUEST', attempts: 1 }),
       ]);
-      expect(Object.fromEntries(results(status).map((r) => [r.node_id, r.attempts]))).toEqual({ [b]: 2, [c]: 2 });
+      expect(Object.fromEntries(results(status).map((r) => [r.node_id, r.attempts]))).toEqual({
+        [b]: 2,
+        [c]: 2,
+      });
     } finally {
       await server.close();
     }
@@ -224,10 +227,15 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
 describe('adaptive concurrency (AIMD) against a provider with a capacity', () => {
   it('drops the effective limit on 429s, shows it in progress_update and status, and loses no node', async () => {
     const fake = await startFakeLlm({ capacity: 2, retryAfterMs: 100, latencyMs: { min: 40, max: 60 } });
-    const { server, ids } = await startLlmServer(fake, 'openai', { GLOBAL_MAX_CONCURRENT: '8' }, {
-      groups: 1,
-      perGroup: 24,
-    });
+    const { server, ids } = await startLlmServer(
+      fake,
+      'openai',
+      { GLOBAL_MAX_CONCURRENT: '8' },
+      {
+        groups: 1,
+        perGroup: 24,
+      },
+    );
     try {
       const taskId = await runBatch(server, 'oral-explanation', ids[0], { max_concurrent: 8 });
       const sse = sseClient(`${server.url}/parallel/events/${taskId}`);

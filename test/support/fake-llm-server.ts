@@ -182,7 +182,8 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
     if (behaviour.kind === 'ok') {
       const r = random();
       if (r < (options.errorRate ?? 0)) behaviour = { kind: 'status', status: 500 };
-      else if (r < (options.errorRate ?? 0) + (options.malformedRate ?? 0)) behaviour = { kind: 'malformed-json' };
+      else if (r < (options.errorRate ?? 0) + (options.malformedRate ?? 0))
+        behaviour = { kind: 'malformed-json' };
     }
     entry.behaviour = behaviour.kind;
     if (behaviour.kind === 'hang') return; // the socket stays open until the client closes it
@@ -258,7 +259,12 @@ export function defaultReply(req: FakeRequest): string {
         questions: [
           { text: 'What is it made of?', type: 'understanding', difficulty: 'easy' },
           { text: 'Why does it matter?', type: 'application', difficulty: 'medium' },
-          { text: 'How would you test it?', type: 'application', difficulty: 'hard', guidance: 'Start small.' },
+          {
+            text: 'How would you test it?',
+            type: 'application',
+            difficulty: 'hard',
+            guidance: 'Start small.',
+          },
         ],
       });
     case 'score':
@@ -284,7 +290,12 @@ function routeOf(url: string): Route | undefined {
   if (pathname.endsWith('/chat/completions')) return { wire: 'openai' };
   if (pathname.endsWith('/messages')) return { wire: 'anthropic' };
   const g = /\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(pathname);
-  if (g) return { wire: 'google', model: g[1], stream: g[2] === 'streamGenerateContent' || searchParams.get('alt') === 'sse' };
+  if (g)
+    return {
+      wire: 'google',
+      model: g[1],
+      stream: g[2] === 'streamGenerateContent' || searchParams.get('alt') === 'sse',
+    };
   return undefined;
 }
 
@@ -300,12 +311,16 @@ function credentialOf(req: IncomingMessage): string | undefined {
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content))
-    return content.map((p) => (p as { text?: string }).text ?? '').join('');
+  if (Array.isArray(content)) return content.map((p) => (p as { text?: string }).text ?? '').join('');
   return '';
 }
 
-function describe(route: Route, body: Record<string, unknown>, req: IncomingMessage, seq: number): FakeRequest {
+function describe(
+  route: Route,
+  body: Record<string, unknown>,
+  req: IncomingMessage,
+  seq: number,
+): FakeRequest {
   const base = { seq, wire: route.wire, path: req.url ?? '', headers: req.headers };
   if (route.wire === 'google') {
     const sys = body.systemInstruction as { parts?: Array<{ text?: string }> } | undefined;
@@ -315,20 +330,29 @@ function describe(route: Route, body: Record<string, unknown>, req: IncomingMess
       stream: route.stream ?? false,
       model: route.model ?? '',
       system: (sys?.parts ?? []).map((p) => p.text ?? '').join(''),
-      prompt: contents.flatMap((c) => c.parts ?? []).map((p) => p.text ?? '').join('\n'),
+      prompt: contents
+        .flatMap((c) => c.parts ?? [])
+        .map((p) => p.text ?? '')
+        .join('\n'),
     };
   }
   const messages = (body.messages as Array<{ role: string; content: unknown }>) ?? [];
   const system =
     route.wire === 'anthropic'
       ? textOf(body.system)
-      : messages.filter((m) => m.role === 'system').map((m) => textOf(m.content)).join('\n');
+      : messages
+          .filter((m) => m.role === 'system')
+          .map((m) => textOf(m.content))
+          .join('\n');
   return {
     ...base,
     stream: body.stream === true,
     model: String(body.model ?? ''),
     system,
-    prompt: messages.filter((m) => m.role !== 'system').map((m) => textOf(m.content)).join('\n'),
+    prompt: messages
+      .filter((m) => m.role !== 'system')
+      .map((m) => textOf(m.content))
+      .join('\n'),
   };
 }
 
@@ -401,7 +425,13 @@ function answerBody(wire: Wire, model: string, text: string, e: RequestLogEntry)
 }
 
 /** The same answer as server-sent events, in three text chunks. */
-function streamAnswer(res: ServerResponse, e: RequestLogEntry, wire: Wire, model: string, text: string): void {
+function streamAnswer(
+  res: ServerResponse,
+  e: RequestLogEntry,
+  wire: Wire,
+  model: string,
+  text: string,
+): void {
   e.status = 200;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   const third = Math.ceil(text.length / 3);
@@ -427,9 +457,15 @@ function streamAnswer(res: ServerResponse, e: RequestLogEntry, wire: Wire, model
         },
         'message_start',
       ),
-      data({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start'),
+      data(
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+        'content_block_start',
+      ),
       ...parts.map((p) =>
-        data({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }, 'content_block_delta'),
+        data(
+          { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } },
+          'content_block_delta',
+        ),
       ),
       data({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
       data(

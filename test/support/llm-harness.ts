@@ -13,7 +13,11 @@ export const PROVIDER_OF: Record<Wire, string> = {
 };
 
 /** The service's environment to talk to the fake server in `wire`'s format. */
-export function llmEnv(fake: FakeLlmServer, wire: Wire, extra: Record<string, string> = {}): Record<string, string> {
+export function llmEnv(
+  fake: FakeLlmServer,
+  wire: Wire,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     AGENT_PROVIDER: PROVIDER_OF[wire],
     AGENT_MODEL: 'fake-model',

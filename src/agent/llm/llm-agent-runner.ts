@@ -2,7 +2,13 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateText, type LanguageModel, streamText } from 'ai';
-import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult, type TokenUsage } from '../agent-runner';
+import {
+  AgentRunError,
+  AgentRunner,
+  type AgentRunRequest,
+  type AgentRunResult,
+  type TokenUsage,
+} from '../agent-runner';
 import { findAgent } from '../agent-catalogue';
 import type { LlmSettings } from './llm-settings';
 import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
@@ -49,7 +55,9 @@ export class LlmAgentRunner extends AgentRunner {
     const template = def && this.templates.get(def.name);
     if (!def || !template) throw new AgentRunError(`no prompt template for agent "${agentType}"`);
     if (!node.content.trim()) {
-      throw new AgentRunError(`node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`);
+      throw new AgentRunError(
+        `node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`,
+      );
     }
     const { system, prompt, lang } = buildPrompt(template, node, this.settings.contextTokens);
     const usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
@@ -65,7 +73,10 @@ export class LlmAgentRunner extends AgentRunner {
               system,
               prompt,
               signal,
-              headers: { 'x-canvas-batch-node': node.nodeId, 'x-canvas-batch-attempt': String(attempts + attempt) },
+              headers: {
+                'x-canvas-batch-node': node.nodeId,
+                'x-canvas-batch-attempt': String(attempts + attempt),
+              },
             }),
           { settings: this.settings.retry, signal, deadline, feedback, redact: this.redact },
         );
@@ -100,7 +111,9 @@ export function createModel(s: LlmSettings): LanguageModel {
     case 'anthropic':
       return createAnthropic({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(s.model);
     case 'google':
-      return createGoogleGenerativeAI({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(s.model);
+      return createGoogleGenerativeAI({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(
+        s.model,
+      );
     case 'openai-compatible':
       return createOpenAICompatible({
         name: 'openai-compatible',

@@ -39,7 +39,9 @@ export function loadPromptTemplates(dir = PROMPTS_DIR): Map<string, PromptTempla
     const t = templates.get(def.name);
     if (!t) problems.push(`no prompt template for agent "${def.name}"`);
     else if (t.output !== def.outputKind)
-      problems.push(`${def.name}: template output "${t.output}" differs from the catalogue's "${def.outputKind}"`);
+      problems.push(
+        `${def.name}: template output "${t.output}" differs from the catalogue's "${def.outputKind}"`,
+      );
   }
   if (problems.length) throw new Error(`invalid prompt templates in ${dir}:\n  - ${problems.join('\n  - ')}`);
   return templates;
@@ -107,7 +109,9 @@ export function buildPrompt(t: PromptTemplate, node: AgentNodeInput, budgetToken
     node.nodeType === 'link' ? 'a link (URL)' : node.nodeType === 'group' ? 'a group of notes' : 'a note';
   const prompt =
     `The canvas node is ${kindOfNode}. Its content:\n<node>\n${content}\n</node>` +
-    (around.length ? `\n\nWhat surrounds it on the canvas (context only):\n<context>\n${around.join('\n')}\n</context>` : '');
+    (around.length
+      ? `\n\nWhat surrounds it on the canvas (context only):\n<context>\n${around.join('\n')}\n</context>`
+      : '');
 
   const contract =
     t.output === 'markdown'

@@ -33,7 +33,12 @@ export function classifyFailure(err: unknown, redact: (s: string) => string): Fa
   if (status !== undefined) {
     const base = { status, retryAfterMs: retryAfterOf(e.responseHeaders) };
     if (status === 429) {
-      return { ...base, retryable: true, errorType: 'RATE_LIMITED', message: `provider rate limit (429): ${raw}` };
+      return {
+        ...base,
+        retryable: true,
+        errorType: 'RATE_LIMITED',
+        message: `provider rate limit (429): ${raw}`,
+      };
     }
     if (status === 401 || status === 403) {
       return {
@@ -71,7 +76,10 @@ export function classifyFailure(err: unknown, redact: (s: string) => string): Fa
 }
 
 /** `retry-after-ms` (OpenAI) wins over `Retry-After` (seconds or an HTTP date). Negative or unparsable: ignored. */
-export function retryAfterOf(headers: Record<string, string> | undefined, now = Date.now()): number | undefined {
+export function retryAfterOf(
+  headers: Record<string, string> | undefined,
+  now = Date.now(),
+): number | undefined {
   if (!headers) return undefined;
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
   const ms = Number.parseFloat(lower['retry-after-ms'] ?? '');
@@ -121,9 +129,12 @@ export async function withRetries<T>(
       const failure = classifyFailure(err, ctx.redact);
       if (failure.status === 429) ctx.feedback?.rateLimited(startedAt);
       const tried = `after ${attempt} attempt${attempt === 1 ? '' : 's'}`;
-      if (!failure.retryable) throw new RetriesExhausted(`${failure.message} (${tried})`, failure.errorType, { attempts: attempt });
+      if (!failure.retryable)
+        throw new RetriesExhausted(`${failure.message} (${tried})`, failure.errorType, { attempts: attempt });
       if (attempt >= ctx.settings.maxAttempts) {
-        throw new RetriesExhausted(`${failure.message} (gave up ${tried})`, failure.errorType, { attempts: attempt });
+        throw new RetriesExhausted(`${failure.message} (gave up ${tried})`, failure.errorType, {
+          attempts: attempt,
+        });
       }
       const backoff = Math.min(ctx.settings.maxDelayMs, ctx.settings.baseDelayMs * 2 ** (attempt - 1));
       const delay = failure.retryAfterMs ?? Math.round(random() * backoff);

@@ -29,18 +29,25 @@ export function outputSchema(kind: 'questions' | 'score' | 'hint', bounds = { mi
         feedback: z.string().trim().min(1),
       });
     case 'hint':
-      return z.object({ text: z.string().trim().min(1), level: z.union([z.literal(1), z.literal(2), z.literal(3)]) });
+      return z.object({
+        text: z.string().trim().min(1),
+        level: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+      });
   }
 }
 
 /** The schema as JSON Schema, for the prompt's output contract. */
-export function outputJsonSchema(kind: 'questions' | 'score' | 'hint', bounds?: { min: number; max: number }): string {
+export function outputJsonSchema(
+  kind: 'questions' | 'score' | 'hint',
+  bounds?: { min: number; max: number },
+): string {
   const json = z.toJSONSchema(outputSchema(kind, bounds)) as Record<string, unknown>;
   delete json.$schema;
   return JSON.stringify(json);
 }
 
-export type ParsedOutput = { ok: true; result: Omit<AgentRunResult, 'usage'> } | { ok: false; problem: string };
+export type ParsedOutput =
+  { ok: true; result: Omit<AgentRunResult, 'usage'> } | { ok: false; problem: string };
 
 /**
  * Turns the model's answer into the port's result: markdown agents take the text as is (minus a wrapping code
@@ -92,7 +99,9 @@ export function markdownOf(s: AgentStructuredOutput, lang: ContentLanguage): str
       return (
         `## ${l('Questions', '问题')}\n\n` +
         s.questions
-          .map((q, i) => `${i + 1}. ${q.text}${q.guidance ? `\n   - ${l('Hint', '提示')}: ${q.guidance}` : ''}`)
+          .map(
+            (q, i) => `${i + 1}. ${q.text}${q.guidance ? `\n   - ${l('Hint', '提示')}: ${q.guidance}` : ''}`,
+          )
           .join('\n') +
         '\n'
       );
