@@ -283,22 +283,28 @@ describe('structured outputs: valid, malformed-then-valid, always malformed (per
     fake.log.length = 0;
   });
 
-  it.each(STRUCTURED)('%s: a valid answer is accepted; the request carried its JSON schema', async (agent) => {
-    fake.configure({ script: undefined });
-    const status = await runToEnd(server, agent, ids.slice(0, 1));
-    expect(status.status).toBe('completed');
-    expect(results(status)[0].attempts).toBe(1);
-    const file = readFileSync(path.join(server.vault, results(status)[0].file_path as string), 'utf8');
-    if (agent === 'scoring-agent') expect(file).toContain('65 / 100');
-    else if (agent === 'hint-generation') expect(file).toContain('Look at its parts.');
-    else expect(file).toContain('1. What is it made of?');
-  });
+  it.each(STRUCTURED)(
+    '%s: a valid answer is accepted; the request carried its JSON schema',
+    async (agent) => {
+      fake.configure({ script: undefined });
+      const status = await runToEnd(server, agent, ids.slice(0, 1));
+      expect(status.status).toBe('completed');
+      expect(results(status)[0].attempts).toBe(1);
+      const file = readFileSync(path.join(server.vault, results(status)[0].file_path as string), 'utf8');
+      if (agent === 'scoring-agent') expect(file).toContain('65 / 100');
+      else if (agent === 'hint-generation') expect(file).toContain('Look at its parts.');
+      else expect(file).toContain('1. What is it made of?');
+    },
+  );
 
   it.each(STRUCTURED)('%s: a malformed answer is asked for once more, then accepted', async (agent) => {
     fake.configure({
       script: (req) =>
         req.headers['x-canvas-batch-attempt'] === '1'
-          ? { kind: 'ok', text: agent === 'scoring-agent' ? '{"breakdown": {"accuracy": 99}}' : 'Sure! Here you go.' }
+          ? {
+              kind: 'ok',
+              text: agent === 'scoring-agent' ? '{"breakdown": {"accuracy": 99}}' : 'Sure! Here you go.',
+            }
           : { kind: 'ok' },
     });
     const status = await runToEnd(server, agent, ids.slice(0, 1));
@@ -310,15 +316,18 @@ describe('structured outputs: valid, malformed-then-valid, always malformed (per
     expect(fake.log).toHaveLength(2);
   });
 
-  it.each(STRUCTURED)('%s: always malformed fails the node with AGENT_INVALID_OUTPUT after two answers', async (agent) => {
-    fake.configure({ script: () => ({ kind: 'ok', text: '{"unexpected": true}' }) });
-    const status = await runToEnd(server, agent, ids.slice(0, 2));
-    expect(status.status).toBe('failed');
-    expect(errors(status)).toHaveLength(2);
-    for (const e of errors(status)) {
-      expect(e).toMatchObject({ error_type: 'AGENT_INVALID_OUTPUT', attempts: 2 });
-      expect(e.usage.output_tokens).toBeGreaterThan(0);
-    }
-    expect(fake.log).toHaveLength(4);
-  });
+  it.each(STRUCTURED)(
+    '%s: always malformed fails the node with AGENT_INVALID_OUTPUT after two answers',
+    async (agent) => {
+      fake.configure({ script: () => ({ kind: 'ok', text: '{"unexpected": true}' }) });
+      const status = await runToEnd(server, agent, ids.slice(0, 2));
+      expect(status.status).toBe('failed');
+      expect(errors(status)).toHaveLength(2);
+      for (const e of errors(status)) {
+        expect(e).toMatchObject({ error_type: 'AGENT_INVALID_OUTPUT', attempts: 2 });
+        expect(e.usage.output_tokens).toBeGreaterThan(0);
+      }
+      expect(fake.log).toHaveLength(4);
+    },
+  );
 });

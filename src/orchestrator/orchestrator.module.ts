@@ -46,7 +46,10 @@ import { TaskViewService } from './task-view.service';
       provide: AdaptiveLimit,
       inject: [RESOLVED_OPTIONS, GlobalSlots],
       useFactory: (options: ResolvedCanvasBatchOptions, slots: GlobalSlots) =>
-        new AdaptiveLimit(options.globalMaxConcurrent, (n) => slots.setLimit(n), options.adaptiveConcurrency),
+        new AdaptiveLimit(options.globalMaxConcurrent, (n) => slots.setLimit(n), {
+          enabled: options.adaptiveConcurrency,
+          inFlight: () => slots.inUse,
+        }),
     },
     BatchOrchestrator,
     TaskEventBus,

@@ -347,7 +347,7 @@ function describe(
   return {
     ...base,
     stream: body.stream === true,
-    model: String(body.model ?? ''),
+    model: typeof body.model === 'string' ? body.model : '',
     system,
     prompt: messages
       .filter((m) => m.role !== 'system')

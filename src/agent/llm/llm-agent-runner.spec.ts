@@ -62,9 +62,12 @@ describe('LlmAgentRunner (model call replaced, real templates, schemas and retry
   });
 
   it('fails with AGENT_INVALID_OUTPUT after two malformed answers, with attempts and usage', async () => {
-    const err = await new LlmAgentRunner(settings(), { call: scripted(['{}', '{"text": 1}']) })
+    const err = (await new LlmAgentRunner(settings(), { call: scripted(['{}', '{"text": 1}']) })
       .run(request('hint-generation'))
-      .catch((e: unknown) => e as AgentRunError);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as AgentRunError;
     expect(err).toBeInstanceOf(AgentRunError);
     expect(err.errorType).toBe('AGENT_INVALID_OUTPUT');
     expect(err.details).toEqual({ attempts: 2, usage: { inputTokens: 20, outputTokens: 13 } });
@@ -75,9 +78,10 @@ describe('LlmAgentRunner (model call replaced, real templates, schemas and retry
     const e503 = Object.assign(new Error('overloaded SECRET'), { statusCode: 503 });
     const e401 = Object.assign(new Error('bad key sk-unit-SECRET'), { statusCode: 401 });
     const call = scripted([e503, 'not json', e401]);
-    const err = await new LlmAgentRunner(settings(), { call })
-      .run(request('basic-decomposition'))
-      .catch((e: unknown) => e as AgentRunError);
+    const err = (await new LlmAgentRunner(settings(), { call }).run(request('basic-decomposition')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
     expect(err.errorType).toBe('AGENT_AUTH_FAILED');
     expect(err.details.attempts).toBe(3);
     expect(err.message).not.toContain('sk-unit-SECRET');

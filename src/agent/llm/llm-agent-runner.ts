@@ -149,10 +149,10 @@ function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
     });
     try {
       const [text, usage] = await Promise.all([r.text, r.usage]);
-      if (streamError !== undefined) throw streamError;
+      if (streamError !== undefined) throw streamError as Error;
       return { text, usage: tokens(usage) };
     } catch (err) {
-      throw streamError ?? err;
+      throw (streamError ?? err) as Error;
     }
   };
 }

@@ -64,13 +64,7 @@ export function parseLlmSettings(get: Get, int: Int, problems: string[]): LlmSet
   const p = provider as LlmProvider;
   const baseUrl = get('AGENT_BASE_URL');
   if (baseUrl !== undefined) {
-    let ok = false;
-    try {
-      ok = ['http:', 'https:'].includes(new URL(baseUrl).protocol);
-    } catch {
-      ok = false;
-    }
-    if (!ok) problems.push(`AGENT_BASE_URL must be an http(s) URL (got "${baseUrl}")`);
+    if (!isHttpUrl(baseUrl)) problems.push(`AGENT_BASE_URL must be an http(s) URL (got "${baseUrl}")`);
   }
   let model = get('AGENT_MODEL');
   if (model === undefined) {
@@ -110,6 +104,14 @@ export function parseLlmSettings(get: Get, int: Int, problems: string[]): LlmSet
     maxOutputTokens: int('AGENT_MAX_OUTPUT_TOKENS', 2048, 16, 200_000),
     prices,
   };
+}
+
+function isHttpUrl(raw: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(raw).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /** `AGENT_PRICE_PER_MTOK="INPUT,OUTPUT"`: USD per million input and output tokens, e.g. `3,15`. */

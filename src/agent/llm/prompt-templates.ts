@@ -28,7 +28,7 @@ export function loadPromptTemplates(dir = PROMPTS_DIR): Map<string, PromptTempla
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.md'));
   } catch (err) {
-    throw new Error(`prompt templates not found in ${dir}: ${(err as Error).message}`);
+    throw new Error(`prompt templates not found in ${dir}: ${(err as Error).message}`, { cause: err });
   }
   for (const file of files) {
     const parsed = parseTemplate(readFileSync(path.join(dir, file), 'utf8'));

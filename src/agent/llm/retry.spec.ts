@@ -72,11 +72,10 @@ describe('withRetries', () => {
     const failures = [apiError(429, { 'retry-after-ms': '1' }), apiError(503)];
     const seen: number[] = [];
     const r = await withRetries(
-      async (attempt) => {
+      (attempt) => {
         seen.push(attempt);
         const f = failures.shift();
-        if (f) throw f;
-        return 'done';
+        return f ? Promise.reject(f) : Promise.resolve('done');
       },
       ctx({ feedback: fb }),
     );
@@ -96,10 +95,13 @@ describe('withRetries', () => {
 
   it('gives up after maxAttempts with the last failure type', async () => {
     let calls = 0;
-    const err = await withRetries(() => {
+    const err = (await withRetries(() => {
       calls++;
       return Promise.reject(apiError(500));
-    }, ctx()).catch((e: unknown) => e as AgentRunError);
+    }, ctx()).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
     expect(calls).toBe(4);
     expect(err).toMatchObject({ errorType: 'AGENT_PROVIDER_ERROR', details: { attempts: 4 } });
     expect(err.message).toMatch(/gave up after 4 attempts/);
@@ -107,13 +109,16 @@ describe('withRetries', () => {
 
   it('never sleeps past the deadline: a wait that would pass it ends the node at once', async () => {
     let calls = 0;
-    const err = await withRetries(
+    const err = (await withRetries(
       () => {
         calls++;
         return Promise.reject(apiError(429, { 'retry-after': '30' }));
       },
       ctx({ deadline: Date.now() + 5_000 }),
-    ).catch((e: unknown) => e as AgentRunError);
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
     expect(calls).toBe(1);
     expect(err).toMatchObject({ errorType: 'RATE_LIMITED' });
     expect(err.message).toMatch(/next try in 30000 ms would pass the deadline/);

@@ -61,7 +61,9 @@ export function parseAnswer(
 ): ParsedOutput {
   if (kind !== 'questions' && kind !== 'score' && kind !== 'hint') {
     const markdown = stripHeading(unfence(text).trim());
-    return markdown.trim() ? { ok: true, result: { markdown } } : { ok: false, problem: 'the answer is empty' };
+    return markdown.trim()
+      ? { ok: true, result: { markdown } }
+      : { ok: false, problem: 'the answer is empty' };
   }
   const json = extractJson(text);
   if (json === undefined) return { ok: false, problem: 'the answer contains no JSON object' };
