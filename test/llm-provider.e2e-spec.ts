@@ -49,6 +49,14 @@ describe.each<[Wire, boolean]>([
     expect(fake.log).toHaveLength(ids.length);
     expect(fake.log.every((e) => e.status === 200 && e.stream === stream && e.wire === wire)).toBe(true);
     expect(fake.log.every((e) => e.credential === TEST_KEY)).toBe(true);
+    // the prompt: the template, the language rule, the output contract; the node with its surroundings
+    const first = fake.log.find((e) => e.node === ids[0])!;
+    expect(first.system).toContain('professor');
+    expect(first.system).toContain("Answer in the language of the node's content (here: English)");
+    expect(first.system).toContain('OUTPUT CONTRACT: markdown');
+    expect(first.prompt).toContain('Concept number 0 of group 0');
+    expect(first.prompt).toContain('Group: First row');
+    expect(first.prompt).toContain('- # Topic 0-1 Concept number 1 of group 0');
     const sum = (k: 'inputTokens' | 'outputTokens'): number => fake.log.reduce((a, e) => a + e[k], 0);
     expect(status.usage).toEqual({ input_tokens: sum('inputTokens'), output_tokens: sum('outputTokens') });
     for (const r of results(status)) {
@@ -271,7 +279,12 @@ describe('structured outputs: valid, malformed-then-valid, always malformed (per
   let ids: string[];
   beforeAll(async () => {
     fake = await startFakeLlm();
-    const started = await startLlmServer(fake, 'anthropic', {}, { groups: 1, perGroup: 3 });
+    const started = await startLlmServer(
+      fake,
+      'anthropic',
+      { AGENT_PRICE_PER_MTOK: '3,15' },
+      { groups: 1, perGroup: 3 },
+    );
     server = started.server;
     ids = started.ids[0];
   });
@@ -290,6 +303,16 @@ describe('structured outputs: valid, malformed-then-valid, always malformed (per
       const status = await runToEnd(server, agent, ids.slice(0, 1));
       expect(status.status).toBe('completed');
       expect(results(status)[0].attempts).toBe(1);
+      const [req] = fake.log;
+      const kind = agent === 'scoring-agent' ? 'score' : agent === 'hint-generation' ? 'hint' : 'questions';
+      expect(req.system).toContain(`OUTPUT CONTRACT: ${kind}`);
+      expect(req.system).toContain('JSON Schema');
+      // the optional cost estimate from the configured price table
+      expect(status.usage).toEqual({
+        input_tokens: req.inputTokens,
+        output_tokens: req.outputTokens,
+        cost_usd: Math.round(((req.inputTokens * 3 + req.outputTokens * 15) / 1e6) * 1e6) / 1e6,
+      });
       const file = readFileSync(path.join(server.vault, results(status)[0].file_path as string), 'utf8');
       if (agent === 'scoring-agent') expect(file).toContain('65 / 100');
       else if (agent === 'hint-generation') expect(file).toContain('Look at its parts.');

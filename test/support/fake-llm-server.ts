@@ -56,6 +56,9 @@ export interface RequestLogEntry {
   outputTokens: number;
   /** The credential the request carried (to assert which key was sent). */
   credential: string | undefined;
+  /** The system prompt and the user prompt as the provider received them. */
+  system: string;
+  prompt: string;
 }
 
 export interface FakeLlmOptions {
@@ -128,6 +131,8 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
       inputTokens: 0,
       outputTokens: 0,
       credential: undefined,
+      system: '',
+      prompt: '',
     };
     log.push(entry);
     let finished = false;
@@ -166,6 +171,8 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
     }
     const fake = describe(route, parsed, req, entry.seq);
     entry.stream = fake.stream;
+    entry.system = fake.system;
+    entry.prompt = fake.prompt;
     entry.credential = credentialOf(req);
     if (options.apiKey !== undefined && entry.credential !== options.apiKey) {
       entry.behaviour = 'unauthorized';
