@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { type FakeLlmServer, type RequestLogEntry, startFakeLlm, type Wire } from './support/fake-llm-server';
-import { http, sseClient, type TestServer, waitTerminal } from './support/harness';
+import { http, readCanvas, sseClient, type TestServer, waitTerminal } from './support/harness';
 import { runBatch, runToEnd, startLlmServer, TEST_KEY } from './support/llm-harness';
 
 type Json = Record<string, any>;
@@ -314,6 +314,15 @@ describe('structured outputs: valid, malformed-then-valid, always malformed (per
         cost_usd: Math.round(((req.inputTokens * 3 + req.outputTokens * 15) / 1e6) * 1e6) / 1e6,
       });
       const file = readFileSync(path.join(server.vault, results(status)[0].file_path as string), 'utf8');
+      // the structured output reached the canvas as nodes (question cards, a score card, a hint card)
+      const onCanvas = JSON.stringify(readCanvas(server.vault, 'Test/llm.canvas').nodes);
+      expect(onCanvas).toContain(
+        agent === 'scoring-agent'
+          ? 'Accurate; add an example.'
+          : agent === 'hint-generation'
+            ? 'Look at its parts.'
+            : 'How would you test it?',
+      );
       if (agent === 'scoring-agent') expect(file).toContain('65 / 100');
       else if (agent === 'hint-generation') expect(file).toContain('Look at its parts.');
       else expect(file).toContain('1. What is it made of?');
