@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
 import { type FakeLlmServer, type RequestLogEntry, startFakeLlm, type Wire } from './support/fake-llm-server';
 import { http, readCanvas, sseClient, type TestServer, waitTerminal } from './support/harness';
 import { runBatch, runToEnd, startLlmServer, TEST_KEY } from './support/llm-harness';
@@ -138,6 +139,25 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
   );
 
   it.each<Wire>(['anthropic', 'openai'])(
+    '%s: a stream that stalls after its first events hits AGENT_TIMEOUT_MS too',
+    async (wire) => {
+      const { server, ids } = await startLlmServer(fake, wire, {
+        AGENT_TIMEOUT_MS: '800',
+        AGENT_STREAM: 'true',
+      });
+      try {
+        fake.configure({ script: () => ({ kind: 'stall' }) });
+        const status = await runToEnd(server, 'oral-explanation', ids[0].slice(0, 2));
+        expect(errors(status).map((e) => e.error_type)).toEqual(['AGENT_TIMEOUT', 'AGENT_TIMEOUT']);
+        await fake.idle();
+        expect(fake.log.every((e) => e.clientClosed && e.status === 200 && e.stream)).toBe(true);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  it.each<Wire>(['anthropic', 'openai'])(
     '%s: cancel-abort closes the in-flight connections (the server sees them close)',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire);
@@ -178,6 +198,49 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
       }
     },
   );
+
+  it.each<Wire>(['anthropic', 'openai'])(
+    '%s: the batch deadline aborts the in-flight requests on the wire',
+    async (wire) => {
+      const { server, ids } = await startLlmServer(fake, wire, { AGENT_TIMEOUT_MS: '3600000' });
+      try {
+        fake.configure({ script: () => ({ kind: 'hang' }) });
+        // in-process callers may give a deadline below HTTP's 60 s minimum
+        const orchestrator = server.app.get(BatchOrchestrator);
+        const { task } = await orchestrator.submit({
+          canvasPath: 'Test/llm.canvas',
+          groups: [{ groupId: 'g', agentType: 'oral-explanation', nodeIds: ids[0].slice(0, 3) }],
+          timeoutMs: 700,
+        });
+        await orchestrator.waitForCompletion(task.taskId);
+        await fake.idle();
+        expect(fake.log).toHaveLength(3);
+        expect(fake.log.every((e) => e.clientClosed && e.status === 0)).toBe(true);
+        const status = await waitTerminal(server, task.taskId);
+        expect(errors(status).map((e) => e.error_type)).toEqual(['TIMEOUT', 'TIMEOUT', 'TIMEOUT']);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  it('random 5xx and malformed bodies (30 % + 20 % of answers) are retried: no node is lost', async () => {
+    const { server, ids } = await startLlmServer(fake, 'openai', {}, { groups: 1, perGroup: 20 });
+    try {
+      fake.configure({ errorRate: 0.3, malformedRate: 0.2, seed: 42 });
+      const status = await runToEnd(server, 'oral-explanation', ids[0]);
+      expect(status.status).toBe('completed');
+      const statuses = fake.log.map((e) => e.behaviour);
+      expect(statuses).toContain('status'); // the random 500s
+      expect(statuses).toContain('malformed-json');
+      const attempts = results(status).reduce((a, r) => a + (r.attempts as number), 0);
+      expect(attempts).toBe(fake.log.length);
+      expect(attempts).toBeGreaterThan(20);
+    } finally {
+      fake.configure({ errorRate: 0, malformedRate: 0 });
+      await server.close();
+    }
+  });
 
   it('retry-after-ms (OpenAI) is honoured too, and 5xx retries stop at AGENT_MAX_ATTEMPTS', async () => {
     const { server, ids } = await startLlmServer(fake, 'openai', { AGENT_MAX_ATTEMPTS: '3' });

@@ -22,6 +22,8 @@ export type Behaviour =
   | { kind: 'malformed-json' }
   /** Accepts the request and never answers (until the client gives up). */
   | { kind: 'hang' }
+  /** Answers 200 and starts the answer (the first SSE events when streaming, headers only otherwise), then stalls. */
+  | { kind: 'stall' }
   /** Destroys the socket without an answer. */
   | { kind: 'reset' };
 
@@ -217,7 +219,17 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
       res.end('{"id": "broken", "choices": [ {"message": ');
       return;
     }
-    const text = behaviour.text ?? (options.reply ?? defaultReply)(fake);
+    const text = behaviour.kind === 'ok' ? (behaviour.text ?? (options.reply ?? defaultReply)(fake)) : '';
+    if (behaviour.kind === 'stall') {
+      entry.status = 200;
+      if (!fake.stream) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        return;
+      }
+      streamAnswer(res, entry, route.wire, fake.model, 'The answer starts and then stops', true);
+      return;
+    }
     entry.inputTokens = tokensOf(fake.system + fake.prompt);
     entry.outputTokens = tokensOf(text);
     if (fake.stream) streamAnswer(res, entry, route.wire, fake.model, text);
@@ -438,6 +450,7 @@ function streamAnswer(
   wire: Wire,
   model: string,
   text: string,
+  stall = false,
 ): void {
   e.status = 200;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -530,5 +543,6 @@ function streamAnswer(
     );
     out.push('data: [DONE]\n\n');
   }
-  res.end(out.join(''));
+  if (stall) res.write(out.slice(0, 3).join(''));
+  else res.end(out.join(''));
 }
