@@ -139,6 +139,28 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
   );
 
   it.each<Wire>(['anthropic', 'openai'])(
+    '%s: with AGENT_ATTEMPT_TIMEOUT_MS a hung call is aborted on the wire and retried (a timeout is transient)',
+    async (wire) => {
+      const { server, ids } = await startLlmServer(fake, wire, { AGENT_ATTEMPT_TIMEOUT_MS: '300' });
+      try {
+        fake.configure({
+          script: (req) =>
+            req.headers['x-canvas-batch-attempt'] === '1' ? { kind: 'hang' } : { kind: 'ok' },
+        });
+        const status = await runToEnd(server, 'oral-explanation', ids[0].slice(0, 2));
+        expect(status.status).toBe('completed');
+        expect(results(status).map((r) => r.attempts)).toEqual([2, 2]);
+        for (const reqs of byNode(fake.log).values()) {
+          expect(reqs[0]).toMatchObject({ clientClosed: true, status: 0 });
+          expect(reqs[1].status).toBe(200);
+        }
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  it.each<Wire>(['anthropic', 'openai'])(
     '%s: a stream that stalls after its first events hits AGENT_TIMEOUT_MS too',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, {

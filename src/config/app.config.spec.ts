@@ -194,6 +194,7 @@ describe('loadAppConfig', () => {
         AGENT_MAX_ATTEMPTS: '3',
         AGENT_RETRY_BASE_MS: '100',
         AGENT_RETRY_MAX_MS: '1000',
+        AGENT_ATTEMPT_TIMEOUT_MS: '20000',
         AGENT_CONTEXT_TOKENS: '500',
         AGENT_MAX_OUTPUT_TOKENS: '300',
         AGENT_PRICE_PER_MTOK: '0.5, 1.5',
@@ -208,7 +209,7 @@ describe('loadAppConfig', () => {
       baseUrl: 'http://127.0.0.1:11434/v1',
       apiKey: undefined, // a local server needs none
       stream: true,
-      retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000 },
+      retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, attemptTimeoutMs: 20_000 },
       contextTokens: 500,
       maxOutputTokens: 300,
       prices: { inputPerMTok: 0.5, outputPerMTok: 1.5 },

@@ -117,6 +117,43 @@ describe('LlmAgentRunner (model call replaced, real templates, schemas and retry
   });
 });
 
+describe('LlmAgentRunner with a time limit per provider call', () => {
+  const timed = settings({ retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, attemptTimeoutMs: 100 } });
+
+  it('aborts a call past its limit and retries it; gives up with AGENT_TIMEOUT', async () => {
+    const signals: AbortSignal[] = [];
+    const hang: ModelCall = ({ signal }) => {
+      signals.push(signal);
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+    };
+    const err = (await new LlmAgentRunner(timed, { call: hang }).run(request('oral-explanation')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
+    expect(err.errorType).toBe('AGENT_TIMEOUT');
+    expect(err.details.attempts).toBe(2);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('a call within its limit passes; other failures and the node’s own abort pass through', async () => {
+    const runner = new LlmAgentRunner(timed, { call: scripted(['fine']) });
+    await expect(runner.run(request('oral-explanation'))).resolves.toMatchObject({ attempts: 1 });
+    const e400 = Object.assign(new Error('bad'), { statusCode: 400 });
+    await expect(
+      new LlmAgentRunner(timed, { call: scripted([e400]) }).run(request('oral-explanation')),
+    ).rejects.toMatchObject({ errorType: 'AGENT_BAD_REQUEST' });
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    const call: ModelCall = () => {
+      controller.abort(reason);
+      return Promise.reject(new Error('aborted'));
+    };
+    await expect(
+      new LlmAgentRunner(timed, { call }).run({ ...request('oral-explanation'), signal: controller.signal }),
+    ).rejects.toBe(reason);
+  });
+});
+
 describe('createModel and redactor', () => {
   it.each(['anthropic', 'openai-compatible', 'google'] as const)('builds a %s model', (provider) => {
     for (const baseUrl of ['http://127.0.0.1:9/v1', undefined]) {

@@ -12,7 +12,7 @@ import {
 import { findAgent } from '../agent-catalogue';
 import type { LlmSettings } from './llm-settings';
 import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
-import { withRetries } from './retry';
+import { AttemptTimeoutError, withRetries } from './retry';
 import { parseAnswer } from './structured-output';
 
 /** The SDK call, behind a seam so unit tests can replace the network. */
@@ -69,10 +69,9 @@ export class LlmAgentRunner extends AgentRunner {
       try {
         const r = await withRetries(
           (attempt) =>
-            this.call({
+            this.attempt(signal, {
               system,
               prompt,
-              signal,
               headers: {
                 'x-canvas-batch-node': node.nodeId,
                 'x-canvas-batch-attempt': String(attempts + attempt),
@@ -102,6 +101,22 @@ export class LlmAgentRunner extends AgentRunner {
       'AGENT_INVALID_OUTPUT',
       { attempts, usage },
     );
+  }
+
+  /** One provider call, under its own time limit when one is configured (then retried like a 5xx). */
+  private async attempt(
+    signal: AbortSignal,
+    args: Omit<Parameters<ModelCall>[0], 'signal'>,
+  ): Promise<{ text: string; usage: TokenUsage }> {
+    const limit = this.settings.retry.attemptTimeoutMs;
+    if (limit === undefined) return this.call({ ...args, signal });
+    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
+    try {
+      return await this.call({ ...args, signal: attemptSignal });
+    } catch (err) {
+      if (!signal.aborted && attemptSignal.aborted) throw new AttemptTimeoutError(limit);
+      throw err;
+    }
   }
 }
 

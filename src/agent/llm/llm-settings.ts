@@ -15,6 +15,11 @@ export interface RetrySettings {
   baseDelayMs: number;
   /** Longest backoff without `Retry-After`. */
   maxDelayMs: number;
+  /**
+   * One provider call's own time limit: a call that takes longer is aborted and retried (a timeout is transient).
+   * `undefined`: only the node's `AGENT_TIMEOUT_MS` applies, so a hung call ends the node.
+   */
+  attemptTimeoutMs?: number;
 }
 
 /** Everything the LLM runner needs, validated at start-up. `apiKey` is never logged or echoed. */
@@ -89,6 +94,9 @@ export function parseLlmSettings(get: Get, int: Int, problems: string[]): LlmSet
     maxAttempts: int('AGENT_MAX_ATTEMPTS', 8, 1, 50),
     baseDelayMs: int('AGENT_RETRY_BASE_MS', 500, 1, 60_000),
     maxDelayMs: int('AGENT_RETRY_MAX_MS', 30_000, 1, 600_000),
+    ...(get('AGENT_ATTEMPT_TIMEOUT_MS') !== undefined && {
+      attemptTimeoutMs: int('AGENT_ATTEMPT_TIMEOUT_MS', 0, 100, 3_600_000),
+    }),
   };
   if (retry.maxDelayMs < retry.baseDelayMs) {
     problems.push('AGENT_RETRY_MAX_MS must be at least AGENT_RETRY_BASE_MS');

@@ -1,5 +1,5 @@
 import { AgentRunError, type ProviderFeedback } from '../agent-runner';
-import { classifyFailure, retryAfterOf, withRetries } from './retry';
+import { AttemptTimeoutError, classifyFailure, retryAfterOf, withRetries } from './retry';
 
 const apiError = (statusCode: number | undefined, headers: Record<string, string> = {}, message = 'boom') =>
   Object.assign(new Error(message), { statusCode, responseHeaders: headers });
@@ -29,6 +29,16 @@ describe('classifyFailure', () => {
     });
     expect(classifyFailure('plain', redact).message).toBe('provider call failed: plain');
     expect(classifyFailure(null, redact).retryable).toBe(true);
+  });
+
+  it('a call over its own time limit is a retryable AGENT_TIMEOUT', () => {
+    expect(classifyFailure(new AttemptTimeoutError(300), redact)).toEqual({
+      status: undefined,
+      retryAfterMs: undefined,
+      retryable: true,
+      errorType: 'AGENT_TIMEOUT',
+      message: 'the provider call took longer than 300 ms',
+    });
   });
 
   it('redacts the message and reads Retry-After', () => {

@@ -14,6 +14,14 @@ export interface FailureClass {
   message: string;
 }
 
+/** A provider call that exceeded its own time limit (`AGENT_ATTEMPT_TIMEOUT_MS`): retried like a 5xx. */
+export class AttemptTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the provider call took longer than ${timeoutMs} ms`);
+    this.name = 'AttemptTimeoutError';
+  }
+}
+
 interface ApiErrorShape {
   statusCode?: number;
   responseHeaders?: Record<string, string>;
@@ -27,6 +35,15 @@ interface ApiErrorShape {
  * validation errors. `redact` removes secrets from the message.
  */
 export function classifyFailure(err: unknown, redact: (s: string) => string): FailureClass {
+  if (err instanceof AttemptTimeoutError) {
+    return {
+      status: undefined,
+      retryAfterMs: undefined,
+      retryable: true,
+      errorType: 'AGENT_TIMEOUT',
+      message: err.message,
+    };
+  }
   const e = (err ?? {}) as ApiErrorShape & { name?: string };
   const raw = redact(err instanceof Error ? err.message : String(err)).slice(0, 500);
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
