@@ -110,7 +110,7 @@ describe.each<[Wire, boolean]>([
   });
 });
 
-describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire formats)', () => {
+describe('LLM provider: timeouts, cancel, deadline (every wire format)', () => {
   let fake: FakeLlmServer;
   beforeAll(async () => {
     fake = await startFakeLlm({ apiKey: TEST_KEY });
@@ -121,7 +121,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     fake.configure({ script: undefined, capacity: undefined });
   });
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: a hung request hits AGENT_TIMEOUT_MS and the connection is closed',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, { AGENT_TIMEOUT_MS: '800' });
@@ -138,7 +138,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     },
   );
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: with AGENT_ATTEMPT_TIMEOUT_MS a hung call is aborted on the wire and retried (a timeout is transient)',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, { AGENT_ATTEMPT_TIMEOUT_MS: '300' });
@@ -160,7 +160,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     },
   );
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: a stream that stalls after its first events hits AGENT_TIMEOUT_MS too',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, {
@@ -179,7 +179,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     },
   );
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: cancel-abort closes the in-flight connections (the server sees them close)',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire);
@@ -200,7 +200,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     },
   );
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: never sleeps for a retry past the batch deadline (Retry-After longer than the time left)',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, { AGENT_TIMEOUT_MS: '3600000' });
@@ -221,7 +221,7 @@ describe('LLM provider: timeouts, cancel, deadline (OpenAI and Anthropic wire fo
     },
   );
 
-  it.each<Wire>(['anthropic', 'openai'])(
+  it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: the batch deadline aborts the in-flight requests on the wire',
     async (wire) => {
       const { server, ids } = await startLlmServer(fake, wire, { AGENT_TIMEOUT_MS: '3600000' });
