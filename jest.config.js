@@ -12,7 +12,22 @@ const swc = [
     module: { type: 'commonjs' },
   },
 ];
-const esmOnly = ['@nestjs', 'file-type', 'p-limit', 'yocto-queue', 'eventsource', 'eventsource-parser', 'uid', 'load-esm'];
+const esmOnly = [
+  '@nestjs',
+  '@ai-sdk',
+  'ai',
+  'zod',
+  '@standard-schema',
+  '@workflow',
+  '@vercel',
+  'file-type',
+  'p-limit',
+  'yocto-queue',
+  'eventsource',
+  'eventsource-parser',
+  'uid',
+  'load-esm',
+];
 const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },

@@ -7,6 +7,10 @@
  * (b) Scheduling quality: 100 nodes at 1,000 ms agent latency, maxConcurrent 12 / globalMaxConcurrent 12 → makespan
  *     against the ideal ceil(100 / 12) × 1 s.
  *
+ * (c) Resume after a restart; (d) canvas size (see bench/README.md).
+ * (e) Rate-limited provider: 200 nodes through the real LLM runner against the fake provider (capacity 8,
+ *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
+ *
  * Prints a table and writes bench/results/latest.json plus a timestamped copy.
  */
 import { type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
@@ -27,6 +31,7 @@ import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
 import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { TaskRecord } from '../src/session/task.types';
 import { TaskStore } from '../src/session/task-store';
+import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameters
@@ -621,6 +626,10 @@ async function main(): Promise<void> {
     const d = await benchCanvasSize(root);
     out(`(c) resume a ${C_NODES.toLocaleString('en')}-node task with half of its nodes done …`);
     const c = await benchResume(root);
+    out(
+      `(e) ${E_NODES} nodes against a provider of capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, adaptive on / off …`,
+    );
+    const e = await benchProvider(root);
     const results = {
       benchmark: 'canvas-batch',
       environment: { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) },
@@ -629,6 +638,14 @@ async function main(): Promise<void> {
       b_makespan: b,
       c_resume: c,
       d_canvas_size: d,
+      e_rate_limited_provider: {
+        nodes: E_NODES,
+        provider_capacity: E_CAPACITY,
+        latency_ms: E_LATENCY,
+        retry_after_s: E_RETRY_AFTER_S,
+        global_max_concurrent: E_GLOBAL,
+        ...e,
+      },
     };
 
     out();
@@ -727,6 +744,35 @@ async function main(): Promise<void> {
       ]),
     );
     out(`nodes/s on the 5,000-node canvas / on the 1,000-node canvas: ${fmt(d.nodes_per_s_big_to_small, 3)}`);
+
+    out();
+    out(
+      `(e) rate-limited provider: ${E_NODES} nodes, capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, Retry-After ${E_RETRY_AFTER_S} s, GLOBAL_MAX_CONCURRENT ${E_GLOBAL}`,
+    );
+    out(
+      table([
+        [
+          'adaptive concurrency',
+          'status',
+          'failed',
+          'makespan s',
+          'of capacity',
+          '429s',
+          'calls/node',
+          'min limit',
+        ],
+        ...[e.adaptive, e.fixed].map((r) => [
+          r.adaptive ? 'on (AIMD)' : 'off',
+          r.status,
+          String(r.failed_nodes),
+          fmt(r.makespan_ms / 1000, 1),
+          fmt(r.fraction_of_capacity, 3),
+          String(r.rate_limited_429),
+          fmt(r.attempts_per_node, 2),
+          String(r.min_limit),
+        ]),
+      ]),
+    );
 
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });

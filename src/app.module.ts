@@ -5,6 +5,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { ApiTokenGuard } from './common/api-token.guard';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
+import { LlmAgentRunner } from './agent/llm/llm-agent-runner';
 import type { AppConfig } from './config/app.config';
 import { resolveVaultRoot } from './config/example-vault';
 import { OrchestratorModule } from './orchestrator/orchestrator.module';
@@ -39,6 +40,9 @@ export class AppModule {
             agentTimeoutMs: config.agentTimeoutMs,
             agentLatencyMs: config.agentLatencyMs,
             shutdownGraceMs: config.shutdownGraceMs,
+            adaptiveConcurrency: config.adaptiveConcurrency,
+            tokenPrices: config.llm?.prices,
+            agentRunner: config.llm && new LlmAgentRunner(config.llm),
           }),
         }),
       ],

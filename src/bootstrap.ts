@@ -68,6 +68,13 @@ export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<N
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new NestLogger('Bootstrap');
   logger.log(`canvas-batch listening on http://${host}:${port} (API docs at /docs)`);
+  // Which agents run, never with the key.
+  const llm = config.llm;
+  logger.log(
+    llm
+      ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
+      : 'agents: offline provider (deterministic, no network)',
+  );
   exitOnSignals(app, logger);
   return app;
 }

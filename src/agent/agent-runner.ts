@@ -8,6 +8,24 @@ export interface AgentNodeInput {
   nodeType: CanvasNodeKind;
   /** The node's content: text, the vault file's text (or an embed reference), the URL, or the group label. */
   content: string;
+  /** What surrounds the node on the canvas: connected nodes' text and the enclosing group's label. */
+  context?: AgentNodeContext;
+}
+
+export interface AgentNodeContext {
+  /** Text of the nodes connected to this one by an edge (either direction), nearest first. */
+  neighbours: string[];
+  /** Label of the group the node sits in, if any. */
+  groupLabel?: string;
+}
+
+/**
+ * Where a runner reports how the provider copes, so the process-wide concurrency can adapt (AIMD): a 429 from a
+ * request started at `startedAt` (epoch ms), or a successful call.
+ */
+export interface ProviderFeedback {
+  rateLimited(startedAt: number): void;
+  succeeded(): void;
 }
 
 export interface AgentRunRequest {
@@ -16,6 +34,13 @@ export interface AgentRunRequest {
   node: AgentNodeInput;
   /** Fires on cancel-abort, the node's own timeout or the batch deadline. Runners must stop promptly. */
   signal: AbortSignal;
+  /**
+   * Epoch ms after which the call is aborted anyway (the earlier of the node's `AGENT_TIMEOUT_MS` and the batch
+   * deadline). A runner never sleeps for a retry past it.
+   */
+  deadline?: number;
+  /** Where to report 429s and successes (adaptive concurrency); optional. */
+  feedback?: ProviderFeedback;
 }
 
 export interface TokenUsage {
@@ -71,16 +96,39 @@ export interface AgentRunResult {
   /** Present for agents whose output kind is `questions`, `score` or `hint` (and must match that kind). */
   structured?: AgentStructuredOutput;
   usage: TokenUsage;
+  /** Provider calls made for this node (1 without retries). Default 1. */
+  attempts?: number;
 }
 
-/** Error types an agent run may end with (the `error_type` of a failed node). */
-export type AgentErrorType = 'AGENT_ERROR' | 'AGENT_TIMEOUT' | 'RATE_LIMITED';
+/**
+ * Error types an agent run may end with (the `error_type` of a failed node):
+ * - `AGENT_ERROR`: anything else (no content to work on, an unexpected failure)
+ * - `AGENT_TIMEOUT`: the call exceeded `AGENT_TIMEOUT_MS`
+ * - `RATE_LIMITED`: the provider kept answering 429 until the attempts (or the time before the deadline) ran out
+ * - `AGENT_PROVIDER_ERROR`: the provider kept failing (5xx, connection reset, unreadable response) until the
+ *   attempts ran out
+ * - `AGENT_AUTH_FAILED`: the provider refused the credential (401/403); never retried
+ * - `AGENT_BAD_REQUEST`: the provider rejected the request (400, 404 unknown model, other 4xx); never retried
+ * - `AGENT_INVALID_OUTPUT`: the answer did not match the agent's output schema, twice
+ */
+export type AgentErrorType =
+  | 'AGENT_ERROR'
+  | 'AGENT_TIMEOUT'
+  | 'RATE_LIMITED'
+  | 'AGENT_PROVIDER_ERROR'
+  | 'AGENT_AUTH_FAILED'
+  | 'AGENT_BAD_REQUEST'
+  | 'AGENT_INVALID_OUTPUT';
 
-/** A runner's failure with a precise type; any other thrown value counts as `AGENT_ERROR`. */
+/**
+ * A runner's failure with a precise type; any other thrown value counts as `AGENT_ERROR`. `attempts` and `usage`
+ * tell what the failed node cost (provider calls made, tokens billed for answers that were rejected).
+ */
 export class AgentRunError extends Error {
   constructor(
     message: string,
     readonly errorType: AgentErrorType = 'AGENT_ERROR',
+    readonly details: { attempts?: number; usage?: TokenUsage } = {},
   ) {
     super(message);
     this.name = 'AgentRunError';

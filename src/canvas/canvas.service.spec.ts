@@ -192,6 +192,26 @@ describe('CanvasService (real temp vault)', () => {
         nodeId: 'text1',
         nodeType: 'text',
         content: '## Cell\nThe basic unit of life.',
+        context: { neighbours: [] },
+      });
+    });
+
+    it("gives the agent the node's surroundings: connected nodes (either direction) and the smallest enclosing group", async () => {
+      const doc = readCanvas();
+      doc.nodes.push(node('tiny-group', 'group', -10, 340, { label: '  Energy  ', width: 320, height: 120 }));
+      doc.edges.push(
+        { id: 'e1', fromNode: 'in-text', toNode: 'link1' },
+        { id: 'e2', fromNode: 'in-file', toNode: 'in-text' },
+        { id: 'e3', fromNode: 'in-empty', toNode: 'in-text' },
+        { id: 'e4', fromNode: 'text1', toNode: 'link1' },
+      );
+      writeFileSync(canvasFile, JSON.stringify(doc));
+      await expect(service.nodeContent(canvas(), 'in-text')).resolves.toMatchObject({
+        content: 'Mitochondria make ATP.',
+        context: {
+          neighbours: ['https://en.wikipedia.org/wiki/Cell_(biology)', 'Biology/notes/cell.md'],
+          groupLabel: 'Energy',
+        },
       });
     });
 

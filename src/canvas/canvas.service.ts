@@ -2,7 +2,7 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
+import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
@@ -104,7 +104,7 @@ export class CanvasService implements OnModuleDestroy {
     const { doc, byId } = await this.loadWhileRunning(canvas);
     const node = byId.get(nodeId);
     if (!node) throw new NodeNotFoundError(`node ${nodeId} is no longer in ${canvas.relPath}`);
-    const base = { canvasPath: canvas.relPath, nodeId };
+    const base = { canvasPath: canvas.relPath, nodeId, context: surroundings(doc, node) };
     switch (node.type) {
       case 'text':
         return { ...base, nodeType: 'text', content: node.text ?? '' };
@@ -289,6 +289,30 @@ export class CanvasService implements OnModuleDestroy {
 
 function statKey(stat: { ino: number; size: number; mtimeMs: number }): string {
   return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}
+
+/**
+ * What surrounds a node, for the agent's prompt: the text (or file name, URL, label) of the nodes connected to it
+ * by an edge, and the label of the smallest group it sits in.
+ */
+function surroundings(
+  doc: { nodes: CanvasNode[]; edges: { fromNode: string; toNode: string }[] },
+  node: CanvasNode,
+): AgentNodeContext {
+  const linked = new Set<string>();
+  for (const e of doc.edges) {
+    if (e.fromNode === node.id) linked.add(e.toNode);
+    else if (e.toNode === node.id) linked.add(e.fromNode);
+  }
+  const neighbours = doc.nodes
+    .filter((n) => linked.has(n.id))
+    .map((n) => (n.text ?? n.label ?? n.file ?? n.url ?? '').trim())
+    .filter(Boolean);
+  const groups = doc.nodes
+    .filter((g) => g.type === 'group' && g !== node && contains(g, node))
+    .sort((a, b) => a.width * a.height - b.width * b.height);
+  const groupLabel = groups[0]?.label?.trim();
+  return { neighbours, ...(groupLabel ? { groupLabel } : {}) };
 }
 
 function contains(group: CanvasNode, n: CanvasNode): boolean {

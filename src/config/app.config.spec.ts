@@ -21,9 +21,11 @@ describe('loadAppConfig', () => {
       vaultRoot: undefined,
       dataDir: path.join(CWD, 'data'),
       agentProvider: 'offline',
+      llm: undefined,
       agentTimeoutMs: 120_000,
       agentLatencyMs: { min: 0, max: 0 },
       globalMaxConcurrent: 12,
+      adaptiveConcurrency: true,
       sessionTtlMinutes: 30,
       bodyLimitBytes: 5 * 1024 * 1024,
       shutdownGraceMs: 30_000,
@@ -62,9 +64,11 @@ describe('loadAppConfig', () => {
       vaultRoot: path.join(CWD, 'my-vault'),
       dataDir: '/var/lib/cb',
       agentProvider: 'offline',
+      llm: undefined,
       agentTimeoutMs: 5000,
       agentLatencyMs: { min: 25, max: 25 },
       globalMaxConcurrent: 4,
+      adaptiveConcurrency: true,
       sessionTtlMinutes: 60,
       bodyLimitBytes: 2048,
       shutdownGraceMs: 30_000,
@@ -158,12 +162,98 @@ describe('loadAppConfig', () => {
     expect(problemsOf({ PORT: value })).toHaveLength(1);
   });
 
-  it.each([['anthropic'], ['openai-compatible'], ['google']])(
-    'refuses LLM provider %s with a clear "not available yet" message',
-    (provider) => {
-      expect(problemsOf({ AGENT_PROVIDER: provider })).toEqual([
-        `AGENT_PROVIDER "${provider}" is not available in this version yet; use "offline"`,
-      ]);
-    },
-  );
+  it('reads an LLM provider with its defaults; the key comes from AGENT_API_KEY or the usual variable', () => {
+    const config = loadAppConfig({ AGENT_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'k-1234' }, CWD);
+    expect(config.agentProvider).toBe('anthropic');
+    expect(config.llm).toEqual({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-5',
+      baseUrl: undefined,
+      apiKey: 'k-1234',
+      stream: false,
+      retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000 },
+      contextTokens: 4000,
+      maxOutputTokens: 2048,
+      prices: undefined,
+    });
+    expect(
+      loadAppConfig(
+        { AGENT_PROVIDER: 'google', AGENT_API_KEY: 'g-key', GOOGLE_GENERATIVE_AI_API_KEY: 'other' },
+        CWD,
+      ).llm,
+    ).toMatchObject({ model: 'gemini-2.5-flash', apiKey: 'g-key' });
+  });
+
+  it('reads every LLM setting', () => {
+    const config = loadAppConfig(
+      {
+        AGENT_PROVIDER: 'openai-compatible',
+        AGENT_MODEL: 'llama3.2',
+        AGENT_BASE_URL: 'http://127.0.0.1:11434/v1/',
+        AGENT_STREAM: 'true',
+        AGENT_MAX_ATTEMPTS: '3',
+        AGENT_RETRY_BASE_MS: '100',
+        AGENT_RETRY_MAX_MS: '1000',
+        AGENT_ATTEMPT_TIMEOUT_MS: '20000',
+        AGENT_CONTEXT_TOKENS: '500',
+        AGENT_MAX_OUTPUT_TOKENS: '300',
+        AGENT_PRICE_PER_MTOK: '0.5, 1.5',
+        ADAPTIVE_CONCURRENCY: 'false',
+      },
+      CWD,
+    );
+    expect(config.adaptiveConcurrency).toBe(false);
+    expect(config.llm).toEqual({
+      provider: 'openai-compatible',
+      model: 'llama3.2',
+      baseUrl: 'http://127.0.0.1:11434/v1',
+      apiKey: undefined, // a local server needs none
+      stream: true,
+      retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, attemptTimeoutMs: 20_000 },
+      contextTokens: 500,
+      maxOutputTokens: 300,
+      prices: { inputPerMTok: 0.5, outputPerMTok: 1.5 },
+    });
+  });
+
+  it('refuses a bad LLM configuration at start-up with every problem, never echoing the key', () => {
+    const problems = problemsOf({
+      AGENT_PROVIDER: 'openai-compatible',
+      AGENT_BASE_URL: 'ftp://x',
+      AGENT_STREAM: 'maybe',
+      AGENT_PRICE_PER_MTOK: 'cheap',
+      AGENT_RETRY_BASE_MS: '5000',
+      AGENT_RETRY_MAX_MS: '100',
+      ADAPTIVE_CONCURRENCY: 'sometimes',
+      AGENT_API_KEY: 'sk-never-shown',
+    });
+    expect(problems).toEqual([
+      'AGENT_BASE_URL must be an http(s) URL (got "ftp://x")',
+      'AGENT_MODEL is required with AGENT_PROVIDER=openai-compatible and AGENT_BASE_URL (the model name the server knows, e.g. "llama3.2")',
+      'AGENT_STREAM must be true or false (got "maybe")',
+      'AGENT_PRICE_PER_MTOK must be "INPUT,OUTPUT" in USD per million tokens, e.g. "3,15" (got "cheap")',
+      'AGENT_RETRY_MAX_MS must be at least AGENT_RETRY_BASE_MS',
+      'ADAPTIVE_CONCURRENCY must be true or false (got "sometimes")',
+    ]);
+    expect(problems.join('\n')).not.toContain('sk-never-shown');
+    expect(
+      problemsOf({ AGENT_PROVIDER: 'openai-compatible', AGENT_BASE_URL: 'not a url', AGENT_MODEL: 'm' }),
+    ).toEqual(['AGENT_BASE_URL must be an http(s) URL (got "not a url")']);
+  });
+
+  it.each([
+    ['anthropic', 'ANTHROPIC_API_KEY'],
+    ['openai-compatible', 'OPENAI_API_KEY'],
+    ['google', 'GOOGLE_GENERATIVE_AI_API_KEY'],
+  ])('refuses LLM provider %s without a key', (provider, variable) => {
+    expect(problemsOf({ AGENT_PROVIDER: provider })).toEqual([
+      `AGENT_API_KEY (or ${variable}) is required for AGENT_PROVIDER=${provider}`,
+    ]);
+  });
+
+  it('refuses an unknown provider', () => {
+    expect(problemsOf({ AGENT_PROVIDER: 'gpt' })).toEqual([
+      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "gpt")',
+    ]);
+  });
 });

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { type LlmSettings, parseLlmSettings } from '../agent/llm/llm-settings';
 
 /** Every setting of the service, read once from the environment and validated at start-up. */
 export interface AppConfig {
@@ -7,11 +8,15 @@ export interface AppConfig {
   /** Absolute vault path, or `undefined` for the bundled example vault (copied into `DATA_DIR/vault`). */
   vaultRoot: string | undefined;
   dataDir: string;
-  agentProvider: 'offline';
+  agentProvider: 'offline' | LlmSettings['provider'];
+  /** The LLM provider's settings; `undefined` for the offline provider. */
+  llm: LlmSettings | undefined;
   agentTimeoutMs: number;
   /** Simulated think time: a fixed value, or a range (`MIN-MAX`) spread deterministically over nodes. */
   agentLatencyMs: LatencyRange;
   globalMaxConcurrent: number;
+  /** AIMD on the process-wide limit when the provider answers 429 (`ADAPTIVE_CONCURRENCY`, default on). */
+  adaptiveConcurrency: boolean;
   sessionTtlMinutes: number;
   bodyLimitBytes: number;
   /** How long a SIGTERM/SIGINT lets running nodes finish before they are left for the next start. */
@@ -38,7 +43,6 @@ export interface LatencyRange {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const LLM_PROVIDERS = ['anthropic', 'openai-compatible', 'google'];
 
 /**
  * Parses and validates the environment. Collects every problem before failing, so one start shows them all.
@@ -75,14 +79,17 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     return { min, max };
   };
 
-  const provider = get('AGENT_PROVIDER') ?? 'offline';
-  if (provider !== 'offline') {
-    problems.push(
-      LLM_PROVIDERS.includes(provider)
-        ? `AGENT_PROVIDER "${provider}" is not available in this version yet; use "offline"`
-        : `AGENT_PROVIDER must be one of offline, ${LLM_PROVIDERS.join(', ')} (got "${provider}")`,
-    );
-  }
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (!['true', 'false', '1', '0'].includes(raw)) {
+      problems.push(`${name} must be true or false (got "${raw}")`);
+      return def;
+    }
+    return raw === 'true' || raw === '1';
+  };
+
+  const llm = parseLlmSettings(get, int, problems);
   const logLevel = (get('LOG_LEVEL') ?? 'info') as AppConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const pretty = get('LOG_PRETTY');
@@ -96,10 +103,12 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     host: get('HOST') ?? '127.0.0.1',
     vaultRoot: vault === undefined ? undefined : path.resolve(cwd, vault),
     dataDir: path.resolve(cwd, get('DATA_DIR') ?? './data'),
-    agentProvider: 'offline',
+    agentProvider: llm?.provider ?? 'offline',
+    llm,
     agentTimeoutMs: int('AGENT_TIMEOUT_MS', 120_000, 1, 3_600_000),
     agentLatencyMs: latency(),
     globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', 12, 1, 1000),
+    adaptiveConcurrency: bool('ADAPTIVE_CONCURRENCY', true),
     sessionTtlMinutes: int('SESSION_TTL_MINUTES', 30, 1, 525_600),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),

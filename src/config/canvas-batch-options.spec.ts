@@ -25,6 +25,7 @@ describe('resolveOptions', () => {
       agentLatencyMs: 0,
       shutdownGraceMs: 30_000,
       scheduling: 'fair',
+      adaptiveConcurrency: true,
     });
   });
 

@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import type { AgentRunner } from '../agent/agent-runner';
+import type { TokenPrices } from '../agent/llm/llm-settings';
 
 /**
  * What a host application (or our own `AppModule`) gives `OrchestratorModule.forRoot(Async)`. Everything except
@@ -34,10 +35,14 @@ export interface CanvasBatchOptions {
   scheduling?: 'fair' | 'fifo';
   /** Your own agent runner (e.g. a different LLM client). Default: the deterministic offline runner. */
   agentRunner?: AgentRunner;
+  /** Halve the process-wide limit when the provider answers 429 and grow it back on success (AIMD). Default true. */
+  adaptiveConcurrency?: boolean;
+  /** USD per million input/output tokens: adds `cost_usd` to every `usage`. Default: none. */
+  tokenPrices?: TokenPrices;
 }
 
-export type ResolvedCanvasBatchOptions = Required<Omit<CanvasBatchOptions, 'agentRunner'>> &
-  Pick<CanvasBatchOptions, 'agentRunner'>;
+export type ResolvedCanvasBatchOptions = Required<Omit<CanvasBatchOptions, 'agentRunner' | 'tokenPrices'>> &
+  Pick<CanvasBatchOptions, 'agentRunner' | 'tokenPrices'>;
 
 export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatchOptions {
   return {
@@ -52,6 +57,7 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     agentLatencyMs: 0,
     shutdownGraceMs: 30_000,
     scheduling: 'fair',
+    adaptiveConcurrency: true,
     ...stripUndefined(options),
   };
 }

@@ -74,7 +74,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN cancel_requested TEXT;
   CREATE INDEX tasks_unfinished ON tasks (created_at) WHERE status IN ('pending', 'running');
   `,
-  /* 3: per-agent duration estimates (longest-expected-first dispatch); paged status */ `
+  /* 3: provider calls per node (retries included); NULL for skipped nodes and rows from before */ `
+  ALTER TABLE node_results ADD COLUMN attempts INTEGER;
+  `,
+  /* 4: per-agent duration estimates (longest-expected-first dispatch); paged status */ `
   CREATE TABLE agent_duration_estimates (
     agent_type   TEXT PRIMARY KEY,
     mean_ms      REAL NOT NULL,

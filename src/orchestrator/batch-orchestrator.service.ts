@@ -3,7 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { findAgent } from '../agent/agent-catalogue';
-import { AgentRunner } from '../agent/agent-runner';
+import { AgentRunError, AgentRunner } from '../agent/agent-runner';
 import { conceptOf } from '../agent/content-analysis';
 import { NodeNotFoundError } from '../canvas/canvas.errors';
 import { CanvasService } from '../canvas/canvas.service';
@@ -28,6 +28,7 @@ import {
   type TerminalStatus,
 } from '../session/task.types';
 import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
+import { AdaptiveLimit } from './concurrency/adaptive-limit';
 import { type DurationEstimate, DurationEstimates } from './concurrency/duration-estimates';
 import { GlobalSlots, type SchedulingPolicy, type Slot, SlotLimiter } from './concurrency/slot-limiter';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
@@ -104,6 +105,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     private readonly globalSlots: GlobalSlots,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly adaptive: AdaptiveLimit,
   ) {}
 
   /**
@@ -494,13 +496,26 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     );
     let concept: string;
     let durationMs = 0;
+    let calledAgent = false;
     try {
       let output;
       try {
         const input = await this.canvas.nodeContent(run.canvas, nodeId);
         concept = conceptOf(input.content);
+        // Retries never sleep past the node's own timeout or the batch deadline, whichever comes first.
+        const deadline = Math.min(
+          Date.now() + this.options.agentTimeoutMs,
+          run.task.deadlineAt ? Date.parse(run.task.deadlineAt) : Number.POSITIVE_INFINITY,
+        );
+        calledAgent = true;
         output = await abortable(
-          this.runner.run({ agentType, node: input, signal: controller.signal }),
+          this.runner.run({
+            agentType,
+            node: input,
+            signal: controller.signal,
+            deadline,
+            feedback: this.adaptive,
+          }),
           controller.signal,
         );
         controller.signal.throwIfAborted();
@@ -536,6 +551,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         durationMs,
         inputTokens: output.usage.inputTokens,
         outputTokens: output.usage.outputTokens,
+        attempts: output.attempts ?? 1,
         startedAt,
         finishedAt: new Date().toISOString(),
       });
@@ -555,6 +571,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       if (controller.signal.reason instanceof NodeAbort && controller.signal.reason.errorType === 'SHUTDOWN')
         return;
       const { errorType, message } = classify(err, controller.signal);
+      const cost = err instanceof AgentRunError ? err.details : {};
       this.recordNode(run, {
         groupIndex,
         nodeId,
@@ -562,8 +579,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         durationMs,
         errorType,
         errorMessage: message,
-        inputTokens: 0,
-        outputTokens: 0,
+        inputTokens: cost.usage?.inputTokens ?? 0,
+        outputTokens: cost.usage?.outputTokens ?? 0,
+        attempts: cost.attempts ?? (calledAgent ? 1 : 0),
         startedAt,
         finishedAt: new Date().toISOString(),
       });
@@ -630,6 +648,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         failed_nodes: run.failed,
         total_nodes: total,
         running_nodes: run.running,
+        concurrency_limit: this.globalSlots.limit,
         status: 'running',
       },
     });

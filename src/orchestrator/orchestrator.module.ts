@@ -16,6 +16,7 @@ import { MemoryModule } from '../memory/memory.module';
 import { SessionModule } from '../session/session.module';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { DurationEstimates } from './concurrency/duration-estimates';
+import { AdaptiveLimit } from './concurrency/adaptive-limit';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
@@ -45,6 +46,15 @@ import { TaskViewService } from './task-view.service';
         new GlobalSlots(options.globalMaxConcurrent, options.scheduling),
     },
     DurationEstimates,
+    {
+      provide: AdaptiveLimit,
+      inject: [RESOLVED_OPTIONS, GlobalSlots],
+      useFactory: (options: ResolvedCanvasBatchOptions, slots: GlobalSlots) =>
+        new AdaptiveLimit(options.globalMaxConcurrent, (n) => slots.setLimit(n), {
+          enabled: options.adaptiveConcurrency,
+          inFlight: () => slots.inUse,
+        }),
+    },
     BatchOrchestrator,
     TaskEventBus,
     TaskEventStream,

@@ -7,6 +7,7 @@ import { SqliteDatabase } from '../database/sqlite-database';
 import { SqliteTaskStore } from '../session/sqlite-task-store';
 import type { NodeResultRecord } from '../session/task.types';
 import type { BatchOrchestrator } from './batch-orchestrator.service';
+import { GlobalSlots } from './concurrency/slot-limiter';
 import { DEFAULT_PAGE_LIMIT, FULL_LISTING_MAX_NODES, TaskViewService } from './task-view.service';
 
 describe('TaskViewService.status on a large task (real SQLite file)', () => {
@@ -47,7 +48,12 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
     }));
     store.recordNodeResults(taskId, results, []);
     const orchestrator = { live: () => undefined } as unknown as BatchOrchestrator;
-    view = new TaskViewService(store, orchestrator);
+    view = new TaskViewService(
+      store,
+      orchestrator,
+      new GlobalSlots(12),
+      resolveOptions({ vaultRoot: dir, dataDir: dir }),
+    );
   });
   afterAll(() => {
     db.onApplicationShutdown();

@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { costOf } from '../agent/llm/llm-settings';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import { InvalidTaskIdError, SessionNotFoundError } from '../session/session.errors';
 import { TaskStore } from '../session/task-store';
 import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
+import { GlobalSlots } from './concurrency/slot-limiter';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import type {
   GroupStatusDto,
@@ -29,6 +32,8 @@ export class TaskViewService {
   constructor(
     private readonly store: TaskStore,
     private readonly orchestrator: BatchOrchestrator,
+    private readonly globalSlots: GlobalSlots,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
   /** The task, or 400 for a malformed id and 404 for an unknown one. */
@@ -92,12 +97,15 @@ export class TaskViewService {
           file_path: r.filePath ?? '',
           file_size: r.fileSize ?? 0,
           duration_ms: r.durationMs ?? 0,
-          usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens },
+          usage: this.usage(r.inputTokens, r.outputTokens),
+          attempts: r.attempts ?? 1,
         })),
         errors: listed(i, 'failed').map((r) => ({
           node_id: r.nodeId,
           error_message: r.errorMessage ?? '',
           error_type: r.errorType ?? 'AGENT_ERROR',
+          attempts: r.attempts ?? 1,
+          usage: this.usage(r.inputTokens, r.outputTokens),
         })),
       };
     });
@@ -123,8 +131,11 @@ export class TaskViewService {
       completed_at: task.completedAt,
       error_message: task.errorMessage,
       groups,
-      performance_metrics: task.metrics ?? liveMetrics(task, live, sumDurationMs, ran),
-      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+      performance_metrics: {
+        ...(task.metrics ?? liveMetrics(task, live, sumDurationMs, ran)),
+        concurrency_limit: this.globalSlots.limit,
+      },
+      usage: this.usage(inputTokens, outputTokens),
       ...paged,
       ...scheduler,
     };
@@ -140,6 +151,16 @@ export class TaskViewService {
       global_in_use: s.inUse,
       global_waiting: s.waiting,
       estimated_duration_ms: Object.fromEntries(Object.entries(s.estimates).map(([k, e]) => [k, e.meanMs])),
+    };
+  }
+
+  /** Token counts, with `cost_usd` when a price table is configured. */
+  private usage(input: number, output: number): TaskStatusDto['usage'] {
+    const prices = this.options.tokenPrices;
+    return {
+      input_tokens: input,
+      output_tokens: output,
+      ...(prices && { cost_usd: costOf(prices, input, output) }),
     };
   }
 
@@ -187,7 +208,7 @@ function liveMetrics(
   live: LiveTaskInfo | undefined,
   sumDurationMs: number,
   ran: number,
-): TaskStatusDto['performance_metrics'] {
+): Omit<TaskStatusDto['performance_metrics'], 'concurrency_limit'> {
   return measureMetrics({
     wallMs: task.startedAt ? Math.max(0, Date.now() - Date.parse(task.startedAt)) : 0,
     sumDurationMs,

@@ -20,6 +20,10 @@ export const NODE_ERROR_TYPES = [
   'AGENT_ERROR',
   'AGENT_TIMEOUT',
   'RATE_LIMITED',
+  'AGENT_PROVIDER_ERROR',
+  'AGENT_AUTH_FAILED',
+  'AGENT_BAD_REQUEST',
+  'AGENT_INVALID_OUTPUT',
   'CANVAS_WRITE_FAILED',
   'CANCELLED',
   'TIMEOUT',
@@ -83,6 +87,8 @@ export interface NodeResultRecord {
   errorType?: NodeErrorType;
   inputTokens: number;
   outputTokens: number;
+  /** Provider calls made for the node (retries included); 0 for a node that never called its agent. */
+  attempts?: number;
   startedAt?: string;
   finishedAt: string;
 }

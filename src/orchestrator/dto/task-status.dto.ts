@@ -9,6 +9,8 @@ import {
 export class UsageDto {
   input_tokens!: number;
   output_tokens!: number;
+  /** Estimated cost in USD, from the configured price table (`AGENT_PRICE_PER_MTOK`); absent without one. */
+  cost_usd?: number;
 }
 
 export class PerformanceMetricsDto {
@@ -22,6 +24,14 @@ export class PerformanceMetricsDto {
   peak_concurrent!: number;
 }
 
+export class TaskPerformanceMetricsDto extends PerformanceMetricsDto {
+  /**
+   * The process-wide concurrency limit in force now: `GLOBAL_MAX_CONCURRENT`, lowered while the provider answers
+   * 429 (adaptive concurrency).
+   */
+  concurrency_limit!: number;
+}
+
 export class NodeResultDto {
   node_id!: string;
   /** Vault-relative; the file exists with exactly `file_size` bytes. */
@@ -29,6 +39,8 @@ export class NodeResultDto {
   file_size!: number;
   duration_ms!: number;
   usage!: UsageDto;
+  /** Provider calls made for this node (1 without retries). */
+  attempts!: number;
 }
 
 export class NodeErrorDto {
@@ -36,6 +48,10 @@ export class NodeErrorDto {
   error_message!: string;
   @ApiProperty({ enum: NODE_ERROR_TYPES })
   error_type!: NodeErrorType;
+  /** Provider calls made for this node before it failed (0 when the agent was never called). */
+  attempts!: number;
+  /** Tokens billed for the node's calls (e.g. answers rejected as invalid). */
+  usage!: UsageDto;
 }
 
 export class GroupStatusDto {
@@ -99,7 +115,7 @@ export class TaskStatusDto {
   @ApiProperty({ type: String, nullable: true })
   error_message!: string | null;
   groups!: GroupStatusDto[];
-  performance_metrics!: PerformanceMetricsDto;
+  performance_metrics!: TaskPerformanceMetricsDto;
   usage!: UsageDto;
   /**
    * Present when `results`/`errors` are a page, not the whole list: each group lists at most `limit` of each from

@@ -1,0 +1,170 @@
+import { AgentRunError, type AgentRunRequest } from '../agent-runner';
+import { createModel, LlmAgentRunner, type ModelCall, redactor } from './llm-agent-runner';
+import type { LlmSettings } from './llm-settings';
+
+const settings = (extra: Partial<LlmSettings> = {}): LlmSettings => ({
+  provider: 'anthropic',
+  model: 'm',
+  baseUrl: 'http://127.0.0.1:1/v1',
+  apiKey: 'sk-unit-SECRET',
+  stream: false,
+  retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  contextTokens: 1000,
+  maxOutputTokens: 100,
+  prices: undefined,
+  ...extra,
+});
+
+const request = (agentType: string, content = 'The cell is the unit of life.'): AgentRunRequest => ({
+  agentType,
+  node: { canvasPath: 'a.canvas', nodeId: 'n1', nodeType: 'text', content },
+  signal: new AbortController().signal,
+});
+
+/** A scripted model: each call takes the next answer (a text, or an error to throw). */
+function scripted(answers: Array<string | Error>): ModelCall & { calls: Parameters<ModelCall>[0][] } {
+  const calls: Parameters<ModelCall>[0][] = [];
+  const fn = (args: Parameters<ModelCall>[0]) => {
+    calls.push(args);
+    const next = answers.shift() ?? 'default answer';
+    return next instanceof Error
+      ? Promise.reject(next)
+      : Promise.resolve({ text: next, usage: { inputTokens: 10, outputTokens: next.length } });
+  };
+  return Object.assign(fn, { calls });
+}
+
+describe('LlmAgentRunner (model call replaced, real templates, schemas and retry layer)', () => {
+  it('returns a markdown agent’s answer with usage and attempts; headers name node and attempt', async () => {
+    const call = scripted(['Explanation body.']);
+    const runner = new LlmAgentRunner(settings(), { call });
+    await expect(runner.run(request('oral-explanation'))).resolves.toEqual({
+      markdown: 'Explanation body.\n',
+      usage: { inputTokens: 10, outputTokens: 17 },
+      attempts: 1,
+    });
+    expect(call.calls[0].headers).toEqual({ 'x-canvas-batch-node': 'n1', 'x-canvas-batch-attempt': '1' });
+    expect(call.calls[0].system).toContain('OUTPUT CONTRACT: markdown');
+    expect(runner.description).toBe('anthropic/m at http://127.0.0.1:1/v1');
+    expect(new LlmAgentRunner(settings({ baseUrl: undefined }), { call }).description).toBe('anthropic/m');
+  });
+
+  it('resolves aliases; asks once more after a malformed structured answer, summing both answers’ tokens', async () => {
+    const call = scripted([
+      'not json',
+      '{"breakdown":{"accuracy":25,"imagery":25,"completeness":25,"originality":25},"feedback":"Great."}',
+    ]);
+    const r = await new LlmAgentRunner(settings(), { call }).run(request('scoring'));
+    expect(r.structured).toMatchObject({ kind: 'score', score: { totalScore: 100, pass: true } });
+    expect(r.attempts).toBe(2);
+    expect(r.usage).toEqual({ inputTokens: 20, outputTokens: 8 + 97 });
+    expect(call.calls.map((c) => c.headers['x-canvas-batch-attempt'])).toEqual(['1', '2']);
+  });
+
+  it('fails with AGENT_INVALID_OUTPUT after two malformed answers, with attempts and usage', async () => {
+    const err = (await new LlmAgentRunner(settings(), { call: scripted(['{}', '{"text": 1}']) })
+      .run(request('hint-generation'))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as AgentRunError;
+    expect(err).toBeInstanceOf(AgentRunError);
+    expect(err.errorType).toBe('AGENT_INVALID_OUTPUT');
+    expect(err.details).toEqual({ attempts: 2, usage: { inputTokens: 20, outputTokens: 13 } });
+    expect(err.message).toMatch(/hint-generation answered twice without a valid hint output/);
+  });
+
+  it('counts retried provider calls across answers and keeps the final error type', async () => {
+    const e503 = Object.assign(new Error('overloaded SECRET'), { statusCode: 503 });
+    const e401 = Object.assign(new Error('bad key sk-unit-SECRET'), { statusCode: 401 });
+    const call = scripted([e503, 'not json', e401]);
+    const err = (await new LlmAgentRunner(settings(), { call }).run(request('basic-decomposition')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
+    expect(err.errorType).toBe('AGENT_AUTH_FAILED');
+    expect(err.details.attempts).toBe(3);
+    expect(err.message).not.toContain('sk-unit-SECRET');
+    expect(call.calls.map((c) => c.headers['x-canvas-batch-attempt'])).toEqual(['1', '2', '3']);
+  });
+
+  it('refuses an unknown agent, an empty node and an aborted signal before any call', async () => {
+    const call = scripted([]);
+    const runner = new LlmAgentRunner(settings(), { call });
+    await expect(runner.run(request('nope'))).rejects.toThrow('no prompt template for agent "nope"');
+    await expect(runner.run(request('oral-explanation', '  '))).rejects.toThrow(/has no content/);
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled'));
+    await expect(runner.run({ ...request('oral-explanation'), signal: controller.signal })).rejects.toThrow(
+      'cancelled',
+    );
+    expect(call.calls).toHaveLength(0);
+  });
+
+  it('passes non-agent errors (an abort reason) through untouched', async () => {
+    const controller = new AbortController();
+    const reason = new Error('node timeout');
+    const call: ModelCall = () => {
+      controller.abort(reason);
+      return Promise.reject(new Error('aborted'));
+    };
+    await expect(
+      new LlmAgentRunner(settings(), { call }).run({
+        ...request('oral-explanation'),
+        signal: controller.signal,
+      }),
+    ).rejects.toBe(reason);
+  });
+});
+
+describe('LlmAgentRunner with a time limit per provider call', () => {
+  const timed = settings({ retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, attemptTimeoutMs: 100 } });
+
+  it('aborts a call past its limit and retries it; gives up with AGENT_TIMEOUT', async () => {
+    const signals: AbortSignal[] = [];
+    const hang: ModelCall = ({ signal }) => {
+      signals.push(signal);
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+    };
+    const err = (await new LlmAgentRunner(timed, { call: hang }).run(request('oral-explanation')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AgentRunError;
+    expect(err.errorType).toBe('AGENT_TIMEOUT');
+    expect(err.details.attempts).toBe(2);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('a call within its limit passes; other failures and the node’s own abort pass through', async () => {
+    const runner = new LlmAgentRunner(timed, { call: scripted(['fine']) });
+    await expect(runner.run(request('oral-explanation'))).resolves.toMatchObject({ attempts: 1 });
+    const e400 = Object.assign(new Error('bad'), { statusCode: 400 });
+    await expect(
+      new LlmAgentRunner(timed, { call: scripted([e400]) }).run(request('oral-explanation')),
+    ).rejects.toMatchObject({ errorType: 'AGENT_BAD_REQUEST' });
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    const call: ModelCall = () => {
+      controller.abort(reason);
+      return Promise.reject(new Error('aborted'));
+    };
+    await expect(
+      new LlmAgentRunner(timed, { call }).run({ ...request('oral-explanation'), signal: controller.signal }),
+    ).rejects.toBe(reason);
+  });
+});
+
+describe('createModel and redactor', () => {
+  it.each(['anthropic', 'openai-compatible', 'google'] as const)('builds a %s model', (provider) => {
+    for (const baseUrl of ['http://127.0.0.1:9/v1', undefined]) {
+      const model = createModel(settings({ provider, baseUrl }));
+      expect(model).toMatchObject({ modelId: 'm' });
+    }
+  });
+
+  it('redacts the key and leaves text alone without one', () => {
+    expect(redactor('sk-abc123')('key sk-abc123 and sk-abc123')).toBe('key [redacted] and [redacted]');
+    expect(redactor(undefined)('sk-abc123')).toBe('sk-abc123');
+    expect(redactor('abc')('abc')).toBe('abc');
+  });
+});

@@ -1,0 +1,183 @@
+import { createAnthropic } from '@ai-sdk/anthropic';
+import { createGoogleGenerativeAI } from '@ai-sdk/google';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { generateText, type LanguageModel, streamText } from 'ai';
+import {
+  AgentRunError,
+  AgentRunner,
+  type AgentRunRequest,
+  type AgentRunResult,
+  type TokenUsage,
+} from '../agent-runner';
+import { findAgent } from '../agent-catalogue';
+import type { LlmSettings } from './llm-settings';
+import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
+import { AttemptTimeoutError, withRetries } from './retry';
+import { parseAnswer } from './structured-output';
+
+/** The SDK call, behind a seam so unit tests can replace the network. */
+export type ModelCall = (args: {
+  system: string;
+  prompt: string;
+  signal: AbortSignal;
+  headers: Record<string, string>;
+}) => Promise<{ text: string; usage: TokenUsage }>;
+
+/**
+ * The LLM provider behind the `AgentRunner` port, through the Vercel AI SDK (Anthropic, OpenAI-compatible,
+ * Google). Builds the prompt from the agent's template, the node and its surroundings; calls the model with the
+ * SDK's retries off (our `withRetries` is the only retry layer) and the node's signal on the HTTP request itself;
+ * validates structured answers against their schema and asks once more when one does not match.
+ */
+export class LlmAgentRunner extends AgentRunner {
+  private readonly templates: Map<string, PromptTemplate>;
+  private readonly call: ModelCall;
+  private readonly redact: (s: string) => string;
+
+  constructor(
+    private readonly settings: LlmSettings,
+    options: { templates?: Map<string, PromptTemplate>; call?: ModelCall } = {},
+  ) {
+    super();
+    this.templates = options.templates ?? loadPromptTemplates();
+    this.call = options.call ?? sdkCall(createModel(settings), settings);
+    this.redact = redactor(settings.apiKey);
+  }
+
+  /** `provider/model`, for the start-up log (never the key). */
+  get description(): string {
+    return `${this.settings.provider}/${this.settings.model}${this.settings.baseUrl ? ` at ${this.settings.baseUrl}` : ''}`;
+  }
+
+  async run({ agentType, node, signal, deadline, feedback }: AgentRunRequest): Promise<AgentRunResult> {
+    signal.throwIfAborted();
+    const def = findAgent(agentType);
+    const template = def && this.templates.get(def.name);
+    if (!def || !template) throw new AgentRunError(`no prompt template for agent "${agentType}"`);
+    if (!node.content.trim()) {
+      throw new AgentRunError(
+        `node ${node.nodeId} (${node.nodeType}) has no content for ${agentType} to work on`,
+      );
+    }
+    const { system, prompt, lang } = buildPrompt(template, node, this.settings.contextTokens);
+    const usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
+    let attempts = 0;
+    let problem = '';
+    // A malformed structured answer is asked for once more, then the node fails.
+    for (let answer = 1; answer <= 2; answer++) {
+      let out: { text: string; usage: TokenUsage };
+      try {
+        const r = await withRetries(
+          (attempt) =>
+            this.attempt(signal, {
+              system,
+              prompt,
+              headers: {
+                'x-canvas-batch-node': node.nodeId,
+                'x-canvas-batch-attempt': String(attempts + attempt),
+              },
+            }),
+          { settings: this.settings.retry, signal, deadline, feedback, redact: this.redact },
+        );
+        attempts += r.attempts;
+        out = r.value;
+      } catch (err) {
+        if (err instanceof AgentRunError) {
+          throw new AgentRunError(err.message, err.errorType, {
+            attempts: attempts + (err.details.attempts ?? 0),
+            usage,
+          });
+        }
+        throw err;
+      }
+      usage.inputTokens += out.usage.inputTokens;
+      usage.outputTokens += out.usage.outputTokens;
+      const parsed = parseAnswer(template.output, out.text, lang, template.questions);
+      if (parsed.ok) return { ...parsed.result, usage, attempts };
+      problem = parsed.problem;
+    }
+    throw new AgentRunError(
+      `${agentType} answered twice without a valid ${template.output} output: ${this.redact(problem)}`,
+      'AGENT_INVALID_OUTPUT',
+      { attempts, usage },
+    );
+  }
+
+  /** One provider call, under its own time limit when one is configured (then retried like a 5xx). */
+  private async attempt(
+    signal: AbortSignal,
+    args: Omit<Parameters<ModelCall>[0], 'signal'>,
+  ): Promise<{ text: string; usage: TokenUsage }> {
+    const limit = this.settings.retry.attemptTimeoutMs;
+    if (limit === undefined) return this.call({ ...args, signal });
+    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
+    try {
+      return await this.call({ ...args, signal: attemptSignal });
+    } catch (err) {
+      if (!signal.aborted && attemptSignal.aborted) throw new AttemptTimeoutError(limit);
+      throw err;
+    }
+  }
+}
+
+/** The provider's language model, from the validated settings. */
+export function createModel(s: LlmSettings): LanguageModel {
+  switch (s.provider) {
+    case 'anthropic':
+      return createAnthropic({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(s.model);
+    case 'google':
+      return createGoogleGenerativeAI({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(
+        s.model,
+      );
+    case 'openai-compatible':
+      return createOpenAICompatible({
+        name: 'openai-compatible',
+        baseURL: s.baseUrl ?? 'https://api.openai.com/v1',
+        apiKey: s.apiKey,
+        includeUsage: true,
+      })(s.model);
+  }
+}
+
+/** One SDK call, retries off, aborted through `signal`; streaming or not per settings. */
+function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
+  return async ({ system, prompt, signal, headers }) => {
+    const common = {
+      model,
+      system,
+      prompt,
+      maxRetries: 0,
+      abortSignal: signal,
+      headers,
+      maxOutputTokens: s.maxOutputTokens,
+    };
+    if (!s.stream) {
+      const r = await generateText(common);
+      return { text: r.text, usage: tokens(r.usage) };
+    }
+    let streamError: unknown;
+    const r = streamText({
+      ...common,
+      onError: ({ error }) => {
+        streamError ??= error;
+      },
+    });
+    try {
+      const [text, usage] = await Promise.all([r.text, r.usage]);
+      if (streamError !== undefined) throw streamError as Error;
+      return { text, usage: tokens(usage) };
+    } catch (err) {
+      throw (streamError ?? err) as Error;
+    }
+  };
+}
+
+function tokens(u: { inputTokens: number | undefined; outputTokens: number | undefined }): TokenUsage {
+  return { inputTokens: u.inputTokens ?? 0, outputTokens: u.outputTokens ?? 0 };
+}
+
+/** Replaces every occurrence of the key (and of its bearer header) in a message. */
+export function redactor(key: string | undefined): (s: string) => string {
+  if (!key || key.length < 4) return (s) => s;
+  return (s) => s.split(key).join('[redacted]');
+}
