@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type BigIntStats, promises as fs, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +15,7 @@ import {
   type Rect,
   serializeCanvas,
 } from './json-canvas';
-import { GRID_GAP, placeBelow, placeRight, rectOf } from './layout';
+import { GRID_GAP, ObstacleIndex, placeBelow, placeRight, rectOf } from './layout';
 
 /** A node we add; `x`/`y` are chosen at write time against what is on disk then. Ids are deterministic. */
 export interface NewNode {
@@ -78,6 +77,13 @@ const CHANGED_BACKOFF_MAX_MS = 25;
 /** Re-reads of a file that does not parse (maybe half-written by another program) before giving up. */
 const INVALID_RETRIES = 6;
 const INVALID_RETRY_MS = 15;
+/**
+ * After a write that took D ms, the next one waits PACE_FACTOR × D (at most MAX_PACE_MS): rewriting a big canvas
+ * then takes at most a quarter of the time, and everything that finishes meanwhile is coalesced into one write.
+ * A small canvas (D ≈ 1 ms) is written almost at once.
+ */
+const PACE_FACTOR = 3;
+const MAX_PACE_MS = 1_000;
 /** Reads of a file another program is still writing into while we replace it, and the pause between them. */
 const CLOBBER_READS = 20;
 const CLOBBER_READ_MS = 5;
@@ -91,7 +97,7 @@ const REMEMBERED_WRITES = 32;
 /**
  * One serialized write queue for one canvas file. Additions that arrive while a write is in progress are merged
  * into the next single write (coalescing). Every write re-reads the file, merges into what is on disk now, and
- * replaces it atomically, re-checking the content hash (and, in the last microseconds, the file's identity and
+ * replaces it atomically, re-checking its content (and, in the last microseconds, the file's identity and
  * timestamps) just before the rename, and redoing the merge when another program changed the file meanwhile.
  *
  * An editor that saves a copy it read before our write (a stale save) silently drops what we added. Such a loss is
@@ -112,6 +118,8 @@ export class CanvasWriteQueue {
   /** Edits another program saved into the file our rename replaced, still to be merged into the canvas. */
   private repair: { base: CanvasDocument; theirs: CanvasDocument; format: CanvasFormat } | undefined;
   private closed = false;
+  /** No write starts before this time (`performance.now()`), so a big canvas is not rewritten back to back. */
+  private nextWriteAt = 0;
   /** Number of file replacements done, and bytes written (for benchmarks and logs). */
   writes = 0;
   bytesWritten = 0;
@@ -151,10 +159,16 @@ export class CanvasWriteQueue {
       this.swept ??= removeStaleTempFiles(path.dirname(this.absPath), path.basename(this.absPath));
       await this.swept;
       while (this.pending.length) {
+        // pace the writes: what finishes during the pause joins this write
+        const pause = this.nextWriteAt - performance.now();
+        if (pause > 0) await sleep(pause);
         const batch = this.pending;
         this.pending = [];
         try {
+          const started = performance.now();
           const outcomes = await this.writeOnce(batch.map((p) => p.addition));
+          const took = performance.now() - started;
+          this.nextWriteAt = performance.now() + Math.min(MAX_PACE_MS, PACE_FACTOR * took);
           batch.forEach((p, i) => p.resolve(outcomes[i]));
           if (this.repair) await this.writeOnce([]).catch(() => (this.repair = undefined));
         } catch (err) {
@@ -175,7 +189,6 @@ export class CanvasWriteQueue {
       const file = await this.readCurrent();
       try {
         const { text, doc: current, stat } = file;
-        const hash = sha256(text);
         // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
         const doc: CanvasDocument = {
           raw: current.raw,
@@ -194,9 +207,9 @@ export class CanvasWriteQueue {
         const out = serializeCanvas(doc, repair ? repair.format : detectFormat(text));
         const replaced = await atomicWrite(this.absPath, out, {
           fsync: 'after-rename',
-          // the file must be exactly what was merged into (content hash): otherwise merge again
+          // the file must be exactly what was merged into (same content): otherwise merge again
           beforeRename: async () => {
-            const unchanged = sha256(await fs.readFile(this.absPath, 'utf8')) === hash;
+            const unchanged = (await fs.readFile(this.absPath, 'utf8')) === text;
             if (unchanged) failpoint('canvas.before-rename');
             return unchanged;
           },
@@ -360,7 +373,7 @@ function sameFile(a: BigIntStats, b: BigIntStats): boolean {
 function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAddition[]): AdditionOutcome[] {
   const index = new Map(nodes.map((n, i) => [n.id, i]));
   const edgeIds = new Set(edges.map((e) => e.id));
-  const obstacles: Rect[] = nodes.map(rectOf);
+  const obstacles = new ObstacleIndex(nodes.map(rectOf));
   return additions.map((addition): AdditionOutcome => {
     if (addition.nodes.some((n) => index.has(n.id))) return { placed: true, alreadyPresent: true };
     const sourceIndex = index.get(addition.sourceNodeId);
@@ -371,7 +384,7 @@ function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAdditi
     for (const placed of placeBlock(rectOf(source), addition, obstacles)) {
       index.set(placed.id, nodes.length);
       nodes.push(placed);
-      obstacles.push(rectOf(placed));
+      obstacles.add(rectOf(placed));
     }
     if (addition.sourceColor !== undefined && source.color !== addition.sourceColor) {
       nodes[sourceIndex] = { ...source, color: addition.sourceColor };
@@ -387,7 +400,7 @@ function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAdditi
 }
 
 /** The addition's nodes laid out as a grid block in a free spot next to the source. */
-function placeBlock(source: Rect, addition: CanvasAddition, obstacles: readonly Rect[]): CanvasNode[] {
+function placeBlock(source: Rect, addition: CanvasAddition, obstacles: ObstacleIndex): CanvasNode[] {
   const columns = Math.max(1, Math.min(addition.columns ?? 1, addition.nodes.length));
   const colWidth = Math.max(...addition.nodes.map((n) => n.width));
   const rowHeights: number[] = [];
@@ -448,8 +461,4 @@ function mergeItems<T extends { id: string }>(mine: T[], base: T[], theirs: T[])
 
 function same(a: unknown, b: unknown): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { type CanvasNode, overlaps, type Rect } from './json-canvas';
 import { prng } from '../../test/support/prng';
-import { LAYOUT_GAP, LAYOUT_MARGIN, placeBelow, rectOf } from './layout';
+import { LAYOUT_GAP, LAYOUT_MARGIN, ObstacleIndex, placeBelow, rectOf } from './layout';
 
 const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
 
@@ -109,5 +110,31 @@ describe('rectOf', () => {
       color: '1',
     };
     expect(rectOf(node)).toEqual({ x: 1, y: 2, width: 3, height: 4 });
+  });
+});
+
+describe('ObstacleIndex', () => {
+  const rect = fc.record({
+    x: fc.integer({ min: -5_000, max: 5_000 }),
+    y: fc.integer({ min: -5_000, max: 5_000 }),
+    width: fc.integer({ min: 1, max: 3_000 }),
+    height: fc.integer({ min: 1, max: 800 }),
+  });
+
+  it('finds exactly the rectangles a scan of all of them finds, each once', () => {
+    fc.assert(
+      fc.property(
+        fc.array(rect, { maxLength: 60 }),
+        rect,
+        fc.integer({ min: 0, max: 50 }),
+        (all, query, margin) => {
+          const index = new ObstacleIndex(all);
+          const found = [...index.overlapping(query, margin)];
+          expect(new Set(found).size).toBe(found.length);
+          expect(new Set(found)).toEqual(new Set(all.filter((o) => overlaps(query, o, margin))));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
