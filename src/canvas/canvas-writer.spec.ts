@@ -354,6 +354,7 @@ describe('CanvasWriteQueue (real temp file)', () => {
       expect(readCanvas().nodes.find((n) => n.id === 'other')).toMatchObject({ x: 2500 });
       expect(queue.restored).toBe(1);
       queue.close();
+      await queue.idle(); // a settle check already running finishes first
       staleSave(original);
       await new Promise((r) => setTimeout(r, 150));
       await queue.idle();

@@ -62,22 +62,8 @@ export function placeBelow(
   height: number,
   obstacles: ObstacleIndex | readonly Rect[],
 ): Rect {
-  const index = asIndex(obstacles);
-  const rect: Rect = {
-    x: Math.round(source.x),
-    y: Math.round(source.y + source.height + LAYOUT_GAP),
-    width,
-    height,
-  };
-  for (;;) {
-    let lowestBottom: number | undefined;
-    for (const o of index.overlapping(rect, LAYOUT_MARGIN)) {
-      const bottom = o.y + o.height;
-      if (lowestBottom === undefined || bottom > lowestBottom) lowestBottom = bottom;
-    }
-    if (lowestBottom === undefined) return rect;
-    rect.y = Math.round(lowestBottom + LAYOUT_GAP);
-  }
+  const start = { x: source.x, y: source.y + source.height + LAYOUT_GAP, width, height };
+  return slide(start, 'y', asIndex(obstacles));
 }
 
 /**
@@ -90,21 +76,22 @@ export function placeRight(
   height: number,
   obstacles: ObstacleIndex | readonly Rect[],
 ): Rect {
-  const index = asIndex(obstacles);
-  const rect: Rect = {
-    x: Math.round(source.x + source.width + LAYOUT_GAP),
-    y: Math.round(source.y),
-    width,
-    height,
-  };
+  const start = { x: source.x + source.width + LAYOUT_GAP, y: source.y, width, height };
+  return slide(start, 'x', asIndex(obstacles));
+}
+
+/** Moves `start` along one axis, each time past the farthest obstacle it overlaps, until it overlaps none. */
+function slide(start: Rect, axis: 'x' | 'y', index: ObstacleIndex): Rect {
+  const rect: Rect = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
+  const extent = axis === 'x' ? 'width' : 'height';
   for (;;) {
-    let rightmost: number | undefined;
+    let farthest: number | undefined;
     for (const o of index.overlapping(rect, LAYOUT_MARGIN)) {
-      const right = o.x + o.width;
-      if (rightmost === undefined || right > rightmost) rightmost = right;
+      const end = o[axis] + o[extent];
+      if (farthest === undefined || end > farthest) farthest = end;
     }
-    if (rightmost === undefined) return rect;
-    rect.x = Math.round(rightmost + LAYOUT_GAP);
+    if (farthest === undefined) return rect;
+    rect[axis] = Math.round(farthest + LAYOUT_GAP);
   }
 }
 

@@ -5,6 +5,18 @@ export interface Slot {
   release(): void;
 }
 
+/** A slot whose `release` runs `free` the first time only. */
+function releaseOnce(free: () => void): Slot {
+  let released = false;
+  return {
+    release: () => {
+      if (released) return;
+      released = true;
+      free();
+    },
+  };
+}
+
 /** A batch's own cap (`max_concurrent`): `async-sema`'s FIFO semaphore, with slots that release once. */
 export class SlotLimiter {
   private readonly sema: Sema;
@@ -17,15 +29,10 @@ export class SlotLimiter {
   async acquire(): Promise<Slot> {
     await this.sema.acquire();
     this.held++;
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.held--;
-        this.sema.release();
-      },
-    };
+    return releaseOnce(() => {
+      this.held--;
+      this.sema.release();
+    });
   }
 
   /** Slots held right now. */
@@ -112,15 +119,10 @@ export class GlobalSlots {
   }
 
   private slot(): Slot {
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.held--;
-        this.pump();
-      },
-    };
+    return releaseOnce(() => {
+      this.held--;
+      this.pump();
+    });
   }
 
   private pump(): void {
