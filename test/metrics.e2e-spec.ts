@@ -87,6 +87,7 @@ describe('/metrics (Prometheus text format)', () => {
     expect(sample(m, 'canvas_batch_running_agents')).toBe(0);
     expect(sample(m, 'canvas_batch_semaphore_waiters')).toBe(0);
     expect(sample(m, 'canvas_batch_global_max_concurrent')).toBe(12);
+    expect(sample(m, 'canvas_batch_global_concurrency_limit')).toBe(12);
     expect(sample(m, 'canvas_batch_memory_outbox_backlog')).toBe(
       server.app.get(MemoryOutboxRepository).counts().pending,
     );

@@ -57,6 +57,7 @@ describe('MetricsService', () => {
     expect(text).toContain('canvas_batch_tasks{status="cancelled"} 4');
     expect(text).toContain('canvas_batch_memory_outbox_backlog 7');
     expect(text).toContain('canvas_batch_global_max_concurrent 3');
+    expect(text).toContain('canvas_batch_global_concurrency_limit 3');
     metrics.onModuleDestroy();
     bus.publish([event('task_completed', { agent_type: 'oral-explanation' })]);
     expect((await metrics.render()).body).toContain(

@@ -83,6 +83,14 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       },
     });
     new Gauge({
+      name: 'canvas_batch_global_concurrency_limit',
+      help: 'The effective process-wide limit now (lowered below GLOBAL_MAX_CONCURRENT while a provider answers 429)',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.limit);
+      },
+    });
+    new Gauge({
       name: 'canvas_batch_global_max_concurrent',
       help: 'The process-wide cap on agent calls running at once',
       registers: [this.registry],
