@@ -165,13 +165,14 @@ describe('runCli in-process', () => {
       const e = { CANVAS_BATCH_URL: slow.url };
       const a = io(e, true);
       const running = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'], a.io);
-      await a.until(/started: 2 node/);
+      // the bars are drawn once the Ctrl-C handler is in place
+      await a.until(/0\/2 \| 0 failed/);
       a.interrupt();
-      await a.until(/\[y\/N\] $/);
+      await a.until(/\[y\/N\] /);
       a.stdin.write('n\n');
       await a.until(/continuing/);
       a.interrupt();
-      await a.until(/\[y\/N\] [^]*\[y\/N\] $/);
+      await a.until(/\[y\/N\] [^]*\[y\/N\] /);
       a.stdin.write('y\n');
       expect(await running).toBe(EXIT.failedOrCancelled);
       expect(a.err()).toMatch(/Cancel requested; no new node will start/);

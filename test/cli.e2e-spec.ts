@@ -81,15 +81,16 @@ describe('canvas-batch CLI (real binary, real server)', () => {
 
   it('--json prints one valid JSON document per command', async () => {
     const run = await runCli(
-      ['--json', 'run', 'Demo/colors.canvas', '--agent', 'oral-explanation', '--wait'],
+      // by colour: the first test's question cards are in the canvas now
+      ['--json', 'run', 'Demo/colors.canvas', '--agent', 'oral-explanation', '--nodes', 'color:1', '--wait'],
       env,
     );
     expect(run.code).toBe(0);
     const final = JSON.parse(run.stdout) as Json;
     expect(final).toMatchObject({
       status: 'completed',
-      total_nodes: 7,
-      completed_nodes: 7,
+      total_nodes: 4,
+      completed_nodes: 4,
       progress_percent: 100,
     });
     const stored = await http<Json>('GET', `${server.url}/parallel/status/${final.task_id}`, undefined, auth);
@@ -146,7 +147,7 @@ describe('canvas-batch CLI (real binary, real server)', () => {
       );
       await cli.waitFor(/progress 0% \(0\/6\)/);
       cli.child.kill('SIGINT');
-      await cli.waitFor(/Cancel batch [0-9a-f-]{36}\? \[y\/N\] $/);
+      await cli.waitFor(/Cancel batch [0-9a-f-]{36}\? \[y\/N\] /);
       cli.child.stdin.write('y\n');
       const { code, stdout, stderr } = await cli.exited;
       expect(stderr).toMatch(/Cancel requested/);
