@@ -1,14 +1,27 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, type ExecutionContext, Module } from '@nestjs/common';
+import type { Request } from 'express';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ApiTokenGuard } from './common/api-token.guard';
+import { REDACTED_LOG_PATHS, redactRequestUrl } from './common/log-redaction';
+import { requestIdOf } from './common/request-id';
+import { taskIdOfUrl } from './common/task-log';
+import { DashboardModule } from './dashboard/dashboard.module';
+import { ObservabilityModule } from './observability/observability.module';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
 import { LlmAgentRunner } from './agent/llm/llm-agent-runner';
 import type { AppConfig } from './config/app.config';
 import { resolveVaultRoot } from './config/example-vault';
 import { OrchestratorModule } from './orchestrator/orchestrator.module';
+
+/** `POST /parallel/execute`: the only route under the rate limit. */
+function isExecuteRequest(ctx: ExecutionContext): boolean {
+  const req = ctx.switchToHttp().getRequest<Request>();
+  return req.method === 'POST' && req.path === '/parallel/execute';
+}
 
 /** The service: the orchestrator and its API on the environment's configuration, with logging and the global pipe/filter. */
 @Module({})
@@ -20,10 +33,14 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: config.logLevel,
-            redact: {
-              paths: ['req.headers.authorization', 'req.headers.cookie', 'req.query.access_token'],
-              censor: '[redacted]',
+            genReqId: (req) => requestIdOf(req),
+            customProps: (req) => {
+              const taskId = taskIdOfUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
+              return taskId ? { task_id: taskId } : {};
             },
+            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+            // the raw URL may carry ?access_token=: log it with the token masked
+            serializers: { req: redactRequestUrl },
             autoLogging: { ignore: (req) => req.url === '/health' },
             ...(config.logPretty
               ? { transport: { target: 'pino-pretty', options: { singleLine: true } } }
@@ -31,6 +48,12 @@ export class AppModule {
           },
         }),
         EventEmitterModule.forRoot(),
+        ThrottlerModule.forRoot({
+          throttlers: [{ name: 'default', ttl: 60_000, limit: Math.max(1, config.executeRateLimit) }],
+          skipIf: (ctx) => config.executeRateLimit === 0 || !isExecuteRequest(ctx),
+        }),
+        ObservabilityModule,
+        DashboardModule,
         OrchestratorModule.forRootAsync({
           useFactory: () => ({
             vaultRoot: resolveVaultRoot(config.vaultRoot, config.dataDir).root,
@@ -50,6 +73,7 @@ export class AppModule {
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_GUARD, useFactory: () => new ApiTokenGuard(config.apiToken) },
+        { provide: APP_GUARD, useClass: ThrottlerGuard },
       ],
     };
   }

@@ -7,6 +7,10 @@ import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module';
 import { ApiTokenCheck } from './common/api-token.guard';
+import { requestId } from './common/request-id';
+import { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } from './dashboard/web';
+import { httpMetrics } from './observability/http-metrics';
+import { MetricsService } from './observability/metrics.service';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { type AppConfig, loadAppConfig } from './config/app.config';
 import { BatchOrchestrator } from './orchestrator/batch-orchestrator.service';
@@ -23,10 +27,13 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   return app;
 }
 
-/** Body parsing with a size limit and problem+json errors, shutdown hooks, and the OpenAPI UI at `/docs`. */
+/**
+ * HTTP metrics, security headers, CORS, the token check (bearer, `?access_token=` or login cookie), body parsing with
+ * a size limit and problem+json errors, the dashboard at `/`, and the OpenAPI UI at `/docs`.
+ */
 export function configureApp(
   app: NestExpressApplication,
-  config: Pick<AppConfig, 'bodyLimitBytes' | 'apiToken'>,
+  config: Pick<AppConfig, 'bodyLimitBytes' | 'apiToken' | 'corsOrigins'>,
 ): void {
   const filter = new ProblemDetailsFilter();
   const sendProblem = (err: unknown, req: Request, res: Response, next: NextFunction): void => {
@@ -35,16 +42,16 @@ export function configureApp(
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   };
   const tokenCheck = new ApiTokenCheck(config.apiToken);
-  // The docs are served by Express directly, outside Nest's guards: the same token check applies.
-  app.use('/docs', (req: Request, res: Response, next: NextFunction) => {
-    try {
-      tokenCheck.assert(req.originalUrl.split('?')[0], req.headers.authorization, req.query.access_token);
-      next();
-    } catch (err) {
-      sendProblem(err, req, res, next);
-    }
-  });
+  const metrics = app.get(MetricsService, { strict: false });
+  app.use(httpMetrics(metrics.httpDuration));
+  app.use(requestId());
+  app.use(securityHeaders());
+  app.enableCors(corsOptions(config.corsOrigins));
+  app.use(cookies());
+  // Every path (Nest routes, the docs and the dashboard served by Express, unknown paths) passes the same check.
+  app.use(authenticate(tokenCheck, sendProblem));
   app.use(express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  mountDashboard(app, tokenCheck);
   app.use(sendProblem);
   app.disable('x-powered-by');
   const document = SwaggerModule.createDocument(

@@ -575,4 +575,71 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       }
     });
   });
+  describe('vault browsing, metrics and rate limit', () => {
+    it('GET /canvases and GET /canvases/nodes conform', async () => {
+      const list = await http<Json>('GET', url('/canvases'));
+      expectConforms(list, 'get', '/canvases', 200);
+      expect(list.body.canvases.map((c: Json) => c.path)).toEqual(
+        expect.arrayContaining(['Biology/cells.canvas', 'Physics/mechanics.canvas', '数学/微积分.canvas']),
+      );
+      const nodes = await http<Json>(
+        'GET',
+        url(`/canvases/nodes?path=${encodeURIComponent('Biology/mixed.canvas')}`),
+      );
+      expectConforms(nodes, 'get', '/canvases/nodes', 200);
+      const [ok, gone, ...added] = nodes.body.nodes as Json[];
+      expect([ok, gone].map((n) => [n.id, n.type, n.result])).toEqual([
+        ['ok-node', 'text', false],
+        ['gone-file', 'file', false],
+      ]);
+      // the earlier partial-failure batch added its result node: flagged as a result
+      for (const n of added) {
+        expect(n).toMatchObject({ type: 'file', result: true });
+        expect(n.file).toMatch(/^Biology\/mixed-explanations\//);
+      }
+    });
+
+    it.each([
+      ['/canvases/nodes', 400, 'validation-failed'],
+      ['/canvases/nodes?path=../outside.canvas', 400, 'canvas-path-outside-vault'],
+      ['/canvases/nodes?path=Biology/nope.canvas', 404, 'canvas-not-found'],
+      ['/canvases/nodes?path=Biology/broken.canvas', 422, 'invalid-canvas'],
+      ['/canvases/nodes?path=Biology/cells.canvas&extra=1', 400, 'validation-failed'],
+    ])('GET %s: %i problem', async (route, status, code) => {
+      expectProblem(await http('GET', url(route)), 'get', '/canvases/nodes', status, code);
+    });
+
+    it('GET /files serves vault markdown only', async () => {
+      const md = await http('GET', url('/files?path=Biology/notes/mitochondria.md'));
+      expectConforms(md, 'get', '/files', 200);
+      expect(md.body).toEqual(readFileSync(path.join(server.vault, 'Biology/notes/mitochondria.md'), 'utf8'));
+      for (const [route, status] of [
+        ['/files?path=Biology/cells.canvas', 400],
+        ['/files?path=../etc/passwd.md', 400],
+        ['/files?path=%2Fetc%2Fpasswd.md', 400],
+        ['/files', 400],
+        ['/files?path=Biology/notes/none.md', 404],
+      ] as const) {
+        expectProblem(await http('GET', url(route)), 'get', '/files', status);
+      }
+    });
+
+    it('GET /metrics conforms', async () => {
+      const res = await http('GET', url('/metrics'));
+      expectConforms(res, 'get', '/metrics', 200);
+      expect(res.body).toContain('# TYPE canvas_batch_nodes_total counter');
+    });
+
+    it('429 with Retry-After over EXECUTE_RATE_LIMIT', async () => {
+      const limited = await startServer({ EXECUTE_RATE_LIMIT: '1' });
+      try {
+        expect((await http('POST', `${limited.url}/parallel/execute`, GOOD)).status).toBe(202);
+        const res = await http('POST', `${limited.url}/parallel/execute`, GOOD);
+        expectProblem(res, 'post', '/parallel/execute', 429, 'too-many-requests');
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      } finally {
+        await limited.close();
+      }
+    });
+  });
 });

@@ -3,5 +3,5 @@ import { CanvasService } from './canvas.service';
 import { VaultService } from './vault.service';
 
 /** JSON Canvas I/O confined to the vault: open, read node content, write results through per-canvas queues. */
-@Module({ providers: [VaultService, CanvasService], exports: [CanvasService] })
+@Module({ providers: [VaultService, CanvasService], exports: [CanvasService, VaultService] })
 export class CanvasModule {}

@@ -30,6 +30,8 @@ describe('loadAppConfig', () => {
       bodyLimitBytes: 5 * 1024 * 1024,
       shutdownGraceMs: 30_000,
       apiToken: undefined,
+      corsOrigins: ['app://obsidian.md'],
+      executeRateLimit: 60,
       logLevel: 'info',
       logPretty: Boolean(process.stdout.isTTY),
     });
@@ -53,6 +55,8 @@ describe('loadAppConfig', () => {
         SESSION_TTL_MINUTES: '60',
         BODY_LIMIT_BYTES: '2048',
         API_TOKEN: 's3cret',
+        CORS_ORIGINS: ' app://obsidian.md , http://localhost:5173,',
+        EXECUTE_RATE_LIMIT: '0',
         LOG_LEVEL: 'debug',
         LOG_PRETTY: 'true',
       },
@@ -73,6 +77,8 @@ describe('loadAppConfig', () => {
       bodyLimitBytes: 2048,
       shutdownGraceMs: 30_000,
       apiToken: 's3cret',
+      corsOrigins: ['app://obsidian.md', 'http://localhost:5173'],
+      executeRateLimit: 0,
       logLevel: 'debug',
       logPretty: true,
     });
@@ -129,17 +135,22 @@ describe('loadAppConfig', () => {
       LOG_LEVEL: 'verbose',
       LOG_PRETTY: 'yes',
       AGENT_PROVIDER: 'magic',
+      CORS_ORIGINS: 'app://obsidian.md,*,https://x.org/path',
+      EXECUTE_RATE_LIMIT: 'many',
     });
     expect(problems).toEqual([
       'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "magic")',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
       'LOG_PRETTY must be true or false (got "yes")',
+      'CORS_ORIGINS must be a comma-separated list of origins like app://obsidian.md or http://localhost:5173 (got "*")',
+      'CORS_ORIGINS must be a comma-separated list of origins like app://obsidian.md or http://localhost:5173 (got "https://x.org/path")',
       'PORT must be an integer between 0 and 65535 (got "eighty")',
       'AGENT_TIMEOUT_MS must be an integer between 1 and 3600000 (got "0")',
       'AGENT_LATENCY_MS must be milliseconds (e.g. 50) or a range MIN-MAX (e.g. 20-80), at most 600000 (got "1e3")',
       'GLOBAL_MAX_CONCURRENT must be an integer between 1 and 1000 (got "1.5")',
       'SESSION_TTL_MINUTES must be an integer between 1 and 525600 (got "-1")',
       'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600 (got "1023")',
+      'EXECUTE_RATE_LIMIT must be an integer between 0 and 1000000 (got "many")',
     ]);
   });
 

@@ -23,6 +23,10 @@ export interface AppConfig {
   shutdownGraceMs: number;
   /** When set, every route except `/health` needs `Authorization: Bearer <token>`. */
   apiToken: string | undefined;
+  /** Origins allowed by CORS (exact match), default the Obsidian app's `app://obsidian.md`. */
+  corsOrigins: string[];
+  /** `POST /parallel/execute` requests allowed per client IP per minute; 0 turns the limit off. */
+  executeRateLimit: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logPretty: boolean;
 }
@@ -97,6 +101,16 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     problems.push(`LOG_PRETTY must be true or false (got "${pretty}")`);
   }
   const vault = get('VAULT_ROOT');
+  const corsOrigins = (get('CORS_ORIGINS') ?? 'app://obsidian.md')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  for (const origin of corsOrigins) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i.test(origin))
+      problems.push(
+        `CORS_ORIGINS must be a comma-separated list of origins like app://obsidian.md or http://localhost:5173 (got "${origin}")`,
+      );
+  }
 
   const config: AppConfig = {
     port: int('PORT', 3000, 0, 65535),
@@ -113,6 +127,8 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
     apiToken: get('API_TOKEN'),
+    corsOrigins,
+    executeRateLimit: int('EXECUTE_RATE_LIMIT', 60, 0, 1_000_000),
     logLevel,
     logPretty: pretty === undefined ? Boolean(process.stdout.isTTY) : pretty === 'true' || pretty === '1',
   };

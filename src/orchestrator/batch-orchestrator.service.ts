@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { AsyncResource } from 'node:async_hooks';
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { findAgent } from '../agent/agent-catalogue';
@@ -10,6 +11,7 @@ import { CanvasService } from '../canvas/canvas.service';
 import type { ProblemFieldError } from '../common/domain-error';
 import type { DomainEventMap, DomainEventName } from '../common/domain-events';
 import { failpoint } from '../common/failpoints';
+import { taskLog } from '../common/task-log';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import {
   InvalidStateTransitionError,
@@ -95,6 +97,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   private readonly runs = new Map<string, BatchRun>();
   private readonly background = new Set<Promise<unknown>>();
   private acceptingWork = true;
+  /** Runs a function in the async context this service was created in (no request's AsyncLocalStorage). */
+  private readonly detached = AsyncResource.bind(<T>(fn: () => T): T => fn());
 
   constructor(
     private readonly store: TaskStore,
@@ -177,7 +181,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         if (task.status === 'pending') this.startBatchSession(task.taskId);
         else this.resume(task);
       } catch (err) {
-        this.logger.error(`task ${task.taskId} could not be resumed: ${(err as Error).message}`);
+        this.logger.error(
+          taskLog(task.taskId, `task ${task.taskId} could not be resumed: ${(err as Error).message}`),
+        );
       }
     }
   }
@@ -196,7 +202,10 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     });
     this.bus.publish([event]);
     this.logger.log(
-      `resuming task ${task.taskId}: ${task.totalNodes - results.length} of ${task.totalNodes} node(s) left`,
+      taskLog(
+        task.taskId,
+        `resuming task ${task.taskId}: ${task.totalNodes - results.length} of ${task.totalNodes} node(s) left`,
+      ),
     );
     this.launch(task, true, results);
   }
@@ -211,7 +220,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     if (task.cancelRequested) run.stop('cancel', false);
     this.runs.set(task.taskId, run);
     const deadlineAt = new Date(task.deadlineAt ?? Date.now() + task.timeoutMs);
-    this.track(this.execute(run, deadlineAt, resumed ? results : undefined));
+    // outside the HTTP request that started it: its log lines carry task_id, not that request's context
+    this.track(this.detached(() => this.execute(run, deadlineAt, resumed ? results : undefined)));
   }
 
   /** Resolves with the final task once it is terminal (immediately if it already is). */
@@ -617,6 +627,20 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     ];
     const closing = this.closeGroupDraft(run, group);
     if (closing) drafts.push(closing);
+    if (result.outcome === 'failed')
+      this.logger.warn(
+        taskLog(run.taskId, `node ${result.nodeId} failed: ${result.errorMessage ?? ''}`, {
+          node_id: result.nodeId,
+          error_type: result.errorType,
+        }),
+      );
+    else
+      this.logger.debug(
+        taskLog(run.taskId, `node ${result.nodeId} completed`, {
+          node_id: result.nodeId,
+          duration_ms: result.durationMs,
+        }),
+      );
     this.bus.publish(this.store.recordNodeResult(run.taskId, result, drafts));
   }
 
@@ -727,14 +751,18 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     );
     this.bus.publish(events);
     this.logger.log(
-      `task ${run.taskId} ${status}: ${run.completed} completed, ${run.failed} failed, ${run.skipped} skipped in ${metrics.total_duration_seconds} s`,
+      taskLog(
+        run.taskId,
+        `task ${run.taskId} ${status}: ${run.completed} completed, ${run.failed} failed, ${run.skipped} skipped in ${metrics.total_duration_seconds} s`,
+        { status },
+      ),
     );
     run.resolveDone(task);
   }
 
   private failWholeBatch(run: BatchRun, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.logger.error(`task ${run.taskId} failed: ${message}`);
+    this.logger.error(taskLog(run.taskId, `task ${run.taskId} failed: ${message}`));
     try {
       run.stop('cancel', true);
       const now = new Date().toISOString();
@@ -754,7 +782,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       this.bus.publish(events);
       run.resolveDone(task);
     } catch (inner) {
-      this.logger.error(`task ${run.taskId} could not be closed: ${(inner as Error).message}`);
+      this.logger.error(
+        taskLog(run.taskId, `task ${run.taskId} could not be closed: ${(inner as Error).message}`),
+      );
       run.resolveDone({ ...run.task, status: 'failed', errorMessage: message });
     }
   }
@@ -798,7 +828,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     try {
       this.emitter.emit(name, payload);
     } catch (err) {
-      this.logger.error(`${name} listener failed: ${(err as Error).message}`);
+      this.logger.error(taskLog(payload.taskId, `${name} listener failed: ${(err as Error).message}`));
     }
   }
 

@@ -65,6 +65,8 @@ import { TaskViewService } from './task-view.service';
     BatchOrchestrator,
     TaskViewService,
     TaskEventStream,
+    TaskEventBus,
+    GlobalSlots,
     SessionModule,
     MemoryModule,
   ],

@@ -26,6 +26,16 @@ export class TaskEventBus implements OnModuleDestroy {
     });
   }
 
+  /** Every published event of every task (for observers such as metrics; not counted as a live feed). */
+  all(): Observable<TaskEventRecord> {
+    return this.subject.asObservable();
+  }
+
+  /** Live per-task feeds open right now (one per connected SSE client). */
+  get liveFeedCount(): number {
+    return this.liveFeeds;
+  }
+
   /**
    * Ends every live feed (SSE streams then end; their clients reconnect and replay from the log). Returns how many
    * feeds were open.

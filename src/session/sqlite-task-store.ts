@@ -22,6 +22,7 @@ import type {
   TaskStatus,
   TransitionPatch,
 } from './task.types';
+import { TASK_STATUSES } from './task.types';
 
 interface TaskRow {
   task_id: string;
@@ -136,6 +137,7 @@ export class SqliteTaskStore extends TaskStore {
       ),
       expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
+      statusCounts: h.prepare('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
     };
   }
 
@@ -168,6 +170,13 @@ export class SqliteTaskStore extends TaskStore {
   findTask(taskId: string): TaskRecord | undefined {
     const row = this.s.byId.get(taskId) as TaskRow | undefined;
     return row && toTask(row);
+  }
+
+  statusCounts(): Record<TaskStatus, number> {
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const row of this.s.statusCounts.all() as { status: TaskStatus; n: number }[])
+      counts[row.status] = row.n;
+    return counts;
   }
 
   listTasks({ status, limit }: { status?: TaskStatus; limit: number }): TaskRecord[] {

@@ -84,6 +84,8 @@ export abstract class TaskStore {
   abstract markCancelRequested(taskId: string, mode: 'graceful' | 'abort'): void;
   /** Deletes finished tasks whose retention ended before `now`; returns their ids. */
   abstract deleteExpired(now: Date): string[];
+  /** How many stored tasks are in each status (every status present, zero when none). */
+  abstract statusCounts(): Record<TaskStatus, number>;
 }
 
 export interface NodeCounts {

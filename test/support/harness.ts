@@ -29,7 +29,7 @@ export async function startServer(
   setupVault?.(vault);
   const config = loadAppConfig({
     PORT: '0',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'error',
     LOG_PRETTY: 'false',
     VAULT_ROOT: vault,
     DATA_DIR: dataDir,

@@ -1,0 +1,184 @@
+/** What the CLI needs of the service's HTTP API, over Node's fetch. */
+
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  errors?: { field: string; message: string }[];
+}
+
+/** The service answered with an error (problem+json), or could not be reached (`status` 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly problem?: Problem,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface TaskEvent {
+  id: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  token?: string;
+  /** Reconnect attempts of an event stream that broke before `session_completed`. Default 20. */
+  maxReconnects?: number;
+  /** Delay before a reconnect in ms. Default 500. */
+  reconnectDelayMs?: number;
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...this.auth(),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw unreachable(this.baseUrl, err);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const problem = (parsed ?? {}) as Problem;
+      const fields = problem.errors?.map((e) => `\n  - ${e.field}: ${e.message}`).join('') ?? '';
+      throw new ApiError(
+        res.status,
+        `${problem.title ?? `HTTP ${res.status}`}: ${problem.detail ?? (text.slice(0, 200) || res.statusText)}${fields}`,
+        problem,
+      );
+    }
+    return parsed as T;
+  }
+
+  /**
+   * A task's events from the start (replayed from the log), then live, until `session_completed`. A broken stream
+   * reconnects with `Last-Event-ID`, so no event is lost or repeated.
+   */
+  async *events(taskId: string, signal?: AbortSignal): AsyncGenerator<TaskEvent> {
+    let lastId = 0;
+    let failures = 0;
+    const maxReconnects = this.options.maxReconnects ?? 20;
+    for (;;) {
+      let res: Response;
+      try {
+        res = await fetch(`${this.baseUrl}/parallel/events/${encodeURIComponent(taskId)}`, {
+          headers: { accept: 'text/event-stream', 'last-event-id': String(lastId), ...this.auth() },
+          signal,
+        });
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (++failures > maxReconnects) throw unreachable(this.baseUrl, err);
+        await sleep(this.options.reconnectDelayMs ?? 500);
+        continue;
+      }
+      if (!res.ok || !res.body) {
+        const problem = (await res.json().catch(() => ({}))) as Problem;
+        throw new ApiError(
+          res.status,
+          `${problem.title ?? `HTTP ${res.status}`}: ${problem.detail ?? ''}`,
+          problem,
+        );
+      }
+      try {
+        for await (const e of parseSse(res.body, signal)) {
+          failures = 0;
+          lastId = e.id;
+          yield e;
+          if (e.type === 'session_completed') return;
+        }
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (++failures > maxReconnects) throw unreachable(this.baseUrl, err);
+      }
+      if (signal?.aborted) return;
+      // the stream ended early (e.g. the service restarted): continue after the last event seen
+      await sleep(this.options.reconnectDelayMs ?? 500);
+    }
+  }
+
+  private auth(): Record<string, string> {
+    return this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
+  }
+}
+
+/** Parses `text/event-stream` blocks into events with a numeric id (comments and id-less blocks are skipped). */
+export async function* parseSse(
+  body: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
+): AsyncGenerator<TaskEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const reader = body.getReader();
+  const onAbort = (): void => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let idx: number;
+      while ((idx = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, idx);
+        buffer = buffer.slice(idx + 2);
+        const e = parseBlock(block);
+        if (e) yield e;
+      }
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    reader.releaseLock();
+  }
+}
+
+function parseBlock(block: string): TaskEvent | undefined {
+  let id: number | undefined;
+  let type = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'id') id = Number(value);
+    else if (field === 'event') type = value;
+    else if (field === 'data') data.push(value);
+  }
+  if (id === undefined || !Number.isSafeInteger(id) || data.length === 0) return undefined;
+  const payload = JSON.parse(data.join('\n')) as { data?: Record<string, unknown> };
+  return { id, type, data: payload.data ?? {} };
+}
+
+function unreachable(baseUrl: string, err: unknown): ApiError {
+  const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.message ?? String(err);
+  return new ApiError(0, `cannot reach canvas-batch at ${baseUrl} (${cause})`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

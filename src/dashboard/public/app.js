@@ -1,0 +1,588 @@
+// canvas-batch dashboard: plain ES modules, no framework, no external requests. Views by URL hash:
+//   #/            recent tasks          #/new          the "new batch" form
+//   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
+import { escapeHtml, renderMarkdown } from './markdown.js';
+
+const main = document.getElementById('main');
+const announcer = document.getElementById('announce');
+const COLOR_NAMES = { 1: 'red', 2: 'orange', 3: 'yellow', 4: 'green', 5: 'cyan', 6: 'purple' };
+const COLOR_VALUES = { 1: '#e03e3e', 2: '#e9973f', 3: '#e0c431', 4: '#44b556', 5: '#3fb0c8', 6: '#a371f7' };
+const TERMINAL = new Set(['completed', 'partial_failure', 'failed', 'cancelled']);
+
+/** What the current view owns (EventSource, timers), closed when the view changes. */
+let cleanup = [];
+
+// ---------------------------------------------------------------------------------------------------------------
+// API
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: {
+      accept: 'application/json',
+      // the login cookie authorises state changes only with this header (a cross-site form cannot send it)
+      'x-requested-with': 'canvas-batch',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 401) {
+    window.location.assign('/login');
+    throw new ApiError(401, { title: 'Sign-in needed' });
+  }
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : undefined;
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+function announce(message) {
+  announcer.textContent = '';
+  setTimeout(() => (announcer.textContent = message), 20);
+}
+
+/**
+ * Parses trusted markup (every interpolated value goes through escapeHtml). Widths and colours are carried in
+ * data-width / data-bg and set through the CSSOM: the CSP allows no inline style attributes.
+ */
+function h(html) {
+  const t = document.createElement('template');
+  t.innerHTML = html.trim();
+  for (const el of t.content.querySelectorAll('[data-width]')) el.style.width = el.dataset.width;
+  for (const el of t.content.querySelectorAll('[data-bg]')) el.style.background = el.dataset.bg;
+  return t.content;
+}
+
+function statusBadge(status) {
+  return `<span class="status status-${escapeHtml(status)}">${escapeHtml(status.replace('_', ' '))}</span>`;
+}
+
+/** A labelled progress bar (role=progressbar with its value for assistive technology and tests). */
+function bar(id, label, value, max, failed = 0) {
+  const pct = max === 0 ? 100 : Math.floor((value / max) * 100);
+  const failedPct = max === 0 ? 0 : (failed / max) * 100;
+  return `<div class="bar${pct === 100 ? ' done' : ''}" id="${escapeHtml(id)}" role="progressbar" aria-label="${escapeHtml(label)}"
+    aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" aria-valuetext="${pct} % (${value} of ${max})">
+    <span class="track"><span class="fill" data-width="${pct}%"></span>${failed ? `<span class="fill failed" data-width="${failedPct}%"></span>` : ''}</span>
+    <span class="label">${pct} % · ${value}/${max}</span></div>`;
+}
+
+/** Sets a bar's value in place (no re-render, so focus and reading position stay). */
+function setBar(el, value, max, failed = 0) {
+  if (!el) return;
+  const pct = max === 0 ? 100 : Math.floor((value / max) * 100);
+  el.setAttribute('aria-valuenow', String(pct));
+  el.setAttribute('aria-valuetext', `${pct} % (${value} of ${max})`);
+  el.classList.toggle('done', pct === 100);
+  const fills = el.querySelectorAll('.fill');
+  fills[0].style.width = `${pct}%`;
+  if (failed) {
+    let f = fills[1];
+    if (!f) {
+      f = document.createElement('span');
+      f.className = 'fill failed';
+      el.querySelector('.track').append(f);
+    }
+    f.style.width = `${(failed / max) * 100}%`;
+  }
+  el.querySelector('.label').textContent = `${pct} % · ${value}/${max}`;
+}
+
+function showError(err, where = main) {
+  const p = document.createElement('p');
+  p.className = 'error';
+  p.setAttribute('role', 'alert');
+  p.textContent = err instanceof Error ? err.message : String(err);
+  where.prepend(p);
+}
+
+function swatch(color) {
+  const value = color ? (COLOR_VALUES[color] ?? color) : '#ffffff';
+  return /^#[0-9a-f]{3,8}$/i.test(value) ? value : '#ffffff';
+}
+
+function colorName(color) {
+  return COLOR_NAMES[color] ? `colour ${color} (${COLOR_NAMES[color]})` : `colour ${color}`;
+}
+
+function setView(nav, title) {
+  for (const c of cleanup.splice(0)) c();
+  document.title = `${title} · canvas-batch`;
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// views
+
+async function tasksView() {
+  setView('tasks', 'Tasks');
+  main.replaceChildren(
+    h(`<h2>Recent tasks</h2><div id="tasks-table" aria-live="off"><p class="muted">Loading…</p></div>`),
+  );
+  const render = async () => {
+    const { tasks } = await api('GET', '/parallel/tasks?limit=50');
+    const box = document.getElementById('tasks-table');
+    if (!box) return;
+    if (tasks.length === 0) {
+      box.replaceChildren(h('<p>No tasks yet. <a href="#/new">Start a batch</a>.</p>'));
+      return;
+    }
+    box.replaceChildren(
+      h(`<table><caption class="visually-hidden">Recent tasks, newest first</caption><thead><tr>
+        <th scope="col">Task</th><th scope="col">Canvas</th><th scope="col">Status</th><th scope="col">Progress</th>
+        <th scope="col" class="num">Completed</th><th scope="col" class="num">Failed</th><th scope="col">Created</th></tr></thead><tbody>${tasks
+          .map(
+            (t) => `<tr><td><a class="mono" href="#/tasks/${escapeHtml(t.task_id)}">${escapeHtml(t.task_id.slice(0, 8))}</a></td>
+            <td>${escapeHtml(t.canvas_path)}</td><td>${statusBadge(t.status)}</td>
+            <td>${bar(`task-bar-${t.task_id}`, `Progress of task ${t.task_id.slice(0, 8)}`, t.completed_nodes + t.failed_nodes + t.skipped_nodes, t.total_nodes, t.failed_nodes)}</td>
+            <td class="num">${t.completed_nodes}/${t.total_nodes}</td><td class="num">${t.failed_nodes}</td>
+            <td><time datetime="${escapeHtml(t.created_at)}">${escapeHtml(new Date(t.created_at).toLocaleString())}</time></td></tr>`,
+          )
+          .join('')}</tbody></table>`),
+    );
+  };
+  await render();
+  const timer = setInterval(() => void render().catch(() => undefined), 3000);
+  cleanup.push(() => clearInterval(timer));
+}
+
+async function newBatchView() {
+  setView('new', 'New batch');
+  main.replaceChildren(
+    h(`<h2>New batch</h2>
+    <form id="new-batch" novalidate>
+      <fieldset><legend>1. Canvas</legend>
+        <div class="field"><label for="canvas">Canvas</label>
+        <select id="canvas" name="canvas" required><option value="">Loading…</option></select></div>
+      </fieldset>
+      <fieldset id="nodes-box" disabled><legend>2. Nodes</legend>
+        <div class="actions" id="quick-select" aria-label="Quick selection"></div>
+        <p class="muted" id="nodes-hint">Choose a canvas first.</p>
+        <ul class="nodes" id="nodes"></ul>
+      </fieldset>
+      <fieldset id="groups-box" disabled><legend>3. Agents per group</legend>
+        <div class="field"><label for="agent">Agent</label><select id="agent" name="agent"></select>
+        <span class="muted" id="agent-help"></span></div>
+        <div class="actions"><button type="button" id="add-group" class="secondary">Add selected nodes as a group</button></div>
+        <table id="groups-table" hidden><caption class="visually-hidden">Groups of this batch</caption>
+        <thead><tr><th scope="col">Group</th><th scope="col">Agent</th><th scope="col" class="num">Nodes</th><th scope="col"><span class="visually-hidden">Remove</span></th></tr></thead><tbody></tbody></table>
+        <div class="field"><label for="max-concurrent">Agents running at once (1–50)</label>
+        <input id="max-concurrent" name="max_concurrent" type="number" min="1" max="50" value="12" inputmode="numeric"></div>
+      </fieldset>
+      <div class="actions"><button type="submit" id="start">Start batch</button><span id="form-status" role="status"></span></div>
+    </form>`),
+  );
+  const form = document.getElementById('new-batch');
+  const canvasSelect = document.getElementById('canvas');
+  const agentSelect = document.getElementById('agent');
+  const nodesList = document.getElementById('nodes');
+  const groupsBody = form.querySelector('#groups-table tbody');
+  /** Groups added so far: { agent, nodeIds }. */
+  const groups = [];
+  let nodes = [];
+
+  const [{ canvases }, { agents }] = await Promise.all([api('GET', '/canvases'), api('GET', '/agents')]);
+  canvasSelect.replaceChildren(
+    h(`<option value="">Choose a canvas…</option>${canvases
+      .map((c) => `<option value="${escapeHtml(c.path)}">${escapeHtml(c.path)}</option>`)
+      .join('')}`),
+  );
+  const runnable = agents.filter((a) => a.runnable);
+  agentSelect.replaceChildren(
+    h(runnable.map((a) => `<option value="${escapeHtml(a.name)}">${escapeHtml(a.name)}</option>`).join('')),
+  );
+  const describeAgent = () => {
+    const a = runnable.find((x) => x.name === agentSelect.value);
+    document.getElementById('agent-help').textContent = a ? a.description : '';
+  };
+  agentSelect.addEventListener('change', describeAgent);
+  describeAgent();
+
+  const grouped = () => new Map(groups.flatMap((g, gi) => g.nodeIds.map((id) => [id, gi + 1])));
+  const checkboxes = () => [...nodesList.querySelectorAll('input[type="checkbox"]')];
+  const renderGroups = () => {
+    const table = document.getElementById('groups-table');
+    table.hidden = groups.length === 0;
+    groupsBody.replaceChildren(
+      h(
+        groups
+          .map(
+            (g, i) => `<tr><td>Group ${i + 1}</td><td>${escapeHtml(g.agent)}</td><td class="num">${g.nodeIds.length}</td>
+          <td><button type="button" class="secondary" data-remove="${i}" aria-label="Remove group ${i + 1}">Remove</button></td></tr>`,
+          )
+          .join(''),
+      ),
+    );
+    const inGroup = grouped();
+    for (const box of checkboxes()) {
+      const g = inGroup.get(box.value);
+      box.disabled = g !== undefined;
+      if (g !== undefined) box.checked = false;
+      const tag = box.closest('label').querySelector('.in-group');
+      tag.textContent = g === undefined ? '' : `in group ${g}`;
+    }
+  };
+  groupsBody.addEventListener('click', (e) => {
+    const i = e.target.closest('[data-remove]')?.dataset.remove;
+    if (i === undefined) return;
+    groups.splice(Number(i), 1);
+    renderGroups();
+    announce(`Group removed; ${groups.length} group(s) left`);
+  });
+
+  canvasSelect.addEventListener('change', async () => {
+    groups.length = 0;
+    renderGroups();
+    const nodesBox = document.getElementById('nodes-box');
+    const hint = document.getElementById('nodes-hint');
+    nodesList.replaceChildren();
+    document.getElementById('quick-select').replaceChildren();
+    if (!canvasSelect.value) {
+      nodesBox.disabled = true;
+      document.getElementById('groups-box').disabled = true;
+      hint.textContent = 'Choose a canvas first.';
+      return;
+    }
+    hint.textContent = 'Loading nodes…';
+    try {
+      const listing = await api('GET', `/canvases/nodes?path=${encodeURIComponent(canvasSelect.value)}`);
+      nodes = listing.nodes.filter((n) => n.type !== 'group' && !n.result);
+    } catch (err) {
+      hint.textContent = '';
+      showError(err, nodesBox);
+      return;
+    }
+    nodesBox.disabled = false;
+    document.getElementById('groups-box').disabled = false;
+    hint.textContent = `${nodes.length} node(s). Pick them by hand or by colour, then add them as a group with an agent.`;
+    nodesList.replaceChildren(
+      h(
+        nodes
+          .map((n) => {
+            const text = n.text ?? n.file ?? n.url ?? n.label ?? '';
+            const colour = n.color ? colorName(n.color) : 'no colour';
+            return `<li><label><input type="checkbox" name="node" value="${escapeHtml(n.id)}" data-color="${escapeHtml(n.color ?? '')}">
+            ${n.color ? `<span class="swatch" data-bg="${swatch(n.color)}" aria-hidden="true"></span>` : ''}
+            <span><span class="node-text">${escapeHtml(text.slice(0, 140))}${text.length > 140 ? '…' : ''}</span>
+            <span class="node-meta">${escapeHtml(n.type)} · ${escapeHtml(colour)} · <span class="mono">${escapeHtml(n.id)}</span></span>
+            <span class="in-group"></span></span></label></li>`;
+          })
+          .join(''),
+      ),
+    );
+    const colours = [...new Set(nodes.map((n) => n.color).filter(Boolean))].sort();
+    document.getElementById('quick-select').replaceChildren(
+      h(
+        `<button type="button" class="secondary" data-pick="all">Select all</button>
+         <button type="button" class="secondary" data-pick="none">Clear selection</button>${colours
+           .map(
+             (c) =>
+               `<button type="button" class="secondary" data-pick="color" data-color="${escapeHtml(c)}">All nodes of ${escapeHtml(colorName(c))}</button>`,
+           )
+           .join('')}`,
+      ),
+    );
+  });
+
+  document.getElementById('quick-select').addEventListener('click', (e) => {
+    const button = e.target.closest('[data-pick]');
+    if (!button) return;
+    let n = 0;
+    for (const box of checkboxes()) {
+      if (box.disabled) continue;
+      box.checked =
+        button.dataset.pick === 'all' ? true : button.dataset.pick === 'none' ? false : box.dataset.color === button.dataset.color;
+      if (box.checked) n++;
+    }
+    announce(`${n} node(s) selected`);
+  });
+
+  const selected = () => checkboxes().filter((b) => b.checked && !b.disabled).map((b) => b.value);
+  document.getElementById('add-group').addEventListener('click', () => {
+    const ids = selected();
+    if (ids.length === 0) {
+      announce('Select nodes first');
+      document.getElementById('form-status').textContent = 'Select at least one node for the group.';
+      return;
+    }
+    groups.push({ agent: agentSelect.value, nodeIds: ids });
+    renderGroups();
+    document.getElementById('form-status').textContent = '';
+    announce(`Group ${groups.length} added: ${ids.length} node(s) with ${agentSelect.value}`);
+  });
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const status = document.getElementById('form-status');
+    const all = [...groups];
+    // nodes selected but not yet added form one more group with the chosen agent
+    const pending = selected();
+    if (pending.length) all.push({ agent: agentSelect.value, nodeIds: pending });
+    if (!canvasSelect.value || all.length === 0) {
+      status.textContent = 'Choose a canvas and at least one node.';
+      return;
+    }
+    const max = Number(document.getElementById('max-concurrent').value);
+    const button = document.getElementById('start');
+    button.disabled = true;
+    status.textContent = 'Starting…';
+    try {
+      const started = await api('POST', '/parallel/execute', {
+        canvas_path: canvasSelect.value,
+        groups: all.map((g, i) => ({ group_id: i + 1, agent_type: g.agent, node_ids: g.nodeIds })),
+        ...(Number.isInteger(max) && max >= 1 && max <= 50 ? { max_concurrent: max } : {}),
+      });
+      window.location.hash = `#/tasks/${started.task_id}`;
+    } catch (err) {
+      button.disabled = false;
+      status.textContent = '';
+      showError(err, form);
+    }
+  });
+}
+
+async function taskView(taskId) {
+  setView('tasks', `Task ${taskId.slice(0, 8)}`);
+  const initial = await api('GET', `/parallel/status/${encodeURIComponent(taskId)}`);
+  /** Built only from the event log (replayed from its first event), so a reload shows exactly the same. */
+  const state = {
+    status: initial.status,
+    groups: initial.groups.map((g) => ({
+      key: String(g.group_id),
+      agent: g.agent_type,
+      total: g.total_nodes,
+      completed: 0,
+      failed: 0,
+      skipped: 0,
+      closed: false,
+    })),
+    results: [],
+    errors: [],
+  };
+  const total = initial.total_nodes;
+  main.replaceChildren(
+    h(`<h2>Task <span class="mono">${escapeHtml(taskId)}</span></h2>
+    <div class="card">
+      <p>Canvas <strong>${escapeHtml(initial.canvas_path)}</strong> · <span id="task-status">${statusBadge(initial.status)}</span>
+      · <span id="counts"></span></p>
+      ${bar('overall', 'Overall progress', 0, total)}
+      <div class="actions"><button type="button" class="danger" id="cancel">Cancel batch</button>
+      <span id="live" class="muted"></span></div>
+    </div>
+    <h3>Groups</h3>
+    <div class="groups card" id="groups">${state.groups
+      .map(
+        (g) => `<div class="group-row"><span>Group ${escapeHtml(g.key)} · <strong>${escapeHtml(g.agent)}</strong></span>
+        ${bar(`group-${g.key}`, `Progress of group ${g.key} (${g.agent})`, 0, g.total)}
+        <span class="muted" id="group-${escapeHtml(g.key)}-counts"></span></div>`,
+      )
+      .join('')}</div>
+    <h3 id="failures-heading">Failures</h3>
+    <div id="failures"><p class="muted">None so far.</p></div>
+    <h3>Results</h3>
+    <div id="results"><p class="muted">None yet.</p></div>
+    <section id="preview" class="preview" hidden aria-labelledby="preview-title" tabindex="-1"></section>`),
+  );
+
+  const cancelButton = document.getElementById('cancel');
+  const render = () => {
+    let done = 0;
+    let failed = 0;
+    let completed = 0;
+    for (const g of state.groups) {
+      const settled = g.closed ? g.total : g.completed + g.failed;
+      done += settled;
+      failed += g.failed;
+      completed += g.completed;
+      setBar(document.getElementById(`group-${g.key}`), settled, g.total, g.failed);
+      document.getElementById(`group-${g.key}-counts`).textContent =
+        `${g.completed} done, ${g.failed} failed${g.skipped ? `, ${g.skipped} skipped` : ''}`;
+    }
+    setBar(document.getElementById('overall'), done, total, failed);
+    document.getElementById('counts').textContent = `${completed} completed, ${failed} failed of ${total}`;
+    document.getElementById('task-status').innerHTML = statusBadge(state.status);
+    cancelButton.disabled = TERMINAL.has(state.status);
+  };
+  const renderLists = () => {
+    const failures = document.getElementById('failures');
+    failures.replaceChildren(
+      h(
+        state.errors.length === 0
+          ? '<p class="muted">None.</p>'
+          : `<table id="failures-table"><thead><tr><th scope="col">Node</th><th scope="col">Group</th><th scope="col">Error type</th><th scope="col">Message</th></tr></thead><tbody>${state.errors
+              .map(
+                (e) => `<tr><td class="mono">${escapeHtml(e.node_id)}</td><td>${escapeHtml(String(e.group_id))}</td>
+                <td><code>${escapeHtml(e.error_type)}</code></td><td>${escapeHtml(e.error_message)}</td></tr>`,
+              )
+              .join('')}</tbody></table>`,
+      ),
+    );
+    const results = document.getElementById('results');
+    results.replaceChildren(
+      h(
+        state.results.length === 0
+          ? '<p class="muted">None yet.</p>'
+          : `<ul id="results-list">${state.results
+              .map(
+                (r) => `<li><a href="/files?path=${encodeURIComponent(r.file_path)}" data-preview="${escapeHtml(r.file_path)}">${escapeHtml(
+                  r.file_path.split('/').pop(),
+                )}</a> <span class="muted">· node <span class="mono">${escapeHtml(r.node_id)}</span> · group ${escapeHtml(String(r.group_id))}</span></li>`,
+              )
+              .join('')}</ul>`,
+      ),
+    );
+  };
+  // results and failures are redrawn at most every 100 ms (a replay of thousands of events draws them once)
+  let listsTimer;
+  const scheduleLists = () => {
+    listsTimer ??= setTimeout(() => {
+      listsTimer = undefined;
+      renderLists();
+    }, 100);
+  };
+  cleanup.push(() => clearTimeout(listsTimer));
+
+  const apply = (e) => {
+    const d = e.data;
+    const g = state.groups.find((x) => x.key === String(d.group_id));
+    switch (e.type) {
+      case 'task_completed':
+        if (g) g.completed++;
+        state.results.push(d);
+        scheduleLists();
+        break;
+      case 'task_failed':
+        if (g) g.failed++;
+        state.errors.push(d);
+        scheduleLists();
+        break;
+      case 'group_completed':
+        if (g) {
+          g.completed = d.completed_nodes;
+          g.failed = d.failed_nodes;
+          g.skipped = g.total - d.completed_nodes - d.failed_nodes;
+          g.closed = true;
+        }
+        break;
+      case 'progress_update':
+      case 'resumed':
+        if (state.status === 'pending') state.status = 'running';
+        break;
+      case 'session_completed':
+        state.status = d.status;
+        for (const x of state.groups) {
+          if (!x.closed) {
+            x.skipped = x.total - x.completed - x.failed;
+            x.closed = true;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  };
+
+  const live = document.getElementById('live');
+  const source = new EventSource(`/parallel/events/${encodeURIComponent(taskId)}`);
+  cleanup.push(() => source.close());
+  source.addEventListener('open', () => (live.textContent = TERMINAL.has(state.status) ? '' : 'Live'));
+  source.addEventListener('error', () => {
+    // EventSource reconnects by itself and resumes after the last event id it saw
+    if (source.readyState !== EventSource.CLOSED && !TERMINAL.has(state.status)) live.textContent = 'Reconnecting…';
+  });
+  const types = ['progress_update', 'task_completed', 'task_failed', 'group_completed', 'cancelled', 'error', 'resumed', 'session_completed'];
+  for (const type of types) {
+    source.addEventListener(type, (msg) => {
+      const e = JSON.parse(msg.data);
+      apply(e);
+      render();
+      if (e.type === 'session_completed') {
+        source.close();
+        clearTimeout(listsTimer);
+        listsTimer = undefined;
+        renderLists();
+        live.textContent = '';
+        announce(`Task ${e.data.status.replace('_', ' ')}`);
+      }
+    });
+  }
+  render();
+  renderLists();
+
+  cancelButton.addEventListener('click', async () => {
+    cancelButton.disabled = true;
+    try {
+      const res = await api('POST', `/parallel/cancel/${encodeURIComponent(taskId)}`);
+      live.textContent = res.message;
+      announce(res.message);
+    } catch (err) {
+      cancelButton.disabled = TERMINAL.has(state.status);
+      showError(err, document.querySelector('.card'));
+    }
+  });
+
+  document.getElementById('results').addEventListener('click', async (e) => {
+    const link = e.target.closest('a[data-preview]');
+    if (!link || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    const file = link.dataset.preview;
+    const preview = document.getElementById('preview');
+    preview.hidden = false;
+    preview.replaceChildren(h(`<h3 id="preview-title">${escapeHtml(file)}</h3><p class="muted">Loading…</p>`));
+    try {
+      const res = await fetch(`/files?path=${encodeURIComponent(file)}`, { credentials: 'same-origin' });
+      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => undefined));
+      const markdown = await res.text();
+      preview.replaceChildren(
+        h(`<h3 id="preview-title">${escapeHtml(file.split('/').pop())}</h3>
+        <p class="muted"><a href="/files?path=${encodeURIComponent(file)}">Raw markdown</a> · <button type="button" class="secondary" id="close-preview">Close preview</button></p>
+        <article id="preview-body">${renderMarkdown(markdown)}</article>`),
+      );
+      document.getElementById('close-preview').addEventListener('click', () => {
+        preview.hidden = true;
+        link.focus();
+      });
+      preview.focus();
+    } catch (err) {
+      preview.replaceChildren();
+      showError(err, preview);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// router
+
+async function route() {
+  const hash = window.location.hash || '#/';
+  const task = /^#\/tasks\/([0-9A-Za-z-]+)$/.exec(hash);
+  try {
+    if (task) await taskView(task[1]);
+    else if (hash === '#/new') await newBatchView();
+    else await tasksView();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    main.replaceChildren();
+    showError(err);
+  }
+}
+
+window.addEventListener('hashchange', () => {
+  void route().then(() => main.focus({ preventScroll: true }));
+});
+void route();

@@ -1,0 +1,117 @@
+import { BadRequestException, Controller, Get, NotFoundException, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { promises as fs, type Dirent } from 'node:fs';
+import * as path from 'node:path';
+import { InvalidCanvasError } from '../canvas/canvas.errors';
+import { parseCanvas } from '../canvas/json-canvas';
+import { VaultService } from '../canvas/vault.service';
+import {
+  type CanvasEntryDto,
+  CanvasListDto,
+  type CanvasNodeDto,
+  CanvasNodesDto,
+  VaultPathQueryDto,
+} from './vault-browser.dto';
+
+/** At most this many canvases are listed (the rest is reported as `truncated`). */
+export const MAX_LISTED_CANVASES = 2000;
+/** Result previews larger than this are refused (413): they are meant for reading, not downloading. */
+export const MAX_PREVIEW_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Read-only views of the vault for the dashboard's "new batch" form and result previews. Every path is checked by
+ * `VaultService` (relative, no `..`, symlinks resolved inside the vault); nothing is written.
+ */
+@ApiTags('vault')
+@Controller()
+export class VaultBrowserController {
+  constructor(private readonly vault: VaultService) {}
+
+  /** The vault's canvases (`*.canvas`, hidden folders skipped, symlinks not followed), sorted by path. */
+  @Get('canvases')
+  @ApiOkResponse({ type: CanvasListDto })
+  async canvases(): Promise<CanvasListDto> {
+    const found: CanvasEntryDto[] = [];
+    let truncated = false;
+    const walk = async (dir: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return; // unreadable folder: nothing to list there
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        if (truncated || e.name.startsWith('.')) continue;
+        const abs = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(abs);
+        else if (e.isFile() && e.name.endsWith('.canvas')) {
+          if (found.length >= MAX_LISTED_CANVASES) {
+            truncated = true;
+            continue;
+          }
+          const stat = await fs.stat(abs);
+          found.push({
+            path: this.vault.relative(abs),
+            size: stat.size,
+            modified_at: stat.mtime.toISOString(),
+          });
+        }
+      }
+    };
+    await walk(this.vault.root);
+    found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { canvases: found, truncated };
+  }
+
+  /** The nodes of one canvas (id, type, colour, text/file/url/label, geometry), in file order. */
+  @Get('canvases/nodes')
+  @ApiOkResponse({ type: CanvasNodesDto })
+  async nodes(@Query() query: VaultPathQueryDto): Promise<CanvasNodesDto> {
+    const canvas = await this.vault.resolveCanvas(query.path);
+    const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
+    if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
+    const resultsFolder = `${canvas.relPath.replace(/\.canvas$/i, '')}-explanations/`;
+    return {
+      canvas_path: canvas.relPath,
+      nodes: parsed.doc.nodes.map((n) => {
+        const node: CanvasNodeDto = {
+          id: n.id,
+          type: n.type,
+          x: n.x,
+          y: n.y,
+          width: n.width,
+          height: n.height,
+          result: n.type === 'file' && typeof n.file === 'string' && n.file.startsWith(resultsFolder),
+        };
+        for (const key of ['color', 'text', 'file', 'url', 'label'] as const) {
+          if (typeof n[key] === 'string') node[key] = n[key];
+        }
+        return node;
+      }),
+    };
+  }
+
+  /** A markdown file of the vault (e.g. a generated result), as `text/markdown`. */
+  @Get('files')
+  @ApiProduces('text/markdown')
+  @ApiOkResponse({ description: 'The file content (UTF-8 markdown)' })
+  async file(@Query() query: VaultPathQueryDto, @Res() res: Response): Promise<void> {
+    if (!/\.md$/i.test(query.path)) throw new BadRequestException('Only markdown files (.md) can be read');
+    const found = await this.vault.resolveExisting(query.path);
+    if ('reason' in found) {
+      if (found.reason === 'the file does not exist')
+        throw new NotFoundException(`No file at "${query.path}" in the vault`);
+      throw new BadRequestException(`path "${query.path}" is refused: ${found.reason}`);
+    }
+    const stat = await fs.stat(found.absPath);
+    if (!stat.isFile()) throw new NotFoundException(`"${query.path}" is not a file`);
+    if (stat.size > MAX_PREVIEW_BYTES)
+      throw new BadRequestException(`"${query.path}" is larger than ${MAX_PREVIEW_BYTES} bytes`);
+    res
+      .status(200)
+      .type('text/markdown; charset=utf-8')
+      .send(await fs.readFile(found.absPath, 'utf8'));
+  }
+}

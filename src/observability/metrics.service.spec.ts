@@ -1,0 +1,73 @@
+import type { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
+import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
+import { TaskEventBus } from '../orchestrator/task-event-bus';
+import type { TaskStore } from '../session/task-store';
+import type { TaskEventRecord } from '../session/task.types';
+import { MetricsService } from './metrics.service';
+
+const event = (type: string, data: Record<string, unknown>): TaskEventRecord => ({
+  id: 1,
+  taskId: 't1',
+  type,
+  timestamp: new Date(0).toISOString(),
+  data,
+});
+
+describe('MetricsService', () => {
+  const store = {
+    statusCounts: () => ({
+      pending: 1,
+      running: 2,
+      completed: 3,
+      partial_failure: 0,
+      failed: 0,
+      cancelled: 4,
+    }),
+  } as unknown as TaskStore;
+  const outbox = { counts: () => ({ pending: 7, delivered: 1 }) } as unknown as MemoryOutboxRepository;
+
+  it('counts node outcomes from published events, tolerating events without the usual fields', async () => {
+    const bus = new TaskEventBus();
+    const metrics = new MetricsService(bus, store, new GlobalSlots(3), outbox);
+    metrics.onModuleInit();
+    bus.publish([
+      event('task_completed', { agent_type: 'oral-explanation', duration_ms: 1500 }),
+      event('task_completed', { agent_type: 'oral-explanation' }),
+      event('task_completed', {}),
+      event('task_failed', { agent_type: 'oral-explanation', error_type: 'AGENT_TIMEOUT' }),
+      event('task_failed', { agent_type: 'oral-explanation' }),
+      event('session_completed', { status: 'completed' }),
+      event('session_completed', {}),
+      event('progress_update', { progress_percent: 50 }),
+    ]);
+    const text = (await metrics.render()).body;
+    expect(text).toContain(
+      'canvas_batch_nodes_total{agent="oral-explanation",outcome="completed",error_type=""} 2',
+    );
+    expect(text).toContain('canvas_batch_nodes_total{agent="unknown",outcome="completed",error_type=""} 1');
+    expect(text).toContain(
+      'canvas_batch_nodes_total{agent="oral-explanation",outcome="failed",error_type="AGENT_TIMEOUT"} 1',
+    );
+    expect(text).toContain(
+      'canvas_batch_nodes_total{agent="oral-explanation",outcome="failed",error_type="AGENT_ERROR"} 1',
+    );
+    expect(text).toContain('canvas_batch_agent_duration_seconds_count{agent="oral-explanation"} 1');
+    expect(text).toContain('canvas_batch_agent_duration_seconds_sum{agent="oral-explanation"} 1.5');
+    expect(text).toContain('canvas_batch_tasks_finished_total{status="completed"} 1');
+    expect(text).toContain('canvas_batch_tasks{status="cancelled"} 4');
+    expect(text).toContain('canvas_batch_memory_outbox_backlog 7');
+    expect(text).toContain('canvas_batch_global_max_concurrent 3');
+    expect(text).toContain('canvas_batch_global_concurrency_limit 3');
+    metrics.onModuleDestroy();
+    bus.publish([event('task_completed', { agent_type: 'oral-explanation' })]);
+    expect((await metrics.render()).body).toContain(
+      'canvas_batch_nodes_total{agent="oral-explanation",outcome="completed",error_type=""} 2',
+    );
+  });
+
+  it('can be destroyed before it was initialised', () => {
+    expect(() =>
+      new MetricsService(new TaskEventBus(), store, new GlobalSlots(1), outbox).onModuleDestroy(),
+    ).not.toThrow();
+  });
+});

@@ -1,0 +1,146 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
+import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
+import { TaskEventBus } from '../orchestrator/task-event-bus';
+import { TaskStore } from '../session/task-store';
+import type { TaskEventRecord } from '../session/task.types';
+
+/** Agent latency buckets in seconds: offline agents answer in milliseconds, LLM calls take seconds to minutes. */
+const AGENT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (several apps in one process never share counters).
+ * Node outcomes and agent latency are counted from the published task events; gauges (tasks by status, running
+ * agents, semaphore waiters, SSE clients, memory outbox backlog) are read when scraped.
+ */
+@Injectable()
+export class MetricsService implements OnModuleInit, OnModuleDestroy {
+  readonly registry = new Registry();
+  private subscription: Subscription | undefined;
+
+  private readonly nodes = new Counter({
+    name: 'canvas_batch_nodes_total',
+    help: 'Nodes that finished, by agent, outcome (completed|failed) and error type ("" when completed)',
+    labelNames: ['agent', 'outcome', 'error_type'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly agentLatency = new Histogram({
+    name: 'canvas_batch_agent_duration_seconds',
+    help: 'Agent phase (content read + agent call) of completed nodes, by agent',
+    labelNames: ['agent'] as const,
+    buckets: AGENT_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly finished = new Counter({
+    name: 'canvas_batch_tasks_finished_total',
+    help: 'Tasks that reached a final status in this process, by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'canvas_batch_http_request_duration_seconds',
+    help: 'HTTP request durations by method, route pattern and status code (SSE streams: until the stream ends)',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly bus: TaskEventBus,
+    store: TaskStore,
+    slots: GlobalSlots,
+    outbox: MemoryOutboxRepository,
+  ) {
+    new Gauge({
+      name: 'canvas_batch_tasks',
+      help: 'Stored tasks by status',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [status, n] of Object.entries(store.statusCounts())) this.set({ status }, n);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_running_agents',
+      help: 'Agent calls running now (slots held of GLOBAL_MAX_CONCURRENT)',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.inUse);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_semaphore_waiters',
+      help: 'Nodes waiting for a slot of the process-wide semaphore (GLOBAL_MAX_CONCURRENT)',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.waiting);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_global_concurrency_limit',
+      help: 'The effective process-wide limit now (lowered below GLOBAL_MAX_CONCURRENT while a provider answers 429)',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.limit);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_global_max_concurrent',
+      help: 'The process-wide cap on agent calls running at once',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.capacity);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_sse_clients',
+      help: 'Connected SSE clients following a task',
+      registers: [this.registry],
+      collect() {
+        this.set(bus.liveFeedCount);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_memory_outbox_backlog',
+      help: 'Learning-memory events stored in the outbox and not yet delivered',
+      registers: [this.registry],
+      collect() {
+        this.set(outbox.counts().pending);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'canvas_batch_' });
+  }
+
+  onModuleInit(): void {
+    this.subscription = this.bus.all().subscribe((e) => this.observe(e));
+  }
+
+  onModuleDestroy(): void {
+    this.subscription?.unsubscribe();
+  }
+
+  /** Prometheus text exposition format. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private observe(e: TaskEventRecord): void {
+    const agent = typeof e.data.agent_type === 'string' ? e.data.agent_type : 'unknown';
+    if (e.type === 'task_completed') {
+      this.nodes.inc({ agent, outcome: 'completed', error_type: '' });
+      if (typeof e.data.duration_ms === 'number')
+        this.agentLatency.observe({ agent }, e.data.duration_ms / 1000);
+    } else if (e.type === 'task_failed') {
+      const errorType = typeof e.data.error_type === 'string' ? e.data.error_type : 'AGENT_ERROR';
+      this.nodes.inc({ agent, outcome: 'failed', error_type: errorType });
+    } else if (e.type === 'session_completed' && typeof e.data.status === 'string') {
+      this.finished.inc({ status: e.data.status });
+    }
+  }
+}
