@@ -118,6 +118,17 @@ describe('CanvasService (real temp vault)', () => {
       });
     });
 
+    it('reads a canvas again while an editor is half-way through saving it in place', async () => {
+      const full = readFileSync(canvasFile, 'utf8');
+      writeFileSync(canvasFile, full.slice(0, 40)); // truncated, then written a moment later
+      setTimeout(() => writeFileSync(canvasFile, full), 25);
+      await expect(
+        service.open('Biology/cells.canvas', [{ field: 'f', nodeId: 'text1' }]),
+      ).resolves.toMatchObject({
+        relPath: 'Biology/cells.canvas',
+      });
+    });
+
     it('lists every unknown node id with the field it came from', async () => {
       const err: unknown = await service
         .open('Biology/cells.canvas', [

@@ -69,7 +69,7 @@ export class CanvasService implements OnModuleDestroy {
     nodeIds: Iterable<{ field: string; nodeId: string }>,
   ): Promise<ResolvedCanvasPath> {
     const resolved = await this.vault.resolveCanvas(canvasPath);
-    const { byId } = await this.load(resolved);
+    const { byId } = await this.loadValid(resolved);
     const missing: ProblemFieldError[] = [];
     for (const { field, nodeId } of nodeIds) {
       if (!byId.has(nodeId)) missing.push({ field, message: `node "${nodeId}" is not in the canvas` });
@@ -231,14 +231,24 @@ export class CanvasService implements OnModuleDestroy {
    * `NODE_CONTENT_MISSING` instead of the batch.
    */
   private async loadWhileRunning(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
+    try {
+      return await this.loadValid(canvas);
+    } catch (err) {
+      if (!(err instanceof InvalidCanvasError)) throw err;
+      throw new NodeContentMissingError(`${err.message}: ${err.errors?.[0]?.message ?? ''}`.trim());
+    }
+  }
+
+  /**
+   * The parsed canvas; a file that does not parse is read again a few times first, since an editor saving in place
+   * (truncate, then write) leaves it half-written for a moment. Still invalid: `InvalidCanvasError`.
+   */
+  private async loadValid(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
     for (let retry = 0; ; retry++) {
       try {
         return await this.load(canvas);
       } catch (err) {
-        if (!(err instanceof InvalidCanvasError)) throw err;
-        if (retry === INVALID_CANVAS_RETRIES) {
-          throw new NodeContentMissingError(`${err.message}: ${err.errors?.[0]?.message ?? ''}`.trim());
-        }
+        if (!(err instanceof InvalidCanvasError) || retry === INVALID_CANVAS_RETRIES) throw err;
         await sleep(INVALID_CANVAS_RETRY_MS * (retry + 1));
       }
     }
