@@ -394,10 +394,10 @@ export function fromParent<T extends ChildMessage>(type: string): Promise<T> {
   });
 }
 
-/** Peak (VmHWM) and current (VmRSS) resident set from /proc/self/status, in MB; undefined off Linux. */
-export function procMemoryMb(): { hwm: number; rss: number } | undefined {
+/** Peak (VmHWM) and current (VmRSS) resident set of a process (default: this one) in MB; undefined off Linux. */
+export function procMemoryMb(pid: number | 'self' = 'self'): { hwm: number; rss: number } | undefined {
   try {
-    const status = readFileSync('/proc/self/status', 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
     const hwm = kb('VmHWM');
     const rss = kb('VmRSS');

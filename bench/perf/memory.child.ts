@@ -11,7 +11,10 @@
  *
  * Sends `{ type: 'result', … }` to the parent over IPC.
  */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CanvasService } from '../../src/canvas/canvas.service';
 import { BatchOrchestrator } from '../../src/orchestrator/batch-orchestrator.service';
 import { TaskStore } from '../../src/session/task-store';
 import {
@@ -25,8 +28,6 @@ import {
   runBatch,
   tellParent,
 } from './common';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 
 const AGENT = 'oral-explanation';
 
@@ -39,6 +40,7 @@ async function rss100k(vault: string, dataDir: string, canvasPath: string, budge
   const app = await createContext({ vaultRoot: vault, dataDir, globalMaxConcurrent: 12, shutdownGraceMs: 0 });
   try {
     const afterInit = procMemoryMb();
+    await tellParent({ type: 'started', rss_after_init_mb: afterInit ? round(afterInit.rss, 1) : null });
     const orchestrator = app.get(BatchOrchestrator);
     const store = app.get(TaskStore);
     // the ids are read from the canvas the parent wrote; the parsed copy is dropped before the batch starts
@@ -53,11 +55,20 @@ async function rss100k(vault: string, dataDir: string, canvasPath: string, budge
       timeoutMs: 3_600_000,
     });
     const submitMs = performance.now() - t0;
+    // progress for the parent, which keeps the last one in case this process stops answering (a blocked loop)
+    const progress = setInterval(() => {
+      void tellParent({
+        type: 'progress',
+        elapsed_ms: round(performance.now() - t0, 0),
+        nodes_done: store.nodeCounts(task.taskId),
+      });
+    }, 1_000);
     const finished = await Promise.race([
       orchestrator.waitForCompletion(task.taskId).then(() => true),
       sleep(budgetS * 1000).then(() => false),
     ]);
     const elapsedMs = performance.now() - t0;
+    clearInterval(progress);
     const counts = store.nodeCounts(task.taskId);
     if (!finished) await orchestrator.cancel(task.taskId, 'abort');
     const final = store.findTask(task.taskId);
@@ -151,10 +162,18 @@ async function rssBatches(vault: string, dataDir: string, warmups: number, batch
       heap_used_after_mb: round(after.heapUsed, 1),
       rss_growth_mb: round(after.rss - before.rss, 1),
       heap_growth_mb: round(after.heapUsed - before.heapUsed, 1),
+      // diagnostic only: how many parsed canvases the canvas service still holds (its private read cache)
+      canvas_cache_entries: cachedCanvases(app.get<CanvasService>(CanvasService)),
     });
   } finally {
     await closeContext(app);
   }
+}
+
+/** Diagnostic only: how many parsed canvases the canvas service holds (its private read cache), if it has one. */
+function cachedCanvases(service: CanvasService): number | null {
+  const cache: unknown = Reflect.get(service, 'cache');
+  return cache instanceof Map ? cache.size : null;
 }
 
 async function main(): Promise<void> {
