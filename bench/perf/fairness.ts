@@ -32,7 +32,7 @@ const CONCURRENCY = 12;
 const NODE_MS = 50;
 const BIG_NODES = 2_000;
 const SMALL_NODES = 10;
-const SMALL_REPS = 5;
+const SMALL_REPS = 7;
 /** The big batch runs this long before the first small batch arrives. */
 const SETTLE_MS = 500;
 
