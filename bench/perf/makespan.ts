@@ -18,6 +18,7 @@ import {
   figure,
   fmt,
   lognormal,
+  median,
   out,
   prng,
   round,
@@ -45,8 +46,8 @@ const TYPE_MEANS_MS = AGENT_TYPES.map((_, i) => 20 + 16 * i);
 const SIGMA = 0.5;
 const HETERO_NODES_PER_TYPE = 100;
 const HETERO_WARMUP_PER_TYPE = 10;
-/** Measured runs per scheduling mode (alternating fair / fifo); the figure is their mean. */
-const HETERO_REPS = 2;
+/** Measured runs per scheduling mode (alternating fair / fifo); the figure is their median (a shared machine). */
+const REPS = 3;
 
 const UNIFORM_NODES = 240;
 const UNIFORM_MS = 200;
@@ -88,22 +89,28 @@ function taskSummary(task: TaskRecord) {
 
 export async function benchMakespanUniform(root: string): Promise<Record<string, Figure>> {
   out(
-    `makespan-uniform: ${UNIFORM_NODES} nodes × ${UNIFORM_MS} ms at concurrency ${CONCURRENCY}, fair and fifo …`,
+    `makespan-uniform: ${UNIFORM_NODES} nodes × ${UNIFORM_MS} ms at concurrency ${CONCURRENCY}, fair and fifo, ${REPS} runs each …`,
   );
   const vault = path.join(root, 'vault-uniform');
   mkdirSync(vault, { recursive: true });
   const durations = new Map<string, number>();
-  const canvases = new Map<Mode, { relPath: string; nodeIds: string[] }>();
   const warm = writeCanvas(vault, 'uniform/warmup.canvas', 24);
   for (const id of warm.nodeIds) durations.set(id, 10);
-  for (const mode of MODES) {
-    const c = writeCanvas(vault, `uniform/${mode}.canvas`, UNIFORM_NODES);
-    for (const id of c.nodeIds) durations.set(id, UNIFORM_MS);
-    canvases.set(mode, c);
+  // every run gets its own canvas (results grow the canvas)
+  const runs: { mode: Mode; canvas: { relPath: string; nodeIds: string[] } }[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const mode of MODES) {
+      const c = writeCanvas(vault, `uniform/${mode}-${rep + 1}.canvas`, UNIFORM_NODES);
+      for (const id of c.nodeIds) durations.set(id, UNIFORM_MS);
+      runs.push({ mode, canvas: c });
+    }
   }
   const ideal = Math.max(UNIFORM_MS, (UNIFORM_NODES * UNIFORM_MS) / CONCURRENCY);
   const contexts = await openModes(root, 'uniform', vault, durations);
-  const results = {} as Record<Mode, { ms: number; ratio: number; task: ReturnType<typeof taskSummary> }>;
+  const measured: Record<Mode, { ms: number; task: ReturnType<typeof taskSummary> }[]> = {
+    fair: [],
+    fifo: [],
+  };
   try {
     for (const ctx of contexts) {
       checkCompleted(
@@ -111,42 +118,54 @@ export async function benchMakespanUniform(root: string): Promise<Record<string,
         'uniform warm-up',
       );
     }
-    for (const ctx of contexts) {
-      const c = canvases.get(ctx.mode)!;
-      const run = await runBatch(ctx.orchestrator, c.relPath, [group(1, AGENT_TYPES[1], c.nodeIds)]);
-      checkCompleted([run.task], `makespan-uniform (${ctx.mode})`);
-      results[ctx.mode] = { ms: run.ms, ratio: run.ms / ideal, task: taskSummary(run.task) };
+    for (const r of runs) {
+      const ctx = contexts.find((c) => c.mode === r.mode)!;
+      const run = await runBatch(ctx.orchestrator, r.canvas.relPath, [
+        group(1, AGENT_TYPES[1], r.canvas.nodeIds),
+      ]);
+      checkCompleted([run.task], `makespan-uniform (${r.mode})`);
+      measured[r.mode].push({ ms: run.ms, task: taskSummary(run.task) });
     }
   } finally {
     for (const ctx of contexts) await closeContext(ctx.app);
   }
+  const ratio = (m: Mode) => median(measured[m].map((x) => x.ms)) / ideal;
   out(
     table([
-      ['scheduling', 'makespan ms', 'ideal ms', 'makespan / ideal', 'peak concurrent'],
+      ['scheduling', 'makespans ms', 'median ms', 'ideal ms', 'makespan / ideal', 'peak concurrent'],
       ...MODES.map((m) => [
         m,
-        fmt(results[m].ms, 0),
+        measured[m].map((x) => fmt(x.ms, 0)).join(' / '),
+        fmt(median(measured[m].map((x) => x.ms)), 0),
         fmt(ideal, 0),
-        fmt(results[m].ratio, 3),
-        String(results[m].task.peak_concurrent),
+        fmt(ratio(m), 3),
+        String(Math.max(...measured[m].map((x) => x.task.peak_concurrent ?? 0))),
       ]),
     ]),
   );
   return {
     makespan_ratio_uniform: figure(
       'makespan-uniform',
-      round(results.fair.ratio, 4),
+      round(ratio('fair'), 4),
       'ratio',
       { max: 1.02 },
       {
-        beside: { fifo: round(results.fifo.ratio, 4) },
+        beside: { fifo: round(ratio('fifo'), 4) },
         details: {
           nodes: UNIFORM_NODES,
           node_ms: UNIFORM_MS,
           concurrency: CONCURRENCY,
           ideal_ms: ideal,
-          fair: { makespan_ms: round(results.fair.ms, 1), ...results.fair.task },
-          fifo: { makespan_ms: round(results.fifo.ms, 1), ...results.fifo.task },
+          runs_per_mode: REPS,
+          definition: 'median makespan of the runs / ideal',
+          fair: {
+            makespans_ms: measured.fair.map((x) => round(x.ms, 1)),
+            tasks: measured.fair.map((x) => x.task),
+          },
+          fifo: {
+            makespans_ms: measured.fifo.map((x) => round(x.ms, 1)),
+            tasks: measured.fifo.map((x) => x.task),
+          },
           measured_from: 'submit() until waitForCompletion() resolves (in-process BatchOrchestrator)',
         },
       },
@@ -198,7 +217,7 @@ export async function benchMakespanHetero(root: string): Promise<Record<string, 
   };
   const warmups = new Map(MODES.map((m) => [m, canvasFor(`warmup-${m}`, warmPlanned)]));
   const runs: { mode: Mode; rep: number; canvas: ReturnType<typeof canvasFor> }[] = [];
-  for (let rep = 0; rep < HETERO_REPS; rep++) {
+  for (let rep = 0; rep < REPS; rep++) {
     for (const mode of MODES) runs.push({ mode, rep, canvas: canvasFor(`${mode}-${rep + 1}`, planned) });
   }
 
@@ -231,15 +250,15 @@ export async function benchMakespanHetero(root: string): Promise<Record<string, 
   } finally {
     for (const ctx of contexts) await closeContext(ctx.app);
   }
-  const meanMs = (m: Mode) => measured[m].reduce((a, b) => a + b.ms, 0) / measured[m].length;
-  const ratio = (m: Mode) => meanMs(m) / ideal;
+  const medianMs = (m: Mode) => median(measured[m].map((x) => x.ms));
+  const ratio = (m: Mode) => medianMs(m) / ideal;
   out(
     table([
-      ['scheduling', 'makespans ms', 'mean ms', 'ideal ms', 'makespan / ideal'],
+      ['scheduling', 'makespans ms', 'median ms', 'ideal ms', 'makespan / ideal'],
       ...MODES.map((m) => [
         m,
         measured[m].map((x) => fmt(x.ms, 0)).join(' / '),
-        fmt(meanMs(m), 0),
+        fmt(medianMs(m), 0),
         fmt(ideal, 0),
         fmt(ratio(m), 3),
       ]),
@@ -264,7 +283,7 @@ export async function benchMakespanHetero(root: string): Promise<Record<string, 
           longest_node_ms: longest,
           ideal_ms: round(ideal, 1),
           warmup_nodes: AGENT_TYPES.length * HETERO_WARMUP_PER_TYPE,
-          reps_per_mode: HETERO_REPS,
+          reps_per_mode: REPS,
           fair: {
             makespans_ms: measured.fair.map((x) => round(x.ms, 1)),
             tasks: measured.fair.map((x) => x.task),
