@@ -59,9 +59,15 @@ interface ModeContext {
   runner: SleepingRunner;
 }
 
+/** When each node's agent call started (performance.now()), for the dispatch-order diagnostic. */
+const startedAt = new Map<string, number>();
+
 /** `durations` by node id: the runner sleeps exactly the planned time of each node. */
 async function openModes(root: string, label: string, vault: string, durations: Map<string, number>) {
-  const durationOf = (r: AgentRunRequest): number => durations.get(r.node.nodeId) ?? 0;
+  const durationOf = (r: AgentRunRequest): number => {
+    startedAt.set(r.node.nodeId, performance.now());
+    return durations.get(r.node.nodeId) ?? 0;
+  };
   const contexts: ModeContext[] = [];
   for (const mode of MODES) {
     const runner = new SleepingRunner(durationOf);
@@ -189,6 +195,21 @@ function heteroDurations(seed: number, perType: number): number[] {
   return durations;
 }
 
+/**
+ * Diagnostic: per agent type (in submission order, means 20 → 100 ms), the mean time its nodes' agent calls started,
+ * in ms after the batch's first call. Longest-expected-first shows as decreasing values.
+ */
+function startOrder(nodeIds: string[]): Record<string, number> {
+  const starts = nodeIds.map((id) => startedAt.get(id) ?? Number.NaN);
+  const first = Math.min(...starts);
+  const byType: Record<string, number> = {};
+  AGENT_TYPES.forEach((type, t) => {
+    const mine = starts.slice(t * HETERO_NODES_PER_TYPE, (t + 1) * HETERO_NODES_PER_TYPE);
+    byType[type] = round(mine.reduce((a, b) => a + b - first, 0) / mine.length, 0);
+  });
+  return byType;
+}
+
 function heteroGroups(nodeIds: string[], perType: number): GroupSpec[] {
   return AGENT_TYPES.map((agentType, t) =>
     group(t + 1, agentType, nodeIds.slice(t * perType, (t + 1) * perType)),
@@ -222,7 +243,10 @@ export async function benchMakespanHetero(root: string): Promise<Record<string, 
   }
 
   const contexts = await openModes(root, 'hetero', vault, durations);
-  const measured: Record<Mode, { ms: number; task: ReturnType<typeof taskSummary> }[]> = {
+  const measured: Record<
+    Mode,
+    { ms: number; task: ReturnType<typeof taskSummary> & { mean_start_ms_by_type: Record<string, number> } }[]
+  > = {
     fair: [],
     fifo: [],
   };
@@ -245,7 +269,10 @@ export async function benchMakespanHetero(root: string): Promise<Record<string, 
         heteroGroups(r.canvas.nodeIds, HETERO_NODES_PER_TYPE),
       );
       checkCompleted([run.task], `makespan-hetero (${r.mode})`);
-      measured[r.mode].push({ ms: run.ms, task: taskSummary(run.task) });
+      measured[r.mode].push({
+        ms: run.ms,
+        task: { ...taskSummary(run.task), mean_start_ms_by_type: startOrder(r.canvas.nodeIds) },
+      });
     }
   } finally {
     for (const ctx of contexts) await closeContext(ctx.app);
