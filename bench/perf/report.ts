@@ -119,6 +119,9 @@ export function markdownTable(results: Record<string, unknown>): string {
     env
       ? `Run of ${env.date} (total ${String(results.total_bench_s)} s): ${env.cpu_count} × ${env.cpu_model}, ${env.total_memory_gb} GB RAM, Node ${env.node}.`
       : '',
+    ...((results.reruns as { sections: string[]; environment: { date: string } }[] | undefined) ?? []).map(
+      (r) => `Rerun since: ${r.sections.join(', ')} at ${r.environment.date} (see \`measured\`).`,
+    ),
     '',
     '| figure | value | target | pass | beside it, same run | measured |',
     '| --- | ---: | ---: | :---: | --- | --- |',
