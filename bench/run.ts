@@ -10,15 +10,18 @@
  * (c) Resume after a restart; (d) canvas size (see bench/README.md).
  * (e) Rate-limited provider: 200 nodes through the real LLM runner against the fake provider (capacity 8,
  *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
+ * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
+ * bench/perf/, one file per section; section (a) also yields `overhead_us_per_node` and `throughput_nodes_per_s`.
  *
- * Prints a table and writes bench/results/latest.json plus a timestamped copy.
+ * `npm run bench` runs every section; `npm run bench -- makespan fairness` runs the sections whose name starts with
+ * one of the arguments (see SECTIONS). Prints tables and writes bench/results/latest.json plus a timestamped copy.
  */
 import { type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Sema } from 'async-sema';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -32,6 +35,13 @@ import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { TaskRecord } from '../src/session/task.types';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
+import { sectionFilter } from './perf/common';
+import { benchFairness } from './perf/fairness';
+import { benchSseFanout, benchStatusLoad } from './perf/http-load';
+import { benchMakespanHetero, benchMakespanUniform } from './perf/makespan';
+import { benchRss100k, benchRssBatches } from './perf/memory';
+import { overheadFigures } from './perf/overhead';
+import { printFigures, writeResults } from './perf/report';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameters
@@ -603,189 +613,232 @@ function environment() {
   };
 }
 
-/** Writes a file atomically (temp file + rename), so a reader never sees half of it. */
-function writeJson(file: string, data: unknown): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`);
-  renameSync(tmp, file);
-}
+/** Sections of `npm run bench -- <name or prefix> …`, in run order; with no argument every one runs. */
+const SECTIONS = [
+  'overhead',
+  'makespan',
+  'canvas-size',
+  'resume',
+  'llm-provider',
+  'makespan-uniform',
+  'makespan-hetero',
+  'fairness',
+  'rss-100k',
+  'rss-batches',
+  'sse-fanout',
+  'status-load',
+];
 
 async function main(): Promise<void> {
+  const want = sectionFilter(process.argv.slice(2), SECTIONS);
   const env = environment();
   const root = mkdtempSync(path.join(os.tmpdir(), 'canvas-batch-bench-'));
   const started = performance.now();
+  const results: Record<string, unknown> = {
+    benchmark: 'canvas-batch',
+    environment: env,
+    total_bench_s: 0,
+    sections: SECTIONS.filter(want),
+  };
   try {
     out(`canvas-batch benchmark — ${env.date}, Node ${env.node}, ${env.cpu_count} CPU(s), ${env.os}`);
-    out(
-      `(a) ${A_CANVASES} × ${A_NODES_PER_CANVAS} nodes, zero-latency agent, warm-up ${WARMUP_NODES} nodes …`,
-    );
-    const a = await benchOverhead(root);
-    out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
-    const b = await benchMakespan(root);
-    out(`(d) a ${D_BATCH}-node batch on a ${D_CANVAS}-node canvas and on a ${D_BATCH}-node canvas …`);
-    const d = await benchCanvasSize(root);
-    out(`(c) resume a ${C_NODES.toLocaleString('en')}-node task with half of its nodes done …`);
-    const c = await benchResume(root);
-    out(
-      `(e) ${E_NODES} nodes against a provider of capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, adaptive on / off …`,
-    );
-    const e = await benchProvider(root);
-    const results = {
-      benchmark: 'canvas-batch',
-      environment: { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) },
-      total_bench_s: round((performance.now() - started) / 1000, 1),
-      a_overhead: a,
-      b_makespan: b,
-      c_resume: c,
-      d_canvas_size: d,
-      e_rate_limited_provider: {
+    if (want('overhead')) {
+      out(
+        `(a) ${A_CANVASES} × ${A_NODES_PER_CANVAS} nodes, zero-latency agent, warm-up ${WARMUP_NODES} nodes …`,
+      );
+      const a = await benchOverhead(root);
+      results.a_overhead = a;
+      printOverhead(a);
+      Object.assign(results, overheadFigures(a));
+    }
+    if (want('makespan')) {
+      out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);
+      const b = await benchMakespan(root);
+      results.b_makespan = b;
+      printMakespan(b);
+    }
+    if (want('canvas-size')) {
+      out(`(d) a ${D_BATCH}-node batch on a ${D_CANVAS}-node canvas and on a ${D_BATCH}-node canvas …`);
+      const d = await benchCanvasSize(root);
+      results.d_canvas_size = d;
+      printCanvasSize(d);
+    }
+    if (want('resume')) {
+      out(`(c) resume a ${C_NODES.toLocaleString('en')}-node task with half of its nodes done …`);
+      const c = await benchResume(root);
+      results.c_resume = c;
+      printResume(c);
+    }
+    if (want('llm-provider')) {
+      out(
+        `(e) ${E_NODES} nodes against a provider of capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, adaptive on / off …`,
+      );
+      const e = await benchProvider(root);
+      results.e_rate_limited_provider = {
         nodes: E_NODES,
         provider_capacity: E_CAPACITY,
         latency_ms: E_LATENCY,
         retry_after_s: E_RETRY_AFTER_S,
         global_max_concurrent: E_GLOBAL,
         ...e,
-      },
-    };
+      };
+      printProvider(e);
+    }
+    if (want('makespan-uniform')) Object.assign(results, await benchMakespanUniform(root));
+    if (want('makespan-hetero')) Object.assign(results, await benchMakespanHetero(root));
+    if (want('fairness')) Object.assign(results, await benchFairness(root));
+    if (want('rss-100k')) Object.assign(results, await benchRss100k(root));
+    if (want('rss-batches')) Object.assign(results, await benchRssBatches(root));
+    if (want('sse-fanout')) Object.assign(results, await benchSseFanout(root));
+    if (want('status-load')) Object.assign(results, await benchStatusLoad(root));
 
+    results.environment = { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) };
+    results.total_bench_s = round((performance.now() - started) / 1000, 1);
     out();
-    out('(a) overhead, 10,000 nodes, zero-latency agent, concurrency 12');
-    out(
-      table([
-        ['path', 'wall ms', 'nodes/s', 'µs/node', 'CPU ms', 'CPU µs/node'],
-        [
-          'bare Sema(12) loop (mean of 2)',
-          fmt(a.bare_loop.wall_ms, 1),
-          fmt(a.bare_loop.nodes_per_s, 0),
-          fmt(a.bare_loop.us_per_node, 1),
-          fmt(a.bare_loop.cpu_ms, 0),
-          fmt((a.bare_loop.cpu_ms * 1000) / a.nodes, 1),
-        ],
-        [
-          'orchestrator (10 batches)',
-          fmt(a.orchestrator.wall_ms, 1),
-          fmt(a.orchestrator.nodes_per_s, 0),
-          fmt(a.orchestrator.us_per_node, 1),
-          fmt(a.orchestrator.cpu_ms, 0),
-          fmt(a.orchestrator.cpu_us_per_node, 1),
-        ],
-      ]),
-    );
+    printFigures(results);
+    const written = writeResults(path.join(__dirname, 'results'), results, SECTIONS);
     out();
-    out(
-      table([
-        ['figure', 'value'],
-        ['orchestrator / bare (wall time)', `${fmt(a.ratio_orchestrator_to_bare_time, 1)}×`],
-        ['overhead µs per node (wall)', fmt(a.overhead_us_per_node, 1)],
-        ['overhead µs per node (CPU)', fmt(a.overhead_cpu_us_per_node, 1)],
-        ['canvas writes (replacements)', fmt(a.canvas_writes.writes, 0)],
-        ['results per canvas write', fmt(a.canvas_writes.results_per_write, 2)],
-        ['canvas bytes written per result', fmt(a.canvas_writes.bytes_written_per_result, 0)],
-        ['canvas bytes written in total (MB)', fmt(a.canvas_writes.bytes_written / 1e6, 1)],
-        [
-          'event-loop delay p99 / max (ms)',
-          `${fmt(a.orchestrator.event_loop_delay_ms.p99, 1)} / ${fmt(a.orchestrator.event_loop_delay_ms.max, 1)}`,
-        ],
-        ['tasks completed', `${a.orchestrator.tasks_completed} / ${a.canvases}`],
-        ['nodes / edges on disk', `${a.canvases_on_disk.nodes} / ${a.canvases_on_disk.edges}`],
-        [
-          'memory outbox rows (actual / expected)',
-          `${a.memory_outbox_rows.actual} / ${a.memory_outbox_rows.expected}`,
-        ],
-      ]),
-    );
-    out();
-    out('(b) makespan, 100 nodes × 1,000 ms, maxConcurrent 12, globalMaxConcurrent 12');
-    out(
-      table([
-        ['figure', 'value'],
-        ['makespan ms', fmt(b.makespan_ms, 1)],
-        ['ideal ms = ceil(100/12) × 1 s', fmt(b.ideal_ms, 0)],
-        ['makespan / ideal', fmt(b.makespan_to_ideal, 3)],
-        ['parallel_efficiency (task metrics)', String(b.performance_metrics?.parallel_efficiency ?? 'n/a')],
-        ['peak_concurrent (task metrics)', String(b.performance_metrics?.peak_concurrent ?? 'n/a')],
-        [
-          'total_duration_seconds (task metrics)',
-          String(b.performance_metrics?.total_duration_seconds ?? 'n/a'),
-        ],
-      ]),
-    );
-
-    out();
-    out('(c) resume after a restart, 10,000-node task, 5,000 done');
-    out(
-      table([
-        ['figure', 'value'],
-        ['start-up with nothing to resume (ms)', fmt(c.startup_ms_nothing_to_resume, 1)],
-        ['start-up until the first remaining node runs (ms)', fmt(c.startup_to_first_resumed_node_ms, 1)],
-        ['resume cost (ms)', fmt(c.resume_cost_ms, 1)],
-      ]),
-    );
-
-    out();
-    out(`(d) canvas size: ${D_BATCH}-node batch, zero-latency agent`);
-    out(
-      table([
-        ['canvas', 'nodes/s', 'canvas writes', 'bytes written / canvas size', 'bytes per result'],
-        [
-          `${D_BATCH} nodes (just the batch)`,
-          fmt(d.small_canvas.nodes_per_s, 0),
-          String(d.small_canvas.canvas_writes),
-          fmt(d.small_canvas.bytes_written_per_canvas_size, 2),
-          fmt(d.small_canvas.bytes_written_per_result, 0),
-        ],
-        [
-          `${D_CANVAS} nodes`,
-          fmt(d.big_canvas.nodes_per_s, 0),
-          String(d.big_canvas.canvas_writes),
-          fmt(d.big_canvas.bytes_written_per_canvas_size, 2),
-          fmt(d.big_canvas.bytes_written_per_result, 0),
-        ],
-      ]),
-    );
-    out(`nodes/s on the 5,000-node canvas / on the 1,000-node canvas: ${fmt(d.nodes_per_s_big_to_small, 3)}`);
-
-    out();
-    out(
-      `(e) rate-limited provider: ${E_NODES} nodes, capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, Retry-After ${E_RETRY_AFTER_S} s, GLOBAL_MAX_CONCURRENT ${E_GLOBAL}`,
-    );
-    out(
-      table([
-        [
-          'adaptive concurrency',
-          'status',
-          'failed',
-          'makespan s',
-          'of capacity',
-          '429s',
-          'calls/node',
-          'min limit',
-        ],
-        ...[e.adaptive, e.fixed].map((r) => [
-          r.adaptive ? 'on (AIMD)' : 'off',
-          r.status,
-          String(r.failed_nodes),
-          fmt(r.makespan_ms / 1000, 1),
-          fmt(r.fraction_of_capacity, 3),
-          String(r.rate_limited_429),
-          fmt(r.attempts_per_node, 2),
-          String(r.min_limit),
-        ]),
-      ]),
-    );
-
-    const dir = path.join(__dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    const stamp = env.date.replace(/:/g, '-');
-    writeJson(path.join(dir, 'latest.json'), results);
-    writeJson(path.join(dir, `${stamp}.json`), results);
-    out();
-    out(
-      `wrote bench/results/latest.json and bench/results/${stamp}.json (${results.total_bench_s} s in total)`,
-    );
+    out(`wrote ${written.join(' and ')} (${String(results.total_bench_s)} s in total)`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+function printOverhead(a: Awaited<ReturnType<typeof benchOverhead>>): void {
+  out();
+  out('(a) overhead, 10,000 nodes, zero-latency agent, concurrency 12');
+  out(
+    table([
+      ['path', 'wall ms', 'nodes/s', 'µs/node', 'CPU ms', 'CPU µs/node'],
+      [
+        'bare Sema(12) loop (mean of 2)',
+        fmt(a.bare_loop.wall_ms, 1),
+        fmt(a.bare_loop.nodes_per_s, 0),
+        fmt(a.bare_loop.us_per_node, 1),
+        fmt(a.bare_loop.cpu_ms, 0),
+        fmt((a.bare_loop.cpu_ms * 1000) / a.nodes, 1),
+      ],
+      [
+        'orchestrator (10 batches)',
+        fmt(a.orchestrator.wall_ms, 1),
+        fmt(a.orchestrator.nodes_per_s, 0),
+        fmt(a.orchestrator.us_per_node, 1),
+        fmt(a.orchestrator.cpu_ms, 0),
+        fmt(a.orchestrator.cpu_us_per_node, 1),
+      ],
+    ]),
+  );
+  out();
+  out(
+    table([
+      ['figure', 'value'],
+      ['orchestrator / bare (wall time)', `${fmt(a.ratio_orchestrator_to_bare_time, 1)}×`],
+      ['overhead µs per node (wall)', fmt(a.overhead_us_per_node, 1)],
+      ['overhead µs per node (CPU)', fmt(a.overhead_cpu_us_per_node, 1)],
+      ['canvas writes (replacements)', fmt(a.canvas_writes.writes, 0)],
+      ['results per canvas write', fmt(a.canvas_writes.results_per_write, 2)],
+      ['canvas bytes written per result', fmt(a.canvas_writes.bytes_written_per_result, 0)],
+      ['canvas bytes written in total (MB)', fmt(a.canvas_writes.bytes_written / 1e6, 1)],
+      [
+        'event-loop delay p99 / max (ms)',
+        `${fmt(a.orchestrator.event_loop_delay_ms.p99, 1)} / ${fmt(a.orchestrator.event_loop_delay_ms.max, 1)}`,
+      ],
+      ['tasks completed', `${a.orchestrator.tasks_completed} / ${a.canvases}`],
+      ['nodes / edges on disk', `${a.canvases_on_disk.nodes} / ${a.canvases_on_disk.edges}`],
+      [
+        'memory outbox rows (actual / expected)',
+        `${a.memory_outbox_rows.actual} / ${a.memory_outbox_rows.expected}`,
+      ],
+    ]),
+  );
+}
+
+function printMakespan(b: Awaited<ReturnType<typeof benchMakespan>>): void {
+  out();
+  out('(b) makespan, 100 nodes × 1,000 ms, maxConcurrent 12, globalMaxConcurrent 12');
+  out(
+    table([
+      ['figure', 'value'],
+      ['makespan ms', fmt(b.makespan_ms, 1)],
+      ['ideal ms = ceil(100/12) × 1 s', fmt(b.ideal_ms, 0)],
+      ['makespan / ideal', fmt(b.makespan_to_ideal, 3)],
+      ['parallel_efficiency (task metrics)', String(b.performance_metrics?.parallel_efficiency ?? 'n/a')],
+      ['peak_concurrent (task metrics)', String(b.performance_metrics?.peak_concurrent ?? 'n/a')],
+      [
+        'total_duration_seconds (task metrics)',
+        String(b.performance_metrics?.total_duration_seconds ?? 'n/a'),
+      ],
+    ]),
+  );
+}
+
+function printResume(c: Awaited<ReturnType<typeof benchResume>>): void {
+  out();
+  out('(c) resume after a restart, 10,000-node task, 5,000 done');
+  out(
+    table([
+      ['figure', 'value'],
+      ['start-up with nothing to resume (ms)', fmt(c.startup_ms_nothing_to_resume, 1)],
+      ['start-up until the first remaining node runs (ms)', fmt(c.startup_to_first_resumed_node_ms, 1)],
+      ['resume cost (ms)', fmt(c.resume_cost_ms, 1)],
+    ]),
+  );
+}
+
+function printCanvasSize(d: Awaited<ReturnType<typeof benchCanvasSize>>): void {
+  out();
+  out(`(d) canvas size: ${D_BATCH}-node batch, zero-latency agent`);
+  out(
+    table([
+      ['canvas', 'nodes/s', 'canvas writes', 'bytes written / canvas size', 'bytes per result'],
+      [
+        `${D_BATCH} nodes (just the batch)`,
+        fmt(d.small_canvas.nodes_per_s, 0),
+        String(d.small_canvas.canvas_writes),
+        fmt(d.small_canvas.bytes_written_per_canvas_size, 2),
+        fmt(d.small_canvas.bytes_written_per_result, 0),
+      ],
+      [
+        `${D_CANVAS} nodes`,
+        fmt(d.big_canvas.nodes_per_s, 0),
+        String(d.big_canvas.canvas_writes),
+        fmt(d.big_canvas.bytes_written_per_canvas_size, 2),
+        fmt(d.big_canvas.bytes_written_per_result, 0),
+      ],
+    ]),
+  );
+  out(`nodes/s on the 5,000-node canvas / on the 1,000-node canvas: ${fmt(d.nodes_per_s_big_to_small, 3)}`);
+}
+
+function printProvider(e: Awaited<ReturnType<typeof benchProvider>>): void {
+  out();
+  out(
+    `(e) rate-limited provider: ${E_NODES} nodes, capacity ${E_CAPACITY}, ${E_LATENCY.min}–${E_LATENCY.max} ms, Retry-After ${E_RETRY_AFTER_S} s, GLOBAL_MAX_CONCURRENT ${E_GLOBAL}`,
+  );
+  out(
+    table([
+      [
+        'adaptive concurrency',
+        'status',
+        'failed',
+        'makespan s',
+        'of capacity',
+        '429s',
+        'calls/node',
+        'min limit',
+      ],
+      ...[e.adaptive, e.fixed].map((r) => [
+        r.adaptive ? 'on (AIMD)' : 'off',
+        r.status,
+        String(r.failed_nodes),
+        fmt(r.makespan_ms / 1000, 1),
+        fmt(r.fraction_of_capacity, 3),
+        String(r.rate_limited_429),
+        fmt(r.attempts_per_node, 2),
+        String(r.min_limit),
+      ]),
+    ]),
+  );
 }
 
 main().catch((err: unknown) => {
