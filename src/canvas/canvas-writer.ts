@@ -147,6 +147,11 @@ export class CanvasWriteQueue {
     while (this.draining) await this.draining;
   }
 
+  /** Nothing queued or being written. */
+  get isIdle(): boolean {
+    return this.draining === undefined && this.pending.length === 0;
+  }
+
   /** Stops the settle checks (pending additions are still written: await `idle()`). */
   close(): void {
     this.closed = true;

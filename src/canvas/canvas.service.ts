@@ -50,6 +50,10 @@ interface CachedCanvas {
   byId: Map<string, CanvasNode>;
 }
 
+/** Parsed canvases kept in memory, and canvas write queues kept once idle (least recently used go first). */
+const MAX_CACHED_CANVASES = 16;
+const MAX_QUEUES = 32;
+
 /** Re-reads of a canvas that does not parse while a batch runs (another program may be mid-write). */
 const INVALID_CANVAS_RETRIES = 6;
 const INVALID_CANVAS_RETRY_MS = 15;
@@ -199,9 +203,20 @@ export class CanvasService implements OnModuleDestroy {
       // what we just wrote becomes the read cache: the next node's content read does not re-parse the file
       q = new CanvasWriteQueue(absPath, async (doc) => {
         const stat = await fs.stat(absPath);
-        this.cache.set(absPath, { key: statKey(stat), doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) });
+        this.remember(absPath, { key: statKey(stat), doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) });
       });
       this.queues.set(absPath, q);
+      // a queue keeps its last document: let go of idle queues of canvases no batch has written to lately
+      for (const [p, old] of this.queues) {
+        if (this.queues.size <= MAX_QUEUES) break;
+        if (old.isIdle) {
+          old.close();
+          this.queues.delete(p);
+        }
+      }
+    } else {
+      this.queues.delete(absPath);
+      this.queues.set(absPath, q); // most recently used last
     }
     return q;
   }
@@ -215,7 +230,10 @@ export class CanvasService implements OnModuleDestroy {
     if (!stat) throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
     const key = statKey(stat);
     const hit = this.cache.get(canvas.absPath);
-    if (hit?.key === key) return hit;
+    if (hit?.key === key) {
+      this.remember(canvas.absPath, hit);
+      return hit;
+    }
     const loadKey = `${canvas.absPath}\0${key}`;
     let loading = this.loading.get(loadKey);
     if (!loading) {
@@ -258,8 +276,18 @@ export class CanvasService implements OnModuleDestroy {
     const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
     const entry = { key, doc: parsed.doc, byId: new Map(parsed.doc.nodes.map((n) => [n.id, n])) };
-    this.cache.set(canvas.absPath, entry);
+    this.remember(canvas.absPath, entry);
     return entry;
+  }
+
+  /** Caches a parsed canvas, keeping the most recently used few (a parsed 5,000-node canvas is tens of MB). */
+  private remember(absPath: string, entry: CachedCanvas): void {
+    this.cache.delete(absPath);
+    this.cache.set(absPath, entry);
+    for (const oldest of this.cache.keys()) {
+      if (this.cache.size <= MAX_CACHED_CANVASES) break;
+      this.cache.delete(oldest);
+    }
   }
 
   /**

@@ -9,40 +9,69 @@ export const LAYOUT_MARGIN = 20;
 
 /** Width of the vertical strips the obstacle index buckets rectangles into. */
 const STRIP = 512;
+/** Rectangles taller than this (groups) are few: they are kept apart and always checked. */
+const TALL = 2_048;
 
 /**
- * The rectangles already on a canvas, bucketed into vertical strips by x, so a placement looks only at the
- * obstacles in the strips it spans instead of at every node of the canvas (a 5,000-node canvas laid out in 40
- * columns puts ~1/40 of its nodes in a strip). A very wide rectangle (a group around everything) is in every strip it
- * spans.
+ * The rectangles already on a canvas, bucketed into vertical strips by x and kept sorted by y within a strip, so a
+ * placement looks only at the obstacles near it — in its strips, within its height — instead of at every node of
+ * the canvas. Tall rectangles (groups around many nodes) are kept in a short list of their own.
  */
 export class ObstacleIndex {
   private readonly strips = new Map<number, Rect[]>();
+  private readonly tall: Rect[] = [];
 
   constructor(rects: Iterable<Rect> = []) {
-    for (const r of rects) this.add(r);
+    for (const r of rects) this.bucket(r, (list) => list.push(r));
+    for (const list of this.strips.values()) list.sort((p, q) => p.y - q.y);
   }
 
   add(r: Rect): void {
-    for (let s = strip(r.x); s <= strip(r.x + r.width); s++) {
-      const list = this.strips.get(s);
-      if (list) list.push(r);
-      else this.strips.set(s, [r]);
-    }
+    this.bucket(r, (list) => list.splice(firstAtOrBelow(list, r.y), 0, r));
   }
 
   /** Every rectangle that overlaps `r` grown by `margin` (each once). */
   *overlapping(r: Rect, margin: number): Generator<Rect> {
+    for (const o of this.tall) if (overlaps(r, o, margin)) yield o;
     const first = strip(r.x - margin);
     const last = strip(r.x + r.width + margin);
+    const top = r.y - margin - TALL - 1;
+    const bottom = r.y + r.height + margin + 1;
     for (let s = first; s <= last; s++) {
-      for (const o of this.strips.get(s) ?? []) {
+      const list = this.strips.get(s);
+      if (!list) continue;
+      for (let i = firstAtOrBelow(list, top); i < list.length && list[i].y < bottom; i++) {
+        const o = list[i];
         // a rectangle in several of these strips is reported from the first of them only
         if (s !== first && strip(o.x) < s) continue;
         if (overlaps(r, o, margin)) yield o;
       }
     }
   }
+
+  private bucket(r: Rect, put: (list: Rect[]) => void): void {
+    if (r.height > TALL) {
+      this.tall.push(r);
+      return;
+    }
+    for (let s = strip(r.x); s <= strip(r.x + r.width); s++) {
+      let list = this.strips.get(s);
+      if (!list) this.strips.set(s, (list = []));
+      put(list);
+    }
+  }
+}
+
+/** Index of the first rectangle of a y-sorted list whose top is at or below `y`. */
+function firstAtOrBelow(list: readonly Rect[], y: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid].y < y) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function strip(x: number): number {

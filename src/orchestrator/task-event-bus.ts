@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { filter, Observable, Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { TaskEventRecord } from '../session/task.types';
 
 /**
@@ -9,19 +9,32 @@ import type { TaskEventRecord } from '../session/task.types';
 @Injectable()
 export class TaskEventBus implements OnModuleDestroy {
   private readonly subject = new Subject<TaskEventRecord>();
+  /** One Subject per watched task, so an event reaches its own watchers without passing every other task's. */
+  private readonly perTask = new Map<string, Subject<TaskEventRecord>>();
   private liveFeeds = 0;
+  private ended = false;
 
   publish(events: readonly TaskEventRecord[]): void {
-    for (const e of events) this.subject.next(e);
+    for (const e of events) {
+      this.subject.next(e);
+      this.perTask.get(e.taskId)?.next(e);
+    }
   }
 
   forTask(taskId: string): Observable<TaskEventRecord> {
     return new Observable<TaskEventRecord>((subscriber) => {
+      if (this.ended) {
+        subscriber.complete();
+        return undefined;
+      }
       this.liveFeeds++;
-      const sub = this.subject.pipe(filter((e) => e.taskId === taskId)).subscribe(subscriber);
+      let feed = this.perTask.get(taskId);
+      if (!feed) this.perTask.set(taskId, (feed = new Subject<TaskEventRecord>()));
+      const sub = feed.subscribe(subscriber);
       return () => {
         this.liveFeeds--;
         sub.unsubscribe();
+        if (!feed.observed) this.perTask.delete(taskId);
       };
     });
   }
@@ -41,8 +54,11 @@ export class TaskEventBus implements OnModuleDestroy {
    * feeds were open.
    */
   close(): number {
-    const open = this.subject.observed ? this.liveFeeds : 0;
+    const open = this.liveFeeds;
+    this.ended = true;
     this.subject.complete();
+    for (const feed of this.perTask.values()) feed.complete();
+    this.perTask.clear();
     return open;
   }
 

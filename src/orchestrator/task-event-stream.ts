@@ -5,8 +5,11 @@ import { TaskStore } from '../session/task-store';
 import { isTerminal, type TaskEventRecord } from '../session/task.types';
 import { TaskEventBus } from './task-event-bus';
 
-/** One SSE message as Nest's `@Sse()` writes it: an event with id, or a comment. */
-export type SseMessage = { id: string; type: string; data: WireEvent } | { comment: string };
+/**
+ * One SSE message as Nest's `@Sse()` writes it: an event with id and its `data:` already serialized (JSON of a
+ * `WireEvent`), or a comment.
+ */
+export type SseMessage = { id: string; type: string; data: string } | { comment: string };
 
 /** The `data:` of every event: `{ type, task_id, timestamp, data }`. */
 export interface WireEvent {
@@ -17,6 +20,21 @@ export interface WireEvent {
 }
 
 const REPLAY_PAGE = 1000;
+
+/**
+ * The `data:` of an event, serialized once however many clients watch the task (a live event is one object fanned
+ * out to every subscriber; 1,000 watchers would otherwise cost 1,000 `JSON.stringify` calls per event).
+ */
+const serialized = new WeakMap<TaskEventRecord, string>();
+function wireJson(e: TaskEventRecord): string {
+  let json = serialized.get(e);
+  if (json === undefined) {
+    const wire: WireEvent = { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data };
+    json = JSON.stringify(wire);
+    serialized.set(e, json);
+  }
+  return json;
+}
 
 /**
  * A task's event stream for one client: the stored log after `afterId`, then the live events, each exactly once and
@@ -44,11 +62,7 @@ export class TaskEventStream {
           if (e.id <= last) return;
         }
         last = e.id;
-        subscriber.next({
-          id: String(e.id),
-          type: e.type,
-          data: { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data },
-        });
+        subscriber.next({ id: String(e.id), type: e.type, data: wireJson(e) });
         if (e.type === 'session_completed') subscriber.complete();
       };
 

@@ -8,6 +8,7 @@ import { SqliteTaskStore } from '../session/sqlite-task-store';
 import type { NodeResultRecord } from '../session/task.types';
 import type { BatchOrchestrator } from './batch-orchestrator.service';
 import { GlobalSlots } from './concurrency/slot-limiter';
+import { TaskEventBus } from './task-event-bus';
 import { DEFAULT_PAGE_LIMIT, FULL_LISTING_MAX_NODES, TaskViewService } from './task-view.service';
 
 describe('TaskViewService.status on a large task (real SQLite file)', () => {
@@ -17,6 +18,7 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
   let view: TaskViewService;
   const taskId = randomUUID();
   const nodes = FULL_LISTING_MAX_NODES + 1_000;
+  const bus = new TaskEventBus();
 
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'task-view-'));
@@ -53,6 +55,7 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
       orchestrator,
       new GlobalSlots(12),
       resolveOptions({ vaultRoot: dir, dataDir: dir }),
+      bus,
     );
   });
   afterAll(() => {
@@ -76,5 +79,15 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
     expect(view.status(taskId, { offset: 6_000 }).groups.map((g) => g.results.length)).toEqual([0, 0]);
     const whole = view.status(taskId, { limit: 10_000 });
     expect(whole.groups.map((g) => g.results.length)).toEqual([5_940, 4_950]);
+  });
+
+  it('answers a repeated request from the status built a moment ago, until an event other than a node outcome', () => {
+    const first = view.status(taskId, { limit: 5 });
+    expect(view.status(taskId, { limit: 5 })).toBe(first);
+    expect(view.status(taskId, { limit: 6 })).not.toBe(first); // another page is another view
+    bus.publish([{ id: 1, taskId, type: 'task_completed', timestamp: '', data: {} }]);
+    expect(view.status(taskId, { limit: 5 })).toBe(first);
+    bus.publish([{ id: 2, taskId, type: 'cancelled', timestamp: '', data: {} }]);
+    expect(view.status(taskId, { limit: 5 })).not.toBe(first);
   });
 });

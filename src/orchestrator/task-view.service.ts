@@ -5,6 +5,7 @@ import { InvalidTaskIdError, SessionNotFoundError } from '../session/session.err
 import { TaskStore } from '../session/task-store';
 import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
+import { TaskEventBus } from './task-event-bus';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import type {
@@ -17,6 +18,15 @@ import type {
 /** Tasks up to this size list every result and error by default; larger ones a first page per group. */
 export const FULL_LISTING_MAX_NODES = 10_000;
 export const DEFAULT_PAGE_LIMIT = 1_000;
+
+/**
+ * A status built in the last STATUS_REUSE_MS is answered again (50 clients polling a running 10,000-node task would
+ * otherwise rebuild it hundreds of times a second, taking CPU from the batch): counts may lag by that much. Events
+ * other than node outcomes and progress end the reuse at once, so a cancel or the end shows immediately.
+ */
+const STATUS_REUSE_MS = 250;
+const MAX_REUSED_VIEWS = 256;
+const COUNT_ONLY_EVENTS = new Set(['task_completed', 'task_failed', 'progress_update']);
 
 /** Which results and errors a status lists, per group. */
 export interface StatusPage {
@@ -34,7 +44,16 @@ export class TaskViewService {
     private readonly orchestrator: BatchOrchestrator,
     private readonly globalSlots: GlobalSlots,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
-  ) {}
+    bus: TaskEventBus,
+  ) {
+    // a cancel, an error, a group or the task ending changes more than counts: such a status is never reused
+    bus.all().subscribe((e) => {
+      if (COUNT_ONLY_EVENTS.has(e.type)) return;
+      for (const key of this.recent.keys()) if (key.startsWith(`${e.taskId}\0`)) this.recent.delete(key);
+    });
+  }
+
+  private readonly recent = new Map<string, { until: number; view: TaskStatusDto }>();
 
   /** The task, or 400 for a malformed id and 404 for an unknown one. */
   find(taskId: string): TaskRecord {
@@ -50,6 +69,17 @@ export class TaskViewService {
    * tasks up to 10,000 nodes, the first 1,000 per group beyond — a 100,000-node task stays cheap to poll).
    */
   status(taskId: string, page: StatusPage = {}): TaskStatusDto {
+    const key = `${taskId}\0${page.offset ?? ''}\0${page.limit ?? ''}`;
+    const now = performance.now();
+    const hit = this.recent.get(key);
+    if (hit && hit.until > now) return hit.view;
+    const view = this.build(taskId, page);
+    if (this.recent.size >= MAX_REUSED_VIEWS) this.recent.clear();
+    this.recent.set(key, { until: now + STATUS_REUSE_MS, view });
+    return view;
+  }
+
+  private build(taskId: string, page: StatusPage): TaskStatusDto {
     const task = this.find(taskId);
     const offset = page.offset ?? 0;
     const limit = page.limit ?? (task.totalNodes > FULL_LISTING_MAX_NODES ? DEFAULT_PAGE_LIMIT : Infinity);
