@@ -146,6 +146,15 @@ export class Neo4jServer {
     this.child = undefined;
   }
 
+  /** Abrupt loss (SIGKILL): the next `start()` recovers the store from its transaction log. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGKILL');
+    await this.exited;
+    this.child = undefined;
+  }
+
   /** Stops and removes the data folder if it was a temp one made here. */
   async dispose(): Promise<void> {
     await this.stop();

@@ -92,10 +92,17 @@ public final class Neo4jLauncher {
         };
     Runtime.getRuntime().addShutdownHook(new Thread(stop, "neo4j-launcher-shutdown"));
 
-    // auth on, with a known password that needs no change (a fresh store asks for one; a reused one has it already)
-    dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME)
-        .executeTransactionally(
-            "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+    // auth on, with a known password that needs no change (a fresh store asks for one; a reused one may have it)
+    try {
+      dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME)
+          .executeTransactionally(
+              "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+    } catch (RuntimeException e) {
+      if (!String.valueOf(e.getMessage()).contains("cannot be the same")) {
+        System.err.println("cannot set the password of user neo4j: " + e.getMessage());
+        System.exit(1); // the shutdown hook stops the database
+      }
+    }
 
     long ms = (System.nanoTime() - started) / 1_000_000;
     System.out.println("READY bolt://127.0.0.1:" + port + " data=" + home + " startup_ms=" + ms);
