@@ -75,6 +75,7 @@ export class AppModule {
             memoryDelivery: {
               batchSize: config.memoryBatchSize,
               retryMaxMs: config.memoryRetryMaxMs,
+              attemptTimeoutMs: config.memoryAttemptTimeoutMs,
               shutdownAttemptMs: config.memoryShutdownMs,
             },
           }),

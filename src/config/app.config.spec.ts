@@ -37,6 +37,7 @@ describe('loadAppConfig', () => {
       neo4j: undefined,
       memoryBatchSize: 500,
       memoryRetryMaxMs: 30_000,
+      memoryAttemptTimeoutMs: 30_000,
       memoryShutdownMs: 5_000,
     });
   });
@@ -92,6 +93,7 @@ describe('loadAppConfig', () => {
       neo4j: { uri: 'bolt://127.0.0.1:7687', user: 'memory', password: 'pw', database: undefined },
       memoryBatchSize: 100,
       memoryRetryMaxMs: 30_000,
+      memoryAttemptTimeoutMs: 30_000,
       memoryShutdownMs: 5_000,
     });
   });
@@ -290,6 +292,7 @@ describe('loadAppConfig', () => {
           MEMORY_BATCH_SIZE: '50',
           MEMORY_RETRY_MAX_MS: '1000',
           MEMORY_SHUTDOWN_MS: '0',
+          MEMORY_ATTEMPT_TIMEOUT_MS: '2000',
         },
         CWD,
       );
@@ -303,6 +306,7 @@ describe('loadAppConfig', () => {
         memoryBatchSize: 50,
         memoryRetryMaxMs: 1000,
         memoryShutdownMs: 0,
+        memoryAttemptTimeoutMs: 2000,
       });
       expect(
         loadAppConfig({ NEO4J_URI: 'bolt://127.0.0.1:7687', NEO4J_USER: 'me', NEO4J_PASSWORD: 'pw' }, CWD)

@@ -31,9 +31,13 @@ export interface AppConfig {
   logPretty: boolean;
   /** Where learning memory goes: Neo4j when `NEO4J_URI` is set, else `undefined` (the embedded SQLite store). */
   neo4j: { uri: string; user: string; password: string; database: string | undefined } | undefined;
-  /** Learning-memory drain loop: events per delivery, longest retry delay, bound of the final attempt on shutdown. */
+  /**
+   * Learning-memory drain loop: events per delivery, longest retry delay, bound of one delivery, bound of the final
+   * attempt on shutdown.
+   */
   memoryBatchSize: number;
   memoryRetryMaxMs: number;
+  memoryAttemptTimeoutMs: number;
   memoryShutdownMs: number;
 }
 
@@ -173,6 +177,7 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     neo4j: neo4j(),
     memoryBatchSize: int('MEMORY_BATCH_SIZE', 500, 1, 10_000),
     memoryRetryMaxMs: int('MEMORY_RETRY_MAX_MS', 30_000, 100, 3_600_000),
+    memoryAttemptTimeoutMs: int('MEMORY_ATTEMPT_TIMEOUT_MS', 30_000, 100, 600_000),
     memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', 5_000, 0, 600_000),
   };
   if (problems.length) throw new ConfigValidationError(problems);

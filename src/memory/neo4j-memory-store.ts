@@ -1,5 +1,6 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import neo4j, { type Driver } from 'neo4j-driver';
+import { connect } from 'node:net';
 import type { MemoryEventDraft } from './memory-outbox.repository';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 
@@ -96,6 +97,8 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
   private readonly driver: Driver;
   private schemaReady = false;
   private closed = false;
+  /** Whether the next call checks the server answers before the driver talks to it (at start, after a failure). */
+  private suspect = true;
 
   /** `timeoutMs`: bound of one connection attempt and of one transaction on the server. */
   constructor(
@@ -116,6 +119,7 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
   }
 
   async prepare(): Promise<string> {
+    await this.probe();
     const info = await this.driver.getServerInfo(
       this.connection.database ? { database: this.connection.database } : {},
     );
@@ -124,18 +128,66 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
   }
 
   async deliver(events: readonly MemoryEventDraft[], signal?: AbortSignal): Promise<DeliveryReceipt> {
-    if (!this.schemaReady) await this.ensureSchema(signal);
-    const { records } = await this.driver.executeQuery(
-      NEO4J_DELIVER,
-      { events: events.map(toNeo4jParams) },
-      {
-        routing: neo4j.routing.WRITE,
-        database: this.connection.database,
-        transactionConfig: { timeout: this.timeoutMs },
-        signal,
-      },
-    );
-    return { stored: Number(records[0]?.get('stored')) };
+    try {
+      if (this.suspect) await this.probe();
+      if (!this.schemaReady) await this.ensureSchema(signal);
+      const { records } = await this.driver.executeQuery(
+        NEO4J_DELIVER,
+        { events: events.map(toNeo4jParams) },
+        {
+          routing: neo4j.routing.WRITE,
+          database: this.connection.database,
+          transactionConfig: { timeout: this.timeoutMs },
+          signal,
+        },
+      );
+      this.suspect = false;
+      return { stored: Number(records[0]?.get('stored')) };
+    } catch (err) {
+      this.suspect = true;
+      throw err;
+    }
+  }
+
+  /**
+   * neo4j-driver 6 bounds the TCP connect but not the Bolt handshake: a server that accepts and never answers keeps
+   * the driver's socket open forever, even after `driver.close()` (and with it the process). So, before the driver
+   * talks to a server that failed (or was never seen), this checks with a socket of its own, bounded and always
+   * destroyed, that it answers the Bolt handshake (TLS schemes: that it accepts a connection).
+   */
+  private probe(): Promise<void> {
+    const url = new URL(this.connection.uri);
+    const tls = url.protocol.includes('+s');
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || 7687);
+    const ms = Math.min(this.timeoutMs, 10_000);
+    return new Promise<void>((resolve, reject) => {
+      const socket = connect({ host, port });
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`${this.target} did not answer the Bolt handshake within ${ms} ms`)),
+        ms,
+      );
+      socket.once('error', (err) => finish(new Error(`cannot reach ${this.target}: ${err.message}`)));
+      socket.once('connect', () => {
+        if (tls) return finish();
+        // magic preamble, then four proposed versions: 5.0–5.8 and 4.4 (the answer itself does not matter)
+        socket.write(Buffer.from([0x60, 0x60, 0xb0, 0x17, 0, 8, 8, 5, 0, 0, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0]));
+      });
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= 4) finish();
+      });
+      socket.once('end', () =>
+        finish(new Error(`${this.target} closed the connection during the Bolt handshake`)),
+      );
+    });
   }
 
   /** Last phase of shutdown (after the drain loop's final attempt): closes the driver, never waiting unbounded. */
