@@ -157,7 +157,6 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
       try {
         batch = this.outbox.pendingBatch(this.options.batchSize);
       } catch (err) {
-        batch = [];
         if (!this.fail(err, 0)) break;
         await this.backOff();
         continue;
@@ -328,7 +327,8 @@ function preview(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'string') return JSON.stringify(value.slice(0, 200));
   try {
-    return (JSON.stringify(value) ?? String(value)).slice(0, 200);
+    const json = JSON.stringify(value) as string | undefined;
+    return (json ?? typeof value).slice(0, 200);
   } catch {
     return Object.prototype.toString.call(value);
   }

@@ -215,7 +215,8 @@ describe('MemoryModule wiring (domain events through EventEmitter2)', () => {
       expect(outbox.counts()).toEqual({ pending: 0, delivered: 2 });
       expect(app.get(MemoryStore)).toBeInstanceOf(EmbeddedMemoryStore);
       expect(
-        (app.get(MemoryStore) as EmbeddedMemoryStore)
+        app
+          .get<MemoryStore, EmbeddedMemoryStore>(MemoryStore)
           .forCanvas('Biology/cells.canvas')
           .map((e) => [e.type, e.agentType, e.nodeId]),
       ).toEqual([

@@ -124,7 +124,7 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
       this.connection.database ? { database: this.connection.database } : {},
     );
     await this.ensureSchema();
-    return `${this.target} (${info.agent ?? 'Neo4j'}, Bolt ${info.protocolVersion ?? '?'})`;
+    return `${this.target} (${info.agent ?? 'Neo4j'}, Bolt ${String(info.protocolVersion ?? '?')})`;
   }
 
   async deliver(events: readonly MemoryEventDraft[], signal?: AbortSignal): Promise<DeliveryReceipt> {

@@ -25,7 +25,7 @@ export function batchShape(status: Json, events: ReceivedEvent[]): Json {
     events: events
       .filter((e) => e.event !== 'progress_update')
       .map((e) => {
-        const d = e.data.data;
+        const d = e.data.data as Record<string, string | number>;
         if (e.event === 'task_completed' || e.event === 'task_failed')
           return `${e.event}:${d.group_id}:${d.node_id}`;
         if (e.event === 'group_completed') return `${e.event}:${d.group_id}:${d.status}:${d.completed_nodes}`;
