@@ -305,10 +305,14 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
 
   /** A message for logs and the status route: an Error's message or a short preview, credentials redacted. */
   private describe(err: unknown): string {
-    const raw = safeString(
-      () => (err instanceof Error ? err.message || err.name : preview(err)),
-      'unknown error',
-    );
+    const raw = safeString(() => {
+      // duck-typed: an error from another realm (a native addon, a VM context) is not `instanceof Error` here
+      const e = err as { message?: unknown; name?: unknown } | null;
+      if (typeof e === 'object' && e !== null && typeof e.message === 'string') {
+        return e.message || String(e.name);
+      }
+      return preview(err);
+    }, 'unknown error');
     return this.redact(raw.replace(/\s+/g, ' ').trim()).slice(0, 500);
   }
 
