@@ -57,7 +57,7 @@ describeWithService('learning memory in a real Neo4j (NEO4J_URI)', missing, () =
     let server: TestServer;
     beforeAll(async () => {
       server = await startServer(neoEnv);
-    });
+    }, 60_000);
     afterAll(() => server.close());
 
     it('lands in the graph exactly once, with its types and relationships (queried back with Cypher)', async () => {
@@ -146,7 +146,7 @@ describeWithService('learning memory in a real Neo4j (NEO4J_URI)', missing, () =
         inSession: 5,
         sessions: 1,
       });
-    });
+    }, 180_000);
   });
 
   describe('SIGKILL with events pending, then restarts (real service processes)', () => {
@@ -232,6 +232,6 @@ describeWithService('learning memory in a real Neo4j (NEO4J_URI)', missing, () =
         sessions: 1,
       });
       await service.kill('SIGTERM');
-    });
+    }, 300_000);
   });
 });
