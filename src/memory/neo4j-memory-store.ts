@@ -206,19 +206,33 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
       this.logger.warn(`Neo4j driver close ${outcome === 'timeout' ? 'timed out' : outcome}`);
   }
 
+  /**
+   * Constraints first, so that writers never race to create duplicates. A statement the server refuses (a schema
+   * error, e.g. another process creating the same constraint at this moment, or data that breaks it) is logged once
+   * and not retried by this process: the MERGE writes stay idempotent without it. Connection errors propagate (the
+   * attempt fails and is retried).
+   */
   private async ensureSchema(signal?: AbortSignal): Promise<void> {
     // schema statements cannot share a transaction with writes: one auto-commit query each
     for (const statement of NEO4J_SCHEMA) {
-      await this.driver.executeQuery(
-        statement,
-        {},
-        {
-          routing: neo4j.routing.WRITE,
-          database: this.connection.database,
-          signal,
-        },
-      );
+      try {
+        await this.schemaStatement(statement, signal);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code !== 'string' || !code.startsWith('Neo.ClientError.Schema.')) throw err;
+        this.logger.warn(
+          `${this.target}: "${statement}" refused (${code}: ${(err as Error).message}); delivering without it`,
+        );
+      }
     }
     this.schemaReady = true;
+  }
+
+  private async schemaStatement(statement: string, signal?: AbortSignal): Promise<void> {
+    await this.driver.executeQuery(
+      statement,
+      {},
+      { routing: neo4j.routing.WRITE, database: this.connection.database, signal },
+    );
   }
 }
