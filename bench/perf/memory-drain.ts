@@ -61,10 +61,7 @@ async function drainOnce(
           nodeId,
           agentType: i === 0 ? 'canvas-orchestrator' : 'oral-explanation',
           memoryType: i === 0 ? 'canvas_opened' : 'explanation_generated',
-          concept:
-            i === 0
-              ? 'Bench/drain.canvas'
-              : `Topic ${i % 50}`,
+          concept: i === 0 ? 'Bench/drain.canvas' : `Topic ${i % 50}`,
           createdAt: new Date(t0 + i).toISOString(),
           payload:
             i === 0
