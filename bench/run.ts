@@ -8,6 +8,8 @@
  *     against the ideal ceil(100 / 12) × 1 s.
  *
  * (c) Resume after a restart; (d) canvas size (see bench/README.md).
+ * (f) Learning-memory drain (bench/perf/memory-drain.ts): 10,000 pending events into Neo4j (NEO4J_URI) and the
+ *     embedded store.
  * (e) Rate-limited provider: 200 nodes through the real LLM runner against the fake provider (capacity 8,
  *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
@@ -36,6 +38,7 @@ import type { TaskRecord } from '../src/session/task.types';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 import { sectionFilter } from './perf/common';
+import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
 import { benchFairness } from './perf/fairness';
 import { benchSseFanout, benchStatusLoad } from './perf/http-load';
 import { benchMakespanHetero, benchMakespanUniform } from './perf/makespan';
@@ -627,6 +630,7 @@ const SECTIONS = [
   'rss-batches',
   'sse-fanout',
   'status-load',
+  'memory-drain',
 ];
 
 async function main(): Promise<void> {
@@ -650,6 +654,12 @@ async function main(): Promise<void> {
       results.a_overhead = a;
       printOverhead(a);
       Object.assign(results, overheadFigures(a));
+    }
+    if (want('memory-drain')) {
+      out(`(f) drain ${E_EVENTS.toLocaleString('en')} pending learning-memory events …`);
+      const f = await benchMemoryDrain(root);
+      results.f_memory_drain = f;
+      printMemoryDrain(f);
     }
     if (want('makespan')) {
       out(`(b) ${B_NODES} nodes at ${B_LATENCY_MS} ms agent latency …`);

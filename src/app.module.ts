@@ -66,6 +66,18 @@ export class AppModule {
             adaptiveConcurrency: config.adaptiveConcurrency,
             tokenPrices: config.llm?.prices,
             agentRunner: config.llm && new LlmAgentRunner(config.llm),
+            neo4j: config.neo4j && {
+              uri: config.neo4j.uri,
+              user: config.neo4j.user,
+              password: config.neo4j.password,
+              ...(config.neo4j.database ? { database: config.neo4j.database } : {}),
+            },
+            memoryDelivery: {
+              batchSize: config.memoryBatchSize,
+              retryMaxMs: config.memoryRetryMaxMs,
+              attemptTimeoutMs: config.memoryAttemptTimeoutMs,
+              shutdownAttemptMs: config.memoryShutdownMs,
+            },
           }),
         }),
       ],

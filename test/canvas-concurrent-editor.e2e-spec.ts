@@ -82,19 +82,26 @@ describe('a 200-node batch while another program rewrites the canvas every 20 ms
     });
     const file = path.join(server.vault, CANVAS);
     const editor = await startEditor(file);
-    const ids = Array.from({ length: SOURCES }, (_, i) => `src-${i}`);
-    const { status, body } = await http<{ task_id: string }>('POST', `${server.url}/parallel/execute`, {
-      canvas_path: CANVAS,
-      max_concurrent: 12,
-      groups: AGENTS.map((agent_type, g) => ({
-        group_id: agent_type,
-        agent_type,
-        node_ids: ids.filter((_, i) => i % AGENTS.length === g),
-      })),
-    });
-    expect({ status, body }).toMatchObject({ status: 202 });
-    task = await waitTerminal(server, body.task_id, 120_000);
-    journal = await editor.stop();
+    // the editor child must stop even if the batch fails, or Jest never exits
+    let stopped = false;
+    try {
+      const ids = Array.from({ length: SOURCES }, (_, i) => `src-${i}`);
+      const { status, body } = await http<{ task_id: string }>('POST', `${server.url}/parallel/execute`, {
+        canvas_path: CANVAS,
+        max_concurrent: 12,
+        groups: AGENTS.map((agent_type, g) => ({
+          group_id: agent_type,
+          agent_type,
+          node_ids: ids.filter((_, i) => i % AGENTS.length === g),
+        })),
+      });
+      expect({ status, body }).toMatchObject({ status: 202 });
+      task = await waitTerminal(server, body.task_id, 120_000);
+      journal = await editor.stop();
+      stopped = true;
+    } finally {
+      if (!stopped) await editor.stop();
+    }
     // our settle checks repair a stale save that came after our last write (they run within ~3 s of it)
     await new Promise((r) => setTimeout(r, 3_500));
     text = readFileSync(file, 'utf8');

@@ -378,6 +378,28 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       );
     });
 
+    it('GET /memory/status (embedded store): the events of the batches so far, delivered', async () => {
+      let res = await http('GET', url('/memory/status'));
+      for (let i = 0; i < 400 && (res.body as Json).pending !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        res = await http('GET', url('/memory/status'));
+      }
+      expectConforms(res, 'get', '/memory/status', 200);
+      expect(res.body).toMatchObject({
+        store: 'embedded',
+        state: 'idle',
+        pending: 0,
+        failed_attempts: 0,
+        last_error: null,
+        oldest_pending_age_seconds: null,
+        next_retry_at: null,
+      });
+      expect((res.body as Json).delivered).toBeGreaterThan(0);
+      expect((res.body as Json).last_delivery_at).toEqual(expect.any(String));
+      // closed schema: an extra member is refused
+      expect(api('MemoryStatus')({ ...(res.body as Json), extra: 1 })).toBe(false);
+    });
+
     it('GET /health', async () => {
       const res = await http('GET', url('/health'));
       expectConforms(res, 'get', '/health', 200);
@@ -555,6 +577,13 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
           'unauthorized',
         );
         expectProblem(await http('GET', `${u}/agents`), 'get', '/agents', 401, 'unauthorized');
+        expectProblem(await http('GET', `${u}/memory/status`), 'get', '/memory/status', 401, 'unauthorized');
+        expectConforms(
+          await http('GET', `${u}/memory/status`, undefined, { authorization: 'Bearer spec-token' }),
+          'get',
+          '/memory/status',
+          200,
+        );
         const wrong = await http('GET', `${u}/parallel/status/${UNKNOWN_ID}`, undefined, {
           authorization: 'Bearer wrong',
         });

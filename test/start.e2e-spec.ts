@@ -22,6 +22,11 @@ function listeningUrl(child: ChildProcess, output: string[]): Promise<string> {
   });
 }
 
+/** The test's environment without the NEO4J_ and MEMORY_ settings .ci/run exports for the memory suites. */
+function embeddedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_)/.test(k)));
+}
+
 describe('npm start on the embedded defaults (real child process)', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'canvas-batch-start-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -30,7 +35,7 @@ describe('npm start on the embedded defaults (real child process)', () => {
     const output: string[] = [];
     const child = spawn('npm', ['start'], {
       cwd: repo,
-      env: { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_PRETTY: 'false', VAULT_ROOT: '' },
+      env: { ...embeddedEnv(), PORT: '0', DATA_DIR: dataDir, LOG_PRETTY: 'false', VAULT_ROOT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group: npm and the service are stopped together
     });
@@ -59,7 +64,7 @@ describe('npm start on the embedded defaults (real child process)', () => {
     const output: string[] = [];
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: repo,
-      env: { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_PRETTY: 'false' },
+      env: { ...embeddedEnv(), PORT: '0', DATA_DIR: dataDir, LOG_PRETTY: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -73,7 +78,7 @@ describe('npm start on the embedded defaults (real child process)', () => {
     const run = spawnSync(process.execPath, ['dist/main.js'], {
       cwd: repo,
       env: {
-        ...process.env,
+        ...embeddedEnv(),
         PORT: 'eighty',
         GLOBAL_MAX_CONCURRENT: '0',
         AGENT_PROVIDER: 'gpt',

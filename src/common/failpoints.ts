@@ -7,7 +7,8 @@
 const armed = parse(process.env.CANVAS_BATCH_FAILPOINTS ?? '');
 const hits = new Map<string, number>();
 
-export type FailpointName = 'canvas.before-rename' | 'canvas.after-rename' | 'node.before-record';
+export type FailpointName =
+  'canvas.before-rename' | 'canvas.after-rename' | 'node.before-record' | 'memory.before-mark';
 
 export function failpoint(name: FailpointName): void {
   const at = armed.get(name);

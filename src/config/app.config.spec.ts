@@ -34,6 +34,11 @@ describe('loadAppConfig', () => {
       executeRateLimit: 60,
       logLevel: 'info',
       logPretty: Boolean(process.stdout.isTTY),
+      neo4j: undefined,
+      memoryBatchSize: 500,
+      memoryRetryMaxMs: 30_000,
+      memoryAttemptTimeoutMs: 30_000,
+      memoryShutdownMs: 5_000,
     });
   });
 
@@ -59,6 +64,10 @@ describe('loadAppConfig', () => {
         EXECUTE_RATE_LIMIT: '0',
         LOG_LEVEL: 'debug',
         LOG_PRETTY: 'true',
+        NEO4J_URI: 'bolt://127.0.0.1:7687',
+        NEO4J_USER: 'memory',
+        NEO4J_PASSWORD: 'pw',
+        MEMORY_BATCH_SIZE: '100',
       },
       CWD,
     );
@@ -81,6 +90,11 @@ describe('loadAppConfig', () => {
       executeRateLimit: 0,
       logLevel: 'debug',
       logPretty: true,
+      neo4j: { uri: 'bolt://127.0.0.1:7687', user: 'memory', password: 'pw', database: undefined },
+      memoryBatchSize: 100,
+      memoryRetryMaxMs: 30_000,
+      memoryAttemptTimeoutMs: 30_000,
+      memoryShutdownMs: 5_000,
     });
   });
 
@@ -266,5 +280,58 @@ describe('loadAppConfig', () => {
     expect(problemsOf({ AGENT_PROVIDER: 'gpt' })).toEqual([
       'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "gpt")',
     ]);
+  });
+
+  describe('Neo4j and the memory drain loop', () => {
+    it('reads NEO4J_* and MEMORY_* (user defaults to neo4j, the password is kept as given)', () => {
+      const config = loadAppConfig(
+        {
+          NEO4J_URI: 'neo4j+s://graph.example:7687',
+          NEO4J_PASSWORD: ' pass word ',
+          NEO4J_DATABASE: 'learning',
+          MEMORY_BATCH_SIZE: '50',
+          MEMORY_RETRY_MAX_MS: '1000',
+          MEMORY_SHUTDOWN_MS: '0',
+          MEMORY_ATTEMPT_TIMEOUT_MS: '2000',
+        },
+        CWD,
+      );
+      expect(config).toMatchObject({
+        neo4j: {
+          uri: 'neo4j+s://graph.example:7687',
+          user: 'neo4j',
+          password: ' pass word ',
+          database: 'learning',
+        },
+        memoryBatchSize: 50,
+        memoryRetryMaxMs: 1000,
+        memoryShutdownMs: 0,
+        memoryAttemptTimeoutMs: 2000,
+      });
+      expect(
+        loadAppConfig({ NEO4J_URI: 'bolt://127.0.0.1:7687', NEO4J_USER: 'me', NEO4J_PASSWORD: 'pw' }, CWD)
+          .neo4j,
+      ).toEqual({ uri: 'bolt://127.0.0.1:7687', user: 'me', password: 'pw', database: undefined });
+    });
+
+    it.each([
+      [
+        { NEO4J_URI: 'http://127.0.0.1:7474', NEO4J_PASSWORD: 'x' },
+        /^NEO4J_URI must be a URI with scheme bolt, /,
+      ],
+      [{ NEO4J_URI: 'not a uri', NEO4J_PASSWORD: 'x' }, /^NEO4J_URI must be a URI/],
+      [
+        { NEO4J_URI: 'bolt://neo4j:hunter22@h:7687', NEO4J_PASSWORD: 'x' },
+        /^NEO4J_URI must not carry credentials/,
+      ],
+      [{ NEO4J_URI: 'bolt://h:7687' }, /^NEO4J_PASSWORD is required when NEO4J_URI is set$/],
+      [{ NEO4J_PASSWORD: 'hunter22' }, /^NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE need NEO4J_URI/],
+      [{ MEMORY_BATCH_SIZE: '0' }, /^MEMORY_BATCH_SIZE must be an integer between 1 and 10000/],
+      [{ MEMORY_RETRY_MAX_MS: '99' }, /^MEMORY_RETRY_MAX_MS must be an integer between 100/],
+    ])('refuses %j with a clear problem that never shows a password', (env, problem) => {
+      const problems = problemsOf(env);
+      expect(problems).toEqual([expect.stringMatching(problem)]);
+      expect(problems.join(' ')).not.toContain('hunter22');
+    });
   });
 });

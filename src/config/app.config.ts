@@ -29,6 +29,16 @@ export interface AppConfig {
   executeRateLimit: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logPretty: boolean;
+  /** Where learning memory goes: Neo4j when `NEO4J_URI` is set, else `undefined` (the embedded SQLite store). */
+  neo4j: { uri: string; user: string; password: string; database: string | undefined } | undefined;
+  /**
+   * Learning-memory drain loop: events per delivery, longest retry delay, bound of one delivery, bound of the final
+   * attempt on shutdown.
+   */
+  memoryBatchSize: number;
+  memoryRetryMaxMs: number;
+  memoryAttemptTimeoutMs: number;
+  memoryShutdownMs: number;
 }
 
 export class ConfigValidationError extends Error {
@@ -47,6 +57,7 @@ export interface LatencyRange {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const NEO4J_SCHEMES = ['bolt:', 'bolt+s:', 'bolt+ssc:', 'neo4j:', 'neo4j+s:', 'neo4j+ssc:'];
 
 /**
  * Parses and validates the environment. Collects every problem before failing, so one start shows them all.
@@ -112,6 +123,38 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
       );
   }
 
+  // Never echo NEO4J_PASSWORD (nor a URI that might carry credentials) in a problem.
+  const neo4j = (): AppConfig['neo4j'] => {
+    const uri = get('NEO4J_URI');
+    const user = get('NEO4J_USER');
+    const password = env.NEO4J_PASSWORD; // not trimmed: a password may end in a space
+    const database = get('NEO4J_DATABASE');
+    if (uri === undefined) {
+      if (user !== undefined || (password ?? '') !== '' || database !== undefined) {
+        problems.push(
+          'NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE need NEO4J_URI (unset them for the embedded store)',
+        );
+      }
+      return undefined;
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(uri);
+    } catch {
+      /* reported below */
+    }
+    if (!parsed || !NEO4J_SCHEMES.includes(parsed.protocol) || !parsed.hostname) {
+      problems.push(
+        `NEO4J_URI must be a URI with scheme ${NEO4J_SCHEMES.map((s) => s.slice(0, -1)).join(', ')} and a host, e.g. bolt://127.0.0.1:7687`,
+      );
+    } else if (parsed.username || parsed.password) {
+      problems.push('NEO4J_URI must not carry credentials: set NEO4J_USER and NEO4J_PASSWORD');
+    }
+    if (password === undefined || password === '')
+      problems.push('NEO4J_PASSWORD is required when NEO4J_URI is set');
+    return { uri, user: user ?? 'neo4j', password: password ?? '', database };
+  };
+
   const config: AppConfig = {
     port: int('PORT', 3000, 0, 65535),
     host: get('HOST') ?? '127.0.0.1',
@@ -131,6 +174,11 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     executeRateLimit: int('EXECUTE_RATE_LIMIT', 60, 0, 1_000_000),
     logLevel,
     logPretty: pretty === undefined ? Boolean(process.stdout.isTTY) : pretty === 'true' || pretty === '1',
+    neo4j: neo4j(),
+    memoryBatchSize: int('MEMORY_BATCH_SIZE', 500, 1, 10_000),
+    memoryRetryMaxMs: int('MEMORY_RETRY_MAX_MS', 30_000, 100, 3_600_000),
+    memoryAttemptTimeoutMs: int('MEMORY_ATTEMPT_TIMEOUT_MS', 30_000, 100, 600_000),
+    memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', 5_000, 0, 600_000),
   };
   if (problems.length) throw new ConfigValidationError(problems);
   return config;

@@ -1,6 +1,7 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  MEMORY_DELIVERY_DEFAULTS,
   CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
   CANVAS_BATCH_OPTIONS,
   CANVAS_BATCH_OPTIONS_TYPE,
@@ -26,7 +27,25 @@ describe('resolveOptions', () => {
       shutdownGraceMs: 30_000,
       scheduling: 'fair',
       adaptiveConcurrency: true,
+      memoryDelivery: {
+        batchSize: 500,
+        retryBaseMs: 500,
+        retryMaxMs: 30_000,
+        idlePollMs: 2_000,
+        attemptTimeoutMs: 30_000,
+        shutdownAttemptMs: 5_000,
+      },
     });
+  });
+
+  it('merges memory delivery tuning over its defaults, member by member', () => {
+    const resolved = resolveOptions({
+      vaultRoot: '/v',
+      dataDir: '/d',
+      memoryDelivery: { batchSize: 10, retryMaxMs: undefined },
+    });
+    expect(resolved.memoryDelivery).toEqual({ ...MEMORY_DELIVERY_DEFAULTS, batchSize: 10 });
+    expect('neo4j' in resolved).toBe(false);
   });
 
   it('keeps given values and ignores explicit undefined (so a default is not erased)', () => {

@@ -1,6 +1,24 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import type { AgentRunner } from '../agent/agent-runner';
 import type { TokenPrices } from '../agent/llm/llm-settings';
+import type { MemoryStore } from '../memory/memory-store';
+import type { Neo4jConnectionOptions } from '../memory/neo4j-memory-store';
+
+/** Tuning of the learning-memory drain loop (outbox → `MemoryStore`). */
+export interface MemoryDeliveryOptions {
+  /** Events per delivery (one Neo4j transaction). Default 500. */
+  batchSize?: number;
+  /** First retry delay after a failed delivery; it doubles per failure, with jitter, up to `retryMaxMs`. Default 500. */
+  retryBaseMs?: number;
+  /** Longest retry delay while the store is down. Default 30 s. */
+  retryMaxMs?: number;
+  /** How often an idle loop looks for events nobody announced. Default 2 s. */
+  idlePollMs?: number;
+  /** One delivery's bound: a store that has not answered by then failed that attempt. Default 30 s. */
+  attemptTimeoutMs?: number;
+  /** On shutdown, the bound of the final delivery attempt; what is left is delivered after the next start. Default 5 s. */
+  shutdownAttemptMs?: number;
+}
 
 /**
  * What a host application (or our own `AppModule`) gives `OrchestratorModule.forRoot(Async)`. Everything except
@@ -39,10 +57,28 @@ export interface CanvasBatchOptions {
   adaptiveConcurrency?: boolean;
   /** USD per million input/output tokens: adds `cost_usd` to every `usage`. Default: none. */
   tokenPrices?: TokenPrices;
+  /** Deliver learning-memory events to this Neo4j. Default: the embedded store (SQLite under `dataDir`). */
+  neo4j?: Neo4jConnectionOptions;
+  /** Your own learning-memory store; takes precedence over `neo4j`. */
+  memoryStore?: MemoryStore;
+  memoryDelivery?: MemoryDeliveryOptions;
 }
 
-export type ResolvedCanvasBatchOptions = Required<Omit<CanvasBatchOptions, 'agentRunner' | 'tokenPrices'>> &
-  Pick<CanvasBatchOptions, 'agentRunner' | 'tokenPrices'>;
+type OptionalMembers = 'agentRunner' | 'tokenPrices' | 'neo4j' | 'memoryStore';
+
+export type ResolvedCanvasBatchOptions = Required<
+  Omit<CanvasBatchOptions, OptionalMembers | 'memoryDelivery'>
+> &
+  Pick<CanvasBatchOptions, OptionalMembers> & { memoryDelivery: Required<MemoryDeliveryOptions> };
+
+export const MEMORY_DELIVERY_DEFAULTS: Readonly<Required<MemoryDeliveryOptions>> = {
+  batchSize: 500,
+  retryBaseMs: 500,
+  retryMaxMs: 30_000,
+  idlePollMs: 2_000,
+  attemptTimeoutMs: 30_000,
+  shutdownAttemptMs: 5_000,
+};
 
 export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatchOptions {
   return {
@@ -59,6 +95,7 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     scheduling: 'fair',
     adaptiveConcurrency: true,
     ...stripUndefined(options),
+    memoryDelivery: { ...MEMORY_DELIVERY_DEFAULTS, ...stripUndefined(options.memoryDelivery ?? {}) },
   };
 }
 

@@ -87,4 +87,21 @@ export const MIGRATIONS: readonly string[] = [
   -- status pages: a group's results of one outcome in the order they finished
   CREATE INDEX node_results_page ON node_results (task_id, group_index, outcome, finished_at, node_id);
   `,
+  /* 4: learning memory delivered by the drain loop; the embedded memory store */ `
+  CREATE TABLE memory_events (
+    event_id      TEXT PRIMARY KEY,
+    type          TEXT NOT NULL,
+    agent_type    TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    canvas_path   TEXT NOT NULL,
+    node_id       TEXT,
+    concept       TEXT NOT NULL,
+    payload_json  TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    stored_at     TEXT NOT NULL
+  );
+  CREATE INDEX memory_events_canvas ON memory_events (canvas_path, node_id);
+  CREATE INDEX memory_events_task ON memory_events (task_id);
+  CREATE INDEX memory_events_concept ON memory_events (concept);
+  `,
 ];

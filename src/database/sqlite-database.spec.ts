@@ -44,6 +44,7 @@ describe('SqliteDatabase (real file)', () => {
       ).map((r) => r.name);
       expect(tables).toEqual([
         'agent_duration_estimates',
+        'memory_events',
         'memory_outbox',
         'node_results',
         'task_events',

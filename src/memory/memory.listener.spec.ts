@@ -7,6 +7,9 @@ import * as path from 'node:path';
 import { RESOLVED_OPTIONS, resolveOptions } from '../config/canvas-batch-options';
 import type { AgentCompletedEvent, BatchStartedEvent } from '../common/domain-events';
 import { SqliteDatabase } from '../database/sqlite-database';
+import { EmbeddedMemoryStore } from './embedded-memory-store';
+import { MemoryDeliveryService } from './memory-delivery.service';
+import { MemoryStore } from './memory-store';
 import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
 import { MemoryListener } from './memory.listener';
 import { MemoryModule } from './memory.module';
@@ -48,6 +51,7 @@ describe('MemoryListener (real outbox)', () => {
   let outbox: MemoryOutboxRepository;
   let listener: MemoryListener;
   let errorLog: jest.SpyInstance;
+  let notify: jest.Mock;
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'memory-listener-'));
@@ -55,7 +59,8 @@ describe('MemoryListener (real outbox)', () => {
     errorLog = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
     outbox = new MemoryOutboxRepository(db);
-    listener = new MemoryListener(outbox);
+    notify = jest.fn();
+    listener = new MemoryListener(outbox, { notify } as unknown as MemoryDeliveryService);
   });
 
   afterEach(() => {
@@ -102,9 +107,11 @@ describe('MemoryListener (real outbox)', () => {
     expect(events[0]).toMatchObject({ agentType: 'scoring-agent', memoryType: 'scoring_completed' });
   });
 
-  it('does not double a replayed completion', () => {
+  it('does not double a replayed completion, and wakes the drain loop for new events only', () => {
     listener.onAgentCompleted(completed());
+    expect(notify).toHaveBeenCalledTimes(1);
     listener.onAgentCompleted(completed({ durationMs: 99 }));
+    expect(notify).toHaveBeenCalledTimes(1);
     expect(outbox.forTask('t1')).toHaveLength(1);
     expect(outbox.forTask('t1')[0].payload.duration_ms).toBe(42);
   });
@@ -179,7 +186,7 @@ describe('MemoryModule wiring (domain events through EventEmitter2)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('turns emitted agent.completed and batch.started events into outbox rows', async () => {
+  it('turns emitted agent.completed and batch.started events into outbox rows, drained to the embedded store', async () => {
     @Global()
     @Module({
       providers: [{ provide: RESOLVED_OPTIONS, useValue: resolveOptions({ vaultRoot: dir, dataDir: dir }) }],
@@ -202,7 +209,20 @@ describe('MemoryModule wiring (domain events through EventEmitter2)', () => {
           .map((e) => e.memoryType)
           .sort(),
       ).toEqual(['canvas_opened', 'node_created']);
-      expect(outbox.counts()).toEqual({ pending: 2, delivered: 0 });
+      // no Neo4j configured: the drain loop hands both to the embedded store (SQLite table memory_events)
+      for (let i = 0; i < 400 && outbox.counts().pending > 0; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      expect(outbox.counts()).toEqual({ pending: 0, delivered: 2 });
+      expect(app.get(MemoryStore)).toBeInstanceOf(EmbeddedMemoryStore);
+      expect(
+        app
+          .get<MemoryStore, EmbeddedMemoryStore>(MemoryStore)
+          .forCanvas('Biology/cells.canvas')
+          .map((e) => [e.type, e.agentType, e.nodeId]),
+      ).toEqual([
+        ['canvas_opened', 'canvas-orchestrator', null],
+        ['node_created', 'memory-anchor', 'n1'],
+      ]);
     } finally {
       await app.close();
     }

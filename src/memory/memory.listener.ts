@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { findAgent } from '../agent/agent-catalogue';
 import { type AgentCompletedEvent, type BatchStartedEvent, OnDomainEvent } from '../common/domain-events';
-import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
+import { MemoryDeliveryService } from './memory-delivery.service';
+import { type MemoryEventDraft, memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
 
 /**
  * Detached listener: turns finished agents into learning-memory events in the durable outbox, then returns. It runs
@@ -11,14 +12,17 @@ import { memoryEventId, MemoryOutboxRepository } from './memory-outbox.repositor
 export class MemoryListener {
   private readonly logger = new Logger(MemoryListener.name);
 
-  constructor(private readonly outbox: MemoryOutboxRepository) {}
+  constructor(
+    private readonly outbox: MemoryOutboxRepository,
+    private readonly delivery: MemoryDeliveryService,
+  ) {}
 
   @OnDomainEvent('agent.completed')
   onAgentCompleted(e: AgentCompletedEvent): void {
     this.safely(`agent.completed ${e.taskId}/${e.nodeId}`, () => {
       const agent = findAgent(e.agentType);
       if (!agent) throw new Error(`agent "${e.agentType}" is not in the catalogue`);
-      this.outbox.append({
+      this.append({
         eventId: memoryEventId(e.taskId, e.groupIndex, e.nodeId, agent.name),
         taskId: e.taskId,
         canvasPath: e.canvasPath,
@@ -36,7 +40,7 @@ export class MemoryListener {
   onBatchStarted(e: BatchStartedEvent): void {
     this.safely(`batch.started ${e.taskId}`, () => {
       const agent = findAgent('canvas-orchestrator');
-      this.outbox.append({
+      this.append({
         eventId: memoryEventId(e.taskId, 'canvas_opened'),
         taskId: e.taskId,
         canvasPath: e.canvasPath,
@@ -48,6 +52,11 @@ export class MemoryListener {
         payload: { total_nodes: e.totalNodes },
       });
     });
+  }
+
+  /** Appends to the outbox and, for a new event, tells the drain loop (which only wakes if idle). */
+  private append(event: MemoryEventDraft): void {
+    if (this.outbox.append(event)) this.delivery.notify();
   }
 
   private safely(what: string, fn: () => void): void {

@@ -4,7 +4,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createApp } from '../../src/bootstrap';
+import { Test } from '@nestjs/testing';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from '../../src/app.module';
+import { configureApp, createApp } from '../../src/bootstrap';
+import { MemoryStore } from '../../src/memory/memory-store';
 import { type AppConfig, loadAppConfig } from '../../src/config/app.config';
 import { BUNDLED_VAULT } from '../../src/config/example-vault';
 
@@ -15,12 +19,37 @@ export interface TestServer {
   vault: string;
   dataDir: string;
   config: AppConfig;
-  close(): Promise<void>;
+  /** Closes the application and removes its temp folder (unless `keepFiles`). */
+  close(options?: { keepFiles?: boolean }): Promise<void>;
+}
+
+/** Test-only replacements of the service's providers. */
+export interface ServerOverrides {
+  /** Another `MemoryStore` behind the port (e.g. one that misbehaves). */
+  memoryStore?: MemoryStore;
+}
+
+/** The whole service (AppModule), with a provider replaced, as `createApp` builds it. */
+async function createAppWith(config: AppConfig, overrides: ServerOverrides): Promise<NestExpressApplication> {
+  if (!overrides.memoryStore) return createApp(config);
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forConfig(config)] })
+    .overrideProvider(MemoryStore)
+    .useValue(overrides.memoryStore)
+    .compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bufferLogs: true,
+    bodyParser: false,
+    forceCloseConnections: true,
+  });
+  app.useLogger(app.get(Logger));
+  configureApp(app, config);
+  return app;
 }
 
 export async function startServer(
   env: Record<string, string> = {},
   setupVault?: (vault: string) => void,
+  overrides: ServerOverrides = {},
 ): Promise<TestServer> {
   const root = mkdtempSync(path.join(tmpdir(), 'canvas-batch-e2e-'));
   const vault = path.join(root, 'vault');
@@ -35,7 +64,7 @@ export async function startServer(
     DATA_DIR: dataDir,
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createAppWith(config, overrides);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
@@ -44,9 +73,9 @@ export async function startServer(
     vault,
     dataDir,
     config,
-    async close() {
+    async close(options = {}) {
       await (app as INestApplication).close();
-      rmSync(root, { recursive: true, force: true });
+      if (!options.keepFiles) rmSync(root, { recursive: true, force: true });
     },
   };
 }

@@ -4,6 +4,15 @@ import * as path from 'node:path';
 
 const repo = path.resolve(__dirname, '..', '..');
 
+/**
+ * The test process's environment without the service settings a suite must choose itself: a child service only
+ * talks to the Neo4j of NEO4J_URI (which .ci/run exports for the memory suites) when its suite passes it explicitly,
+ * so crash tests never write into, or SIGKILL a service in the middle of creating, another suite's graph.
+ */
+function baseEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_)/.test(k)));
+}
+
 /** The real service (`src/main.ts`) as a child process, on a fixed port so clients can reconnect across restarts. */
 export interface ServiceProcess {
   child: ChildProcess;
@@ -29,7 +38,7 @@ export function startService(env: Record<string, string>): Promise<ServiceProces
   const output: string[] = [];
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
     cwd: repo,
-    env: { ...process.env, LOG_PRETTY: 'false', LOG_LEVEL: 'info', ...env },
+    env: { ...baseEnv(), LOG_PRETTY: 'false', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -69,7 +78,7 @@ export async function runToExit(
   const output: string[] = [];
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
     cwd: repo,
-    env: { ...process.env, LOG_PRETTY: 'false', ...env },
+    env: { ...baseEnv(), LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
