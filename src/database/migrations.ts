@@ -87,7 +87,7 @@ export const MIGRATIONS: readonly string[] = [
   -- status pages: a group's results of one outcome in the order they finished
   CREATE INDEX node_results_page ON node_results (task_id, group_index, outcome, finished_at, node_id);
   `,
-  /* 4: learning memory delivered by the drain loop; the embedded memory store */ `
+  /* 5: learning memory delivered by the drain loop; the embedded memory store */ `
   CREATE TABLE memory_events (
     event_id      TEXT PRIMARY KEY,
     type          TEXT NOT NULL,
