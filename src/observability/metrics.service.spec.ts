@@ -1,4 +1,4 @@
-import type { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
+import type { MemoryDeliveryService } from '../memory/memory-delivery.service';
 import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
 import { TaskEventBus } from '../orchestrator/task-event-bus';
 import type { TaskStore } from '../session/task-store';
@@ -24,7 +24,9 @@ describe('MetricsService', () => {
       cancelled: 4,
     }),
   } as unknown as TaskStore;
-  const outbox = { counts: () => ({ pending: 7, delivered: 1 }) } as unknown as MemoryOutboxRepository;
+  const outbox = {
+    status: () => ({ pending: 7, delivered: 1, failedAttempts: 3, oldestPendingAgeSeconds: 12.5 }),
+  } as unknown as MemoryDeliveryService;
 
   it('counts node outcomes from published events, tolerating events without the usual fields', async () => {
     const bus = new TaskEventBus();
@@ -56,6 +58,9 @@ describe('MetricsService', () => {
     expect(text).toContain('canvas_batch_tasks_finished_total{status="completed"} 1');
     expect(text).toContain('canvas_batch_tasks{status="cancelled"} 4');
     expect(text).toContain('canvas_batch_memory_outbox_backlog 7');
+    expect(text).toContain('canvas_batch_memory_delivered 1');
+    expect(text).toContain('canvas_batch_memory_failed_attempts 3');
+    expect(text).toContain('canvas_batch_memory_oldest_pending_age_seconds 12.5');
     expect(text).toContain('canvas_batch_global_max_concurrent 3');
     expect(text).toContain('canvas_batch_global_concurrency_limit 3');
     metrics.onModuleDestroy();

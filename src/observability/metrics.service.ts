@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
+import { MemoryDeliveryService } from '../memory/memory-delivery.service';
 import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
 import { TaskEventBus } from '../orchestrator/task-event-bus';
 import { TaskStore } from '../session/task-store';
@@ -55,7 +55,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly bus: TaskEventBus,
     store: TaskStore,
     slots: GlobalSlots,
-    outbox: MemoryOutboxRepository,
+    memory: MemoryDeliveryService,
   ) {
     new Gauge({
       name: 'canvas_batch_tasks',
@@ -111,7 +111,31 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       help: 'Learning-memory events stored in the outbox and not yet delivered',
       registers: [this.registry],
       collect() {
-        this.set(outbox.counts().pending);
+        this.set(memory.status().pending);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_memory_delivered',
+      help: 'Learning-memory events delivered to the memory store (Neo4j or embedded)',
+      registers: [this.registry],
+      collect() {
+        this.set(memory.status().delivered);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_memory_failed_attempts',
+      help: 'Delivery attempts that failed since start (the drain loop backs off and retries)',
+      registers: [this.registry],
+      collect() {
+        this.set(memory.status().failedAttempts);
+      },
+    });
+    new Gauge({
+      name: 'canvas_batch_memory_oldest_pending_age_seconds',
+      help: 'Age of the oldest undelivered learning-memory event (0 when none is pending)',
+      registers: [this.registry],
+      collect() {
+        this.set(memory.status().oldestPendingAgeSeconds ?? 0);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'canvas_batch_' });
