@@ -71,17 +71,8 @@ export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
-/** Small seeded PRNG (mulberry32): the same seed gives the same sequence in every run and every process. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small seeded PRNG (mulberry32), shared with the tests: the same seed gives the same sequence everywhere. */
+export { prng } from '../../test/support/prng';
 
 /** A lognormal sampler with the given arithmetic mean and log-space σ: μ = ln(mean) − σ²/2 (Box–Muller). */
 export function lognormal(random: () => number, mean: number, sigma: number): () => number {
