@@ -14,6 +14,10 @@ function byNode(log: RequestLogEntry[]): Map<string, RequestLogEntry[]> {
   return m;
 }
 
+// Each test takes about a second; on a loaded 2-core CI machine (Neo4j and other suites beside it) a few need more
+// than Jest's default 30 s before a retry schedule plays out.
+jest.setTimeout(90_000);
+
 const results = (status: Json): Json[] => status.groups.flatMap((g: Json) => g.results);
 const errors = (status: Json): Json[] => status.groups.flatMap((g: Json) => g.errors);
 
@@ -141,7 +145,8 @@ describe('LLM provider: timeouts, cancel, deadline (every wire format)', () => {
   it.each<Wire>(['anthropic', 'openai', 'google'])(
     '%s: with AGENT_ATTEMPT_TIMEOUT_MS a hung call is aborted on the wire and retried (a timeout is transient)',
     async (wire) => {
-      const { server, ids } = await startLlmServer(fake, wire, { AGENT_ATTEMPT_TIMEOUT_MS: '300' });
+      // long enough for the second (answered) attempt on a loaded machine, short beside the 120 s node timeout
+      const { server, ids } = await startLlmServer(fake, wire, { AGENT_ATTEMPT_TIMEOUT_MS: '2000' });
       try {
         fake.configure({
           script: (req) =>
