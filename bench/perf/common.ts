@@ -315,7 +315,15 @@ export interface Child {
 export function spawnChild(script: string, args: string[], options: { exposeGc?: boolean } = {}): Child {
   const child = spawn(
     process.execPath,
-    [...(options.exposeGc ? ['--expose-gc'] : []), '-r', '@swc-node/register', script, ...args],
+    [
+      ...(options.exposeGc ? ['--expose-gc'] : []),
+      // e.g. BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the child processes
+      ...(process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      '-r',
+      '@swc-node/register',
+      script,
+      ...args,
+    ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: path.join(__dirname, '..', '..') },
   );
   const inbox: ChildMessage[] = [];

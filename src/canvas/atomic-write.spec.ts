@@ -87,6 +87,17 @@ describe('atomicWrite', () => {
     expect(readdirSync(dir)).toEqual(['target.canvas']);
   });
 
+  it.each([{ fsync: true }, { fsync: 'after-rename' as const }, { lastCheck: () => true }])(
+    'rethrows a failed rename and removes the temp file on the flushing/vetoing path too (%o)',
+    async (options) => {
+      mkdirSync(path.join(file, 'inside'), { recursive: true });
+      await expect(atomicWrite(file, 'x', options)).rejects.toMatchObject({
+        code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/),
+      });
+      expect(readdirSync(dir)).toEqual(['target.canvas']);
+    },
+  );
+
   it('fails without creating anything when the folder does not exist', async () => {
     const missing = path.join(dir, 'missing', 'x.canvas');
     await expect(atomicWrite(missing, 'x')).rejects.toMatchObject({ code: 'ENOENT' });

@@ -551,6 +551,14 @@ describe('CanvasService (real temp vault)', () => {
       expect(written.fileSize).toBeGreaterThan(body.length);
     });
 
+    it('recreates the results folder when it was removed since the last result (its check is remembered)', async () => {
+      const first = await service.writeResult(result());
+      rmSync(path.join(vaultRoot, 'Biology/cells-explanations'), { recursive: true });
+      const second = await service.writeResult(result({ sourceNodeId: 'in-text', markdown: 'again' }));
+      expect(readFileSync(path.join(vaultRoot, second.filePath), 'utf8')).toContain('again');
+      expect(path.dirname(second.filePath)).toBe(path.dirname(first.filePath));
+    });
+
     it('adds a file node under the source and an edge bottom → top labelled with the agent', async () => {
       const written = await service.writeResult(result());
       expect(written.canvas).toEqual({ placed: true, alreadyPresent: false });

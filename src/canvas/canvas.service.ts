@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
@@ -48,6 +48,21 @@ interface CachedCanvas {
   key: string;
   doc: CanvasDocument;
   byId: Map<string, CanvasNode>;
+  /** Built on first use: what `surroundings` needs, so a node's context costs its own edges, not the canvas. */
+  index?: NeighbourIndex;
+}
+
+interface NeighbourIndex {
+  /** Ids of the nodes each node shares an edge with, in edge order. */
+  linked: Map<string, Set<string>>;
+  /** Group nodes, smallest area first. */
+  groups: CanvasNode[];
+  /** Position of each node in the file. */
+  order: Map<CanvasNode, number>;
+}
+
+function cachedCanvas(key: string, doc: CanvasDocument): CachedCanvas {
+  return { key, doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) };
 }
 
 /** Parsed canvases kept in memory, and canvas write queues kept once idle (least recently used go first). */
@@ -64,6 +79,8 @@ export class CanvasService implements OnModuleDestroy {
   private readonly queues = new Map<string, CanvasWriteQueue>();
   private readonly cache = new Map<string, CachedCanvas>();
   private readonly loading = new Map<string, Promise<CachedCanvas>>();
+  /** `stat` calls in flight, per canvas: the nodes that ask while one runs share its answer. */
+  private readonly stats = new Map<string, Promise<Stats | undefined>>();
 
   constructor(private readonly vault: VaultService) {}
 
@@ -105,10 +122,11 @@ export class CanvasService implements OnModuleDestroy {
    * node whose file is missing, outside the vault or a directory throws NodeContentMissingError.
    */
   async nodeContent(canvas: ResolvedCanvasPath, nodeId: string): Promise<AgentNodeInput> {
-    const { doc, byId } = await this.loadWhileRunning(canvas);
+    const cached = await this.loadWhileRunning(canvas);
+    const { doc, byId } = cached;
     const node = byId.get(nodeId);
     if (!node) throw new NodeNotFoundError(`node ${nodeId} is no longer in ${canvas.relPath}`);
-    const base = { canvasPath: canvas.relPath, nodeId, context: surroundings(doc, node) };
+    const base = { canvasPath: canvas.relPath, nodeId, context: surroundings(cached, node) };
     switch (node.type) {
       case 'text':
         return { ...base, nodeType: 'text', content: node.text ?? '' };
@@ -151,9 +169,15 @@ export class CanvasService implements OnModuleDestroy {
     const body = `# ${r.title}\n\n${r.markdown.trim()}\n`;
     let fileRel: string;
     try {
-      const folder = await this.vault.ensureFolder(folderRel);
-      const file = path.join(folder, fileName);
-      await atomicWrite(file, body);
+      let file = path.join(await this.vault.ensureFolder(folderRel), fileName);
+      try {
+        await atomicWrite(file, body);
+      } catch (err) {
+        // the folder was removed since it was last checked: create and check it again, once
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        file = path.join(await this.vault.ensureFolder(folderRel, true), fileName);
+        await atomicWrite(file, body);
+      }
       fileRel = this.vault.relative(file);
     } catch (err) {
       throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
@@ -203,7 +227,7 @@ export class CanvasService implements OnModuleDestroy {
       // what we just wrote becomes the read cache: the next node's content read does not re-parse the file
       q = new CanvasWriteQueue(absPath, async (doc) => {
         const stat = await fs.stat(absPath);
-        this.remember(absPath, { key: statKey(stat), doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) });
+        this.remember(absPath, cachedCanvas(statKey(stat), doc));
       });
       this.queues.set(absPath, q);
       // a queue keeps its last document: let go of idle queues of canvases no batch has written to lately
@@ -226,7 +250,7 @@ export class CanvasService implements OnModuleDestroy {
    * changed file share one parse.
    */
   private async load(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
-    const stat = await fs.stat(canvas.absPath).catch(() => undefined);
+    const stat = await this.statOf(canvas.absPath);
     if (!stat) throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
     const key = statKey(stat);
     const hit = this.cache.get(canvas.absPath);
@@ -241,6 +265,22 @@ export class CanvasService implements OnModuleDestroy {
       this.loading.set(loadKey, loading);
     }
     return loading;
+  }
+
+  /**
+   * The file's stat (`undefined` when it is gone). Every node of a batch reads its canvas "as it is on disk now"; the
+   * nodes that ask while a stat is in flight share it instead of starting one each.
+   */
+  private statOf(absPath: string): Promise<Stats | undefined> {
+    let stat = this.stats.get(absPath);
+    if (!stat) {
+      stat = fs
+        .stat(absPath)
+        .catch(() => undefined)
+        .finally(() => this.stats.delete(absPath));
+      this.stats.set(absPath, stat);
+    }
+    return stat;
   }
 
   /**
@@ -275,7 +315,7 @@ export class CanvasService implements OnModuleDestroy {
   private async parseFile(canvas: ResolvedCanvasPath, key: string): Promise<CachedCanvas> {
     const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
-    const entry = { key, doc: parsed.doc, byId: new Map(parsed.doc.nodes.map((n) => [n.id, n])) };
+    const entry = cachedCanvas(key, parsed.doc);
     this.remember(canvas.absPath, entry);
     return entry;
   }
@@ -333,24 +373,36 @@ function statKey(stat: { ino: number; size: number; mtimeMs: number }): string {
  * What surrounds a node, for the agent's prompt: the text (or file name, URL, label) of the nodes connected to it
  * by an edge, and the label of the smallest group it sits in.
  */
-function surroundings(
-  doc: { nodes: CanvasNode[]; edges: { fromNode: string; toNode: string }[] },
-  node: CanvasNode,
-): AgentNodeContext {
-  const linked = new Set<string>();
-  for (const e of doc.edges) {
-    if (e.fromNode === node.id) linked.add(e.toNode);
-    else if (e.toNode === node.id) linked.add(e.fromNode);
-  }
-  const neighbours = doc.nodes
-    .filter((n) => linked.has(n.id))
+function surroundings(cached: CachedCanvas, node: CanvasNode): AgentNodeContext {
+  const index = (cached.index ??= neighbourIndex(cached.doc));
+  const linked = index.linked.get(node.id) ?? new Set<string>();
+  // in canvas order, as a reader sees them
+  const neighbours = [...linked]
+    .map((id) => cached.byId.get(id))
+    .filter((n) => n !== undefined)
+    .sort((a, b) => (index.order.get(a) ?? 0) - (index.order.get(b) ?? 0))
     .map((n) => (n.text ?? n.label ?? n.file ?? n.url ?? '').trim())
     .filter(Boolean);
-  const groups = doc.nodes
-    .filter((g) => g.type === 'group' && g !== node && contains(g, node))
-    .sort((a, b) => a.width * a.height - b.width * b.height);
-  const groupLabel = groups[0]?.label?.trim();
+  const groupLabel = index.groups.find((g) => g !== node && contains(g, node))?.label?.trim();
   return { neighbours, ...(groupLabel ? { groupLabel } : {}) };
+}
+
+function neighbourIndex(doc: CanvasDocument): NeighbourIndex {
+  const linked = new Map<string, Set<string>>();
+  const link = (a: string, b: string): void => {
+    let set = linked.get(a);
+    if (!set) linked.set(a, (set = new Set()));
+    set.add(b);
+  };
+  for (const e of doc.edges) {
+    if (e.fromNode === e.toNode) continue;
+    link(e.fromNode, e.toNode);
+    link(e.toNode, e.fromNode);
+  }
+  const groups = doc.nodes
+    .filter((g) => g.type === 'group')
+    .sort((a, b) => a.width * a.height - b.width * b.height);
+  return { linked, groups, order: new Map(doc.nodes.map((n, i) => [n, i])) };
 }
 
 function contains(group: CanvasNode, n: CanvasNode): boolean {

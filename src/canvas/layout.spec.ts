@@ -137,4 +137,44 @@ describe('ObstacleIndex', () => {
       { numRuns: 300 },
     );
   });
+
+  /** The placement rule by its definition: jump past the farthest overlapped rectangle, scanning all of them. */
+  function slideDownByScan(start: Rect, all: readonly Rect[]): Rect {
+    const r = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
+    for (;;) {
+      const hit = all.filter((o) => overlaps(r, o, LAYOUT_MARGIN));
+      if (!hit.length) return r;
+      r.y = Math.round(Math.max(...hit.map((o) => o.y + o.height)) + LAYOUT_GAP);
+    }
+  }
+
+  it('slides down to the same spot as the rule applied to a scan of every rectangle (tall ones too)', () => {
+    const tallish = fc.record({
+      x: fc.integer({ min: -3_000, max: 3_000 }),
+      y: fc.integer({ min: -3_000, max: 3_000 }),
+      width: fc.integer({ min: 1, max: 1_500 }),
+      height: fc.oneof(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 2_000, max: 6_000 })),
+    });
+    fc.assert(
+      fc.property(fc.array(tallish, { maxLength: 120 }), tallish, (all, start) => {
+        const index = new ObstacleIndex(all);
+        const placed = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+        expect(placed).toEqual(slideDownByScan(start, all));
+        expect(all.some((o) => overlaps(placed, o, LAYOUT_MARGIN))).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('places under a long column of nodes at the same spot, and added rectangles count', () => {
+    const column = Array.from({ length: 400 }, (_, i) => ({ x: 0, y: i * 300, width: 400, height: 240 }));
+    const index = new ObstacleIndex(column);
+    const start = { x: 0, y: 290, width: 400, height: 200 };
+    const first = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+    expect(first).toEqual(slideDownByScan(start, column));
+    index.add(first);
+    const second = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+    expect(second).toEqual(slideDownByScan(start, [...column, first]));
+    expect(second.y).toBeGreaterThan(first.y);
+  });
 });

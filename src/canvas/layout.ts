@@ -49,6 +49,46 @@ export class ObstacleIndex {
     }
   }
 
+  /**
+   * Moves `start` down, each time to `gap` below the farthest-reaching rectangle it overlaps (grown by `margin`),
+   * until it overlaps none — the same spot as repeated `overlapping` queries give, found in one pass over the
+   * rectangles of its strips in y order (a placement under a long column of nodes costs that column once, not once
+   * per step).
+   */
+  slideDown(start: Rect, margin: number, gap: number): Rect {
+    const rect: Rect = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
+    const lists: (readonly Rect[])[] = [[...this.tall].sort((p, q) => p.y - q.y)];
+    const next: number[] = [0];
+    for (let s = strip(rect.x - margin); s <= strip(rect.x + rect.width + margin); s++) {
+      const list = this.strips.get(s);
+      if (!list) continue;
+      lists.push(list);
+      // nothing that starts higher than this reaches down to the rectangle (only tall ones are taller)
+      next.push(firstAtOrBelow(list, rect.y - margin - TALL - 1));
+    }
+    for (;;) {
+      let farthest: number | undefined;
+      // every rectangle that starts above the rectangle's grown bottom, in y order across the lists
+      for (;;) {
+        let pick = -1;
+        for (let l = 0; l < lists.length; l++) {
+          const candidate = lists[l][next[l]];
+          if (candidate && candidate.y < rect.y + rect.height + margin) {
+            if (pick < 0 || candidate.y < lists[pick][next[pick]].y) pick = l;
+          }
+        }
+        if (pick < 0) break;
+        const o = lists[pick][next[pick]++];
+        const end = o.y + o.height;
+        if (end + margin > rect.y && rect.x < o.x + o.width + margin && o.x < rect.x + rect.width + margin) {
+          if (farthest === undefined || end > farthest) farthest = end;
+        }
+      }
+      if (farthest === undefined) return rect;
+      rect.y = Math.round(farthest + gap);
+    }
+  }
+
   private bucket(r: Rect, put: (list: Rect[]) => void): void {
     if (r.height > TALL) {
       this.tall.push(r);
@@ -92,7 +132,7 @@ export function placeBelow(
   obstacles: ObstacleIndex | readonly Rect[],
 ): Rect {
   const start = { x: source.x, y: source.y + source.height + LAYOUT_GAP, width, height };
-  return slide(start, 'y', asIndex(obstacles));
+  return asIndex(obstacles).slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
 }
 
 /**

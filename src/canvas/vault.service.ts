@@ -14,6 +14,9 @@ export interface ResolvedCanvasPath {
 
 const WINDOWS_DRIVE = /^[a-zA-Z]:/;
 const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/;
+/** How long a folder `ensureFolder` created and checked is taken as still there and still inside the vault. */
+const FOLDER_FRESH_MS = 1_000;
+const MAX_KNOWN_FOLDERS = 64;
 
 /**
  * The vault: every path the service touches is checked here against the vault's real root, after resolving
@@ -22,6 +25,8 @@ const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/;
 @Injectable()
 export class VaultService implements OnModuleInit {
   private readonly logger = new Logger(VaultService.name);
+  /** Folders `ensureFolder` created and checked lately, with their real paths. */
+  private readonly folders = new Map<string, { at: number; real: string }>();
   /** Real path of the vault root. */
   readonly root: string;
 
@@ -85,9 +90,22 @@ export class VaultService implements OnModuleInit {
 
   /**
    * Creates (if needed) a folder inside the vault and returns its real path; refuses a folder whose real path
-   * (e.g. through a symlink) leaves the vault.
+   * (e.g. through a symlink) leaves the vault. A folder checked in the last `FOLDER_FRESH_MS` ms is not checked
+   * again unless `recheck` (a write into it found it gone).
    */
-  async ensureFolder(relFolder: string): Promise<string> {
+  async ensureFolder(relFolder: string, recheck = false): Promise<string> {
+    const now = performance.now();
+    const known = this.folders.get(relFolder);
+    if (known && !recheck && now - known.at < FOLDER_FRESH_MS) return known.real;
+    const real = await this.createFolder(relFolder);
+    this.folders.delete(relFolder);
+    this.folders.set(relFolder, { at: now, real });
+    if (this.folders.size > MAX_KNOWN_FOLDERS)
+      this.folders.delete(this.folders.keys().next().value as string);
+    return real;
+  }
+
+  private async createFolder(relFolder: string): Promise<string> {
     const joined = path.join(this.root, relFolder);
     // Check what exists already before creating anything, so a symlink or `..` never makes mkdir write outside.
     if (!this.contains(await this.nearestExistingAncestor(joined))) {

@@ -32,6 +32,7 @@ describe('resolveOptions', () => {
         retryBaseMs: 500,
         retryMaxMs: 30_000,
         idlePollMs: 2_000,
+        lingerMs: 50,
         attemptTimeoutMs: 30_000,
         shutdownAttemptMs: 5_000,
       },

@@ -14,6 +14,12 @@ export interface MemoryDeliveryOptions {
   retryMaxMs?: number;
   /** How often an idle loop looks for events nobody announced. Default 2 s. */
   idlePollMs?: number;
+  /**
+   * How long the loop lets events gather before delivering a batch that is not full (after being woken by a new
+   * event, or after delivering a partial batch): while agents finish one after the other, a delivery then carries
+   * many events instead of one each. Default 50 ms.
+   */
+  lingerMs?: number;
   /** One delivery's bound: a store that has not answered by then failed that attempt. Default 30 s. */
   attemptTimeoutMs?: number;
   /** On shutdown, the bound of the final delivery attempt; what is left is delivered after the next start. Default 5 s. */
@@ -76,6 +82,7 @@ export const MEMORY_DELIVERY_DEFAULTS: Readonly<Required<MemoryDeliveryOptions>>
   retryBaseMs: 500,
   retryMaxMs: 30_000,
   idlePollMs: 2_000,
+  lingerMs: 50,
   attemptTimeoutMs: 30_000,
   shutdownAttemptMs: 5_000,
 };

@@ -176,6 +176,20 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
     await until('delivered after notify', () => outbox.counts().delivered === 1);
   });
 
+  it('lets events that arrive one after the other gather for lingerMs, then delivers them as one batch', async () => {
+    const store = new ScriptedStore([ok]);
+    const s = make(store, { idlePollMs: 600_000, lingerMs: 200 });
+    s.onApplicationBootstrap();
+    await until('idle', () => s.status().state === 'idle');
+    for (let i = 1; i <= 5; i++) {
+      outbox.append(event(i));
+      s.notify();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await until('delivered', () => outbox.counts().delivered === 5);
+    expect(store.batches).toEqual([['e001', 'e002', 'e003', 'e004', 'e005']]);
+  });
+
   it.each([
     [
       'an answer without stored',

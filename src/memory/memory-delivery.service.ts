@@ -165,10 +165,14 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
         if (this.stopping) break;
         this.state = 'idle';
         await this.pause(this.options.idlePollMs, true);
+        await this.pause(this.options.lingerMs, false);
         continue;
       }
       this.state = 'delivering';
-      if (await this.attempt(batch)) continue;
+      if (await this.attempt(batch)) {
+        if (batch.length < this.options.batchSize) await this.pause(this.options.lingerMs, false);
+        continue;
+      }
       // a failed final attempt: the rest waits for the next start
       if (this.stopping) break;
       await this.backOff();

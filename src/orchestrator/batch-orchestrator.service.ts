@@ -381,6 +381,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       const ticker = setInterval(() => this.progress(run), this.options.progressIntervalMs);
       run.timers.push(ticker);
       await this.dispatch(run);
+      this.storeOutcomes(run);
+      if (run.storeError !== undefined) throw run.storeError;
       if (run.stopReason === 'shutdown' && run.recorded.size < run.task.totalNodes) {
         // left `running` on purpose: the next start resumes it
         run.resolveDone(this.store.findTask(run.taskId) ?? run.task);
@@ -641,7 +643,37 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
           duration_ms: result.durationMs,
         }),
       );
-    this.bus.publish(this.store.recordNodeResult(run.taskId, result, drafts));
+    run.unstored.results.push(result);
+    run.unstored.drafts.push(...drafts);
+    run.storeScheduled ??= setImmediate(() => this.storeOutcomesOrStop(run));
+  }
+
+  /**
+   * `storeOutcomes` from a timer: a store that fails stops the batch (running nodes aborted) and the error fails it
+   * once dispatching has ended, as an error thrown on the batch's own path would.
+   */
+  private storeOutcomesOrStop(run: BatchRun): void {
+    try {
+      this.storeOutcomes(run);
+    } catch (err) {
+      run.storeError ??= err instanceof Error ? err : new Error(String(err));
+      run.stop('cancel', true);
+    }
+  }
+
+  /**
+   * Stores the outcomes counted since the last call, with their events, in one transaction, then publishes the
+   * events. Runs once per turn of the event loop while nodes finish, and before anything else is stored for the
+   * task (progress, deadline, final status), so the event log keeps the order in which things were counted.
+   */
+  private storeOutcomes(run: BatchRun): void {
+    if (run.storeScheduled) clearImmediate(run.storeScheduled);
+    run.storeScheduled = undefined;
+    const { results, drafts } = run.unstored;
+    if (!results.length) return;
+    run.unstored.results = [];
+    run.unstored.drafts = [];
+    this.bus.publish(this.store.recordNodeResults(run.taskId, results, drafts));
   }
 
   /** The `group_completed` event when every node of the group has an outcome (once per group). */
@@ -662,6 +694,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private progress(run: BatchRun): void {
+    this.storeOutcomesOrStop(run);
     const total = run.task.totalNodes;
     const event = this.store.appendEvent(run.taskId, {
       type: 'progress_update',
@@ -680,6 +713,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private onDeadline(run: BatchRun): void {
+    this.storeOutcomesOrStop(run);
     run.stop('deadline', true);
     const event = this.store.appendEvent(run.taskId, {
       type: 'error',
@@ -695,6 +729,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
 
   /** Records skipped nodes, closes groups, decides the final status, stores metrics and the closing events. */
   private finalize(run: BatchRun): void {
+    this.storeOutcomes(run);
     run.clearTimers();
     this.estimates.save();
     const now = new Date().toISOString();
@@ -765,6 +800,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     this.logger.error(taskLog(run.taskId, `task ${run.taskId} failed: ${message}`));
     try {
       run.stop('cancel', true);
+      // outcomes counted before the failure keep their results, if the store still takes them
+      if (run.storeError === undefined) this.storeOutcomes(run);
       const now = new Date().toISOString();
       const { task, events } = this.store.transition(
         run.taskId,

@@ -193,6 +193,35 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(errors.map((e) => e.error_type)).toEqual(['CANVAS_WRITE_FAILED', 'CANVAS_WRITE_FAILED']);
   });
 
+  it('stores the outcomes of nodes finishing in one turn together, and fails the batch when the store refuses them', async () => {
+    await boot();
+    runner.script = { n0: 'ok', n1: 'ok', n2: 'ok' };
+    const record = jest.spyOn(store, 'recordNodeResults');
+    const { task } = await submit(['n0', 'n1', 'n2']);
+    expect((await orchestrator.waitForCompletion(task.taskId)).status).toBe('completed');
+    const stored = record.mock.calls.flatMap(([, results]) => results.map((r) => r.nodeId));
+    expect(stored.sort()).toEqual(['n0', 'n1', 'n2']);
+    // the event log follows the order things were counted: every node event before the group closes
+    const t = types(task.taskId).filter((x) => x !== 'progress_update');
+    expect(t.slice(-5)).toEqual([
+      'task_completed',
+      'task_completed',
+      'task_completed',
+      'group_completed',
+      'session_completed',
+    ]);
+
+    runner.script = { n3: 'ok', n4: 'ok' };
+    record.mockImplementationOnce(() => {
+      throw new Error('disk I/O error');
+    });
+    const second = await submit(['n3', 'n4']);
+    const final = await orchestrator.waitForCompletion(second.task.taskId);
+    expect(final.status).toBe('failed');
+    expect(final.errorMessage).toBe('disk I/O error');
+    expect(types(second.task.taskId)).toContain('error');
+  });
+
   it('keeps the result file but fails the node when its source node was deleted while the agent ran', async () => {
     await boot();
     const { task } = await submit(['n0']);

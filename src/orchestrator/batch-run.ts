@@ -1,4 +1,5 @@
 import type { ResolvedCanvasPath } from '../canvas/vault.service';
+import type { EventDraft } from '../session/task-store';
 import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session/task.types';
 import type { SlotLimiter } from './concurrency/slot-limiter';
 
@@ -56,6 +57,14 @@ export class BatchRun {
   readonly nodeControllers = new Set<AbortController>();
   readonly timers: NodeJS.Timeout[] = [];
   startedAtMs = 0;
+  /**
+   * Node outcomes counted but not stored yet, with their events: the nodes that finish in one turn of the event
+   * loop are stored in one transaction (then published), not one each.
+   */
+  readonly unstored: { results: NodeResultRecord[]; drafts: EventDraft[] } = { results: [], drafts: [] };
+  storeScheduled: NodeJS.Immediate | undefined;
+  /** Set when storing outcomes failed outside the batch's own path; the batch then fails with it. */
+  storeError: Error | undefined;
   /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
   resolveDone!: (task: TaskRecord) => void;
@@ -128,6 +137,8 @@ export class BatchRun {
   clearTimers(): void {
     this.timers.forEach(clearTimeout);
     this.timers.length = 0;
+    if (this.storeScheduled) clearImmediate(this.storeScheduled);
+    this.storeScheduled = undefined;
   }
 }
 

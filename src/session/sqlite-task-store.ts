@@ -24,6 +24,10 @@ import type {
 } from './task.types';
 import { TASK_STATUSES } from './task.types';
 
+/** A task's columns plus its last event id, read from the primary key of its events. */
+const TASK_COLUMNS =
+  'SELECT tasks.*, (SELECT coalesce(max(e.event_id), 0) FROM task_events e WHERE e.task_id = tasks.task_id) AS last_event_seq FROM tasks';
+
 interface TaskRow {
   task_id: string;
   canvas_path: string;
@@ -38,7 +42,8 @@ interface TaskRow {
   deadline_at: string | null;
   error_message: string | null;
   metrics_json: string | null;
-  last_event_id: number;
+  /** The task's last event id (computed from its events; the `last_event_id` column is no longer kept). */
+  last_event_seq: number;
   idempotency_key: string | null;
   request_hash: string | null;
   resume_count: number;
@@ -82,11 +87,11 @@ export class SqliteTaskStore extends TaskStore {
         `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash)
          VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash)`,
       ),
-      byKey: h.prepare('SELECT * FROM tasks WHERE idempotency_key = ?'),
-      byId: h.prepare('SELECT * FROM tasks WHERE task_id = ?'),
-      list: h.prepare('SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      byKey: h.prepare(`${TASK_COLUMNS} WHERE idempotency_key = ?`),
+      byId: h.prepare(`${TASK_COLUMNS} WHERE task_id = ?`),
+      list: h.prepare(`${TASK_COLUMNS} ORDER BY created_at DESC, rowid DESC LIMIT ?`),
       listByStatus: h.prepare(
-        'SELECT * FROM tasks WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
+        `${TASK_COLUMNS} WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       ),
       update: h.prepare(
         `UPDATE tasks SET status = @status,
@@ -96,9 +101,8 @@ export class SqliteTaskStore extends TaskStore {
            metrics_json = coalesce(@metrics_json, metrics_json)
          WHERE task_id = @task_id`,
       ),
-      bumpEvent: h.prepare(
-        'UPDATE tasks SET last_event_id = last_event_id + 1 WHERE task_id = ? RETURNING last_event_id',
-      ),
+      exists: h.prepare('SELECT 1 AS one FROM tasks WHERE task_id = ?'),
+      lastEvent: h.prepare('SELECT max(event_id) AS last FROM task_events WHERE task_id = ?'),
       insertEvent: h.prepare(
         'INSERT INTO task_events (task_id, event_id, type, timestamp, data_json) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -128,7 +132,7 @@ export class SqliteTaskStore extends TaskStore {
          ORDER BY finished_at, node_id LIMIT ? OFFSET ?`,
       ),
       unfinished: h.prepare(
-        "SELECT * FROM tasks WHERE status IN ('pending', 'running') ORDER BY created_at, rowid",
+        `${TASK_COLUMNS} WHERE status IN ('pending', 'running') ORDER BY created_at, rowid`,
       ),
       resumed: h.prepare('UPDATE tasks SET resume_count = resume_count + 1 WHERE task_id = ?'),
       peak: h.prepare('UPDATE tasks SET peak_concurrent = max(peak_concurrent, ?) WHERE task_id = ?'),
@@ -321,10 +325,13 @@ export class SqliteTaskStore extends TaskStore {
   }
 
   private insertEvent(taskId: string, e: EventDraft): TaskEventRecord {
-    const row = this.s.bumpEvent.get(taskId) as { last_event_id: number } | undefined;
-    if (!row) throw new SessionNotFoundError(taskId);
-    this.s.insertEvent.run(taskId, row.last_event_id, e.type, e.timestamp, JSON.stringify(e.data));
-    return { id: row.last_event_id, taskId, ...e };
+    // The next id from the events themselves (the primary key's last entry), not from a counter in the task's row:
+    // updating that row rewrote all of it, node ids included — megabytes per event for a 100,000-node task.
+    const { last } = this.s.lastEvent.get(taskId) as { last: number | null };
+    if (last === null && this.s.exists.get(taskId) === undefined) throw new SessionNotFoundError(taskId);
+    const id = (last ?? 0) + 1;
+    this.s.insertEvent.run(taskId, id, e.type, e.timestamp, JSON.stringify(e.data));
+    return { id, taskId, ...e };
   }
 
   private upsert(taskId: string, r: NodeResultRecord): void {
@@ -362,7 +369,7 @@ function toTask(row: TaskRow): TaskRecord {
     deadlineAt: row.deadline_at,
     errorMessage: row.error_message,
     metrics: row.metrics_json ? (JSON.parse(row.metrics_json) as PerformanceMetrics) : null,
-    lastEventId: row.last_event_id,
+    lastEventId: row.last_event_seq,
     idempotencyKey: row.idempotency_key,
     resumeCount: row.resume_count,
     peakConcurrent: row.peak_concurrent,
