@@ -15,7 +15,7 @@ import * as path from 'node:path';
  */
 export async function atomicWrite(
   file: string,
-  data: string,
+  data: string | Buffer,
   options: {
     /**
      * `true`: flush the temp file to disk before the rename. `'after-rename'`: flush the renamed file right after
@@ -87,7 +87,7 @@ export async function atomicWrite(
  * The common case (a result file: no flush, no veto) with the callback API: three system calls without a
  * `FileHandle` and its promise machinery, which cost more than the calls themselves for files of a few kB.
  */
-function plainReplace(temp: string, file: string, data: string): Promise<void> {
+function plainReplace(temp: string, file: string, data: string | Buffer): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => rmCallback(temp, { force: true }, () => reject(err));
     writeFileCallback(temp, data, { encoding: 'utf8', flag: 'wx', mode: 0o644 }, (writeErr) => {

@@ -365,12 +365,13 @@ describe('CanvasWriteQueue (real temp file)', () => {
     it('re-reads a file that changes while it is being read', async () => {
       const queue = track(new CanvasWriteQueue(file, undefined, []));
       const fsp = jest.requireActual<typeof import('node:fs')>('node:fs').promises;
-      const readFile = fsp.readFile.bind(fsp) as (f: string, e: 'utf8') => Promise<string>;
+      const readFile = fsp.readFile.bind(fsp) as (f: string) => Promise<NonSharedBuffer>;
       let reads = 0;
       const spy = jest.spyOn(fsp, 'readFile').mockImplementation(async (f) => {
-        const text = await readFile(f as string, 'utf8');
-        if (reads++ === 0) writeCanvas({ ...readCanvasFrom(text), extra: true }); // a save lands mid-read
-        return text;
+        const bytes = await readFile(f as string);
+        // a save lands mid-read
+        if (reads++ === 0) writeCanvas({ ...readCanvasFrom(bytes.toString('utf8')), extra: true });
+        return bytes;
       });
       try {
         await queue.add(addition(1));

@@ -48,7 +48,8 @@ export interface CanvasAddition {
 export type AdditionOutcome = { placed: true; alreadyPresent: boolean } | { placed: false; reason: string };
 
 interface CurrentFile {
-  text: string;
+  /** The file's bytes as read (compared byte for byte, never decoded again). */
+  bytes: Buffer;
   doc: CanvasDocument;
   /** The file's identity and times when it was read. */
   stat: BigIntStats;
@@ -83,7 +84,7 @@ const INVALID_RETRY_MS = 15;
  * A small canvas (D ≈ 1 ms) is written almost at once.
  */
 const PACE_FACTOR = 3;
-const MAX_PACE_MS = 1_000;
+const MAX_PACE_MS = 4_000;
 /** Reads of a file another program is still writing into while we replace it, and the pause between them. */
 const CLOBBER_READS = 20;
 const CLOBBER_READ_MS = 5;
@@ -109,7 +110,7 @@ export class CanvasWriteQueue {
   private pending: Pending[] = [];
   private draining: Promise<void> | undefined;
   /** What this queue wrote last: reused instead of re-parsing while nobody else changed the file. */
-  private last: { text: string; doc: CanvasDocument } | undefined;
+  private last: { bytes: Buffer; doc: CanvasDocument } | undefined;
   /** Temp files a killed process left beside the canvas, removed before the first write. */
   private swept: Promise<void> | undefined;
   /** Recently placed additions, by the write that placed them (oldest first), to spot and repair stale saves. */
@@ -193,7 +194,7 @@ export class CanvasWriteQueue {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const file = await this.readCurrent();
       try {
-        const { text, doc: current, stat } = file;
+        const { bytes, doc: current, stat } = file;
         // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
         const doc: CanvasDocument = {
           raw: current.raw,
@@ -209,12 +210,12 @@ export class CanvasWriteQueue {
           .filter((o) => o.placed && !o.alreadyPresent).length;
         const mine = outcomes.slice(lost.length);
         if (!repair && !outcomes.some((o) => o.placed && !o.alreadyPresent)) return mine;
-        const out = serializeCanvas(doc, repair ? repair.format : detectFormat(text));
+        const out = Buffer.from(serializeCanvas(doc, repair ? repair.format : formatOf(bytes)), 'utf8');
         const replaced = await atomicWrite(this.absPath, out, {
           fsync: 'after-rename',
           // the file must be exactly what was merged into (same content): otherwise merge again
           beforeRename: async () => {
-            const unchanged = (await fs.readFile(this.absPath, 'utf8')) === text;
+            const unchanged = (await fs.readFile(this.absPath)).equals(bytes);
             if (unchanged) failpoint('canvas.before-rename');
             return unchanged;
           },
@@ -224,15 +225,15 @@ export class CanvasWriteQueue {
         if (replaced) {
           failpoint('canvas.after-rename');
           this.writes++;
-          this.bytesWritten += Buffer.byteLength(out);
+          this.bytesWritten += out.length;
           this.restored += restoredNow;
-          this.last = { text: out, doc };
+          this.last = { bytes: out, doc };
           this.remember(keep, [...lost, ...additions], outcomes);
           if (repair) this.repair = undefined;
           // a save that landed in the old file between our last check and the rename: bring its edits over
           const theirs = await this.clobberedWrite(file);
           if (theirs) {
-            this.repair = { base: current, theirs: theirs.doc, format: detectFormat(theirs.text) };
+            this.repair = { base: current, theirs: theirs.doc, format: formatOf(theirs.bytes) };
             this.repaired++;
           }
           this.scheduleSettleChecks();
@@ -296,8 +297,8 @@ export class CanvasWriteQueue {
 
   private async settle(): Promise<void> {
     try {
-      const text = await fs.readFile(this.absPath, 'utf8').catch(() => undefined);
-      if (text === undefined || text === this.last?.text) return;
+      const bytes = await fs.readFile(this.absPath).catch(() => undefined);
+      if (bytes === undefined || (this.last && bytes.equals(this.last.bytes))) return;
       await this.writeOnce([]); // a repair write schedules its own settle checks
     } catch {
       // the next addition reports a lasting problem; a settle check never throws
@@ -319,16 +320,18 @@ export class CanvasWriteQueue {
       let keep = false;
       try {
         const stat = await handle.stat({ bigint: true });
-        const text = await handle.readFile('utf8');
+        const bytes = await handle.readFile();
         if (!sameFile(stat, statSync(this.absPath, { bigint: true })) && moving++ < UNSTABLE_READS) {
           retry--; // changed while we read it: read it again (the pre-rename checks catch a last change anyway)
           await sleep(1);
           continue;
         }
-        const parsed = this.last?.text === text ? { doc: this.last.doc } : parseCanvas(text);
+        const parsed = this.last?.bytes.equals(bytes)
+          ? { doc: this.last.doc }
+          : parseCanvas(bytes.toString('utf8'));
         if (!('errors' in parsed)) {
           keep = true;
-          return { text, doc: parsed.doc, stat, handle };
+          return { bytes, doc: parsed.doc, stat, handle };
         }
         if (retry === INVALID_RETRIES) {
           throw new CanvasWriteError(
@@ -348,20 +351,34 @@ export class CanvasWriteQueue {
    */
   private async clobberedWrite(
     file: CurrentFile,
-  ): Promise<{ doc: CanvasDocument; text: string } | undefined> {
+  ): Promise<{ doc: CanvasDocument; bytes: Buffer } | undefined> {
     for (let i = 0; i < CLOBBER_READS; i++) {
       const now = await file.handle.stat({ bigint: true });
       // (its change time moved when our rename unlinked it: only a write moves its size or modification time)
       if (i === 0 && now.size === file.stat.size && now.mtimeNs === file.stat.mtimeNs) return undefined;
       const buffer = Buffer.alloc(Number(now.size));
       const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, 0);
-      const text = buffer.subarray(0, bytesRead).toString('utf8');
-      const parsed = parseCanvas(text);
-      if (!('errors' in parsed)) return { doc: parsed.doc, text };
+      const bytes = buffer.subarray(0, bytesRead);
+      const parsed = parseCanvas(bytes.toString('utf8'));
+      if (!('errors' in parsed)) return { doc: parsed.doc, bytes };
       await sleep(CLOBBER_READ_MS); // still being written
     }
     return undefined;
   }
+}
+
+/** The file's formatting (`detectFormat`) from its bytes: the indentation from its first 64 KiB when it shows there. */
+function formatOf(bytes: Buffer): CanvasFormat {
+  const head = bytes.subarray(0, 65_536).toString('utf8');
+  const format = detectFormat(head);
+  if (format.indent === undefined && bytes.length > 65_536) {
+    format.indent = detectFormat(bytes.toString('utf8')).indent;
+  }
+  return {
+    ...format,
+    finalNewline: bytes.length > 0 && bytes[bytes.length - 1] === 0x0a,
+    eol: bytes.includes('\r\n') ? '\r\n' : '\n',
+  };
 }
 
 /** Same inode, size, and modification and change times (nanoseconds where the file system keeps them). */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { type CanvasNode, overlaps, type Rect } from './json-canvas';
 import { prng } from '../../test/support/prng';
-import { LAYOUT_GAP, LAYOUT_MARGIN, ObstacleIndex, placeBelow, rectOf } from './layout';
+import { LAYOUT_GAP, LAYOUT_MARGIN, MAX_BELOW_JUMPS, ObstacleIndex, placeBelow, rectOf } from './layout';
 
 const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
 
@@ -158,7 +158,7 @@ describe('ObstacleIndex', () => {
     fc.assert(
       fc.property(fc.array(tallish, { maxLength: 120 }), tallish, (all, start) => {
         const index = new ObstacleIndex(all);
-        const placed = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+        const placed = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP)!;
         expect(placed).toEqual(slideDownByScan(start, all));
         expect(all.some((o) => overlaps(placed, o, LAYOUT_MARGIN))).toBe(false);
       }),
@@ -170,11 +170,41 @@ describe('ObstacleIndex', () => {
     const column = Array.from({ length: 400 }, (_, i) => ({ x: 0, y: i * 300, width: 400, height: 240 }));
     const index = new ObstacleIndex(column);
     const start = { x: 0, y: 290, width: 400, height: 200 };
-    const first = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+    const first = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP)!;
     expect(first).toEqual(slideDownByScan(start, column));
     index.add(first);
-    const second = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+    const second = index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP)!;
     expect(second).toEqual(slideDownByScan(start, [...column, first]));
     expect(second.y).toBeGreaterThan(first.y);
+    // bounded: more jumps than allowed gives up
+    expect(index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP, 10)).toBeUndefined();
+    expect(index.slideDown({ ...start, x: 2_000 }, LAYOUT_MARGIN, LAYOUT_GAP, 0)).toEqual({
+      ...start,
+      x: 2_000,
+    });
+  });
+
+  it(`puts a block beside its source when more than ${MAX_BELOW_JUMPS} obstacles stand below it (a dense grid)`, () => {
+    const grid = Array.from({ length: 4 * 200 }, (_, i) => ({
+      x: (i % 4) * 480,
+      y: Math.floor(i / 4) * 280,
+      width: 400,
+      height: 200,
+    }));
+    const source = grid[5]; // row 1, column 1
+    const index = new ObstacleIndex(grid);
+    const placed: Rect[] = [];
+    for (let k = 0; k < 3; k++) {
+      const r = placeBelow(source, 400, 240, index);
+      expect([...grid, ...placed].some((o) => overlaps(r, o, LAYOUT_MARGIN))).toBe(false);
+      expect(r.y).toBe(source.y); // beside it, top-aligned, right of the grid's row
+      expect(r.x).toBeGreaterThan(3 * 480);
+      placed.push(r);
+      index.add(r);
+    }
+    expect(placeBelow(source, 400, 240, grid)).toEqual(placed[0]); // same input, same spot
+    // a short column is still passed below the source
+    const short = grid.filter((r) => r.y < (MAX_BELOW_JUMPS - 2) * 280);
+    expect(placeBelow(source, 400, 240, short).x).toBe(source.x);
   });
 });

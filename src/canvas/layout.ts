@@ -7,6 +7,9 @@ export const GRID_GAP = 30;
 /** Minimum clearance kept around every existing node. */
 export const LAYOUT_MARGIN = 20;
 
+/** Obstacles a block under its source may move past, one after the other, before it goes beside the source instead. */
+export const MAX_BELOW_JUMPS = 48;
+
 /** Width of the vertical strips the obstacle index buckets rectangles into. */
 const STRIP = 512;
 /** Rectangles taller than this (groups) are few: they are kept apart and always checked. */
@@ -53,9 +56,9 @@ export class ObstacleIndex {
    * Moves `start` down, each time to `gap` below the farthest-reaching rectangle it overlaps (grown by `margin`),
    * until it overlaps none — the same spot as repeated `overlapping` queries give, found in one pass over the
    * rectangles of its strips in y order (a placement under a long column of nodes costs that column once, not once
-   * per step).
+   * per step). `undefined` when that takes more than `maxJumps` jumps.
    */
-  slideDown(start: Rect, margin: number, gap: number): Rect {
+  slideDown(start: Rect, margin: number, gap: number, maxJumps = Number.POSITIVE_INFINITY): Rect | undefined {
     const rect: Rect = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
     const lists: (readonly Rect[])[] = [[...this.tall].sort((p, q) => p.y - q.y)];
     const next: number[] = [0];
@@ -85,6 +88,7 @@ export class ObstacleIndex {
         }
       }
       if (farthest === undefined) return rect;
+      if (maxJumps-- <= 0) return undefined;
       rect.y = Math.round(farthest + gap);
     }
   }
@@ -123,7 +127,10 @@ const asIndex = (obstacles: ObstacleIndex | readonly Rect[]): ObstacleIndex =>
 
 /**
  * Finds a free spot under `source` for a `width` × `height` rectangle: starts right below the source and moves
- * down past every obstacle it would overlap (groups included). Deterministic for the same obstacles.
+ * down past every obstacle it would overlap (groups included). Under a long column of nodes — more than
+ * `MAX_BELOW_JUMPS` jumps, e.g. a dense grid of thousands of cards — the spot would be far from its source (and
+ * costly to find): the rectangle goes to the right of the source instead (`placeRight`). Deterministic for the same
+ * obstacles.
  */
 export function placeBelow(
   source: Rect,
@@ -131,8 +138,12 @@ export function placeBelow(
   height: number,
   obstacles: ObstacleIndex | readonly Rect[],
 ): Rect {
+  const index = asIndex(obstacles);
   const start = { x: source.x, y: source.y + source.height + LAYOUT_GAP, width, height };
-  return asIndex(obstacles).slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP);
+  return (
+    index.slideDown(start, LAYOUT_MARGIN, LAYOUT_GAP, MAX_BELOW_JUMPS) ??
+    placeRight(source, width, height, index)
+  );
 }
 
 /**
