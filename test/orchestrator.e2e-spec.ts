@@ -54,6 +54,24 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       expect(final.progress_percent).toBe(100);
     });
 
+    it('answers status as JSON with an ETag, and 304 to a client that has that version', async () => {
+      const url = `${server.url}/parallel/status/${final.task_id}`;
+      const first = await fetch(url);
+      expect(first.status).toBe(200);
+      expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      const etag = first.headers.get('etag');
+      expect(etag).toMatch(/^W\/"[0-9a-f]+-[\w-]+"$/);
+      expect(await first.json()).toEqual(final);
+      // (fetch adds `Cache-Control: no-cache` to a conditional request unless told otherwise, which asks for a 200)
+      const conditional = { 'if-none-match': etag!, 'cache-control': 'max-age=0' };
+      const again = await fetch(url, { headers: conditional });
+      expect(again.status).toBe(304);
+      expect(await again.text()).toBe('');
+      const summary = await fetch(`${url}?view=summary`, { headers: conditional });
+      expect(summary.status).toBe(200); // another view, another version
+      expect(summary.headers.get('etag')).not.toBe(etag);
+    });
+
     it('measures metrics instead of estimating them', () => {
       const m = final.performance_metrics;
       const sum = final.groups

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { costOf } from '../agent/llm/llm-settings';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
@@ -28,6 +29,14 @@ const STATUS_REUSE_MS = 250;
 const MAX_REUSED_VIEWS = 256;
 const COUNT_ONLY_EVENTS = new Set(['task_completed', 'task_failed', 'progress_update']);
 
+interface ReusedView {
+  until: number;
+  view: TaskStatusDto;
+  /** The view as JSON text, and its ETag, once a client asked for them. */
+  json?: string;
+  etag?: string;
+}
+
 /** Which results and errors a status lists, per group. */
 export interface StatusPage {
   offset?: number;
@@ -53,7 +62,7 @@ export class TaskViewService {
     });
   }
 
-  private readonly recent = new Map<string, { until: number; view: TaskStatusDto }>();
+  private readonly recent = new Map<string, ReusedView>();
 
   /** The task, or 400 for a malformed id and 404 for an unknown one. */
   find(taskId: string): TaskRecord {
@@ -69,14 +78,29 @@ export class TaskViewService {
    * tasks up to 10,000 nodes, the first 1,000 per group beyond — a 100,000-node task stays cheap to poll).
    */
   status(taskId: string, page: StatusPage = {}): TaskStatusDto {
+    return this.reused(taskId, page).view;
+  }
+
+  /** `status` as JSON text with a weak ETag of it, both made once per reused view. */
+  statusJson(taskId: string, page: StatusPage = {}): { json: string; etag: string } {
+    const entry = this.reused(taskId, page);
+    if (entry.json === undefined) {
+      entry.json = JSON.stringify(entry.view);
+      const digest = createHash('sha1').update(entry.json).digest('base64url');
+      entry.etag = `W/"${Buffer.byteLength(entry.json).toString(16)}-${digest}"`;
+    }
+    return { json: entry.json, etag: entry.etag ?? '' };
+  }
+
+  private reused(taskId: string, page: StatusPage): ReusedView {
     const key = `${taskId}\0${page.offset ?? ''}\0${page.limit ?? ''}`;
     const now = performance.now();
     const hit = this.recent.get(key);
-    if (hit && hit.until > now) return hit.view;
-    const view = this.build(taskId, page);
+    if (hit && hit.until > now) return hit;
+    const entry: ReusedView = { until: now + STATUS_REUSE_MS, view: this.build(taskId, page) };
     if (this.recent.size >= MAX_REUSED_VIEWS) this.recent.clear();
-    this.recent.set(key, { until: now + STATUS_REUSE_MS, view });
-    return view;
+    this.recent.set(key, entry);
+    return entry;
   }
 
   private build(taskId: string, page: StatusPage): TaskStatusDto {
