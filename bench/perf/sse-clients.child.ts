@@ -67,7 +67,9 @@ async function main(): Promise<void> {
             const at = block.indexOf(TIMESTAMP);
             if (at < 0) continue;
             events++;
-            const ts = Date.parse(block.slice(at + TIMESTAMP.length, block.indexOf('"', at + TIMESTAMP.length)));
+            const ts = Date.parse(
+              block.slice(at + TIMESTAMP.length, block.indexOf('"', at + TIMESTAMP.length)),
+            );
             appendedAt.push(ts);
             delays.push(now - ts);
             if (block.startsWith(COMPLETED, block.indexOf('event: '))) completedStreams++;
