@@ -551,12 +551,26 @@ describe('CanvasService (real temp vault)', () => {
       expect(written.fileSize).toBeGreaterThan(body.length);
     });
 
-    it('recreates the results folder when it was removed since the last result (its check is remembered)', async () => {
+    it('recreates the results folder when it is removed after the last result, or between its check and the write', async () => {
       const first = await service.writeResult(result());
       rmSync(path.join(vaultRoot, 'Biology/cells-explanations'), { recursive: true });
       const second = await service.writeResult(result({ sourceNodeId: 'in-text', markdown: 'again' }));
       expect(readFileSync(path.join(vaultRoot, second.filePath), 'utf8')).toContain('again');
       expect(path.dirname(second.filePath)).toBe(path.dirname(first.filePath));
+      // removed in the moment between the folder's check and the file's write: checked and created again, once
+      const ensure = VaultService.prototype.ensureFolder;
+      const spy = jest.spyOn(VaultService.prototype, 'ensureFolder').mockImplementationOnce(async function (
+        this: VaultService,
+        rel: string,
+      ) {
+        const real = await ensure.call(this, rel);
+        rmSync(real, { recursive: true });
+        return real;
+      });
+      const third = await service.writeResult(result({ sourceNodeId: 'in-file', markdown: 'raced' }));
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(readFileSync(path.join(vaultRoot, third.filePath), 'utf8')).toContain('raced');
+      spy.mockRestore();
     });
 
     it('adds a file node under the source and an edge bottom → top labelled with the agent', async () => {

@@ -173,9 +173,9 @@ export class CanvasService implements OnModuleDestroy {
       try {
         await atomicWrite(file, body);
       } catch (err) {
-        // the folder was removed since it was last checked: create and check it again, once
+        // the folder was removed in the moment since it was resolved: create and check it again, once
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        file = path.join(await this.vault.ensureFolder(folderRel, true), fileName);
+        file = path.join(await this.vault.ensureFolder(folderRel), fileName);
         await atomicWrite(file, body);
       }
       fileRel = this.vault.relative(file);

@@ -276,6 +276,19 @@ describe('VaultService', () => {
       );
     });
 
+    it('resolves a folder it created again on every call: one swapped for an outside link is refused, one removed is recreated', async () => {
+      const created = await vault.ensureFolder('Biology/results');
+      await expect(vault.ensureFolder('Biology/results')).resolves.toBe(created);
+      rmSync(created, { recursive: true });
+      await expect(vault.ensureFolder('Biology/results')).resolves.toBe(created);
+      expect(existsSync(created)).toBe(true);
+      rmSync(created, { recursive: true });
+      symlinkSync(outside, created);
+      await expect(vault.ensureFolder('Biology/results')).rejects.toThrow(
+        'folder Biology/results resolves outside the vault',
+      );
+    });
+
     it('refuses a ".." folder without creating anything outside', async () => {
       await expect(vault.ensureFolder('../created-outside')).rejects.toThrow('resolves outside the vault');
       expect(existsSync(path.join(base, 'created-outside'))).toBe(false);

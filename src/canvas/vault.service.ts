@@ -14,8 +14,6 @@ export interface ResolvedCanvasPath {
 
 const WINDOWS_DRIVE = /^[a-zA-Z]:/;
 const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/;
-/** How long a folder `ensureFolder` created and checked is taken as still there and still inside the vault. */
-const FOLDER_FRESH_MS = 1_000;
 const MAX_KNOWN_FOLDERS = 64;
 
 /**
@@ -25,8 +23,8 @@ const MAX_KNOWN_FOLDERS = 64;
 @Injectable()
 export class VaultService implements OnModuleInit {
   private readonly logger = new Logger(VaultService.name);
-  /** Folders `ensureFolder` created and checked lately, with their real paths. */
-  private readonly folders = new Map<string, { at: number; real: string }>();
+  /** Folders `ensureFolder` created and checked, with their real paths (most recently used last). */
+  private readonly folders = new Map<string, string>();
   /** Real path of the vault root. */
   readonly root: string;
 
@@ -90,16 +88,19 @@ export class VaultService implements OnModuleInit {
 
   /**
    * Creates (if needed) a folder inside the vault and returns its real path; refuses a folder whose real path
-   * (e.g. through a symlink) leaves the vault. A folder checked in the last `FOLDER_FRESH_MS` ms is not checked
-   * again unless `recheck` (a write into it found it gone).
+   * (e.g. through a symlink) leaves the vault. A folder created and checked before is only resolved again (one
+   * `realpath`, every call): while it resolves to the same real path it is taken as it is; otherwise (gone, or
+   * replaced by a link) it is checked and created as new.
    */
-  async ensureFolder(relFolder: string, recheck = false): Promise<string> {
-    const now = performance.now();
+  async ensureFolder(relFolder: string): Promise<string> {
     const known = this.folders.get(relFolder);
-    if (known && !recheck && now - known.at < FOLDER_FRESH_MS) return known.real;
+    if (known !== undefined) {
+      const now = await fs.realpath(path.join(this.root, relFolder)).catch(() => undefined);
+      if (now === known) return known;
+    }
     const real = await this.createFolder(relFolder);
     this.folders.delete(relFolder);
-    this.folders.set(relFolder, { at: now, real });
+    this.folders.set(relFolder, real);
     if (this.folders.size > MAX_KNOWN_FOLDERS)
       this.folders.delete(this.folders.keys().next().value as string);
     return real;
