@@ -376,9 +376,12 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       const msLeft = deadlineAt.getTime() - Date.now();
       // a task resumed after its deadline starts no node at all
       if (msLeft <= 0) this.onDeadline(run);
-      else run.timers.push(setTimeout(() => this.onDeadline(run), msLeft));
+      else run.timers.push(setTimeout(() => this.onTimer(run, () => this.onDeadline(run)), msLeft));
       this.progress(run);
-      const ticker = setInterval(() => this.progress(run), this.options.progressIntervalMs);
+      const ticker = setInterval(
+        () => this.onTimer(run, () => this.progress(run)),
+        this.options.progressIntervalMs,
+      );
       run.timers.push(ticker);
       await this.dispatch(run);
       this.storeOutcomes(run);
@@ -645,16 +648,17 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       );
     run.unstored.results.push(result);
     run.unstored.drafts.push(...drafts);
-    run.storeScheduled ??= setImmediate(() => this.storeOutcomesOrStop(run));
+    run.storeScheduled ??= setImmediate(() => this.onTimer(run, () => this.storeOutcomes(run)));
   }
 
   /**
-   * `storeOutcomes` from a timer: a store that fails stops the batch (running nodes aborted) and the error fails it
-   * once dispatching has ended, as an error thrown on the batch's own path would.
+   * Work a timer does for a batch (storing outcomes, progress, the deadline), outside the batch's own path: a failure
+   * (e.g. the database refusing a write) must not escape as an uncaught exception. It stops the batch (running nodes
+   * aborted) and fails it once dispatching has ended, as an error thrown on the batch's own path would.
    */
-  private storeOutcomesOrStop(run: BatchRun): void {
+  private onTimer(run: BatchRun, work: () => void): void {
     try {
-      this.storeOutcomes(run);
+      work();
     } catch (err) {
       run.storeError ??= err instanceof Error ? err : new Error(String(err));
       run.stop('cancel', true);
@@ -694,7 +698,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private progress(run: BatchRun): void {
-    this.storeOutcomesOrStop(run);
+    this.storeOutcomes(run);
     const total = run.task.totalNodes;
     const event = this.store.appendEvent(run.taskId, {
       type: 'progress_update',
@@ -713,7 +717,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private onDeadline(run: BatchRun): void {
-    this.storeOutcomesOrStop(run);
+    this.storeOutcomes(run);
     run.stop('deadline', true);
     const event = this.store.appendEvent(run.taskId, {
       type: 'error',

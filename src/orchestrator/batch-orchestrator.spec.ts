@@ -222,6 +222,28 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(types(second.task.taskId)).toContain('error');
   });
 
+  it('fails the batch, instead of throwing out of a timer, when the store refuses a progress update', async () => {
+    await boot({ progressIntervalMs: 20 });
+    const uncaught = jest.fn();
+    process.on('uncaughtException', uncaught);
+    try {
+      const { task } = await submit(['n0', 'n1']);
+      await until(() => runner.pending.has('n0'));
+      const append = jest.spyOn(store, 'appendEvent').mockImplementationOnce(() => {
+        throw new Error('database is locked');
+      });
+      await until(() => append.mock.calls.length > 0);
+      const final = await orchestrator.waitForCompletion(task.taskId);
+      expect(final.status).toBe('failed');
+      expect(final.errorMessage).toBe('database is locked');
+      // the running nodes were aborted
+      expect([...runner.pending.values()].map((p) => p.req.signal.aborted)).toEqual([true, true]);
+      expect(uncaught).not.toHaveBeenCalled();
+    } finally {
+      process.off('uncaughtException', uncaught);
+    }
+  });
+
   it('keeps the result file but fails the node when its source node was deleted while the agent ran', async () => {
     await boot();
     const { task } = await submit(['n0']);

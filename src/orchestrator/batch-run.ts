@@ -63,7 +63,7 @@ export class BatchRun {
    */
   readonly unstored: { results: NodeResultRecord[]; drafts: EventDraft[] } = { results: [], drafts: [] };
   storeScheduled: NodeJS.Immediate | undefined;
-  /** Set when storing outcomes failed outside the batch's own path; the batch then fails with it. */
+  /** Set when a timer's work for the batch (storing outcomes, progress, deadline) failed; the batch fails with it. */
   storeError: Error | undefined;
   /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
