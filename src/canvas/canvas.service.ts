@@ -169,15 +169,16 @@ export class CanvasService implements OnModuleDestroy {
     const body = `# ${r.title}\n\n${r.markdown.trim()}\n`;
     let fileRel: string;
     try {
-      let file = path.join(await this.vault.ensureFolder(folderRel), fileName);
-      try {
+      const write = async (): Promise<string> => {
+        const file = path.join(await this.vault.ensureFolder(folderRel), fileName);
         await atomicWrite(file, body);
-      } catch (err) {
-        // the folder was removed in the moment since it was resolved: create and check it again, once
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        file = path.join(await this.vault.ensureFolder(folderRel), fileName);
-        await atomicWrite(file, body);
-      }
+        return file;
+      };
+      // a folder removed in the moment between its check and the write is created and checked again, once
+      const file = await write().catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return write();
+      });
       fileRel = this.vault.relative(file);
     } catch (err) {
       throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });

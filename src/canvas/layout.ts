@@ -157,21 +157,20 @@ export function placeRight(
   obstacles: ObstacleIndex | readonly Rect[],
 ): Rect {
   const start = { x: source.x + source.width + LAYOUT_GAP, y: source.y, width, height };
-  return slide(start, 'x', asIndex(obstacles));
+  return slideRight(start, asIndex(obstacles));
 }
 
 /** Moves `start` along one axis, each time past the farthest obstacle it overlaps, until it overlaps none. */
-function slide(start: Rect, axis: 'x' | 'y', index: ObstacleIndex): Rect {
+function slideRight(start: Rect, index: ObstacleIndex): Rect {
   const rect: Rect = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
-  const extent = axis === 'x' ? 'width' : 'height';
   for (;;) {
     let farthest: number | undefined;
     for (const o of index.overlapping(rect, LAYOUT_MARGIN)) {
-      const end = o[axis] + o[extent];
+      const end = o.x + o.width;
       if (farthest === undefined || end > farthest) farthest = end;
     }
     if (farthest === undefined) return rect;
-    rect[axis] = Math.round(farthest + LAYOUT_GAP);
+    rect.x = Math.round(farthest + LAYOUT_GAP);
   }
 }
 

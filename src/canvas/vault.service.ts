@@ -23,7 +23,7 @@ const MAX_KNOWN_FOLDERS = 64;
 @Injectable()
 export class VaultService implements OnModuleInit {
   private readonly logger = new Logger(VaultService.name);
-  /** Folders `ensureFolder` created and checked, with their real paths (most recently used last). */
+  /** Folders `ensureFolder` created and checked, with their real paths (oldest check first; the first to go). */
   private readonly folders = new Map<string, string>();
   /** Real path of the vault root. */
   readonly root: string;

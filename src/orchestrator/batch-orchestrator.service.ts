@@ -385,7 +385,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       run.timers.push(ticker);
       await this.dispatch(run);
       this.storeOutcomes(run);
-      if (run.storeError !== undefined) throw run.storeError;
+      if (run.timerError !== undefined) throw run.timerError;
       if (run.stopReason === 'shutdown' && run.recorded.size < run.task.totalNodes) {
         // left `running` on purpose: the next start resumes it
         run.resolveDone(this.store.findTask(run.taskId) ?? run.task);
@@ -660,7 +660,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     try {
       work();
     } catch (err) {
-      run.storeError ??= err instanceof Error ? err : new Error(String(err));
+      run.timerError ??= err instanceof Error ? err : new Error(String(err));
       run.stop('cancel', true);
     }
   }
@@ -805,7 +805,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     try {
       run.stop('cancel', true);
       // outcomes counted before the failure keep their results, if the store still takes them
-      if (run.storeError === undefined) this.storeOutcomes(run);
+      if (run.timerError === undefined) this.storeOutcomes(run);
       const now = new Date().toISOString();
       const { task, events } = this.store.transition(
         run.taskId,

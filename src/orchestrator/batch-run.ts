@@ -64,7 +64,7 @@ export class BatchRun {
   readonly unstored: { results: NodeResultRecord[]; drafts: EventDraft[] } = { results: [], drafts: [] };
   storeScheduled: NodeJS.Immediate | undefined;
   /** Set when a timer's work for the batch (storing outcomes, progress, deadline) failed; the batch fails with it. */
-  storeError: Error | undefined;
+  timerError: Error | undefined;
   /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
   resolveDone!: (task: TaskRecord) => void;

@@ -33,8 +33,7 @@ interface ReusedView {
   until: number;
   view: TaskStatusDto;
   /** The view as JSON text, and its ETag, once a client asked for them. */
-  json?: string;
-  etag?: string;
+  serialized?: { json: string; etag: string };
 }
 
 /** Which results and errors a status lists, per group. */
@@ -84,12 +83,12 @@ export class TaskViewService {
   /** `status` as JSON text with a weak ETag of it, both made once per reused view. */
   statusJson(taskId: string, page: StatusPage = {}): { json: string; etag: string } {
     const entry = this.reused(taskId, page);
-    if (entry.json === undefined) {
-      entry.json = JSON.stringify(entry.view);
-      const digest = createHash('sha1').update(entry.json).digest('base64url');
-      entry.etag = `W/"${Buffer.byteLength(entry.json).toString(16)}-${digest}"`;
+    if (!entry.serialized) {
+      const json = JSON.stringify(entry.view);
+      const digest = createHash('sha1').update(json).digest('base64url');
+      entry.serialized = { json, etag: `W/"${Buffer.byteLength(json).toString(16)}-${digest}"` };
     }
-    return { json: entry.json, etag: entry.etag ?? '' };
+    return entry.serialized;
   }
 
   private reused(taskId: string, page: StatusPage): ReusedView {
