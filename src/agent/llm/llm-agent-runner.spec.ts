@@ -1,3 +1,6 @@
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { AgentRunError, type AgentRunRequest } from '../agent-runner';
 import { createModel, LlmAgentRunner, type ModelCall, redactor } from './llm-agent-runner';
 import type { LlmSettings } from './llm-settings';
@@ -117,6 +120,8 @@ describe('LlmAgentRunner (model call replaced, real templates, schemas and retry
   });
 });
 
+type Attempt = (signal: AbortSignal, args: Omit<Parameters<ModelCall>[0], 'signal'>) => Promise<unknown>;
+
 describe('LlmAgentRunner with a time limit per provider call', () => {
   const timed = settings({ retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, attemptTimeoutMs: 100 } });
 
@@ -133,6 +138,44 @@ describe('LlmAgentRunner with a time limit per provider call', () => {
     expect(err.errorType).toBe('AGENT_TIMEOUT');
     expect(err.details.attempts).toBe(2);
     expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('still aborts a hung call when garbage collections run while it waits (nodejs/node#57736)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const node = new AbortController();
+    const hang: ModelCall = ({ signal }) =>
+      new Promise((_, reject) => {
+        signal.addEventListener('abort', () => reject(new Error('aborted')));
+        // collections before the 100-ms limit: a weakly held timeout signal would be gone, the call hung forever
+        for (const ms of [10, 30, 60]) setTimeout(gc, ms);
+      });
+    const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref());
+    const outcome = await Promise.race([
+      new LlmAgentRunner(timed, { call: hang })
+        .run({ ...request('oral-explanation'), signal: node.signal })
+        .catch((e: AgentRunError) => e.errorType),
+      guard,
+    ]);
+    expect(outcome).toBe('AGENT_TIMEOUT');
+    expect(getEventListeners(node.signal, 'abort')).toHaveLength(0); // each attempt took its listener back
+  });
+
+  it('a call started on a node signal that is already aborted gets an aborted signal', async () => {
+    // the retry layer checks the node's signal before each attempt; the attempt itself must not rely on that
+    const node = new AbortController();
+    const reason = new Error('cancelled before the call');
+    node.abort(reason);
+    const seen: unknown[] = [];
+    const call: ModelCall = ({ signal }) => {
+      seen.push(signal.aborted && signal.reason);
+      return Promise.reject(new Error('aborted'));
+    };
+    const runner = new LlmAgentRunner(timed, { call }) as unknown as { attempt: Attempt };
+    await expect(runner.attempt(node.signal, { system: '', prompt: '', headers: {} })).rejects.toThrow(
+      'aborted',
+    );
+    expect(seen).toEqual([reason]);
   });
 
   it('a call within its limit passes; other failures and the node’s own abort pass through', async () => {

@@ -110,12 +110,26 @@ export class LlmAgentRunner extends AgentRunner {
   ): Promise<{ text: string; usage: TokenUsage }> {
     const limit = this.settings.retry.attemptTimeoutMs;
     if (limit === undefined) return this.call({ ...args, signal });
-    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
+    // An own controller and timer, not `AbortSignal.any([signal, AbortSignal.timeout(limit)])`: Node 20 holds the
+    // timeout signal of an `any()` only weakly, so a garbage collection during the call dropped it and the call was
+    // never aborted (nodejs/node#57736); `any()` also leaves its listener on the node's signal until a collection.
+    const attempt = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attempt.abort(new AttemptTimeoutError(limit));
+    }, limit);
+    const follow = (): void => attempt.abort(signal.reason);
+    if (signal.aborted) follow();
+    else signal.addEventListener('abort', follow, { once: true });
     try {
-      return await this.call({ ...args, signal: attemptSignal });
+      return await this.call({ ...args, signal: attempt.signal });
     } catch (err) {
-      if (!signal.aborted && attemptSignal.aborted) throw new AttemptTimeoutError(limit);
+      if (timedOut && !signal.aborted) throw new AttemptTimeoutError(limit);
       throw err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', follow);
     }
   }
 }
