@@ -136,6 +136,33 @@ describe('CanvasWriteQueue (real temp file)', () => {
     expect(tempFiles()).toEqual([]);
   });
 
+  describe('pacing', () => {
+    /** A queue whose next write is paced a minute away (as after a slow write of a huge canvas). */
+    const paced = (): CanvasWriteQueue => {
+      const queue = track(new CanvasWriteQueue(file));
+      (queue as unknown as { nextWriteAt: number }).nextWriteAt = performance.now() + 60_000;
+      return queue;
+    };
+
+    it('holds an addition for the pause; an urgent one ends it and both go in one write', async () => {
+      const queue = paced();
+      let firstDone = false;
+      const first = queue.add(addition(1)).then((o) => ((firstDone = true), o));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(firstDone).toBe(false); // still pausing
+      expect(readCanvas().nodes).toHaveLength(2);
+      const outcomes = await Promise.all([first, queue.add(addition(2), { urgent: true })]);
+      expect(outcomes.every((o) => o.placed && !o.alreadyPresent)).toBe(true);
+      expect(queue.writes).toBe(1);
+      expect(readCanvas().nodes.map((n) => n.id)).toEqual(['src', 'other', 'result-1', 'result-2']);
+    });
+
+    it('an urgent addition queued before the pause begins skips it', async () => {
+      await expect(paced().add(addition(1), { urgent: true })).resolves.toMatchObject({ placed: true });
+      expect(readCanvas().nodes).toHaveLength(3);
+    });
+  });
+
   it('keeps two-space indentation, CRLF line ends and the final newline of the file', async () => {
     const original = JSON.stringify({ nodes: [SOURCE], edges: [] }, null, 2).replace(/\n/g, '\r\n') + '\r\n';
     writeFileSync(file, original);

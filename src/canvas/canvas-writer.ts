@@ -64,6 +64,7 @@ interface PlacedAddition {
 
 interface Pending {
   addition: CanvasAddition;
+  urgent: boolean;
   resolve: (o: AdditionOutcome) => void;
   reject: (e: unknown) => void;
 }
@@ -121,6 +122,8 @@ export class CanvasWriteQueue {
   private closed = false;
   /** No write starts before this time (`performance.now()`), so a big canvas is not rewritten back to back. */
   private nextWriteAt = 0;
+  /** Ends the pacing pause in progress, if any. */
+  private endPause: (() => void) | undefined;
   /** Number of file replacements done, and bytes written (for benchmarks and logs). */
   writes = 0;
   bytesWritten = 0;
@@ -136,10 +139,15 @@ export class CanvasWriteQueue {
     private readonly settleChecksMs: readonly number[] = SETTLE_CHECKS_MS,
   ) {}
 
-  add(addition: CanvasAddition): Promise<AdditionOutcome> {
+  /**
+   * Queues an addition for the next write. `urgent`: nothing more is expected to join it (e.g. a batch's last
+   * result), so a pacing pause in progress ends now instead of holding the result back for coalescing.
+   */
+  add(addition: CanvasAddition, options: { urgent?: boolean } = {}): Promise<AdditionOutcome> {
     return new Promise<AdditionOutcome>((resolve, reject) => {
-      this.pending.push({ addition, resolve, reject });
+      this.pending.push({ addition, urgent: options.urgent === true, resolve, reject });
       this.draining ??= this.drain();
+      if (options.urgent) this.endPause?.();
     });
   }
 
@@ -167,7 +175,7 @@ export class CanvasWriteQueue {
       while (this.pending.length) {
         // pace the writes: what finishes during the pause joins this write
         const pause = this.nextWriteAt - performance.now();
-        if (pause > 0) await sleep(pause);
+        if (pause > 0 && !this.pending.some((p) => p.urgent)) await this.pauseFor(pause);
         const batch = this.pending;
         this.pending = [];
         try {
@@ -188,6 +196,18 @@ export class CanvasWriteQueue {
     } finally {
       this.draining = undefined;
     }
+  }
+
+  /** Sleeps `ms`, or less when an urgent addition arrives. */
+  private pauseFor(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.endPause?.(), ms);
+      this.endPause = () => {
+        clearTimeout(timer);
+        this.endPause = undefined;
+        resolve();
+      };
+    });
   }
 
   private async writeOnce(additions: CanvasAddition[]): Promise<AdditionOutcome[]> {

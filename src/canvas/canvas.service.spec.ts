@@ -501,6 +501,14 @@ describe('CanvasService (real temp vault)', () => {
       );
     });
 
+    it('reports a canvas whose folder was replaced by a file since it was opened', async () => {
+      rmSync(path.dirname(canvasFile), { recursive: true });
+      writeFileSync(path.dirname(canvasFile), 'not a folder');
+      await expect(service.nodeContent(canvas(), 'text1')).rejects.toThrow(
+        new NodeNotFoundError('canvas Biology/cells.canvas no longer exists'),
+      );
+    });
+
     it('shares one read and parse between concurrent requests for a changed canvas', async () => {
       const readSpy = jest.spyOn(fsp, 'readFile');
       const inputs = await Promise.all(

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { promises as fs, type Stats } from 'node:fs';
+import { promises as fs, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
@@ -35,6 +35,8 @@ export interface ResultToWrite {
   markdown: string;
   /** The agent's structured output: question, score and hint agents add text nodes instead of a file node. */
   structured?: AgentStructuredOutput;
+  /** Nothing else of the batch is running or left to start: write the canvas now, without a pacing pause. */
+  last?: boolean;
 }
 
 export interface WrittenResult {
@@ -79,8 +81,6 @@ export class CanvasService implements OnModuleDestroy {
   private readonly queues = new Map<string, CanvasWriteQueue>();
   private readonly cache = new Map<string, CachedCanvas>();
   private readonly loading = new Map<string, Promise<CachedCanvas>>();
-  /** `stat` calls in flight, per canvas: the nodes that ask while one runs share its answer. */
-  private readonly stats = new Map<string, Promise<Stats | undefined>>();
 
   constructor(private readonly vault: VaultService) {}
 
@@ -193,6 +193,7 @@ export class CanvasService implements OnModuleDestroy {
         body,
         structured: r.structured,
       }),
+      { urgent: r.last },
     );
     return { filePath: fileRel, fileSize, canvas };
   }
@@ -251,7 +252,7 @@ export class CanvasService implements OnModuleDestroy {
    * changed file share one parse.
    */
   private async load(canvas: ResolvedCanvasPath): Promise<CachedCanvas> {
-    const stat = await this.statOf(canvas.absPath);
+    const stat = this.statOf(canvas.absPath);
     if (!stat) throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
     const key = statKey(stat);
     const hit = this.cache.get(canvas.absPath);
@@ -269,19 +270,17 @@ export class CanvasService implements OnModuleDestroy {
   }
 
   /**
-   * The file's stat (`undefined` when it is gone). Every node of a batch reads its canvas "as it is on disk now"; the
-   * nodes that ask while a stat is in flight share it instead of starting one each.
+   * The file's stat (`undefined` when it is gone or unreadable). Every node of a batch reads its canvas "as it is on
+   * disk now", just before its agent starts. Synchronous on purpose: a local `stat` costs microseconds, while the
+   * asynchronous one waits in libuv's thread pool behind the result files and canvas writes of the nodes that just
+   * finished — the next node's start waited for them.
    */
-  private statOf(absPath: string): Promise<Stats | undefined> {
-    let stat = this.stats.get(absPath);
-    if (!stat) {
-      stat = fs
-        .stat(absPath)
-        .catch(() => undefined)
-        .finally(() => this.stats.delete(absPath));
-      this.stats.set(absPath, stat);
+  private statOf(absPath: string): Stats | undefined {
+    try {
+      return statSync(absPath, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
     }
-    return stat;
   }
 
   /**

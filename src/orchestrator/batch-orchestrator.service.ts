@@ -448,6 +448,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       });
       inflight.add(p);
     }
+    run.allStarted = true;
     while (inflight.size) await Promise.allSettled([...inflight]);
   }
 
@@ -549,6 +550,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         title: `${agentType}: ${concept || nodeId}`,
         markdown: output.markdown,
         structured: output.structured,
+        // the batch's last result: nothing of it can join a coalesced write any more
+        last: run.allStarted && run.running === 0,
       });
       this.estimates.observe(agentType, durationMs);
       failpoint('node.before-record');

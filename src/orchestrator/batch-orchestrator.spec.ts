@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
 import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent/agent-runner';
+import { CanvasService } from '../canvas/canvas.service';
 import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
 import { TaskStore } from '../session/task-store';
 import { BatchOrchestrator } from './batch-orchestrator.service';
@@ -161,6 +162,26 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     sub.unsubscribe();
     runner.finish('n0');
     await orchestrator.waitForCompletion(task.taskId);
+  });
+
+  it('marks only the batch’s last result as last (its canvas write skips the pacing pause)', async () => {
+    await boot({ globalMaxConcurrent: 2 });
+    const writes = jest.spyOn(app.get(CanvasService), 'writeResult');
+    const { task } = await submit(['n0', 'n1', 'n2', 'n3', 'n4']);
+    for (const id of ['n0', 'n1', 'n2', 'n3']) {
+      await until(() => runner.pending.has(id));
+      runner.finish(id);
+    }
+    await until(() => runner.pending.has('n4'));
+    runner.finish('n4');
+    await orchestrator.waitForCompletion(task.taskId);
+    expect(writes.mock.calls.map(([r]) => [r.sourceNodeId, r.last])).toEqual([
+      ['n0', false],
+      ['n1', false],
+      ['n2', false],
+      ['n3', false], // n4 still running
+      ['n4', true],
+    ]);
   });
 
   it('classifies failures: non-Error throws, typed runner errors, node timeouts, runners that ignore the signal', async () => {

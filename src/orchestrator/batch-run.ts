@@ -43,6 +43,8 @@ const ABORTS: Record<StopReason, NodeAbort> = {
 export class BatchRun {
   stopReason: StopReason | undefined;
   running = 0;
+  /** Every node left to run has been started (or the batch stopped starting them). */
+  allStarted = false;
   peak = 0;
   completed = 0;
   failed = 0;
