@@ -37,6 +37,8 @@ export interface ResultToWrite {
   structured?: AgentStructuredOutput;
   /** Nothing else of the batch is running or left to start: write the canvas now, without a pacing pause. */
   last?: boolean;
+  /** Called once the result file is written, before the canvas part (which may wait for a coalesced write). */
+  onFileWritten?: () => void;
 }
 
 export interface WrittenResult {
@@ -183,6 +185,7 @@ export class CanvasService implements OnModuleDestroy {
     } catch (err) {
       throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
     }
+    r.onFileWritten?.();
     const fileSize = Buffer.byteLength(body);
     const canvas = await this.queue(r.canvas.absPath).add(
       resultAddition({

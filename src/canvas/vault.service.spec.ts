@@ -289,6 +289,15 @@ describe('VaultService', () => {
       );
     });
 
+    it('shares one check-and-create between concurrent calls for a new folder', async () => {
+      const create = jest.spyOn(vault as unknown as { createFolder: () => Promise<string> }, 'createFolder');
+      const reals = await Promise.all(Array.from({ length: 20 }, () => vault.ensureFolder('Biology/many')));
+      expect(new Set(reals)).toEqual(new Set([path.join(vaultRoot, 'Biology', 'many')]));
+      expect(create).toHaveBeenCalledTimes(1);
+      await vault.ensureFolder('Biology/many');
+      expect(create).toHaveBeenCalledTimes(1); // known now: only resolved again
+    });
+
     it('refuses a ".." folder without creating anything outside', async () => {
       await expect(vault.ensureFolder('../created-outside')).rejects.toThrow('resolves outside the vault');
       expect(existsSync(path.join(base, 'created-outside'))).toBe(false);

@@ -25,6 +25,8 @@ export class VaultService implements OnModuleInit {
   private readonly logger = new Logger(VaultService.name);
   /** Folders `ensureFolder` created and checked, with their real paths (oldest check first; the first to go). */
   private readonly folders = new Map<string, string>();
+  /** Folder checks-and-creations in progress, by vault-relative folder. */
+  private readonly creating = new Map<string, Promise<string>>();
   /** Real path of the vault root. */
   readonly root: string;
 
@@ -98,12 +100,21 @@ export class VaultService implements OnModuleInit {
       const now = await fs.realpath(path.join(this.root, relFolder)).catch(() => undefined);
       if (now === known) return known;
     }
-    const real = await this.createFolder(relFolder);
-    this.folders.delete(relFolder);
-    this.folders.set(relFolder, real);
-    if (this.folders.size > MAX_KNOWN_FOLDERS)
-      this.folders.delete(this.folders.keys().next().value as string);
-    return real;
+    // the results of one batch ask at once: they share one check-and-create
+    let creating = this.creating.get(relFolder);
+    if (!creating) {
+      creating = this.createFolder(relFolder)
+        .then((real) => {
+          this.folders.delete(relFolder);
+          this.folders.set(relFolder, real);
+          if (this.folders.size > MAX_KNOWN_FOLDERS)
+            this.folders.delete(this.folders.keys().next().value as string);
+          return real;
+        })
+        .finally(() => this.creating.delete(relFolder));
+      this.creating.set(relFolder, creating);
+    }
+    return creating;
   }
 
   private async createFolder(relFolder: string): Promise<string> {

@@ -437,13 +437,16 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     const inflight = new Set<Promise<void>>();
     for (const [groupIndex, nodeId] of this.dispatchOrder(run)) {
       if (run.stopReason) break;
+      const writeSlot = await run.writeSlots.acquire();
       const batchSlot = await run.batchSlots.acquire();
       if (run.stopReason) {
         batchSlot.release();
+        writeSlot.release();
         break;
       }
-      const p: Promise<void> = this.executeNode(run, groupIndex, nodeId, batchSlot).finally(() => {
+      const p: Promise<void> = this.executeNode(run, groupIndex, nodeId, batchSlot, writeSlot).finally(() => {
         batchSlot.release();
+        writeSlot.release();
         inflight.delete(p);
       });
       inflight.add(p);
@@ -485,6 +488,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     groupIndex: number,
     nodeId: string,
     batchSlot: Slot,
+    writeSlot: Slot,
   ): Promise<void> {
     const group = run.groups[groupIndex];
     const agentType = group.spec.agentType;
@@ -552,6 +556,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         structured: output.structured,
         // the batch's last result: nothing of it can join a coalesced write any more
         last: run.allStarted && run.running === 0,
+        onFileWritten: () => writeSlot.release(),
       });
       this.estimates.observe(agentType, durationMs);
       failpoint('node.before-record');

@@ -164,6 +164,29 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await orchestrator.waitForCompletion(task.taskId);
   });
 
+  it('starts at most twice its cap of nodes whose result files are not written yet (fast agents, slow disk)', async () => {
+    await boot({}, false, { n0: 'ok', n1: 'ok', n2: 'ok', n3: 'ok', n4: 'ok', n5: 'ok' });
+    const canvas = app.get(CanvasService);
+    const real = canvas.writeResult.bind(canvas);
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    jest.spyOn(canvas, 'writeResult').mockImplementation(async (r) => {
+      await gate; // the result file "takes long" to write
+      return real(r);
+    });
+    const { task } = await submit(['n0', 'n1', 'n2', 'n3', 'n4', 'n5'], { maxConcurrent: 1 });
+    try {
+      await until(() => runner.seen.length >= 2);
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      expect(runner.seen).toEqual(['n0', 'n1']); // their agents are done, their files not yet written
+    } finally {
+      openGate();
+    }
+    const final = await orchestrator.waitForCompletion(task.taskId);
+    expect(final.status).toBe('completed');
+    expect(runner.seen).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', 'n5']);
+  });
+
   it('marks only the batch’s last result as last (its canvas write skips the pacing pause)', async () => {
     await boot({ globalMaxConcurrent: 2 });
     const writes = jest.spyOn(app.get(CanvasService), 'writeResult');

@@ -1,7 +1,7 @@
 import type { ResolvedCanvasPath } from '../canvas/vault.service';
 import type { EventDraft } from '../session/task-store';
 import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session/task.types';
-import type { SlotLimiter } from './concurrency/slot-limiter';
+import { SlotLimiter } from './concurrency/slot-limiter';
 
 /** Why a batch stops dispatching: a cancel request, its deadline, or the process shutting down. */
 export type StopReason = 'cancel' | 'deadline' | 'shutdown';
@@ -70,12 +70,19 @@ export class BatchRun {
   /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
   resolveDone!: (task: TaskRecord) => void;
+  /**
+   * Nodes between their start and their result file being written: twice the batch's cap. A node gives its agent
+   * slots back when its agent call ends, so the next agents start while results are written; this bound keeps a
+   * batch of fast agents from piling thousands of file writes onto the thread pool at once.
+   */
+  readonly writeSlots: SlotLimiter;
 
   constructor(
     readonly task: TaskRecord,
     readonly canvas: ResolvedCanvasPath,
     readonly batchSlots: SlotLimiter,
   ) {
+    this.writeSlots = new SlotLimiter(2 * batchSlots.capacity);
     this.groups = task.groups.map((spec) => ({
       spec,
       total: spec.nodeIds.length,
