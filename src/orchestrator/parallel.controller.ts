@@ -54,16 +54,16 @@ export class ParallelController {
   status(
     @Param('taskId') taskId: string,
     @Query() query: StatusQueryDto,
-    @Res({ passthrough: true }) res: Response,
-  ): string {
-    // the JSON text itself is reused with the view (50 clients polling a big task would otherwise serialize and hash
-    // the same tens of kB hundreds of times a second); a matching If-None-Match gets 304
-    const { json, etag } = this.views.statusJson(taskId, {
+    @Res() res: Response,
+  ): void {
+    // the JSON bytes themselves are reused with the view (50 clients polling a big task would otherwise serialize,
+    // encode and hash the same tens of kB hundreds of times a second); a matching If-None-Match gets 304
+    const { body, etag } = this.views.statusJson(taskId, {
       offset: query.results_offset,
       limit: query.view === 'summary' ? 0 : query.results_limit,
     });
     res.type('application/json').setHeader('ETag', etag);
-    return json;
+    res.send(body);
   }
 
   /** Graceful cancel: no node that had not started runs after the reply. `?mode=abort` aborts running nodes too. */

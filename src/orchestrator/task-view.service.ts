@@ -33,7 +33,7 @@ interface ReusedView {
   until: number;
   view: TaskStatusDto;
   /** The view as JSON text, and its ETag, once a client asked for them. */
-  serialized?: { json: string; etag: string };
+  serialized?: { body: Buffer; etag: string };
 }
 
 /** Which results and errors a status lists, per group. */
@@ -80,13 +80,14 @@ export class TaskViewService {
     return this.reused(taskId, page).view;
   }
 
-  /** `status` as JSON text with a weak ETag of it, both made once per reused view. */
-  statusJson(taskId: string, page: StatusPage = {}): { json: string; etag: string } {
+  /** `status` as UTF-8 JSON bytes with a weak ETag of them, both made once per reused view. */
+  statusJson(taskId: string, page: StatusPage = {}): { body: Buffer; etag: string } {
     const entry = this.reused(taskId, page);
     if (!entry.serialized) {
-      const json = JSON.stringify(entry.view);
-      const digest = createHash('sha1').update(json).digest('base64url');
-      entry.serialized = { json, etag: `W/"${Buffer.byteLength(json).toString(16)}-${digest}"` };
+      // kept as UTF-8 bytes: sent as they are, not encoded again for every request
+      const body = Buffer.from(JSON.stringify(entry.view), 'utf8');
+      const digest = createHash('sha1').update(body).digest('base64url');
+      entry.serialized = { body, etag: `W/"${body.length.toString(16)}-${digest}"` };
     }
     return entry.serialized;
   }
