@@ -51,11 +51,7 @@ export class ParallelController {
   /** Task status with per-group results and errors (paged for large tasks, or a summary). */
   @Get('status/:taskId')
   @ApiOkResponse({ type: TaskStatusDto })
-  status(
-    @Param('taskId') taskId: string,
-    @Query() query: StatusQueryDto,
-    @Res() res: Response,
-  ): void {
+  status(@Param('taskId') taskId: string, @Query() query: StatusQueryDto, @Res() res: Response): void {
     // the JSON bytes themselves are reused with the view (50 clients polling a big task would otherwise serialize,
     // encode and hash the same tens of kB hundreds of times a second); a matching If-None-Match gets 304
     const { body, etag } = this.views.statusJson(taskId, {
