@@ -32,7 +32,7 @@ const COUNT_ONLY_EVENTS = new Set(['task_completed', 'task_failed', 'progress_up
 interface ReusedView {
   until: number;
   view: TaskStatusDto;
-  /** The view as JSON text, and its ETag, once a client asked for them. */
+  /** The view as UTF-8 JSON bytes, and their ETag, once a client asked for them. */
   serialized?: { body: Buffer; etag: string };
 }
 
