@@ -1,3 +1,4 @@
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { writeGridCanvas } from './support/canvas-fixtures';
 import {
   http,
@@ -9,6 +10,7 @@ import {
 } from './support/harness';
 
 type Json = Record<string, any>;
+const key = (e: ReceivedEvent) => `${e.id}:${e.event}:${JSON.stringify(e.data)}`;
 
 describe('SSE progress stream (real server, real HTTP clients)', () => {
   let server: TestServer;
@@ -29,7 +31,6 @@ describe('SSE progress stream (real server, real HTTP clients)', () => {
     expect(res.status).toBe(202);
     return res.body.task_id as string;
   }
-  const key = (e: ReceivedEvent) => `${e.id}:${e.event}:${JSON.stringify(e.data)}`;
 
   it('gives early, late and reconnecting subscribers the same gap-free sequence, then ends', async () => {
     const taskId = await start();
@@ -106,6 +107,67 @@ describe('SSE progress stream (real server, real HTTP clients)', () => {
     expect(final.completed_nodes).toBe(16);
     const health = await http<Json>('GET', `${server.url}/health`);
     expect(health.body.status).toBe('ok');
+  });
+});
+
+describe('SSE fan-out to many clients (real server, real sockets)', () => {
+  let server: TestServer;
+  let ids: string[][];
+  beforeAll(async () => {
+    server = await startServer({ AGENT_LATENCY_MS: '5' }, (vault) => {
+      ids = writeGridCanvas(vault, 'Test/fanout.canvas', 4, 50);
+    });
+  });
+  afterAll(() => server.close());
+
+  /** A raw HTTP client that reads nothing until `resume()`; then collects the event ids until the stream ends. */
+  function pausedClient(url: string): { opened: Promise<void>; resume(): Promise<number[]> } {
+    let response!: IncomingMessage;
+    const opened = new Promise<void>((resolve, reject) => {
+      httpGet(url, { headers: { accept: 'text/event-stream' } }, (res) => {
+        response = res;
+        res.pause();
+        resolve();
+      }).on('error', reject);
+    });
+    return {
+      opened,
+      resume: () =>
+        new Promise<number[]>((resolve, reject) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => resolve([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))));
+          response.on('error', reject);
+          response.resume();
+        }),
+    };
+  }
+
+  it('gives 50 watchers and one that reads nothing until the batch is over the same complete sequence', async () => {
+    const res = await http<Json>('POST', `${server.url}/parallel/execute`, {
+      canvas_path: 'Test/fanout.canvas',
+      groups: ids.map((node_ids, g) => ({ group_id: g, agent_type: 'oral-explanation', node_ids })),
+      max_concurrent: 12,
+    });
+    expect(res.status).toBe(202);
+    const taskId = res.body.task_id as string;
+    const url = `${server.url}/parallel/events/${taskId}`;
+    const stalled = pausedClient(url);
+    await stalled.opened;
+    const watchers = Array.from({ length: 50 }, () => sseClient(url));
+    const streams = await Promise.all(watchers.map((w) => w.done));
+    const final = await waitTerminal(server, taskId);
+    expect(final.status).toBe('completed');
+    expect(final.completed_nodes).toBe(200);
+
+    const all = streams[0];
+    expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
+    expect(all.filter((e) => e.event === 'task_completed')).toHaveLength(200);
+    expect(all.at(-1)!.event).toBe('session_completed');
+    for (const other of streams) expect(other.map(key)).toEqual(all.map(key));
+
+    expect(await stalled.resume()).toEqual(all.map((e) => e.id));
   });
 });
 

@@ -1,5 +1,6 @@
 import type { MemoryDeliveryService } from '../memory/memory-delivery.service';
 import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
+import type { SseFanout } from '../orchestrator/sse-fanout';
 import { TaskEventBus } from '../orchestrator/task-event-bus';
 import type { TaskStore } from '../session/task-store';
 import type { TaskEventRecord } from '../session/task.types';
@@ -27,10 +28,11 @@ describe('MetricsService', () => {
   const outbox = {
     status: () => ({ pending: 7, delivered: 1, failedAttempts: 3, oldestPendingAgeSeconds: 12.5 }),
   } as unknown as MemoryDeliveryService;
+  const sse = { clientCount: 2 } as unknown as SseFanout;
 
   it('counts node outcomes from published events, tolerating events without the usual fields', async () => {
     const bus = new TaskEventBus();
-    const metrics = new MetricsService(bus, store, new GlobalSlots(3), outbox);
+    const metrics = new MetricsService(bus, store, new GlobalSlots(3), outbox, sse);
     metrics.onModuleInit();
     bus.publish([
       event('task_completed', { agent_type: 'oral-explanation', duration_ms: 1500 }),
@@ -58,6 +60,7 @@ describe('MetricsService', () => {
     expect(text).toContain('canvas_batch_tasks_finished_total{status="completed"} 1');
     expect(text).toContain('canvas_batch_tasks{status="cancelled"} 4');
     expect(text).toContain('canvas_batch_memory_outbox_backlog 7');
+    expect(text).toContain('canvas_batch_sse_clients 2');
     expect(text).toContain('canvas_batch_memory_delivered 1');
     expect(text).toContain('canvas_batch_memory_failed_attempts 3');
     expect(text).toContain('canvas_batch_memory_oldest_pending_age_seconds 12.5');
@@ -72,7 +75,7 @@ describe('MetricsService', () => {
 
   it('can be destroyed before it was initialised', () => {
     expect(() =>
-      new MetricsService(new TaskEventBus(), store, new GlobalSlots(1), outbox).onModuleDestroy(),
+      new MetricsService(new TaskEventBus(), store, new GlobalSlots(1), outbox, sse).onModuleDestroy(),
     ).not.toThrow();
   });
 });

@@ -4,6 +4,7 @@ import type { Subscription } from 'rxjs';
 import { MemoryDeliveryService } from '../memory/memory-delivery.service';
 import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
 import { TaskEventBus } from '../orchestrator/task-event-bus';
+import { SseFanout } from '../orchestrator/sse-fanout';
 import { TaskStore } from '../session/task-store';
 import type { TaskEventRecord } from '../session/task.types';
 
@@ -56,6 +57,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     store: TaskStore,
     slots: GlobalSlots,
     memory: MemoryDeliveryService,
+    sse: SseFanout,
   ) {
     new Gauge({
       name: 'canvas_batch_tasks',
@@ -103,7 +105,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       help: 'Connected SSE clients following a task',
       registers: [this.registry],
       collect() {
-        this.set(bus.liveFeedCount);
+        this.set(sse.clientCount);
       },
     });
     new Gauge({

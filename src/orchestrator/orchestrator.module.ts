@@ -21,6 +21,7 @@ import { GlobalSlots } from './concurrency/slot-limiter';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
 import { TaskEventBus } from './task-event-bus';
+import { SseFanout } from './sse-fanout';
 import { TaskEventStream } from './task-event-stream';
 import { TaskEventsController } from './task-events.controller';
 import { TaskViewService } from './task-view.service';
@@ -58,6 +59,7 @@ import { TaskViewService } from './task-view.service';
     BatchOrchestrator,
     TaskEventBus,
     TaskEventStream,
+    SseFanout,
     TaskViewService,
   ],
   exports: [
@@ -65,6 +67,7 @@ import { TaskViewService } from './task-view.service';
     BatchOrchestrator,
     TaskViewService,
     TaskEventStream,
+    SseFanout,
     TaskEventBus,
     GlobalSlots,
     SessionModule,

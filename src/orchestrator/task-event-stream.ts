@@ -26,7 +26,7 @@ const REPLAY_PAGE = 1000;
  * out to every subscriber; 1,000 watchers would otherwise cost 1,000 `JSON.stringify` calls per event).
  */
 const serialized = new WeakMap<TaskEventRecord, string>();
-function wireJson(e: TaskEventRecord): string {
+export function wireJson(e: TaskEventRecord): string {
   let json = serialized.get(e);
   if (json === undefined) {
     const wire: WireEvent = { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data };
@@ -79,8 +79,7 @@ export class TaskEventStream {
       replaying = false;
       buffered.splice(0).forEach(send);
       // A finished task whose log was replayed up to (or past) its end: nothing more will come.
-      if (!subscriber.closed && isTerminal(this.store.findTask(taskId)?.status ?? 'failed'))
-        subscriber.complete();
+      if (!subscriber.closed && isTerminal(this.store.taskStatus(taskId) ?? 'failed')) subscriber.complete();
 
       const keepAlive = setInterval(
         () => subscriber.next({ comment: 'keep-alive' }),

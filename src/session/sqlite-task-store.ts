@@ -89,6 +89,7 @@ export class SqliteTaskStore extends TaskStore {
       ),
       byKey: h.prepare(`${TASK_COLUMNS} WHERE idempotency_key = ?`),
       byId: h.prepare(`${TASK_COLUMNS} WHERE task_id = ?`),
+      statusById: h.prepare('SELECT status FROM tasks WHERE task_id = ?').pluck(),
       list: h.prepare(`${TASK_COLUMNS} ORDER BY created_at DESC, rowid DESC LIMIT ?`),
       listByStatus: h.prepare(
         `${TASK_COLUMNS} WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
@@ -174,6 +175,10 @@ export class SqliteTaskStore extends TaskStore {
   findTask(taskId: string): TaskRecord | undefined {
     const row = this.s.byId.get(taskId) as TaskRow | undefined;
     return row && toTask(row);
+  }
+
+  taskStatus(taskId: string): TaskStatus | undefined {
+    return this.s.statusById.get(taskId) as TaskStatus | undefined;
   }
 
   statusCounts(): Record<TaskStatus, number> {

@@ -34,6 +34,8 @@ export abstract class TaskStore {
    */
   abstract createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean };
   abstract findTask(taskId: string): TaskRecord | undefined;
+  /** The task's status alone (cheap: its groups and node ids are not read). */
+  abstract taskStatus(taskId: string): TaskStatus | undefined;
   /** Newest first. */
   abstract listTasks(filter: { status?: TaskStatus; limit: number }): TaskRecord[];
   /** Moves a task along its state machine (throws `InvalidStateTransitionError`), optionally appending events. */

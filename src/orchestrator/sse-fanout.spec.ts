@@ -1,0 +1,356 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolveOptions } from '../config/canvas-batch-options';
+import type { TaskStore } from '../session/task-store';
+import type { TaskEventRecord, TaskStatus } from '../session/task.types';
+import { SseFanout, sseFrame } from './sse-fanout';
+import { TaskEventBus } from './task-event-bus';
+
+const TASK = 'task-1';
+
+/** The part of a task store the fan-out reads: the event log and the task's status. */
+class LogDouble {
+  readonly events: TaskEventRecord[] = [];
+  status: TaskStatus = 'running';
+  reads = 0;
+
+  append(type: string, data: Record<string, unknown> = {}): TaskEventRecord {
+    const e = { id: this.events.length + 1, taskId: TASK, type, timestamp: '2026-11-27T00:00:00.000Z', data };
+    this.events.push(e);
+    return e;
+  }
+
+  asStore(): TaskStore {
+    return {
+      eventsAfter: (taskId: string, after: number, limit = Infinity) => {
+        this.reads++;
+        return this.events.filter((e) => e.taskId === taskId && e.id > after).slice(0, limit);
+      },
+      taskStatus: () => this.status,
+    } as unknown as TaskStore;
+  }
+}
+
+/** A response that records what it was sent; `full` makes its writes report a full socket. */
+class ResponseDouble extends EventEmitter {
+  chunks: string[] = [];
+  headers?: Record<string, string>;
+  writableEnded = false;
+  destroyed = false;
+  full = false;
+
+  writeHead(status: number, headers: Record<string, string>): this {
+    this.headers = headers;
+    return this;
+  }
+
+  write(chunk: Buffer): boolean {
+    this.chunks.push(chunk.toString('utf8'));
+    return !this.full;
+  }
+
+  /** Bytes waiting for the socket: none, or more than a client may hold when `full`. */
+  get writableLength(): number {
+    return this.full ? 1 << 20 : this.buffered;
+  }
+
+  buffered = 0;
+
+  end(): void {
+    this.writableEnded = true;
+    this.emit('close');
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+
+  /** The event ids it received, in order. */
+  get ids(): number[] {
+    return [...this.chunks.join('').matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  }
+
+  asResponse(): ServerResponse {
+    return this as unknown as ServerResponse;
+  }
+}
+
+const request = {
+  socket: { setNoDelay: jest.fn(), setKeepAlive: jest.fn(), setTimeout: jest.fn() },
+} as unknown as IncomingMessage;
+
+describe('SseFanout', () => {
+  let log: LogDouble;
+  let bus: TaskEventBus;
+  let fanout: SseFanout;
+  const publish = (type: string, data: Record<string, unknown> = {}): TaskEventRecord => {
+    const e = log.append(type, data);
+    bus.publish([e]);
+    return e;
+  };
+  const connect = (after = 0): ResponseDouble => {
+    const res = new ResponseDouble();
+    fanout.attach(TASK, after, request, res.asResponse());
+    return res;
+  };
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    log = new LogDouble();
+    bus = new TaskEventBus();
+    fanout = new SseFanout(
+      log.asStore(),
+      bus,
+      resolveOptions({ vaultRoot: '/v', dataDir: '/d', keepAliveIntervalMs: 1_000 }),
+    );
+  });
+  afterEach(() => {
+    bus.close();
+    jest.useRealTimers();
+  });
+
+  it('frames an event once: id, event name and its wire JSON on one data line', () => {
+    const e = log.append('task_completed', { node_id: 'n1', text: 'line one\nline two' });
+    const frame = sseFrame(e);
+    expect(sseFrame(e)).toBe(frame);
+    const lines = frame.toString('utf8').split('\n');
+    expect(lines.slice(0, 2)).toEqual(['id: 1', 'event: task_completed']);
+    expect(JSON.parse(lines[2].slice('data: '.length))).toEqual({
+      type: 'task_completed',
+      task_id: TASK,
+      timestamp: e.timestamp,
+      data: { node_id: 'n1', text: 'line one\nline two' },
+    });
+    expect(lines.slice(3)).toEqual(['', '']);
+  });
+
+  it('opens with SSE headers and a comment, replays the log after the id, then sends live events', () => {
+    log.append('progress_update');
+    log.append('task_completed');
+    log.append('task_completed');
+    const res = connect(1);
+    expect(res.headers).toMatchObject({ 'Content-Type': 'text/event-stream', 'X-Accel-Buffering': 'no' });
+    expect(res.headers?.['Cache-Control']).toMatch(/no-cache.*no-transform/);
+    expect(res.chunks[0]).toBe(': stream open\n\n');
+    expect(res.ids).toEqual([2, 3]);
+    publish('task_failed');
+    expect(res.ids).toEqual([2, 3]); // fanned out on the next timer turn, not inside publish
+    jest.advanceTimersByTime(1);
+    expect(res.ids).toEqual([2, 3, 4]);
+    expect(fanout.clientCount).toBe(1);
+  });
+
+  it('writes what was published in one turn to each client in one write, the same bytes to all', () => {
+    const clients = [connect(), connect(), connect()];
+    const before = clients.map((c) => c.chunks.length);
+    for (let i = 0; i < 5; i++) publish('task_completed', { i });
+    jest.advanceTimersByTime(1);
+    clients.forEach((c, i) => {
+      expect(c.chunks.length).toBe(before[i] + 1);
+      expect(c.ids).toEqual([1, 2, 3, 4, 5]);
+    });
+    expect(new Set(clients.map((c) => c.chunks.at(-1))).size).toBe(1);
+  });
+
+  it('writes to many clients in slices of 2 ms, letting the event loop run in between', () => {
+    let clock = 1_000;
+    const now = jest.spyOn(performance, 'now').mockImplementation(() => clock);
+    const clients = Array.from({ length: 150 }, () => {
+      const c = connect();
+      const write = c.write.bind(c);
+      jest.spyOn(c, 'write').mockImplementation((chunk: Buffer) => {
+        clock += 0.05; // a socket write "takes" 50 µs: 40 of them fill a slice (checked every 16)
+        return write(chunk);
+      });
+      return c;
+    });
+    const got = () => clients.filter((c) => c.ids.length === 1).length;
+    publish('task_completed');
+    jest.advanceTimersToNextTimer(); // the fan-out's first slice
+    expect(got()).toBe(48);
+    publish('task_completed'); // waits for this fan-out to finish
+    jest.advanceTimersToNextTimer();
+    expect(got()).toBe(96);
+    jest.advanceTimersToNextTimer();
+    jest.advanceTimersToNextTimer();
+    expect(got()).toBe(150);
+    jest.advanceTimersByTime(100);
+    for (const c of clients) expect(c.ids).toEqual([1, 2]);
+    now.mockRestore();
+  });
+
+  it('finishes a fan-out in progress at once when the bus closes', () => {
+    const clients = Array.from({ length: 100 }, () => connect());
+    publish('task_completed');
+    jest.advanceTimersToNextTimer();
+    publish('task_completed');
+    bus.close();
+    for (const c of clients) {
+      expect(c.ids).toEqual([1, 2]);
+      expect(c.writableEnded).toBe(true);
+    }
+  });
+
+  it('paces fan-outs by their own cost, so what arrives meanwhile goes out together', () => {
+    const res = connect();
+    const now = jest.spyOn(performance, 'now');
+    let clock = 1_000;
+    now.mockImplementation(() => clock);
+    const write = res.write.bind(res);
+    jest.spyOn(res, 'write').mockImplementation((chunk: Buffer) => {
+      clock += 10; // this fan-out "takes" 10 ms: the next one starts 40 ms after it did
+      return write(chunk);
+    });
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(res.ids).toEqual([1]);
+    publish('task_completed');
+    publish('task_completed');
+    jest.advanceTimersByTime(20);
+    expect(res.ids).toEqual([1]);
+    jest.advanceTimersByTime(15);
+    expect(res.ids).toEqual([1, 2, 3]);
+    expect(res.chunks.filter((c) => c.startsWith('id:'))).toHaveLength(2);
+    now.mockRestore();
+  });
+
+  it('ends every stream after session_completed, live or replayed, and forgets the task with its last client', () => {
+    const live = connect();
+    publish('task_completed');
+    publish('session_completed', { status: 'completed' });
+    jest.advanceTimersByTime(1);
+    expect(live.ids).toEqual([1, 2]);
+    expect(live.writableEnded).toBe(true);
+    expect(fanout.clientCount).toBe(0);
+    log.status = 'completed';
+    const late = connect();
+    expect(late.ids).toEqual([1, 2]);
+    expect(late.writableEnded).toBe(true);
+    const pastTheEnd = connect(2);
+    expect(pastTheEnd.ids).toEqual([]);
+    expect(pastTheEnd.writableEnded).toBe(true);
+  });
+
+  it('skips a client whose socket is full; once it drains it catches up from the log, then is live again', () => {
+    const slow = connect();
+    const fast = connect();
+    slow.full = true;
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(slow.ids).toEqual([1]); // the write that filled it
+    for (let i = 0; i < 3; i++) {
+      publish('task_completed');
+      jest.advanceTimersByTime(100);
+    }
+    jest.advanceTimersByTime(15_000); // and no keep-alive either while it is full
+    expect(slow.ids).toEqual([1]);
+    expect(slow.chunks.some((c) => c.includes('keep-alive'))).toBe(false);
+    expect(fast.ids).toEqual([1, 2, 3, 4]);
+    expect(fast.chunks.filter((c) => c === ': keep-alive\n\n').length).toBeGreaterThanOrEqual(15);
+    slow.full = false;
+    const reads = log.reads;
+    slow.emit('drain');
+    expect(log.reads).toBe(reads + 1);
+    expect(slow.ids).toEqual([1, 2, 3, 4]);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(slow.ids).toEqual([1, 2, 3, 4, 5]);
+    expect(fast.ids).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('keeps writing to a client with up to 64 KiB waiting for its socket; past that it waits for the drain', () => {
+    const res = connect();
+    res.buffered = 64 * 1024;
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.ids).toEqual([1, 2]);
+    res.buffered = 64 * 1024 + 1;
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.ids).toEqual([1, 2, 3]);
+    res.buffered = 0;
+    res.emit('drain');
+    expect(res.ids).toEqual([1, 2, 3, 4]);
+  });
+
+  it('replays a long log a page at a time, waiting for the client to read each', () => {
+    for (let i = 0; i < 2_500; i++) log.append('task_completed');
+    const res = connect();
+    res.full = true;
+    const reader = new ResponseDouble();
+    reader.full = true;
+    fanout.attach(TASK, 0, request, reader.asResponse());
+    expect(reader.ids).toHaveLength(1_000);
+    reader.emit('drain');
+    expect(reader.ids).toHaveLength(2_000);
+    reader.full = false;
+    reader.emit('drain');
+    expect(reader.ids).toEqual(Array.from({ length: 2_500 }, (_, i) => i + 1));
+  });
+
+  it('disconnects a client that stops reading for a minute; the others carry on', () => {
+    const stuck = connect();
+    const other = connect();
+    stuck.full = true;
+    publish('task_completed');
+    jest.advanceTimersByTime(59_000);
+    expect(stuck.destroyed).toBe(false);
+    jest.advanceTimersByTime(1_001);
+    expect(stuck.destroyed).toBe(true);
+    expect(fanout.clientCount).toBe(1);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(other.ids).toEqual([1, 2]);
+  });
+
+  it('sends a client only what it has not read when it joined while a fan-out was pending', () => {
+    const early = connect();
+    publish('task_completed');
+    publish('task_completed');
+    const joined = connect(); // reads 1–2 from the log while they wait for the fan-out
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(early.ids).toEqual([1, 2, 3]);
+    expect(joined.ids).toEqual([1, 2, 3]);
+  });
+
+  it('fills a gap in the live feed from the log', () => {
+    const res = connect();
+    log.append('task_completed'); // stored, never published
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(res.ids).toEqual([1, 2]);
+  });
+
+  it('ends the streams (after what was published) when the bus closes; a stream opened after that ends at once', () => {
+    const res = connect();
+    publish('task_completed');
+    expect(bus.close()).toBe(1);
+    expect(res.ids).toEqual([1]);
+    expect(res.writableEnded).toBe(true);
+    const late = connect();
+    expect(late.chunks).toEqual([': stream open\n\n']);
+    expect(late.writableEnded).toBe(true);
+    expect(fanout.clientCount).toBe(0);
+  });
+
+  it('keeps one feed per watched task and lets go of it with its last client', () => {
+    const a = connect();
+    const b = connect();
+    expect(bus.liveFeedCount).toBe(1);
+    a.end();
+    expect(bus.liveFeedCount).toBe(1);
+    b.destroy();
+    expect(bus.liveFeedCount).toBe(0);
+    const c = connect();
+    expect(bus.liveFeedCount).toBe(1);
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(c.ids).toEqual([1]);
+  });
+});

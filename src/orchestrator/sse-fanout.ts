@@ -1,0 +1,335 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import type { Subscription } from 'rxjs';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { TaskStore } from '../session/task-store';
+import { isTerminal, type TaskEventRecord } from '../session/task.types';
+import { TaskEventBus } from './task-event-bus';
+import { wireJson } from './task-event-stream';
+
+const REPLAY_PAGE = 1000;
+/**
+ * A fan-out whose writes took D ms starts the next one CYCLE_FACTOR × D later at the earliest (≤ MAX_CYCLE_MS):
+ * fan-outs take at most a quarter of the event loop, and what is published meanwhile goes out together.
+ */
+const CYCLE_FACTOR = 4;
+const MAX_CYCLE_MS = 50;
+/** Milliseconds of writes to clients before the event loop gets a turn (timers, I/O, the batches' work). */
+const SLICE_MS = 2;
+/**
+ * Bytes that may wait in a client's response buffer (its socket is not taking them yet); past that it gets no more
+ * fan-outs and catches up from the log once the buffer has drained, so a slow client holds at most this much here.
+ */
+const MAX_BUFFERED = 64 * 1024;
+/** A client whose socket stays full this long (it stopped reading) is disconnected; it can resume by id. */
+const STALLED_CLIENT_MS = 60_000;
+
+export const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  Connection: 'keep-alive',
+  'Cache-Control': 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform',
+  Pragma: 'no-cache',
+  Expires: '0',
+  'X-Accel-Buffering': 'no',
+} as const;
+
+const STREAM_OPEN = Buffer.from(': stream open\n\n');
+const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
+
+/** An event as one SSE frame (`id:`, `event:`, one `data:` line), built once however many clients it goes to. */
+const frames = new WeakMap<TaskEventRecord, Buffer>();
+export function sseFrame(e: TaskEventRecord): Buffer {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${wireJson(e)}\n\n`, 'utf8');
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
+function framesOf(events: readonly TaskEventRecord[]): Buffer {
+  return events.length === 1 ? sseFrame(events[0]) : Buffer.concat(events.map(sseFrame));
+}
+
+/**
+ * The HTTP side of task events: every connected client of a task is served from one shared feed of pre-framed
+ * bytes. A client first gets the stored log after its id, read from the store page by page as fast as it reads;
+ * then it joins the task's live clients, which get the events published since the last fan-out in one write each.
+ * A fan-out writes to its clients in slices of 2 ms with a turn of the event loop between them, and fan-outs are
+ * paced by their own cost (one whose writes took D ms starts the next 4 × D later at the earliest, ≤ 50 ms), so many
+ * watchers take at most about a quarter of the event loop from the batches. A client with more than 64 KiB waiting
+ * for its socket is skipped and catches up from the log once it drains: a slow reader holds no queue here and never
+ * slows the others; one that reads nothing for a minute is disconnected (it can resume by id).
+ *
+ * Nest's `@Sse()` writes each event to each client as its own message (an RxJS pipeline, a promise and a socket
+ * write per event per client): with 1,000 watchers that cost the batch they watched 9 × its makespan. The RxJS
+ * side stays: the live events come from the task's `Subject` on the `TaskEventBus`, and in-process consumers keep
+ * `TaskEventStream.open()`.
+ */
+@Injectable()
+export class SseFanout {
+  private readonly channels = new Map<string, TaskChannel>();
+  private clients = 0;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly bus: TaskEventBus,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+  ) {}
+
+  /** Answers `req` with the task's event stream after event `afterId` (the task exists: checked by the caller). */
+  attach(taskId: string, afterId: number, req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, SSE_HEADERS);
+    req.socket.setNoDelay(true);
+    req.socket.setKeepAlive(true);
+    req.socket.setTimeout(0);
+    res.write(STREAM_OPEN);
+    let channel = this.channels.get(taskId);
+    if (!channel) {
+      const created = new TaskChannel(taskId, this.store, this.bus, this.options.keepAliveIntervalMs, () => {
+        if (this.channels.get(taskId) === created) this.channels.delete(taskId);
+      });
+      channel = created;
+      if (channel.ended) {
+        res.end(); // the service is shutting down
+        return;
+      }
+      this.channels.set(taskId, channel);
+    }
+    this.clients++;
+    res.once('close', () => this.clients--);
+    channel.add(new SseClient(res, afterId));
+  }
+
+  /** Connected SSE clients, over all tasks. */
+  get clientCount(): number {
+    return this.clients;
+  }
+}
+
+class SseClient {
+  /** `live`: gets the fan-outs; `reading`: being sent the log; `stalled`: its socket is full. */
+  state: 'live' | 'reading' | 'stalled' = 'reading';
+  private stallTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly res: ServerResponse,
+    /** The id of the last event written to it. */
+    public last: number,
+  ) {}
+
+  get closed(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
+  }
+
+  /**
+   * Writes `chunk` (events up to `last`); false when more than MAX_BUFFERED bytes wait for the socket (the client
+   * is then `stalled`).
+   */
+  write(chunk: Buffer, last = this.last): boolean {
+    this.last = last;
+    this.res.write(chunk);
+    if (this.res.writableLength <= MAX_BUFFERED) return true;
+    this.state = 'stalled';
+    this.stallTimer = setTimeout(() => this.res.destroy(), STALLED_CLIENT_MS);
+    this.stallTimer.unref();
+    return false;
+  }
+
+  /** Runs `resume` once the socket has drained. */
+  onDrain(resume: () => void): void {
+    this.res.once('drain', () => {
+      clearTimeout(this.stallTimer);
+      resume();
+    });
+  }
+
+  end(): void {
+    clearTimeout(this.stallTimer);
+    if (!this.res.writableEnded) this.res.end();
+  }
+}
+
+interface Round {
+  events: TaskEventRecord[];
+  first: number;
+  last: number;
+  /** The events' frames, concatenated once for all the clients that are at `first - 1`. */
+  whole?: Buffer;
+  clients: SseClient[];
+  next: number;
+  /** When it started (`performance.now()`), and how long its slices took (without the turns between them). */
+  startedAt: number;
+  took: number;
+}
+
+/** The clients of one task and its live feed; gone with its last client. */
+class TaskChannel {
+  private readonly clients = new Set<SseClient>();
+  private pending: TaskEventRecord[] = [];
+  private flushTimer?: NodeJS.Timeout;
+  private nextFlushAt = 0;
+  /** The fan-out in progress: its clients are written a slice at a time. */
+  private round?: Round;
+  private sliceTimer?: NodeJS.Immediate;
+  private readonly feed: Subscription | undefined;
+  private readonly keepAlive: NodeJS.Timeout;
+  private disposed = false;
+  /** The id of `session_completed` once published: a client that got it is done. */
+  private endId = Infinity;
+  ended = false;
+
+  constructor(
+    private readonly taskId: string,
+    private readonly store: TaskStore,
+    bus: TaskEventBus,
+    keepAliveMs: number,
+    private readonly onGone: () => void,
+  ) {
+    this.keepAlive = setInterval(() => this.sendKeepAlive(), keepAliveMs);
+    this.keepAlive.unref();
+    this.feed = bus.forTask(taskId).subscribe({
+      next: (e) => this.publish(e),
+      complete: () => this.end(), // the service is shutting down: clients reconnect and resume by id
+    });
+  }
+
+  add(client: SseClient): void {
+    this.clients.add(client);
+    client.res.once('close', () => {
+      this.clients.delete(client);
+      if (this.clients.size === 0) this.dispose();
+    });
+    this.catchUp(client);
+  }
+
+  /** Ends every client's stream (they resume by id later) and lets go of the feed. */
+  end(): void {
+    this.ended = true;
+    // what was published before the end still goes out, all at once
+    clearImmediate(this.sliceTimer);
+    this.continueRound(true);
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.startRound(true);
+    for (const client of this.clients) client.end();
+    this.dispose();
+  }
+
+  private publish(e: TaskEventRecord): void {
+    this.pending.push(e);
+    if (e.type === 'session_completed') this.endId = e.id;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushTimer || this.round || this.pending.length === 0 || this.disposed) return;
+    const wait = Math.max(0, this.nextFlushAt - performance.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.startRound();
+    }, wait);
+  }
+
+  /** A fan-out of what was published since the last one: one write to each live client. */
+  private startRound(all = false): void {
+    const events = this.pending;
+    if (events.length === 0) return;
+    this.pending = [];
+    this.round = {
+      events,
+      first: events[0].id,
+      last: events[events.length - 1].id,
+      clients: [...this.clients],
+      next: 0,
+      took: 0,
+      startedAt: performance.now(),
+    };
+    this.continueRound(all);
+  }
+
+  /**
+   * Writes the round to its clients for SLICE_MS (to all of them with `all`), then lets the event loop run timers
+   * and I/O before the next slice: a batch's nodes wait at most one slice, not a whole fan-out. The next round
+   * starts CYCLE_FACTOR × the time the slices took after this one started.
+   */
+  private continueRound(all = false): void {
+    const round = this.round;
+    if (!round) return;
+    const started = performance.now();
+    const count = round.clients.length;
+    let now = started;
+    while (round.next < count && (all || now - started < SLICE_MS)) {
+      const stop = Math.min(count, round.next + 16);
+      for (; round.next < stop; round.next++) this.deliver(round.clients[round.next], round);
+      now = performance.now();
+    }
+    round.took += now - started;
+    if (round.next < round.clients.length) {
+      this.sliceTimer = setImmediate(() => this.continueRound());
+      return;
+    }
+    this.round = undefined;
+    this.nextFlushAt = round.startedAt + Math.min(MAX_CYCLE_MS, CYCLE_FACTOR * round.took);
+    this.schedule();
+  }
+
+  private deliver(client: SseClient, round: Round): void {
+    const { events, first, last } = round;
+    if (client.state !== 'live' || client.closed || client.last >= last) return;
+    if (client.last === first - 1) {
+      this.send(client, (round.whole ??= framesOf(events)), last);
+    } else if (client.last >= first) {
+      // it read some of these from the log while they waited here
+      this.send(client, framesOf(events.filter((e) => e.id > client.last)), last);
+    } else {
+      this.catchUp(client); // a gap (not expected): fill it from the log
+    }
+  }
+
+  private send(client: SseClient, chunk: Buffer, last: number): void {
+    const flowing = client.write(chunk, last);
+    if (client.last >= this.endId) client.end();
+    else if (!flowing) client.onDrain(() => this.catchUp(client));
+  }
+
+  /**
+   * Sends `client` the stored events after its last one, a page at a time while its socket takes them; then it is
+   * live. Ends its stream after `session_completed`, or once a finished task's log is exhausted.
+   */
+  private catchUp(client: SseClient): void {
+    client.state = 'reading';
+    for (;;) {
+      if (client.closed) return;
+      const page = this.store.eventsAfter(this.taskId, client.last, REPLAY_PAGE);
+      if (page.length > 0) {
+        const end = page.findIndex((e) => e.type === 'session_completed');
+        const events = end >= 0 ? page.slice(0, end + 1) : page;
+        const flowing = client.write(framesOf(events), events[events.length - 1].id);
+        if (end >= 0) return client.end();
+        if (!flowing) return client.onDrain(() => this.catchUp(client));
+      }
+      if (page.length < REPLAY_PAGE) break;
+    }
+    // a finished task whose log was read up to (or past) its end: nothing more will come
+    if (isTerminal(this.store.taskStatus(this.taskId) ?? 'failed')) return client.end();
+    client.state = 'live';
+  }
+
+  private sendKeepAlive(): void {
+    for (const client of this.clients) {
+      if (client.state === 'live' && !client.write(KEEP_ALIVE)) client.onDrain(() => this.catchUp(client));
+    }
+  }
+
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearTimeout(this.flushTimer);
+    clearImmediate(this.sliceTimer);
+    clearInterval(this.keepAlive);
+    // (subscribing can complete at once, before `feed` is set: the bus has ended)
+    this.feed?.unsubscribe();
+    this.onGone();
+  }
+}
