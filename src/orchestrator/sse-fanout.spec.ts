@@ -319,6 +319,17 @@ describe('SseFanout', () => {
     expect(joined.ids).toEqual([1, 2, 3]);
   });
 
+  it('sends nothing to a client that asked to start past the end of the log, and ends its stream with the task', () => {
+    const res = connect(50);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.writableEnded).toBe(false);
+    publish('session_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.ids).toEqual([]);
+    expect(res.writableEnded).toBe(true);
+  });
+
   it('fills a gap in the live feed from the log', () => {
     const res = connect();
     log.append('task_completed'); // stored, never published

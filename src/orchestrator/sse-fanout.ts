@@ -276,8 +276,11 @@ class TaskChannel {
 
   private deliver(client: SseClient, round: Round): void {
     const { events, first, last } = round;
-    if (client.state !== 'live' || client.closed || client.last >= last) return;
-    if (client.last === first - 1) {
+    if (client.state !== 'live' || client.closed) return;
+    if (client.last >= last) {
+      // it has all of these (or asked to start past them): once the task has ended, so has its stream
+      if (last >= this.endId) client.end();
+    } else if (client.last === first - 1) {
       this.send(client, (round.whole ??= framesOf(events)), last);
     } else if (client.last >= first) {
       // it read some of these from the log while they waited here
