@@ -116,7 +116,9 @@ class SseClient {
     readonly res: ServerResponse,
     /** The id of the last event written to it. */
     public last: number,
-  ) {}
+  ) {
+    res.once('close', () => clearTimeout(this.stallTimer));
+  }
 
   get closed(): boolean {
     return this.res.writableEnded || this.res.destroyed;
@@ -321,7 +323,9 @@ class TaskChannel {
 
   private sendKeepAlive(): void {
     for (const client of this.clients) {
-      if (client.state === 'live' && !client.write(KEEP_ALIVE)) client.onDrain(() => this.catchUp(client));
+      if (client.state === 'live' && !client.closed && !client.write(KEEP_ALIVE)) {
+        client.onDrain(() => this.catchUp(client));
+      }
     }
   }
 
