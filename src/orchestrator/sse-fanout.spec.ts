@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveOptions } from '../config/canvas-batch-options';
 import type { TaskStore } from '../session/task-store';
@@ -20,9 +21,12 @@ class LogDouble {
     return e;
   }
 
+  failing = false;
+
   asStore(): TaskStore {
     return {
       eventsAfter: (taskId: string, after: number, limit = Infinity) => {
+        if (this.failing) throw new Error('the database connection is not open');
         this.reads++;
         return this.events.filter((e) => e.taskId === taskId && e.id > after).slice(0, limit);
       },
@@ -330,6 +334,23 @@ describe('SseFanout', () => {
     expect(res.writableEnded).toBe(true);
   });
 
+  it('ends only the stream whose log read fails (the store is closing); nothing is thrown', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const slow = connect();
+    const other = connect();
+    slow.full = true;
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    log.failing = true;
+    slow.full = false;
+    expect(() => slow.emit('drain')).not.toThrow();
+    expect(slow.destroyed).toBe(true);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('the log could not be read'));
+    expect(other.destroyed).toBe(false);
+    expect(() => connect()).not.toThrow();
+    warn.mockRestore();
+  });
+
   it('fills a gap in the live feed from the log', () => {
     const res = connect();
     log.append('task_completed'); // stored, never published
@@ -348,6 +369,8 @@ describe('SseFanout', () => {
     expect(late.chunks).toEqual([': stream open\n\n']);
     expect(late.writableEnded).toBe(true);
     expect(fanout.clientCount).toBe(0);
+    // nothing was thrown inside the feed's callbacks (RxJS would rethrow it from a timer)
+    expect(() => jest.runOnlyPendingTimers()).not.toThrow();
   });
 
   it('keeps one feed per watched task and lets go of it with its last client', () => {

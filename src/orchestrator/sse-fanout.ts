@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import { TaskStore } from '../session/task-store';
@@ -7,6 +7,7 @@ import { isTerminal, type TaskEventRecord } from '../session/task.types';
 import { TaskEventBus } from './task-event-bus';
 import { wireJson } from './task-event-stream';
 
+const logger = new Logger('SseFanout');
 const REPLAY_PAGE = 1000;
 /**
  * A fan-out whose writes took D ms starts the next one CYCLE_FACTOR × D later at the earliest (≤ MAX_CYCLE_MS):
@@ -86,10 +87,9 @@ export class SseFanout {
     res.write(STREAM_OPEN);
     let channel = this.channels.get(taskId);
     if (!channel) {
-      const created = new TaskChannel(taskId, this.store, this.bus, this.options.keepAliveIntervalMs, () => {
-        if (this.channels.get(taskId) === created) this.channels.delete(taskId);
+      channel = new TaskChannel(taskId, this.store, this.bus, this.options.keepAliveIntervalMs, (gone) => {
+        if (this.channels.get(taskId) === gone) this.channels.delete(taskId);
       });
-      channel = created;
       if (channel.ended) {
         res.end(); // the service is shutting down
         return;
@@ -186,7 +186,7 @@ class TaskChannel {
     private readonly store: TaskStore,
     bus: TaskEventBus,
     keepAliveMs: number,
-    private readonly onGone: () => void,
+    private readonly onGone: (channel: TaskChannel) => void,
   ) {
     this.keepAlive = setInterval(() => this.sendKeepAlive(), keepAliveMs);
     this.keepAlive.unref();
@@ -303,6 +303,18 @@ class TaskChannel {
    * live. Ends its stream after `session_completed`, or once a finished task's log is exhausted.
    */
   private catchUp(client: SseClient): void {
+    try {
+      this.readLog(client);
+    } catch (err) {
+      // (the store is closing, or failing): this stream ends, its client resumes by id once the service is back
+      logger.warn(
+        `event stream of task ${this.taskId} ended: the log could not be read (${(err as Error).message})`,
+      );
+      client.res.destroy();
+    }
+  }
+
+  private readLog(client: SseClient): void {
     client.state = 'reading';
     for (;;) {
       if (client.closed) return;
@@ -337,6 +349,6 @@ class TaskChannel {
     clearInterval(this.keepAlive);
     // (subscribing can complete at once, before `feed` is set: the bus has ended)
     this.feed?.unsubscribe();
-    this.onGone();
+    this.onGone(this);
   }
 }
