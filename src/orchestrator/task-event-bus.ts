@@ -44,7 +44,10 @@ export class TaskEventBus implements OnModuleDestroy {
     return this.subject.asObservable();
   }
 
-  /** Live per-task feeds open right now (one per connected SSE client). */
+  /**
+   * Live per-task feeds open right now: one per task watched over SSE (however many clients), one per in-process
+   * `TaskEventStream`.
+   */
   get liveFeedCount(): number {
     return this.liveFeeds;
   }
