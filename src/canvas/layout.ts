@@ -160,7 +160,7 @@ export function placeRight(
   return slideRight(start, asIndex(obstacles));
 }
 
-/** Moves `start` along one axis, each time past the farthest obstacle it overlaps, until it overlaps none. */
+/** Moves `start` right, each time past the farthest obstacle it overlaps, until it overlaps none. */
 function slideRight(start: Rect, index: ObstacleIndex): Rect {
   const rect: Rect = { ...start, x: Math.round(start.x), y: Math.round(start.y) };
   for (;;) {

@@ -5,10 +5,9 @@ import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../co
 import { TaskStore } from '../session/task-store';
 import { isTerminal, type TaskEventRecord } from '../session/task.types';
 import { TaskEventBus } from './task-event-bus';
-import { wireJson } from './task-event-stream';
+import { REPLAY_PAGE, wireJson } from './task-event-stream';
 
 const logger = new Logger('SseFanout');
-const REPLAY_PAGE = 1000;
 /**
  * A fan-out whose writes took D ms starts the next one CYCLE_FACTOR × D later at the earliest (≤ MAX_CYCLE_MS):
  * fan-outs take at most a quarter of the event loop, and what is published meanwhile goes out together.
@@ -25,7 +24,7 @@ const MAX_BUFFERED = 64 * 1024;
 /** A client whose socket stays full this long (it stopped reading) is disconnected; it can resume by id. */
 const STALLED_CLIENT_MS = 60_000;
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
   Connection: 'keep-alive',
   'Cache-Control': 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform',
@@ -70,7 +69,6 @@ function framesOf(events: readonly TaskEventRecord[]): Buffer {
 @Injectable()
 export class SseFanout {
   private readonly channels = new Map<string, TaskChannel>();
-  private clients = 0;
 
   constructor(
     private readonly store: TaskStore,
@@ -96,14 +94,14 @@ export class SseFanout {
       }
       this.channels.set(taskId, channel);
     }
-    this.clients++;
-    res.once('close', () => this.clients--);
     channel.add(new SseClient(res, afterId));
   }
 
   /** Connected SSE clients, over all tasks. */
   get clientCount(): number {
-    return this.clients;
+    let count = 0;
+    for (const channel of this.channels.values()) count += channel.size;
+    return count;
   }
 }
 
@@ -194,6 +192,10 @@ class TaskChannel {
       next: (e) => this.publish(e),
       complete: () => this.end(), // the service is shutting down: clients reconnect and resume by id
     });
+  }
+
+  get size(): number {
+    return this.clients.size;
   }
 
   add(client: SseClient): void {

@@ -19,7 +19,8 @@ export interface WireEvent {
   data: Record<string, unknown>;
 }
 
-const REPLAY_PAGE = 1000;
+/** Events read from the log at a time when a client replays it. */
+export const REPLAY_PAGE = 1000;
 
 /**
  * The `data:` of an event, serialized once however many clients watch the task (a live event is one object fanned
