@@ -3,9 +3,12 @@ import type { Request } from 'express';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
+import pino from 'pino';
+import type { Options as PinoHttpOptions } from 'pino-http';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { ApiTokenGuard } from './common/api-token.guard';
-import { REDACTED_LOG_PATHS, redactRequestUrl } from './common/log-redaction';
+import { ApiTokenCheck, ApiTokenGuard } from './common/api-token.guard';
+import { REDACTED_LOG_PATHS, redactRequestUrl, secretScrubber } from './common/log-redaction';
+import { SESSION_VALUE } from './common/login-sessions';
 import { requestIdOf } from './common/request-id';
 import { taskIdOfUrl } from './common/task-log';
 import { DashboardModule } from './dashboard/dashboard.module';
@@ -27,25 +30,30 @@ function isExecuteRequest(ctx: ExecutionContext): boolean {
 @Module({})
 export class AppModule {
   static forConfig(config: AppConfig): DynamicModule {
+    // the last line of defence: no spelling of the token, nor a session cookie's value, reaches any log line
+    const scrub = secretScrubber([config.apiToken], [SESSION_VALUE]);
+    const httpLogOptions: PinoHttpOptions = {
+      level: config.logLevel,
+      genReqId: (req) => requestIdOf(req),
+      customProps: (req) => {
+        const taskId = taskIdOfUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
+        return taskId ? { task_id: taskId } : {};
+      },
+      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+      // the raw URL may carry ?access_token= (in any percent-encoding): log it with the token masked
+      serializers: { req: redactRequestUrl },
+      ...(scrub ? { hooks: { streamWrite: scrub } } : {}),
+      autoLogging: { ignore: (req) => req.url === '/health' },
+    };
     return {
       module: AppModule,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            genReqId: (req) => requestIdOf(req),
-            customProps: (req) => {
-              const taskId = taskIdOfUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
-              return taskId ? { task_id: taskId } : {};
-            },
-            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-            // the raw URL may carry ?access_token=: log it with the token masked
-            serializers: { req: redactRequestUrl },
-            autoLogging: { ignore: (req) => req.url === '/health' },
-            ...(config.logPretty
-              ? { transport: { target: 'pino-pretty', options: { singleLine: true } } }
-              : {}),
-          },
+          // JSON lines are written synchronously: pino's default writes go through libuv's file pool, so when file
+          // calls hang (a stuck drive under the vault) the log would go silent exactly when it is needed
+          pinoHttp: config.logPretty
+            ? { ...httpLogOptions, transport: { target: 'pino-pretty', options: { singleLine: true } } }
+            : [httpLogOptions, pino.destination({ dest: 1, sync: true })],
         }),
         EventEmitterModule.forRoot(),
         ThrottlerModule.forRoot({
@@ -63,6 +71,8 @@ export class AppModule {
             agentTimeoutMs: config.agentTimeoutMs,
             agentLatencyMs: config.agentLatencyMs,
             shutdownGraceMs: config.shutdownGraceMs,
+            maxInputChars: config.agentMaxInputChars,
+            maxResultBytes: config.resultMaxBytes,
             adaptiveConcurrency: config.adaptiveConcurrency,
             tokenPrices: config.llm?.prices,
             agentRunner: config.llm && new LlmAgentRunner(config.llm),
@@ -84,7 +94,16 @@ export class AppModule {
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        { provide: APP_GUARD, useFactory: () => new ApiTokenGuard(config.apiToken) },
+        // one check for the middleware (configureApp) and the guard: the same sessions and failure counts
+        {
+          provide: ApiTokenCheck,
+          useFactory: () => new ApiTokenCheck(config.apiToken, { failureLimit: config.authFailureLimit }),
+        },
+        {
+          provide: APP_GUARD,
+          useFactory: (check: ApiTokenCheck) => new ApiTokenGuard(check),
+          inject: [ApiTokenCheck],
+        },
         { provide: APP_GUARD, useClass: ThrottlerGuard },
       ],
     };

@@ -2,7 +2,7 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module';
@@ -12,13 +12,27 @@ import { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } f
 import { httpMetrics } from './observability/http-metrics';
 import { MetricsService } from './observability/metrics.service';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
-import { type AppConfig, loadAppConfig } from './config/app.config';
+import type { ServerPathRoots } from './common/server-paths';
+import { listenFailure } from './common/startup-error';
+import { jsonBodyParser } from './common/json-body';
+import { exitAfterFileCalls, shutdownWatchdog } from './common/process-exit';
+import { type AppConfig, isLoopbackHost, loadAppConfig } from './config/app.config';
+import { RESOLVED_OPTIONS } from './config/canvas-batch-options';
 import { BatchOrchestrator } from './orchestrator/batch-orchestrator.service';
 
-/** Creates the service (not yet listening) for a configuration. */
-export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
+/**
+ * Creates the service (not yet listening) for a configuration. A failure rejects (Nest neither logs it nor exits).
+ * `holdLogs`: Nest's start-up lines stay buffered until `app.flushLogs()` (`bootstrap` flushes once it listens, so a
+ * start that fails prints only its one failure line).
+ */
+export async function createApp(
+  config: AppConfig,
+  options: { holdLogs?: boolean } = {},
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forConfig(config), {
     bufferLogs: true,
+    abortOnError: false,
+    ...(options.holdLogs ? { autoFlushLogs: false } : {}),
     bodyParser: false,
     forceCloseConnections: true,
   });
@@ -28,20 +42,27 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
 }
 
 /**
- * HTTP metrics, security headers, CORS, the token check (bearer, `?access_token=` or login cookie), body parsing with
- * a size limit and problem+json errors, the dashboard at `/`, and the OpenAPI UI at `/docs`.
+ * HTTP metrics, security headers, CORS, the token check (bearer, `?access_token=` or session cookie; failed attempts
+ * throttled per client), body parsing with a size limit and problem+json errors, the dashboard at `/`, and the OpenAPI
+ * UI at `/docs`.
  */
 export function configureApp(
   app: NestExpressApplication,
-  config: Pick<AppConfig, 'bodyLimitBytes' | 'apiToken' | 'corsOrigins'>,
+  config: Pick<AppConfig, 'bodyLimitBytes' | 'corsOrigins' | 'host'>,
 ): void {
-  const filter = new ProblemDetailsFilter();
+  const filter = new ProblemDetailsFilter(app.get<ServerPathRoots>(RESOLVED_OPTIONS, { strict: false }));
   const sendProblem = (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(err);
     const problem = { ...filter.toProblem(err), instance: req.path };
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   };
-  const tokenCheck = new ApiTokenCheck(config.apiToken);
+  // AppModule's check: the middleware and the guard share its sessions and failure counts
+  const tokenCheck = app.get(ApiTokenCheck, { strict: false });
+  if (!tokenCheck.enabled && !isLoopbackHost(config.host)) {
+    new NestLogger('ApiToken').warn(
+      `serving ${config.host} without API_TOKEN (ALLOW_UNAUTHENTICATED=true): anyone who can reach this address can start batches, read and write the vault`,
+    );
+  }
   const metrics = app.get(MetricsService, { strict: false });
   app.use(httpMetrics(metrics.httpDuration));
   app.use(requestId());
@@ -50,7 +71,8 @@ export function configureApp(
   app.use(cookies());
   // Every path (Nest routes, the docs and the dashboard served by Express, unknown paths) passes the same check.
   app.use(authenticate(tokenCheck, sendProblem));
-  app.use(express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  // UTF-8 JSON only, identity/gzip/deflate/br, nesting depth checked before JSON.parse (415/400 problems otherwise)
+  app.use(jsonBodyParser({ limit: config.bodyLimitBytes }));
   mountDashboard(app, tokenCheck);
   app.use(sendProblem);
   app.disable('x-powered-by');
@@ -66,11 +88,21 @@ export function configureApp(
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
 }
 
-/** Starts the service from the environment and returns it listening. */
+/**
+ * Starts the service from the environment and returns it listening. Rejects when it cannot start (the caller logs
+ * the error with `reportStartupFailure` and exits 1).
+ */
 export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<NestExpressApplication> {
   const config = loadAppConfig(env);
-  const app = await createApp(config);
-  await app.listen(config.port, config.host);
+  const app = await createApp(config, { holdLogs: true });
+  try {
+    await app.listen(config.port, config.host);
+  } catch (err) {
+    // not closed: main.ts exits at once (a close would first wait for tasks resumed during init); what they did is
+    // stored, and the next start resumes them, as after a crash
+    throw listenFailure(err, config.port, config.host);
+  }
+  app.flushLogs();
   const { port } = app.getHttpServer().address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new NestLogger('Bootstrap');
@@ -82,27 +114,34 @@ export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<N
       ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
       : 'agents: offline provider (deterministic, no network)',
   );
-  exitOnSignals(app, logger);
+  exitOnSignals(app, logger, config.shutdownGraceMs + config.memoryShutdownMs + SHUTDOWN_MARGIN_MS);
   return app;
 }
+
+/** Beyond the nodes' grace and memory's last delivery attempt, what the rest of a shutdown may take. */
+const SHUTDOWN_MARGIN_MS = 10_000;
 
 /**
  * SIGTERM/SIGINT: stop accepting batches, close the application (every module closes what it owns: running nodes,
  * SSE streams, timers, the database), then exit 0. Nest's own shutdown hooks re-raise the signal (exit 143), which
- * process managers read as a crash.
+ * process managers read as a crash. A shutdown that cannot finish — file I/O stuck on a hung drive — still ends:
+ * within `limitMs` of the signal, or as soon as the close is done when only stuck file calls remain (SIGKILL to
+ * itself, status 137, with an error line saying why).
  */
-function exitOnSignals(app: NestExpressApplication, logger: NestLogger): void {
+function exitOnSignals(app: NestExpressApplication, logger: NestLogger, limitMs: number): void {
   let closing = false;
+  const hooks = { log: (message: string) => logger.error(message) };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) return;
     closing = true;
     logger.log(`${signal} received: shutting down`);
+    shutdownWatchdog(limitMs, hooks);
     app.get(BatchOrchestrator).stopAccepting();
     app.close().then(
-      () => process.exit(0),
+      () => exitAfterFileCalls(0, hooks),
       (err: unknown) => {
         logger.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
-        process.exit(1);
+        return exitAfterFileCalls(1, hooks);
       },
     );
   };

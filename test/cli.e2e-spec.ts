@@ -15,16 +15,16 @@ describe('canvas-batch CLI (real binary, real server)', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    server = await startServer({ AGENT_LATENCY_MS: '20-60', API_TOKEN: 'cli-token' }, (vault) => {
+    server = await startServer({ AGENT_LATENCY_MS: '20-60', API_TOKEN: 'cli-token-0123456789' }, (vault) => {
       writeDemoCanvas(vault, 'Demo/colors.canvas', { '1': 4, '4': 3 });
       writeDemoCanvas(vault, 'Demo/mixed.canvas', { '2': 3 }, 2);
       writeDemoCanvas(vault, 'Demo/broken.canvas', {}, 2);
     });
-    env = { CANVAS_BATCH_URL: server.url, CANVAS_BATCH_TOKEN: 'cli-token' };
+    env = { CANVAS_BATCH_URL: server.url, CANVAS_BATCH_TOKEN: 'cli-token-0123456789' };
   });
   afterAll(() => server.close());
 
-  const auth = { authorization: 'Bearer cli-token' };
+  const auth = { authorization: 'Bearer cli-token-0123456789' };
 
   it('run --wait: live progress on stderr, a summary table on stdout, exit 0 when every node completed', async () => {
     const { code, stdout, stderr } = await runCli(

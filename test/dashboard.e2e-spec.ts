@@ -19,7 +19,7 @@ if (!executable) {
     'dashboard browser tests SKIPPED: Chromium not found (apt-get install -y chromium, or set CHROMIUM_PATH)\n',
   );
 }
-const TOKEN = 'dashboard-token';
+const TOKEN = 'dashboard-token-0123456789';
 
 (executable ? describe : describe.skip)('dashboard (headless Chromium)', () => {
   jest.setTimeout(90_000);
@@ -77,7 +77,7 @@ const TOKEN = 'dashboard-token';
     await page.getByRole('heading', { name: 'Recent tasks' }).waitFor();
     await shot('01-signed-in');
     const cookies = await browser.context.cookies(server.url);
-    expect(cookies.find((c) => c.name === 'canvas_batch_token')).toMatchObject({
+    expect(cookies.find((c) => c.name === 'canvas_batch_session')).toMatchObject({
       httpOnly: true,
       sameSite: 'Strict',
     });

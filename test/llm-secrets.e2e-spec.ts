@@ -80,8 +80,10 @@ describe('the API key never appears in logs, events or errors (real service proc
       DATA_DIR: path.join(root, 'data2'),
     });
     expect(code).not.toBe(0);
-    expect(output).toContain('AGENT_BASE_URL must be an http(s) URL (got "not-a-url")');
-    expect(output).toContain('AGENT_MODEL is required');
+    // one JSON log line (LOG_PRETTY=false)
+    const { msg } = JSON.parse(output) as { msg: string };
+    expect(msg).toContain('AGENT_BASE_URL must be an http(s) URL (got "not-a-url")');
+    expect(msg).toContain('AGENT_MODEL is required');
     expect(output).not.toContain(SECRET);
   });
 });

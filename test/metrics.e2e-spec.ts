@@ -14,13 +14,16 @@ describe('/metrics (Prometheus text format)', () => {
   let canvas: ReturnType<typeof writeDemoCanvas>;
 
   beforeAll(async () => {
-    server = await startServer({ AGENT_LATENCY_MS: '10-20', API_TOKEN: 'metrics-token' }, (vault) => {
-      canvas = writeDemoCanvas(vault, 'Metrics/demo.canvas', { '1': 5, '4': 3 }, 2);
-    });
+    server = await startServer(
+      { AGENT_LATENCY_MS: '10-20', API_TOKEN: 'metrics-token-0123456789' },
+      (vault) => {
+        canvas = writeDemoCanvas(vault, 'Metrics/demo.canvas', { '1': 5, '4': 3 }, 2);
+      },
+    );
   });
   afterAll(() => server.close());
 
-  const auth = { authorization: 'Bearer metrics-token' };
+  const auth = { authorization: 'Bearer metrics-token-0123456789' };
   const scrape = async (): Promise<Families> => {
     const res = await fetch(`${server.url}/metrics`, { headers: auth });
     expect(res.status).toBe(200);
@@ -151,7 +154,7 @@ describe('/metrics (Prometheus text format)', () => {
 async function waitTerminalWithToken(url: string, taskId: string): Promise<Json> {
   for (;;) {
     const { body } = await http<Json>('GET', `${url}/parallel/status/${taskId}`, undefined, {
-      authorization: 'Bearer metrics-token',
+      authorization: 'Bearer metrics-token-0123456789',
     });
     if (!['pending', 'running'].includes(body.status as string)) return body;
     await new Promise((r) => setTimeout(r, 25));

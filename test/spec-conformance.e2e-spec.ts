@@ -559,7 +559,7 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
     });
 
     it('401 without a valid token when API_TOKEN is set (not on /health)', async () => {
-      const guarded = await startServer({ API_TOKEN: 'spec-token' });
+      const guarded = await startServer({ API_TOKEN: 'spec-token-0123456789' });
       try {
         const u = guarded.url;
         expectProblem(
@@ -579,7 +579,9 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
         expectProblem(await http('GET', `${u}/agents`), 'get', '/agents', 401, 'unauthorized');
         expectProblem(await http('GET', `${u}/memory/status`), 'get', '/memory/status', 401, 'unauthorized');
         expectConforms(
-          await http('GET', `${u}/memory/status`, undefined, { authorization: 'Bearer spec-token' }),
+          await http('GET', `${u}/memory/status`, undefined, {
+            authorization: 'Bearer spec-token-0123456789',
+          }),
           'get',
           '/memory/status',
           200,
@@ -596,7 +598,10 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
           'unauthorized',
         );
         // SSE clients may pass the token in the query: past the guard, the unknown id is a 404.
-        const sse = await http('GET', `${u}/parallel/events/${UNKNOWN_ID}?access_token=spec-token`);
+        const sse = await http(
+          'GET',
+          `${u}/parallel/events/${UNKNOWN_ID}?access_token=spec-token-0123456789`,
+        );
         expectProblem(sse, 'get', '/parallel/events/{task_id}', 404, 'task-not-found');
         expectConforms(await http('GET', `${u}/health`), 'get', '/health', 200);
       } finally {

@@ -173,7 +173,7 @@ describe('SSE fan-out to many clients (real server, real sockets)', () => {
 
 describe('API_TOKEN', () => {
   let server: TestServer;
-  beforeAll(async () => (server = await startServer({ API_TOKEN: 's3cret-token' })));
+  beforeAll(async () => (server = await startServer({ API_TOKEN: 's3cret-token-0123456789' })));
   afterAll(() => server.close());
 
   it('protects every route but /health; SSE accepts ?access_token=', async () => {
@@ -185,7 +185,7 @@ describe('API_TOKEN', () => {
       (await http('GET', `${server.url}/parallel/tasks`, undefined, { authorization: 'Bearer wrong' }))
         .status,
     ).toBe(401);
-    const auth = { authorization: 'Bearer s3cret-token' };
+    const auth = { authorization: 'Bearer s3cret-token-0123456789' };
     expect((await http('GET', `${server.url}/agents`, undefined, auth)).status).toBe(200);
     const res = await http<Json>(
       'POST',
@@ -200,7 +200,7 @@ describe('API_TOKEN', () => {
     const blocked = sseClient(`${server.url}/parallel/events/${res.body.task_id}`);
     expect(await blocked.status).toBe(401);
     const events = await sseClient(
-      `${server.url}/parallel/events/${res.body.task_id}?access_token=s3cret-token`,
+      `${server.url}/parallel/events/${res.body.task_id}?access_token=s3cret-token-0123456789`,
     ).done;
     expect(events.at(-1)!.event).toBe('session_completed');
   });

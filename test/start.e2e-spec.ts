@@ -74,7 +74,7 @@ describe('npm start on the embedded defaults (real child process)', () => {
     expect(await exited).toBe(0);
   }, 30_000);
 
-  it('refuses a bad configuration at start-up with a clear message', () => {
+  it('refuses a bad configuration at start-up with a clear message, in one JSON log line', () => {
     const run = spawnSync(process.execPath, ['dist/main.js'], {
       cwd: repo,
       env: {
@@ -83,12 +83,19 @@ describe('npm start on the embedded defaults (real child process)', () => {
         GLOBAL_MAX_CONCURRENT: '0',
         AGENT_PROVIDER: 'gpt',
         DATA_DIR: dataDir,
+        LOG_PRETTY: 'false',
       },
       encoding: 'utf8',
     });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('PORT must be an integer between 0 and 65535 (got "eighty")');
-    expect(run.stderr).toContain('GLOBAL_MAX_CONCURRENT must be an integer between 1 and 1000 (got "0")');
-    expect(run.stderr).toContain('AGENT_PROVIDER must be one of offline');
+    expect(run.stdout).toBe('');
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const { level, msg } = JSON.parse(lines[0]) as { level: number; msg: string };
+    expect(level).toBe(60);
+    expect(msg).toMatch(/^canvas-batch failed to start: Invalid configuration: /);
+    expect(msg).toContain('PORT must be an integer between 0 and 65535 (got "eighty")');
+    expect(msg).toContain('GLOBAL_MAX_CONCURRENT must be an integer between 1 and 1000 (got "0")');
+    expect(msg).toContain('AGENT_PROVIDER must be one of offline');
   });
 });

@@ -65,6 +65,13 @@ describe('conceptOf', () => {
     expect(conceptOf('x'.repeat(80))).toBe('x'.repeat(80));
   });
 
+  it('never cuts an emoji in half when it shortens (a 5 MB node of Chinese and emoji)', () => {
+    const unit = '细胞膜主要由磷脂双分子层和蛋白质构成🧬'; // 20 UTF-16 units: index 79 falls inside the 4th emoji
+    const concept = conceptOf(unit.repeat(10));
+    expect(concept).toBe(`${unit.repeat(3)}${unit.slice(0, 18)}…`);
+    expect(concept).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
   it('is empty for empty content', () => {
     expect(conceptOf('')).toBe('');
     expect(conceptOf('  \n ')).toBe('');

@@ -1,3 +1,5 @@
+import { graphemeBoundary } from '../common/truncate';
+
 /** Language of a node's content, as far as the offline generator needs to know it. */
 export type ContentLanguage = 'zh' | 'en';
 
@@ -35,7 +37,8 @@ export function conceptOf(content: string): string {
   // Latin `.!?:` end a clause only before whitespace (not in `Node.js`, `3.14` or a URL); CJK marks always do.
   const clause = firstLine.split(/(?<=[。！？：])\s*|(?<=[.!?:])\s+/)[0] ?? firstLine;
   const trimmed = clause.replace(/[.。:：]+$/, '').trim();
-  return trimmed.length > 80 ? `${trimmed.slice(0, 79)}…` : trimmed;
+  // cut on a character (grapheme) boundary: never half an emoji's surrogate pair in a title or file name
+  return trimmed.length > 80 ? `${trimmed.slice(0, graphemeBoundary(trimmed, 79))}…` : trimmed;
 }
 
 /** Sentences of the content (Latin and CJK punctuation), without empties. */

@@ -6,6 +6,7 @@ import { CanvasWriteError } from './canvas.errors';
 import { applyTheirEdits, type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
 import { type CanvasEdge, type CanvasNode, overlaps } from './json-canvas';
 import { GRID_GAP, LAYOUT_GAP } from './layout';
+import { VaultFs } from './vault-fs';
 
 /** Queues made by a test, closed after it (their settle checks would otherwise fire during later tests). */
 const queues: CanvasWriteQueue[] = [];
@@ -391,11 +392,13 @@ describe('CanvasWriteQueue (real temp file)', () => {
 
     it('re-reads a file that changes while it is being read', async () => {
       const queue = track(new CanvasWriteQueue(file, undefined, []));
-      const fsp = jest.requireActual<typeof import('node:fs')>('node:fs').promises;
-      const readFile = fsp.readFile.bind(fsp) as (f: string) => Promise<NonSharedBuffer>;
+      const readFile = VaultFs.prototype.readFile;
       let reads = 0;
-      const spy = jest.spyOn(fsp, 'readFile').mockImplementation(async (f) => {
-        const bytes = await readFile(f as string);
+      const spy = jest.spyOn(VaultFs.prototype, 'readFile').mockImplementation(async function (
+        this: VaultFs,
+        f: string,
+      ) {
+        const bytes = await readFile.call(this, f);
         // a save lands mid-read
         if (reads++ === 0) writeCanvas({ ...readCanvasFrom(bytes.toString('utf8')), extra: true });
         return bytes;
@@ -527,7 +530,7 @@ describe('CanvasWriteQueue (real temp file)', () => {
       .add(addition(1))
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CanvasWriteError);
-    expect((err as Error).message).toMatch(/^cannot update the canvas: ENOENT/);
+    expect((err as Error).message).toBe('the canvas no longer exists');
     expect((err as Error).cause).toMatchObject({ code: 'ENOENT' });
   });
 

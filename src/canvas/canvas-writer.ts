@@ -1,4 +1,4 @@
-import { type BigIntStats, promises as fs, statSync } from 'node:fs';
+import { type BigIntStats, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
@@ -16,6 +16,7 @@ import {
   serializeCanvas,
 } from './json-canvas';
 import { GRID_GAP, ObstacleIndex, placeBelow, placeRight, rectOf } from './layout';
+import { type VaultDir, VaultFs, VaultPathError } from './vault-fs';
 
 /** A node we add; `x`/`y` are chosen at write time against what is on disk then. Ids are deterministic. */
 export interface NewNode {
@@ -55,6 +56,10 @@ interface CurrentFile {
   stat: BigIntStats;
   /** The file that was read, kept open until the write is done (to see a save that lands in it late). */
   handle: FileHandle;
+  /** The canvas's folder, opened and checked for this write: every path of the write goes through it. */
+  dir: VaultDir;
+  /** The canvas's path through `dir`. */
+  path: string;
 }
 
 interface PlacedAddition {
@@ -106,6 +111,11 @@ const REMEMBERED_WRITES = 32;
  * told apart from a deliberate deletion by its shape: a stale save drops *everything* we added from some write on,
  * while a user deletes particular results and leaves later ones in place. Lost results are merged again — at the
  * next write, and by settle checks a moment after the last one.
+ *
+ * Every read and write goes through the vault's checked file access (`VaultFs`), opened again for each write: the
+ * canvas's folder is opened and checked to lie in the vault, and the canvas read, its temp file, the checks before the
+ * rename and the rename itself all address that opened folder — a folder or the canvas swapped for a link to the
+ * outside meanwhile is refused (`CanvasWriteError`), and nothing outside the vault is read or touched.
  */
 export class CanvasWriteQueue {
   private pending: Pending[] = [];
@@ -132,12 +142,21 @@ export class CanvasWriteQueue {
   /** Saves by another program that landed in the file we were replacing, whose edits were merged back. */
   repaired = 0;
 
+  private readonly folder: string;
+  private readonly name: string;
+
   constructor(
+    /** The canvas's real path when its batch started. */
     private readonly absPath: string,
     /** Called with the document just written (e.g. to refresh a read cache). */
     private readonly onWritten: (doc: CanvasDocument) => void | Promise<void> = () => undefined,
     private readonly settleChecksMs: readonly number[] = SETTLE_CHECKS_MS,
-  ) {}
+    /** The vault's confined file access (default: confined to the canvas's own folder). */
+    private readonly files: VaultFs = new VaultFs(path.dirname(absPath)),
+  ) {
+    this.folder = path.dirname(absPath);
+    this.name = path.basename(absPath);
+  }
 
   /**
    * Queues an addition for the next write. `urgent`: nothing more is expected to join it (e.g. a batch's last
@@ -170,7 +189,9 @@ export class CanvasWriteQueue {
 
   private async drain(): Promise<void> {
     try {
-      this.swept ??= removeStaleTempFiles(path.dirname(this.absPath), path.basename(this.absPath));
+      this.swept ??= this.files
+        .inDir(this.folder, (dir) => removeStaleTempFiles(dir.where, this.name))
+        .catch(() => undefined); // an unusable folder is reported by the write
       await this.swept;
       while (this.pending.length) {
         // pace the writes: what finishes during the pause joins this write
@@ -214,7 +235,7 @@ export class CanvasWriteQueue {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const file = await this.readCurrent();
       try {
-        const { bytes, doc: current, stat } = file;
+        const { bytes, doc: current, stat, path: canvasFile } = file;
         // Merge into shallow copies: the documents we keep (and the read cache) are never mutated.
         const doc: CanvasDocument = {
           raw: current.raw,
@@ -231,16 +252,21 @@ export class CanvasWriteQueue {
         const mine = outcomes.slice(lost.length);
         if (!repair && !outcomes.some((o) => o.placed && !o.alreadyPresent)) return mine;
         const out = Buffer.from(serializeCanvas(doc, repair ? repair.format : formatOf(bytes)), 'utf8');
-        const replaced = await atomicWrite(this.absPath, out, {
+        const replaced = await atomicWrite(canvasFile, out, {
           fsync: 'after-rename',
           // the file must be exactly what was merged into (same content): otherwise merge again
+          // (gone, or swapped for a link or a FIFO meanwhile: not the same either — the next attempt says why)
           beforeRename: async () => {
-            const unchanged = (await fs.readFile(this.absPath)).equals(bytes);
+            const now = await this.files.readFile(canvasFile).catch(() => undefined);
+            const unchanged = now?.equals(bytes) === true;
             if (unchanged) failpoint('canvas.before-rename');
             return unchanged;
           },
           // …and still the same file, untouched since, right up to the rename
-          lastCheck: () => sameFile(stat, statSync(this.absPath, { bigint: true })),
+          lastCheck: () => {
+            const now = statSync(canvasFile, { bigint: true, throwIfNoEntry: false });
+            return now !== undefined && sameFile(stat, now);
+          },
         });
         if (replaced) {
           failpoint('canvas.after-rename');
@@ -262,6 +288,7 @@ export class CanvasWriteQueue {
         }
       } finally {
         await file.handle.close();
+        await file.dir.close();
       }
       // someone else wrote in between: let them finish, then merge into what they wrote
       await sleep(Math.min(CHANGED_BACKOFF_MAX_MS, CHANGED_BACKOFF_MS * attempt) * Math.random());
@@ -317,7 +344,9 @@ export class CanvasWriteQueue {
 
   private async settle(): Promise<void> {
     try {
-      const bytes = await fs.readFile(this.absPath).catch(() => undefined);
+      const bytes = await this.files
+        .inDir(this.folder, (dir) => this.files.readFile(dir.entry(this.name)))
+        .catch(() => undefined);
       if (bytes === undefined || (this.last && bytes.equals(this.last.bytes))) return;
       await this.writeOnce([]); // a repair write schedules its own settle checks
     } catch {
@@ -336,12 +365,12 @@ export class CanvasWriteQueue {
    */
   private async readCurrent(): Promise<CurrentFile> {
     for (let retry = 0, moving = 0; ; retry++) {
-      const handle = await fs.open(this.absPath, 'r');
+      const { dir, file, handle, stat } = await this.openCanvas();
       let keep = false;
       try {
-        const stat = await handle.stat({ bigint: true });
         const bytes = await handle.readFile();
-        if (!sameFile(stat, statSync(this.absPath, { bigint: true })) && moving++ < UNSTABLE_READS) {
+        const after = statSync(file, { bigint: true, throwIfNoEntry: false });
+        if ((after === undefined || !sameFile(stat, after)) && moving++ < UNSTABLE_READS) {
           retry--; // changed while we read it: read it again (the pre-rename checks catch a last change anyway)
           await sleep(1);
           continue;
@@ -351,7 +380,7 @@ export class CanvasWriteQueue {
           : parseCanvas(bytes.toString('utf8'));
         if (!('errors' in parsed)) {
           keep = true;
-          return { bytes, doc: parsed.doc, stat, handle };
+          return { bytes, doc: parsed.doc, stat, handle, dir, path: file };
         }
         if (retry === INVALID_RETRIES) {
           throw new CanvasWriteError(
@@ -359,9 +388,38 @@ export class CanvasWriteQueue {
           );
         }
       } finally {
-        if (!keep) await handle.close();
+        if (!keep) {
+          await handle.close();
+          await dir.close();
+        }
       }
       await sleep(INVALID_RETRY_MS * (retry + 1));
+    }
+  }
+
+  /**
+   * The canvas's folder opened and checked, and the canvas opened through it and checked (a regular file inside the
+   * vault). A folder or canvas that now resolves outside the vault, or is no longer a regular file, is refused.
+   */
+  private async openCanvas(): Promise<{
+    dir: VaultDir;
+    file: string;
+    handle: FileHandle;
+    stat: BigIntStats;
+  }> {
+    let dir: VaultDir;
+    try {
+      dir = await this.files.openDir(this.folder);
+    } catch (err) {
+      throw refused("the canvas's folder", err);
+    }
+    const file = dir.entry(this.name);
+    try {
+      const { handle, stat } = await this.files.openFile(file);
+      return { dir, file, handle, stat };
+    } catch (err) {
+      await dir.close();
+      throw refused('the canvas', err);
     }
   }
 
@@ -385,6 +443,17 @@ export class CanvasWriteQueue {
     }
     return undefined;
   }
+}
+
+/** A refused or failed open of the canvas or its folder, as the write's error (no server path in it). */
+function refused(what: string, err: unknown): CanvasWriteError {
+  if (err instanceof VaultPathError) {
+    const why = err.kind === 'outside' ? `now ${err.message}` : err.message;
+    return new CanvasWriteError(`${what} ${why}; nothing was read or written there`, { cause: err });
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no longer exists' : `cannot be opened (${code ?? (err as Error).message})`;
+  return new CanvasWriteError(`${what} ${why}`, { cause: err });
 }
 
 /** The file's formatting (`detectFormat`) from its bytes: the indentation from its first 64 KiB when it shows there. */

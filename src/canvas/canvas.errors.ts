@@ -21,10 +21,20 @@ export class InvalidCanvasError extends DomainError {
   }
 }
 
+/** Most unknown node ids listed one by one in `errors[]`; the message counts them all. */
+export const MAX_LISTED_UNKNOWN_IDS = 1000;
+
 export class UnknownNodeIdsError extends DomainError {
   readonly code: DomainErrorCode = 'unknown-node-ids';
-  constructor(canvasPath: string, errors: ProblemFieldError[]) {
-    super(`${errors.length} node id(s) are not in "${canvasPath}"`, errors);
+  /** `errors`: one per unknown id (only the first `MAX_LISTED_UNKNOWN_IDS` are kept); `total`: how many there are. */
+  constructor(canvasPath: string, errors: ProblemFieldError[], total = errors.length) {
+    const listed = errors.slice(0, MAX_LISTED_UNKNOWN_IDS);
+    super(
+      `${total} node id(s) are not in "${canvasPath}"` +
+        (total > listed.length ? ` (the first ${listed.length} are listed in errors)` : '') +
+        `: use ids of nodes in this canvas (GET /canvases/nodes?path=${canvasPath} lists them)`,
+      listed,
+    );
   }
 }
 

@@ -28,6 +28,7 @@ import { CanvasService, type ResultToWrite } from './canvas.service';
 import { RESULT_NODE_WIDTH, shortId } from './result-nodes';
 import { nameHash } from './file-names';
 import type { CanvasNode } from './json-canvas';
+import { VaultFs } from './vault-fs';
 import { VaultService } from './vault.service';
 
 const TASK_ID = '3f2a9c1e-7b4d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -143,10 +144,13 @@ describe('CanvasService (real temp vault)', () => {
         { field: 'groups[0].node_ids[1]', message: 'node "nope" is not in the canvas' },
         { field: 'groups[1].node_ids[0]', message: 'node "also-missing" is not in the canvas' },
       ]);
-      expect((err as Error).message).toBe('2 node id(s) are not in "Biology/cells.canvas"');
+      expect((err as Error).message).toBe(
+        '2 node id(s) are not in "Biology/cells.canvas": use ids of nodes in this canvas ' +
+          '(GET /canvases/nodes?path=Biology/cells.canvas lists them)',
+      );
     });
 
-    it('lists at most 1000 unknown ids', async () => {
+    it('lists at most 1000 unknown ids, and counts them all', async () => {
       const ids = Array.from({ length: 1200 }, (_, i) => ({
         field: `groups[0].node_ids[${i}]`,
         nodeId: `missing-${i}`,
@@ -155,6 +159,9 @@ describe('CanvasService (real temp vault)', () => {
         .open('Biology/cells.canvas', ids)
         .catch((e: unknown) => e)) as UnknownNodeIdsError;
       expect(err.errors).toHaveLength(1000);
+      expect(err.message).toMatch(
+        /^1200 node id\(s\) are not in "Biology\/cells\.canvas" \(the first 1000 are listed in errors\): /,
+      );
     });
 
     it('refuses an invalid canvas with every problem found', async () => {
@@ -415,18 +422,25 @@ describe('CanvasService (real temp vault)', () => {
         const content = await contentOf('Biology/notes/note.md');
         expect(content).toBe(NOTE);
         expect(content).not.toMatch(/SECRET|细胞/);
-        expect(open.mock.calls.map(([p]) => p)).toEqual([path.join(vaultRoot, 'Biology/notes/note.md')]);
+        const opened = open.mock.calls.map(([p]) => String(p)).filter((p) => !p.endsWith('.canvas'));
+        expect(opened).toEqual([path.join(vaultRoot, 'Biology/notes/note.md')]);
       });
 
-      it('gives a binary file by extension as an embed reference with its subpath, without reading it', async () => {
+      it('gives a binary file by extension as an embed reference with its subpath, checked but never read', async () => {
         write('Biology/docs/paper.pdf', 'plain text, but a .pdf');
         write('Biology/media/lecture.MP4', 'not read');
-        const open = jest.spyOn(fsp, 'open');
+        const openFile = VaultFs.prototype.openFile;
+        const reads = jest.fn();
+        jest.spyOn(VaultFs.prototype, 'openFile').mockImplementation(async function (this: VaultFs, f) {
+          const opened = await openFile.call(this, f);
+          if (!f.endsWith('.canvas')) jest.spyOn(opened.handle, 'read').mockImplementation(reads);
+          return opened;
+        });
         await expect(contentOf('Biology/docs/paper.pdf', '#page=3')).resolves.toBe(
           '![[Biology/docs/paper.pdf#page=3]]',
         );
         await expect(contentOf('Biology/media/lecture.MP4')).resolves.toBe('![[Biology/media/lecture.MP4]]');
-        expect(open).not.toHaveBeenCalled();
+        expect(reads).not.toHaveBeenCalled();
       });
 
       it('gives a file with a NUL byte in its first 8 KiB as an embed reference, whatever its extension', async () => {
@@ -470,15 +484,37 @@ describe('CanvasService (real temp vault)', () => {
         },
       );
 
-      it('reports a file that vanishes between resolving and reading as NODE_CONTENT_MISSING', async () => {
-        const realStat = fsp.stat.bind(fsp);
-        jest.spyOn(fsp, 'stat').mockImplementation((async (p: string) => {
-          if (String(p).endsWith('note.md')) throw new Error('ENOENT: no such file');
-          return realStat(p);
-        }) as typeof fsp.stat);
+      it('reports a file that cannot be opened as NODE_CONTENT_MISSING with the reason, never a server path', async () => {
+        const realOpen = fsp.open.bind(fsp);
+        jest.spyOn(fsp, 'open').mockImplementation((async (p: string, flags: number) => {
+          if (String(p).endsWith('note.md'))
+            throw Object.assign(new Error(`EACCES: permission denied, open '${String(p)}'`), {
+              code: 'EACCES',
+            });
+          return realOpen(p, flags);
+        }) as typeof fsp.open);
         expect((await failureOf('Biology/notes/note.md')).message).toBe(
-          'file node probe points to "Biology/notes/note.md", which cannot be read: ENOENT: no such file',
+          'file node probe points to "Biology/notes/note.md", which cannot be read (EACCES)',
         );
+      });
+
+      it('refuses a file swapped for a link out of the vault at the moment it is opened, reading nothing outside', async () => {
+        writeFileSync(path.join(base, 'outside', 'secret.md'), 'SECRET OUTSIDE');
+        const target = path.join(vaultRoot, 'Biology/notes/note.md');
+        const realOpen = fsp.open.bind(fsp);
+        jest.spyOn(fsp, 'open').mockImplementation((async (p: string, flags: number) => {
+          if (String(p) === target) {
+            // swapped between any earlier check and this open
+            rmSync(target);
+            symlinkSync(path.join(base, 'outside', 'secret.md'), target);
+          }
+          return realOpen(p, flags);
+        }) as typeof fsp.open);
+        const err = await failureOf('Biology/notes/note.md');
+        expect(err.message).toBe(
+          'file node probe points to "Biology/notes/note.md", which is refused: it resolves outside the vault',
+        );
+        expect(err.message).not.toContain('SECRET');
       });
     });
 
@@ -510,7 +546,7 @@ describe('CanvasService (real temp vault)', () => {
     });
 
     it('shares one read and parse between concurrent requests for a changed canvas', async () => {
-      const readSpy = jest.spyOn(fsp, 'readFile');
+      const readSpy = jest.spyOn(VaultFs.prototype, 'readFile');
       const inputs = await Promise.all(
         ['text1', 'link1', 'group1', 'text1'].map((id) => service.nodeContent(canvas(), id)),
       );
@@ -519,7 +555,7 @@ describe('CanvasService (real temp vault)', () => {
     });
 
     it('reuses the parse while the file is unchanged and re-reads it after a change', async () => {
-      const readSpy = jest.spyOn(fsp, 'readFile');
+      const readSpy = jest.spyOn(VaultFs.prototype, 'readFile');
       await service.nodeContent(canvas(), 'text1');
       await service.nodeContent(canvas(), 'link1');
       expect(readSpy).toHaveBeenCalledTimes(1);
@@ -571,9 +607,9 @@ describe('CanvasService (real temp vault)', () => {
         this: VaultService,
         rel: string,
       ) {
-        const real = await ensure.call(this, rel);
-        rmSync(real, { recursive: true });
-        return real;
+        const dir = await ensure.call(this, rel);
+        rmSync(dir.realPath, { recursive: true });
+        return dir;
       });
       const third = await service.writeResult(result({ sourceNodeId: 'in-file', markdown: 'raced' }));
       expect(spy).toHaveBeenCalledTimes(2);

@@ -1,11 +1,13 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { promises as fs, statSync, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
 import type { ProblemFieldError } from '../common/domain-error';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
+  CanvasNotFoundError,
+  CanvasPathOutsideVaultError,
   CanvasWriteError,
   InvalidCanvasError,
   NodeContentMissingError,
@@ -18,6 +20,7 @@ import { isResultNameFor, resultFileName } from './file-names';
 import { type CanvasDocument, type CanvasNode, overlaps, parseCanvas } from './json-canvas';
 import { rectOf } from './layout';
 import { resultAddition, shortId } from './result-nodes';
+import { VaultPathError } from './vault-fs';
 import { type ResolvedCanvasPath, VaultService } from './vault.service';
 
 export interface ResultToWrite {
@@ -92,12 +95,14 @@ export class CanvasService implements OnModuleDestroy {
     nodeIds: Iterable<{ field: string; nodeId: string }>,
   ): Promise<ResolvedCanvasPath> {
     const resolved = await this.vault.resolveCanvas(canvasPath);
-    const { byId } = await this.loadValid(resolved);
+    const { byId } = await this.loadValid(resolved).catch((err: unknown) => {
+      throw canvasReadError(err, canvasPath, resolved.relPath);
+    });
     const missing: ProblemFieldError[] = [];
     for (const { field, nodeId } of nodeIds) {
       if (!byId.has(nodeId)) missing.push({ field, message: `node "${nodeId}" is not in the canvas` });
     }
-    if (missing.length) throw new UnknownNodeIdsError(resolved.relPath, missing.slice(0, 1000));
+    if (missing.length) throw new UnknownNodeIdsError(resolved.relPath, missing, missing.length);
     return resolved;
   }
 
@@ -112,9 +117,16 @@ export class CanvasService implements OnModuleDestroy {
    */
   async removeLeftovers(canvas: ResolvedCanvasPath): Promise<void> {
     const { dir, base } = splitCanvasPath(canvas.relPath);
-    await removeStaleTempFiles(path.dirname(canvas.absPath), path.basename(canvas.absPath));
-    const results = await this.vault.resolveExisting(path.posix.join(dir, `${base}-explanations`));
-    if ('absPath' in results) await removeStaleTempFiles(results.absPath);
+    const { files } = this.vault;
+    // each folder opened and checked first: a folder that now leads outside the vault is left alone
+    await files
+      .inDir(path.dirname(canvas.absPath), (d) =>
+        removeStaleTempFiles(d.where, path.basename(canvas.absPath)),
+      )
+      .catch(() => undefined);
+    await files
+      .inDir(path.join(this.vault.root, dir, `${base}-explanations`), (d) => removeStaleTempFiles(d.where))
+      .catch(() => undefined);
   }
 
   /**
@@ -171,10 +183,16 @@ export class CanvasService implements OnModuleDestroy {
     const body = `# ${r.title}\n\n${r.markdown.trim()}\n`;
     let fileRel: string;
     try {
+      // the folder is opened and checked for every file, and the file written through the opened folder: a folder
+      // swapped for a link to the outside at any moment is refused, never written through
       const write = async (): Promise<string> => {
-        const file = path.join(await this.vault.ensureFolder(folderRel), fileName);
-        await atomicWrite(file, body);
-        return file;
+        const folder = await this.vault.ensureFolder(folderRel);
+        try {
+          await atomicWrite(folder.entry(fileName), body);
+          return path.join(folder.realPath, fileName);
+        } finally {
+          await folder.close();
+        }
       };
       // a folder removed in the moment between its check and the write is created and checked again, once
       const file = await write().catch((err: NodeJS.ErrnoException) => {
@@ -183,7 +201,11 @@ export class CanvasService implements OnModuleDestroy {
       });
       fileRel = this.vault.relative(file);
     } catch (err) {
-      throw new CanvasWriteError(`cannot write the result file: ${(err as Error).message}`, { cause: err });
+      const why =
+        err instanceof VaultPathError
+          ? `the results folder ${folderRel} resolves outside the vault; nothing was written there`
+          : (err as Error).message;
+      throw new CanvasWriteError(`cannot write the result file: ${why}`, { cause: err });
     }
     r.onFileWritten?.();
     const fileSize = Buffer.byteLength(body);
@@ -230,10 +252,15 @@ export class CanvasService implements OnModuleDestroy {
     let q = this.queues.get(absPath);
     if (!q) {
       // what we just wrote becomes the read cache: the next node's content read does not re-parse the file
-      q = new CanvasWriteQueue(absPath, async (doc) => {
-        const stat = await fs.stat(absPath);
-        this.remember(absPath, cachedCanvas(statKey(stat), doc));
-      });
+      q = new CanvasWriteQueue(
+        absPath,
+        (doc) => {
+          const stat = this.statOf(absPath);
+          if (stat) this.remember(absPath, cachedCanvas(statKey(stat), doc));
+        },
+        undefined,
+        this.vault.files,
+      );
       this.queues.set(absPath, q);
       // a queue keeps its last document: let go of idle queues of canvases no batch has written to lately
       for (const [p, old] of this.queues) {
@@ -295,6 +322,14 @@ export class CanvasService implements OnModuleDestroy {
     try {
       return await this.loadValid(canvas);
     } catch (err) {
+      if (err instanceof VaultPathError) {
+        const why = err.kind === 'outside' ? `now ${err.message}` : err.message;
+        throw new NodeContentMissingError(`canvas ${canvas.relPath} ${why}; it was not read`);
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      // removed (or its folder) between its stat and its read
+      if (code === 'ENOENT' || code === 'ENOTDIR')
+        throw new NodeNotFoundError(`canvas ${canvas.relPath} no longer exists`);
       if (!(err instanceof InvalidCanvasError)) throw err;
       throw new NodeContentMissingError(`${err.message}: ${err.errors?.[0]?.message ?? ''}`.trim());
     }
@@ -316,7 +351,8 @@ export class CanvasService implements OnModuleDestroy {
   }
 
   private async parseFile(canvas: ResolvedCanvasPath, key: string): Promise<CachedCanvas> {
-    const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
+    // opened and checked as it is read: a canvas swapped for a link to the outside, or a FIFO, is refused
+    const parsed = parseCanvas((await this.vault.files.readFile(canvas.absPath)).toString('utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
     const entry = cachedCanvas(key, parsed.doc);
     this.remember(canvas.absPath, entry);
@@ -352,20 +388,42 @@ export class CanvasService implements OnModuleDestroy {
   }
 
   private async fileContent(file: string, subpath: string | undefined, nodeId: string): Promise<string> {
-    const found = await this.vault.resolveExisting(file);
-    if ('reason' in found)
-      throw new NodeContentMissingError(
-        `file node ${nodeId} points to "${file}", which is refused: ${found.reason}`,
-      );
+    const found = this.vault.pathOf(file);
+    const refused = (reason: string): NodeContentMissingError =>
+      new NodeContentMissingError(`file node ${nodeId} points to "${file}", which is refused: ${reason}`);
+    if ('reason' in found) throw refused(found.reason);
     try {
-      return await readFileNode(found.absPath, file, subpath, nodeId);
+      return await readFileNode(this.vault.files, found.absPath, file, subpath, nodeId);
     } catch (err) {
       if (err instanceof NodeContentMissingError) throw err;
+      if (err instanceof VaultPathError) {
+        if (err.kind === 'outside') throw refused('it resolves outside the vault');
+        throw new NodeContentMissingError(`file node ${nodeId} points to "${file}", which ${err.message}`);
+      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw refused('the file does not exist');
       throw new NodeContentMissingError(
-        `file node ${nodeId} points to "${file}", which cannot be read: ${(err as Error).message}`,
+        `file node ${nodeId} points to "${file}", which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       );
     }
   }
+}
+
+/**
+ * A canvas read that failed right after its path was checked, as the client's error: swapped for a link out of the
+ * vault (400); swapped for a FIFO or folder, or removed meanwhile (404); anything else as it is.
+ */
+export function canvasReadError(err: unknown, canvasPath: string, relPath: string): unknown {
+  if (err instanceof VaultPathError && err.kind === 'outside')
+    return new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
+  const code = (err as NodeJS.ErrnoException).code;
+  if (
+    err instanceof VaultPathError ||
+    err instanceof NodeNotFoundError ||
+    code === 'ENOENT' ||
+    code === 'ENOTDIR'
+  )
+    return new CanvasNotFoundError(relPath);
+  return err;
 }
 
 function statKey(stat: { ino: number; size: number; mtimeMs: number }): string {

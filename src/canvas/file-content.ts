@@ -1,8 +1,9 @@
-import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { NodeContentMissingError } from './canvas.errors';
 import { markdownSubpath } from './markdown-subpath';
+import type { VaultFs } from './vault-fs';
 
 /** At most this much of a file node's file is handed to an agent. */
 export const MAX_FILE_CONTENT_BYTES = 256 * 1024;
@@ -43,26 +44,29 @@ export function embedReference(file: string, subpath: string | undefined): strin
 }
 
 /**
- * What an agent reads of a file node's file (already resolved inside the vault): its text, or just the part its
- * `subpath` names in a markdown note, at most 256 KiB; a binary file yields an embed reference, never bytes. Embeds
- * inside the note are not followed. A directory or other non-regular file, or a subpath the note does not have,
- * throws {@link NodeContentMissingError}.
+ * What an agent reads of a file node's file: its text, or just the part its `subpath` names in a markdown note, at
+ * most 256 KiB; a binary file yields an embed reference, never bytes. Embeds inside the note are not followed. The
+ * file is opened through `files`, which refuses (VaultPathError) a file outside the vault, a directory or another
+ * non-regular file at the moment it is opened, without blocking on a FIFO. A subpath the note does not have throws
+ * {@link NodeContentMissingError}.
  */
 export async function readFileNode(
+  files: VaultFs,
   absPath: string,
   file: string,
   subpath: string | undefined,
   nodeId: string,
 ): Promise<string> {
-  const stat = await fs.stat(absPath);
-  if (!stat.isFile()) {
-    const what = stat.isDirectory() ? 'a directory' : 'not a regular file';
-    throw new NodeContentMissingError(`file node ${nodeId} points to "${file}", which is ${what}`);
-  }
-  if (isBinaryPath(file)) return embedReference(file, subpath);
   const wantsSection = !!subpath && subpath !== '#' && MARKDOWN.test(file);
   const limit = wantsSection ? MAX_SUBPATH_SCAN_BYTES : MAX_FILE_CONTENT_BYTES;
-  const buf = await readHead(absPath, Math.min(limit, stat.size));
+  const { handle, stat } = await files.openFile(absPath);
+  let buf: Buffer;
+  try {
+    if (isBinaryPath(file)) return embedReference(file, subpath);
+    buf = await readHead(handle, Math.min(limit, Number(stat.size)));
+  } finally {
+    await handle.close();
+  }
   if (looksBinary(buf)) return embedReference(file, subpath);
   const text = decodeUtf8(buf);
   if (!wantsSection) return text;
@@ -75,20 +79,15 @@ export async function readFileNode(
   return decodeUtf8(Buffer.from(section, 'utf8').subarray(0, MAX_FILE_CONTENT_BYTES));
 }
 
-async function readHead(absPath: string, limit: number): Promise<Buffer> {
-  const handle = await fs.open(absPath, 'r');
-  try {
-    const buf = Buffer.alloc(limit);
-    let filled = 0;
-    while (filled < limit) {
-      const { bytesRead } = await handle.read(buf, filled, limit - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buf.subarray(0, filled);
-  } finally {
-    await handle.close();
+async function readHead(handle: FileHandle, limit: number): Promise<Buffer> {
+  const buf = Buffer.alloc(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const { bytesRead } = await handle.read(buf, filled, limit - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
   }
+  return buf.subarray(0, filled);
 }
 
 /** UTF-8 text of a buffer that may end inside a character (the partial character is dropped), without a BOM. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AgentHint, AgentQuestion, AgentScore, AgentStructuredOutput } from '../agent/agent-runner';
+import { charCount, formatCount, truncateChars, truncatedNote } from '../common/truncate';
 import type { CanvasAddition, NewNode } from './canvas-writer';
 
 /** Width of a result file node; its height follows the content length within these bounds. */
@@ -16,6 +17,21 @@ const HINT_NODE_WIDTH = 360;
 const LINE_HEIGHT = 24;
 const CHAR_WIDTH = 8;
 const PADDING = 48;
+
+/**
+ * What an agent's structured output may put into the canvas, in characters of its own text (a question with its
+ * guidance, a score's feedback, a hint; the card's header line and score table come on top): at most
+ * {@link CARD_MAX_CHARS} per card, {@link RESULT_CARDS_MAX_CHARS} over all cards of one result, and at most
+ * {@link MAX_QUESTION_CARDS} question cards. Longer text ends with `… (truncated: N characters more, see the result
+ * file)`; questions beyond the cards are named on the last one. The result file keeps the whole output (within its
+ * own cap).
+ */
+export const CARD_MAX_CHARS = 2_000;
+export const RESULT_CARDS_MAX_CHARS = 20_000;
+export const MAX_QUESTION_CARDS = 20;
+
+/** Guidance shorter than this after a cut is dropped rather than shown as a stub. */
+const MIN_GUIDANCE_CHARS = 160;
 
 /** JSON Canvas preset colours. */
 export const CANVAS_COLOR = {
@@ -52,7 +68,7 @@ export interface ResultNodesInput {
  * hint card under the source. Ids derive from the result's key, so a replay finds what it placed before.
  */
 export function resultAddition(r: ResultNodesInput): CanvasAddition {
-  const s = r.structured;
+  const s = r.structured && capStructuredOutput(r.structured).structured;
   if (s?.kind === 'questions' && s.questions.length) return questionsAddition(r, s.questions);
   if (s?.kind === 'score') return scoreAddition(r, s.score);
   if (s?.kind === 'hint') return hintAddition(r, s.hint);
@@ -63,6 +79,78 @@ export function resultAddition(r: ResultNodesInput): CanvasAddition {
     nodes: [{ id, type: 'file', file: r.fileRel, width: RESULT_NODE_WIDTH, height }],
     edges: [edgeBelow(r, id, r.key, r.agentType)],
   };
+}
+
+/**
+ * The structured output held to the canvas caps ({@link CARD_MAX_CHARS}, {@link RESULT_CARDS_MAX_CHARS},
+ * {@link MAX_QUESTION_CARDS}), and how many characters of it the cards leave out. Idempotent: an output already
+ * within the caps comes back as it is, with `omitted` 0.
+ */
+export function capStructuredOutput(s: AgentStructuredOutput): {
+  structured: AgentStructuredOutput;
+  omitted: number;
+} {
+  const note = truncatedNote(', see the result file');
+  switch (s.kind) {
+    case 'score': {
+      const feedback = truncateChars(s.score.feedback, CARD_MAX_CHARS, note);
+      return feedback.omitted
+        ? { structured: { ...s, score: { ...s.score, feedback: feedback.text } }, omitted: feedback.omitted }
+        : { structured: s, omitted: 0 };
+    }
+    case 'hint': {
+      const text = truncateChars(s.hint.text, CARD_MAX_CHARS, note);
+      return text.omitted
+        ? { structured: { ...s, hint: { ...s.hint, text: text.text } }, omitted: text.omitted }
+        : { structured: s, omitted: 0 };
+    }
+    case 'questions':
+      return capQuestions(s, note);
+  }
+}
+
+function capQuestions(
+  s: AgentStructuredOutput & { kind: 'questions' },
+  note: (omitted: number) => string,
+): { structured: AgentStructuredOutput; omitted: number } {
+  const all = s.questions;
+  const shown = all.slice(0, MAX_QUESTION_CARDS);
+  const share = Math.min(CARD_MAX_CHARS, Math.floor(RESULT_CARDS_MAX_CHARS / Math.max(1, shown.length)));
+  const rest = all.slice(MAX_QUESTION_CARDS);
+  let omitted = rest.reduce((n, q) => n + charCount(q.text) + charCount(q.guidance ?? ''), 0);
+  const more = rest.length
+    ? `\n\n… (${formatCount(rest.length)} more question${rest.length > 1 ? 's' : ''} in the result file)`
+    : '';
+  let changed = rest.length > 0;
+  const questions = shown.map((q, i) => {
+    const last = i === shown.length - 1;
+    const capped = capQuestion(q, last ? share - charCount(more) : share, note);
+    omitted += capped.omitted;
+    changed ||= capped.q !== q;
+    return last && more ? { ...capped.q, text: capped.q.text + more } : capped.q;
+  });
+  return changed ? { structured: { kind: 'questions', questions }, omitted } : { structured: s, omitted: 0 };
+}
+
+/**
+ * One question card's own text (question and guidance) within `max` characters: the guidance is cut first, or
+ * dropped when less than {@link MIN_GUIDANCE_CHARS} of it would remain (then the question carries the note).
+ */
+function capQuestion(
+  q: AgentQuestion,
+  max: number,
+  note: (omitted: number) => string,
+): { q: AgentQuestion; omitted: number } {
+  const textChars = charCount(q.text);
+  const guidanceChars = charCount(q.guidance ?? '');
+  if (textChars + guidanceChars <= max) return { q, omitted: 0 };
+  if (q.guidance !== undefined && max - textChars >= MIN_GUIDANCE_CHARS) {
+    const guidance = truncateChars(q.guidance, max - textChars, note);
+    return { q: { ...q, guidance: guidance.text }, omitted: guidance.omitted };
+  }
+  const text = truncateChars(q.text, max, note, guidanceChars);
+  const { guidance: _dropped, ...rest } = q;
+  return { q: { ...rest, text: text.text }, omitted: text.omitted };
 }
 
 function questionsAddition(r: ResultNodesInput, questions: AgentQuestion[]): CanvasAddition {

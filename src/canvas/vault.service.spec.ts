@@ -4,6 +4,7 @@ import {
   mkdirSync,
   mkdtempSync,
   promises as fsp,
+  readFileSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config/canvas-batch-options';
 import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
+import type { VaultDir } from './vault-fs';
 import { VaultService } from './vault.service';
 
 describe('VaultService', () => {
@@ -215,14 +217,10 @@ describe('VaultService', () => {
     });
   });
 
-  describe('resolveExisting', () => {
-    it('resolves an existing file to its real path', async () => {
-      writeFileSync(path.join(vaultRoot, 'Biology', 'notes', 'cell.md'), '# Cell');
-      await expect(vault.resolveExisting('Biology/notes/cell.md')).resolves.toEqual({
+  describe('pathOf', () => {
+    it('gives the absolute path to open a vault-relative path by, normalized', () => {
+      expect(vault.pathOf('Biology//notes/./cell.md')).toEqual({
         absPath: path.join(vaultRoot, 'Biology', 'notes', 'cell.md'),
-      });
-      await expect(vault.resolveExisting('inside-link/inner.canvas')).resolves.toEqual({
-        absPath: path.join(vaultRoot, 'Real folder', 'inner.canvas'),
       });
     });
 
@@ -232,36 +230,41 @@ describe('VaultService', () => {
       ['%2e%2e/x', 'percent-encoded characters are not allowed; send the path decoded'],
       ['a\0b', 'it contains a NUL character'],
       ['', 'it is empty'],
-      ['escape.canvas', 'it resolves outside the vault'],
-      ['outside-link/secret.canvas', 'it resolves outside the vault'],
-      ['Biology/notes/missing.md', 'the file does not exist'],
-    ])('gives a reason instead of a path for %j', async (p, reason) => {
-      await expect(vault.resolveExisting(p)).resolves.toEqual({ reason });
+    ])('gives a reason instead of a path for %j', (p, reason) => {
+      expect(vault.pathOf(p)).toEqual({ reason });
     });
   });
 
   describe('ensureFolder', () => {
-    it('creates nested folders inside the vault and returns the real path', async () => {
-      const real = await vault.ensureFolder('Biology/cells-explanations/deeper');
-      expect(real).toBe(path.join(vaultRoot, 'Biology', 'cells-explanations', 'deeper'));
-      expect(existsSync(real)).toBe(true);
+    const opened: VaultDir[] = [];
+    const ensure = async (rel: string): Promise<VaultDir> => {
+      const dir = await vault.ensureFolder(rel);
+      opened.push(dir);
+      return dir;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((d) => d.close()));
     });
 
-    it('returns an existing folder unchanged, following an inside symlink', async () => {
-      await expect(vault.ensureFolder('Biology')).resolves.toBe(path.join(vaultRoot, 'Biology'));
-      await expect(vault.ensureFolder('inside-link')).resolves.toBe(path.join(vaultRoot, 'Real folder'));
+    it('creates nested folders inside the vault and opens the deepest, with its real path', async () => {
+      const dir = await ensure('Biology/cells-explanations/deeper');
+      expect(dir.realPath).toBe(path.join(vaultRoot, 'Biology', 'cells-explanations', 'deeper'));
+      expect(existsSync(dir.realPath)).toBe(true);
+      writeFileSync(dir.entry('x.md'), 'x');
+      expect(readFileSync(path.join(dir.realPath, 'x.md'), 'utf8')).toBe('x');
+    });
+
+    it('opens an existing folder as it is, following an inside symlink', async () => {
+      expect((await ensure('Biology')).realPath).toBe(path.join(vaultRoot, 'Biology'));
+      expect((await ensure('inside-link')).realPath).toBe(path.join(vaultRoot, 'Real folder'));
     });
 
     it('refuses a symlinked folder that leaves the vault', async () => {
-      await expect(vault.ensureFolder('outside-link')).rejects.toThrow(
-        'folder outside-link resolves outside the vault',
-      );
+      await expect(ensure('outside-link')).rejects.toThrow('resolves outside the vault');
     });
 
     it('refuses a folder under a symlink that leaves the vault without creating anything outside', async () => {
-      await expect(vault.ensureFolder('outside-link/new-folder')).rejects.toThrow(
-        'resolves outside the vault',
-      );
+      await expect(ensure('outside-link/new-folder')).rejects.toThrow('resolves outside the vault');
       expect(existsSync(path.join(outside, 'new-folder'))).toBe(false);
     });
 
@@ -271,35 +274,29 @@ describe('VaultService', () => {
         symlinkSync(outside, p);
         return realMkdir(p, { recursive: true });
       });
-      await expect(vault.ensureFolder('Biology/raced')).rejects.toThrow(
-        'folder Biology/raced resolves outside the vault',
-      );
+      await expect(ensure('Biology/raced')).rejects.toThrow('resolves outside the vault');
     });
 
-    it('resolves a folder it created again on every call: one swapped for an outside link is refused, one removed is recreated', async () => {
-      const created = await vault.ensureFolder('Biology/results');
-      await expect(vault.ensureFolder('Biology/results')).resolves.toBe(created);
+    it('opens the folder again on every call: one swapped for an outside link is refused, one removed is recreated', async () => {
+      const created = (await ensure('Biology/results')).realPath;
+      expect((await ensure('Biology/results')).realPath).toBe(created);
       rmSync(created, { recursive: true });
-      await expect(vault.ensureFolder('Biology/results')).resolves.toBe(created);
+      expect((await ensure('Biology/results')).realPath).toBe(created);
       expect(existsSync(created)).toBe(true);
       rmSync(created, { recursive: true });
       symlinkSync(outside, created);
-      await expect(vault.ensureFolder('Biology/results')).rejects.toThrow(
-        'folder Biology/results resolves outside the vault',
+      await expect(ensure('Biology/results')).rejects.toThrow('resolves outside the vault');
+    });
+
+    it('lets concurrent calls for a new folder all succeed on the same folder', async () => {
+      const dirs = await Promise.all(Array.from({ length: 20 }, () => ensure('Biology/many/deep')));
+      expect(new Set(dirs.map((d) => d.realPath))).toEqual(
+        new Set([path.join(vaultRoot, 'Biology', 'many', 'deep')]),
       );
     });
 
-    it('shares one check-and-create between concurrent calls for a new folder', async () => {
-      const create = jest.spyOn(vault as unknown as { createFolder: () => Promise<string> }, 'createFolder');
-      const reals = await Promise.all(Array.from({ length: 20 }, () => vault.ensureFolder('Biology/many')));
-      expect(new Set(reals)).toEqual(new Set([path.join(vaultRoot, 'Biology', 'many')]));
-      expect(create).toHaveBeenCalledTimes(1);
-      await vault.ensureFolder('Biology/many');
-      expect(create).toHaveBeenCalledTimes(1); // known now: only resolved again
-    });
-
     it('refuses a ".." folder without creating anything outside', async () => {
-      await expect(vault.ensureFolder('../created-outside')).rejects.toThrow('resolves outside the vault');
+      await expect(ensure('../created-outside')).rejects.toThrow('resolves outside the vault');
       expect(existsSync(path.join(base, 'created-outside'))).toBe(false);
     });
   });

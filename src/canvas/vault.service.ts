@@ -1,8 +1,9 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { promises as fs, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
+import { type VaultDir, VaultFs } from './vault-fs';
 
 /** A canvas path checked to lie inside the vault. */
 export interface ResolvedCanvasPath {
@@ -14,21 +15,25 @@ export interface ResolvedCanvasPath {
 
 const WINDOWS_DRIVE = /^[a-zA-Z]:/;
 const PERCENT_ESCAPE = /%[0-9a-fA-F]{2}/;
-const MAX_KNOWN_FOLDERS = 64;
+/** How often the vault's file I/O is probed (a `stat` of its root), and from when a probe unanswered means stuck. */
+export const IO_PROBE_INTERVAL_MS = 1_000;
+export const IO_STALL_MS = 5_000;
 
 /**
  * The vault: every path the service touches is checked here against the vault's real root, after resolving
- * symlinks, so nothing can read or write outside it.
+ * symlinks, so nothing can read or write outside it — client paths when they arrive, and every read and write again
+ * when it happens (`files`), since other programs write in the vault while a batch runs.
  */
 @Injectable()
-export class VaultService implements OnModuleInit {
+export class VaultService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(VaultService.name);
-  /** Folders `ensureFolder` created and checked, with their real paths (oldest check first; the first to go). */
-  private readonly folders = new Map<string, string>();
-  /** Folder checks-and-creations in progress, by vault-relative folder. */
-  private readonly creating = new Map<string, Promise<string>>();
+  /** When the probe still waiting for its answer started (`performance.now()`). */
+  private probeStartedAt: number | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   /** Real path of the vault root. */
   readonly root: string;
+  /** Reads and writes confined to the vault, checked when they happen. */
+  readonly files: VaultFs;
 
   constructor(@InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions) {
     try {
@@ -36,10 +41,35 @@ export class VaultService implements OnModuleInit {
     } catch {
       throw new Error(`VAULT_ROOT ${options.vaultRoot} does not exist or cannot be read`);
     }
+    this.files = new VaultFs(this.root);
   }
 
   onModuleInit(): void {
     this.logger.log(`vault ${this.root}`);
+    this.probeTimer = setInterval(() => this.probe(), IO_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.probeTimer);
+  }
+
+  /**
+   * How long the vault's file I/O has been stuck: the age of the probe still waiting for its answer (0 when none
+   * is). File calls run in a small pool of threads; a hung network drive or FUSE mount, or calls that wait forever,
+   * can take them all, and then every read and write of the service waits behind them — `/health` reports it.
+   */
+  ioStalledMs(): number {
+    return this.probeStartedAt === undefined ? 0 : Math.round(performance.now() - this.probeStartedAt);
+  }
+
+  private probe(): void {
+    if (this.probeStartedAt !== undefined) return; // the last one is still waiting: that is the measurement
+    this.probeStartedAt = performance.now();
+    const answered = (): void => {
+      this.probeStartedAt = undefined;
+    };
+    fs.stat(this.root).then(answered, answered);
   }
 
   /**
@@ -63,70 +93,37 @@ export class VaultService implements OnModuleInit {
     }
     if (!this.contains(real))
       throw new CanvasPathOutsideVaultError(canvasPath, 'it resolves outside the vault');
-    const stat = await fs.stat(real);
-    if (!stat.isFile()) throw new CanvasNotFoundError(relPath);
+    // (removed in the moment since: not found either)
+    const stat = await fs.stat(real).catch(() => undefined);
+    if (!stat?.isFile()) throw new CanvasNotFoundError(relPath);
     return { relPath, absPath: real };
   }
 
   /**
-   * Resolves a vault-relative path found inside a canvas (a file node's `file`), symlinks followed. Returns the
-   * reason instead when it is refused (absolute, `..`, percent escapes, NUL, empty), resolves outside the vault or
-   * does not exist. It may be a directory: callers check what they need.
+   * Checks a vault-relative path found inside a canvas or a query (a file node's `file`) and gives the absolute path
+   * to open it by — through `files`, which checks what it opened. Returns the reason instead when it is refused
+   * (absolute, `..`, percent escapes, NUL, empty).
    */
-  async resolveExisting(relative: string): Promise<{ absPath: string } | { reason: string }> {
-    let rel: string;
+  pathOf(relative: string): { absPath: string } | { reason: string } {
     try {
-      rel = this.checkRelative(relative, (reason) => new Error(reason));
+      return {
+        absPath: path.join(
+          this.root,
+          this.checkRelative(relative, (reason) => new Error(reason)),
+        ),
+      };
     } catch (err) {
       return { reason: (err as Error).message };
-    }
-    try {
-      const real = await fs.realpath(path.join(this.root, rel));
-      return this.contains(real) ? { absPath: real } : { reason: 'it resolves outside the vault' };
-    } catch {
-      return { reason: 'the file does not exist' };
     }
   }
 
   /**
-   * Creates (if needed) a folder inside the vault and returns its real path; refuses a folder whose real path
-   * (e.g. through a symlink) leaves the vault. A folder created and checked before is only resolved again (one
-   * `realpath`, every call): while it resolves to the same real path it is taken as it is; otherwise (gone, or
-   * replaced by a link) it is checked and created as new.
+   * Opens a folder of the vault for writing into, creating what is missing of it; refuses (VaultPathError) a folder
+   * that resolves outside the vault (e.g. through a link) without creating anything outside. Opened and checked on
+   * every call: a folder swapped for a link since the last call is refused, one removed is created again.
    */
-  async ensureFolder(relFolder: string): Promise<string> {
-    const known = this.folders.get(relFolder);
-    if (known !== undefined) {
-      const now = await fs.realpath(path.join(this.root, relFolder)).catch(() => undefined);
-      if (now === known) return known;
-    }
-    // the results of one batch ask at once: they share one check-and-create
-    let creating = this.creating.get(relFolder);
-    if (!creating) {
-      creating = this.createFolder(relFolder)
-        .then((real) => {
-          this.folders.delete(relFolder);
-          this.folders.set(relFolder, real);
-          if (this.folders.size > MAX_KNOWN_FOLDERS)
-            this.folders.delete(this.folders.keys().next().value as string);
-          return real;
-        })
-        .finally(() => this.creating.delete(relFolder));
-      this.creating.set(relFolder, creating);
-    }
-    return creating;
-  }
-
-  private async createFolder(relFolder: string): Promise<string> {
-    const joined = path.join(this.root, relFolder);
-    // Check what exists already before creating anything, so a symlink or `..` never makes mkdir write outside.
-    if (!this.contains(await this.nearestExistingAncestor(joined))) {
-      throw new Error(`folder ${relFolder} resolves outside the vault`);
-    }
-    await fs.mkdir(joined, { recursive: true });
-    const real = await fs.realpath(joined);
-    if (!this.contains(real)) throw new Error(`folder ${relFolder} resolves outside the vault`);
-    return real;
+  ensureFolder(relFolder: string): Promise<VaultDir> {
+    return this.files.ensureDir(relFolder);
   }
 
   /** Vault-relative `/` path of an absolute path inside the vault. */
@@ -135,9 +132,7 @@ export class VaultService implements OnModuleInit {
   }
 
   contains(realPath: string): boolean {
-    const rel = path.relative(this.root, realPath);
-    // `..name` is a name inside the root; only `..` itself or `../…` leaves it.
-    return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+    return this.files.contains(realPath);
   }
 
   private checkRelative(input: string, fail: (reason: string) => Error): string {

@@ -1,23 +1,38 @@
-import { type ExecutionContext, UnauthorizedException } from '@nestjs/common';
-import { ApiTokenCheck, ApiTokenGuard } from './api-token.guard';
+import { type ExecutionContext, HttpException, UnauthorizedException } from '@nestjs/common';
+import { timingSafeEqual } from 'node:crypto';
+import {
+  ApiTokenCheck,
+  ApiTokenGuard,
+  SESSION_COOKIE,
+  type TokenRequest,
+  TooManyAuthFailures,
+} from './api-token.guard';
+import { AuthFailureLimiter } from './auth-throttle';
+import { LoginSessions } from './login-sessions';
 
-interface FakeRequest {
-  path: string;
-  headers: { authorization?: string };
-  query: Record<string, unknown>;
-}
+jest.mock('node:crypto', () => {
+  const actual = jest.requireActual<typeof import('node:crypto')>('node:crypto');
+  return { ...actual, timingSafeEqual: jest.fn(actual.timingSafeEqual) };
+});
 
-const contextFor = (req: Partial<FakeRequest>): ExecutionContext =>
+const TOKEN = 's3cret-token-0123456789';
+
+const request = (req: Partial<TokenRequest>): TokenRequest => ({
+  path: '/parallel/execute',
+  headers: {},
+  query: {},
+  ...req,
+});
+
+const contextFor = (req: Partial<TokenRequest>, res = { setHeader: jest.fn() }): ExecutionContext =>
   ({
-    switchToHttp: () => ({
-      getRequest: () => ({ path: '/parallel/execute', headers: {}, query: {}, ...req }),
-    }),
+    switchToHttp: () => ({ getRequest: () => request(req), getResponse: () => res }),
   }) as unknown as ExecutionContext;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 describe('ApiTokenGuard', () => {
-  const guard = new ApiTokenGuard('s3cret-token');
+  const guard = new ApiTokenGuard(TOKEN);
 
   it('lets everything through when no token is configured', () => {
     for (const token of [undefined, '']) {
@@ -27,27 +42,27 @@ describe('ApiTokenGuard', () => {
   });
 
   it('accepts the right bearer token on any route', () => {
-    expect(guard.canActivate(contextFor(bearer('s3cret-token')))).toBe(true);
-    expect(guard.canActivate(contextFor({ ...bearer('s3cret-token'), path: '/parallel/events/t1' }))).toBe(
-      true,
-    );
+    expect(guard.canActivate(contextFor(bearer(TOKEN)))).toBe(true);
+    expect(guard.canActivate(contextFor({ ...bearer(TOKEN), path: '/parallel/events/t1' }))).toBe(true);
   });
 
-  it('exempts /health', () => {
-    expect(guard.canActivate(contextFor({ path: '/health' }))).toBe(true);
+  it('exempts /health, the login form, signing out and the dashboard code', () => {
+    for (const path of ['/health', '/login', '/logout', '/ui/app.js']) {
+      expect(guard.canActivate(contextFor({ path }))).toBe(true);
+    }
   });
 
-  it('accepts ?access_token on the SSE stream and the docs (clients that cannot set headers)', () => {
-    const query = { access_token: 's3cret-token' };
-    expect(guard.canActivate(contextFor({ path: '/parallel/events/3f2a9c1e', query }))).toBe(true);
-    expect(guard.canActivate(contextFor({ path: '/docs', query }))).toBe(true);
-    expect(guard.canActivate(contextFor({ path: '/docs/swagger-ui.css', query }))).toBe(true);
+  it('accepts ?access_token on the SSE stream, the docs and the dashboard page (clients that cannot set headers)', () => {
+    const query = { access_token: TOKEN };
+    for (const path of ['/parallel/events/3f2a9c1e', '/docs', '/docs/swagger-ui.css', '/']) {
+      expect(guard.canActivate(contextFor({ path, query }))).toBe(true);
+    }
   });
 
   it.each([['/parallel/execute'], ['/parallel/3f2a9c1e'], ['/agents'], ['/docsx']])(
     'does not accept ?access_token on %s',
     (path) => {
-      expect(() => guard.canActivate(contextFor({ path, query: { access_token: 's3cret-token' } }))).toThrow(
+      expect(() => guard.canActivate(contextFor({ path, query: { access_token: TOKEN } }))).toThrow(
         UnauthorizedException,
       );
     },
@@ -55,27 +70,29 @@ describe('ApiTokenGuard', () => {
 
   it.each([
     ['no credentials', {}],
-    ['a wrong token of the same length', bearer('s3cret-tokeX')],
+    ['a wrong token of the same length', bearer(`${TOKEN.slice(0, -1)}X`)],
     ['a wrong token of another length', bearer('short')],
-    ['a longer token with the right prefix', bearer('s3cret-token-and-more')],
+    ['a longer token with the right prefix', bearer(`${TOKEN}-and-more`)],
     ['an empty bearer token', bearer('')],
-    ['another scheme', { headers: { authorization: 'Basic s3cret-token' } }],
-    ['a lower-case scheme', { headers: { authorization: 'bearer s3cret-token' } }],
+    ['another scheme', { headers: { authorization: `Basic ${TOKEN}` } }],
+    ['a lower-case scheme', { headers: { authorization: `bearer ${TOKEN}` } }],
     ['a wrong ?access_token on the stream', { path: '/parallel/events/t1', query: { access_token: 'nope' } }],
     [
       'an array ?access_token on the stream',
-      { path: '/parallel/events/t1', query: { access_token: ['s3cret-token'] } },
+      { path: '/parallel/events/t1', query: { access_token: [TOKEN] } },
     ],
     ['a sub-path of /health', { path: '/health/details' }],
-  ])('refuses %s with 401', (_what, req: Partial<FakeRequest>) => {
-    expect(() => guard.canActivate(contextFor(req))).toThrow(UnauthorizedException);
+    ['the token as the session cookie', { cookies: { [SESSION_COOKIE]: TOKEN } }],
+    ['the token as the cookie of earlier versions', { cookies: { canvas_batch_token: TOKEN } }],
+  ])('refuses %s with 401', (_what, req: Partial<TokenRequest>) => {
+    expect(() => new ApiTokenGuard(TOKEN).canActivate(contextFor(req))).toThrow(UnauthorizedException);
   });
 
   it('prefers the header over the query: a wrong header is refused even with a right ?access_token', () => {
     const ctx = contextFor({
       ...bearer('wrong'),
       path: '/parallel/events/t1',
-      query: { access_token: 's3cret-token' },
+      query: { access_token: TOKEN },
     });
     expect(() => guard.canActivate(ctx)).toThrow(UnauthorizedException);
   });
@@ -85,17 +102,153 @@ describe('ApiTokenGuard', () => {
       'A valid API token is required (Authorization: Bearer <token>)',
     );
   });
+
+  it('shares the check it is given, and sets Retry-After when the client is blocked', () => {
+    const check = new ApiTokenCheck(TOKEN, { failureLimit: 1 });
+    const shared = new ApiTokenGuard(check);
+    const res = { setHeader: jest.fn() };
+    expect(() => shared.canActivate(contextFor({ ...bearer('wrong'), ip: '10.0.0.1' }, res))).toThrow(
+      UnauthorizedException,
+    );
+    expect(res.setHeader).not.toHaveBeenCalled();
+    expect(() => shared.canActivate(contextFor({ ...bearer(TOKEN), ip: '10.0.0.1' }, res))).toThrow(
+      TooManyAuthFailures,
+    );
+    expect(res.setHeader).toHaveBeenCalledWith('Retry-After', '60');
+    // the middleware's sessions are the guard's
+    const cookies = { [SESSION_COOKIE]: check.sessions.create() };
+    expect(shared.canActivate(contextFor({ cookies, ip: '10.0.0.1' }))).toBe(true);
+  });
 });
 
 describe('ApiTokenCheck', () => {
-  it('compares multi-byte tokens by bytes', () => {
-    const check = new ApiTokenCheck('jeton-é');
-    expect(() => check.assert('/agents', 'Bearer jeton-é', undefined)).not.toThrow();
-    // Same string length, different byte length.
-    expect(() => check.assert('/agents', 'Bearer jeton-e', undefined)).toThrow(UnauthorizedException);
+  it('compares multi-byte tokens by their bytes', () => {
+    const check = new ApiTokenCheck('jeton-é-0123456789');
+    expect(check.matches('jeton-é-0123456789')).toBe(true);
+    // same string length, different byte length
+    expect(check.matches('jeton-e-0123456789')).toBe(false);
   });
 
-  it('passes everything without a configured token', () => {
-    expect(() => new ApiTokenCheck(undefined).assert('/agents', undefined, undefined)).not.toThrow();
+  it('reads requests without a parsed query or cookies', () => {
+    const check = new ApiTokenCheck(TOKEN);
+    expect(() =>
+      check.assertRequest({ path: '/agents', headers: { authorization: `Bearer ${TOKEN}` } }),
+    ).not.toThrow();
+    expect(() => check.assertRequest({ path: '/', headers: {} })).toThrow(UnauthorizedException);
+  });
+
+  it('passes everything without a configured token, and matches nothing', () => {
+    const check = new ApiTokenCheck(undefined);
+    expect(check.enabled).toBe(false);
+    expect(() => check.assertRequest(request({}))).not.toThrow();
+    expect(check.matches('')).toBe(false);
+  });
+
+  it('compares fixed-length digests in constant time, whatever the length given', () => {
+    const spy = jest.mocked(timingSafeEqual);
+    spy.mockClear();
+    const check = new ApiTokenCheck(TOKEN);
+    for (const given of ['', 'x', TOKEN, `${TOKEN}${'y'.repeat(1000)}`]) check.matches(given);
+    expect(spy).toHaveBeenCalledTimes(4);
+    for (const [a, b] of spy.mock.calls) expect([a.byteLength, b.byteLength]).toEqual([32, 32]);
+  });
+
+  describe('sessions', () => {
+    const check = new ApiTokenCheck(TOKEN);
+
+    it('accepts a live session cookie for reads, and for changes only with X-Requested-With', () => {
+      const cookies = { [SESSION_COOKIE]: check.sessions.create() };
+      expect(() =>
+        check.assertRequest(request({ method: 'GET', path: '/parallel/tasks', cookies })),
+      ).not.toThrow();
+      expect(() => check.assertRequest(request({ method: 'POST', cookies }))).toThrow(UnauthorizedException);
+      const headers = { 'x-requested-with': 'canvas-batch' };
+      expect(() => check.assertRequest(request({ method: 'POST', cookies, headers }))).not.toThrow();
+    });
+
+    it('refuses a revoked session', () => {
+      const value = check.sessions.create();
+      check.sessions.revoke(value);
+      expect(() => check.assertRequest(request({ cookies: { [SESSION_COOKIE]: value } }))).toThrow(
+        UnauthorizedException,
+      );
+    });
+
+    it('reads the session cookie only when it is a string', () => {
+      expect(check.sessionOf({ cookies: { [SESSION_COOKIE]: 'v' } })).toBe('v');
+      expect(check.sessionOf({ cookies: { [SESSION_COOKIE]: ['v'] } })).toBeUndefined();
+      expect(check.sessionOf({})).toBeUndefined();
+    });
+  });
+
+  describe('throttling failed attempts', () => {
+    let now = 1_000_000;
+    const clock = () => now;
+    const make = () =>
+      new ApiTokenCheck(TOKEN, {
+        failures: new AuthFailureLimiter({ limit: 3, now: clock }),
+        sessions: new LoginSessions({ now: clock }),
+      });
+
+    it('blocks a client after the limit, without comparing its tokens, until the window ends', () => {
+      const check = make();
+      const spy = jest.spyOn(check, 'matches');
+      const attempt =
+        (token: string, ip = '192.0.2.1') =>
+        () =>
+          check.assertRequest(request({ ...bearer(token), ip }));
+      for (let i = 0; i < 3; i++) expect(attempt(`wrong-${i}`)).toThrow(UnauthorizedException);
+      expect(spy).toHaveBeenCalledTimes(3);
+      let thrown: unknown;
+      try {
+        attempt(TOKEN)();
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(TooManyAuthFailures);
+      expect((thrown as TooManyAuthFailures).retryAfterSeconds).toBe(60);
+      expect((thrown as HttpException).getStatus()).toBe(429);
+      expect((thrown as Error).message).toBe(
+        'Too many failed authentication attempts from this client: try again in 60 s',
+      );
+      expect(spy).toHaveBeenCalledTimes(3);
+      // another client is not affected
+      expect(attempt(TOKEN, '192.0.2.2')).not.toThrow();
+      // the same client on IPv4-mapped IPv6 is the same client
+      expect(attempt(TOKEN, '::ffff:192.0.2.1')).toThrow(TooManyAuthFailures);
+      now += 59_000;
+      expect(attempt(TOKEN)).toThrow('try again in 1 s');
+      now += 1_000;
+      expect(attempt(TOKEN)).not.toThrow();
+    });
+
+    it('counts sign-in form attempts and ?access_token guesses the same way; a live session still passes', () => {
+      const check = make();
+      const session = check.sessions.create();
+      for (let i = 0; i < 3; i++)
+        expect(() => check.assertToken(`wrong-${i}`, '192.0.2.9')).toThrow(UnauthorizedException);
+      expect(() => check.assertToken(undefined, '192.0.2.9')).toThrow(TooManyAuthFailures);
+      expect(() =>
+        check.assertRequest(
+          request({ path: '/parallel/events/t', query: { access_token: TOKEN }, ip: '192.0.2.9' }),
+        ),
+      ).toThrow(TooManyAuthFailures);
+      expect(() =>
+        check.assertRequest(
+          request({ method: 'GET', cookies: { [SESSION_COOKIE]: session }, ip: '192.0.2.9' }),
+        ),
+      ).not.toThrow();
+    });
+
+    it('does not count requests without a credential, nor a stale session', () => {
+      const check = make();
+      for (let i = 0; i < 5; i++) {
+        expect(() => check.assertRequest(request({ ip: '192.0.2.7' }))).toThrow(UnauthorizedException);
+        expect(() =>
+          check.assertRequest(request({ cookies: { [SESSION_COOKIE]: 'stale' }, ip: '192.0.2.7' })),
+        ).toThrow(UnauthorizedException);
+      }
+      expect(() => check.assertRequest(request({ ...bearer(TOKEN), ip: '192.0.2.7' }))).not.toThrow();
+    });
   });
 });

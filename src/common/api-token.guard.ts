@@ -1,9 +1,18 @@
-import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { Request } from 'express';
-import { timingSafeEqual } from 'node:crypto';
+import {
+  CanActivate,
+  ExecutionContext,
+  HttpException,
+  HttpStatus,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AuthFailureLimiter, clientKey } from './auth-throttle';
+import { LoginSessions } from './login-sessions';
 
-/** The cookie the dashboard's login form sets (HttpOnly, SameSite=Strict). */
-export const TOKEN_COOKIE = 'canvas_batch_token';
+/** The cookie the dashboard's sign-in sets (HttpOnly, SameSite=Strict): a signed session, never the token. */
+export const SESSION_COOKIE = 'canvas_batch_session';
 /**
  * Header a cookie-authenticated request must carry for anything but GET/HEAD: a cross-site form cannot set it, and a
  * cross-origin script needs a CORS preflight for it (so the cookie alone never authorises a state change).
@@ -13,84 +22,129 @@ export const CSRF_HEADER = 'x-requested-with';
 /** Routes whose clients cannot set headers (EventSource, a browser opening the docs or the dashboard). */
 const QUERY_TOKEN_ROUTES = [/^\/parallel\/events\//, /^\/docs(\/|$)/, /^\/$/];
 /**
- * Open without a token: the liveness probe, the login form, logging out (it only clears the cookie) and the
- * dashboard's static code (no data in it).
+ * Open without a token: the liveness probe, the login form, signing out (it only ends the session it is given) and
+ * the dashboard's static code (no data in it).
  */
 const OPEN_ROUTES = new Set(['/health', '/login', '/logout']);
 const OPEN_PREFIX = '/ui/';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const UNAUTHORIZED = 'A valid API token is required (Authorization: Bearer <token>)';
 
 /** What the check needs of a request (Express's `Request` has it all). */
 export interface TokenRequest {
   path: string;
   method?: string;
+  /** The client's address (the socket's: no proxy is trusted). */
+  ip?: string;
   headers: { authorization?: string; [name: string]: string | string[] | undefined };
   query?: unknown;
   cookies?: unknown;
 }
 
+/** 429: this client failed to authenticate too often; no token it sends is looked at before `retryAfterSeconds`. */
+export class TooManyAuthFailures extends HttpException {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      `Too many failed authentication attempts from this client: try again in ${retryAfterSeconds} s`,
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}
+
+export interface ApiTokenCheckOptions {
+  /** Failed token attempts allowed per client per minute (`AUTH_FAILURE_LIMIT`). */
+  failureLimit?: number;
+  /** Replacements (tests: a clock). */
+  failures?: AuthFailureLimiter;
+  sessions?: LoginSessions;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
 /**
- * When a token is configured, every route but `/health`, `/login` and the dashboard's static files (`/ui/…`) needs it: as `Authorization: Bearer <token>`
- * anywhere; as `?access_token=` on the SSE stream, the docs and the dashboard page; or as the login cookie (state
- * changes through the cookie also need `X-Requested-With`). Compared in constant time.
+ * When a token is configured, every route but `/health`, `/login`, `/logout` and the dashboard's static files
+ * (`/ui/…`) needs a credential: the token as `Authorization: Bearer <token>` anywhere, or as `?access_token=` on the
+ * SSE stream, the docs and the dashboard page; or the session cookie the sign-in sets (state changes through the
+ * cookie also need `X-Requested-With`). Tokens are compared as SHA-256 digests in constant time (nothing about the
+ * token's length leaks). A client that sent `failureLimit` wrong tokens in a minute gets 429 for any token until the
+ * minute ends; a live session still passes (its value cannot be guessed, so it is no oracle).
  */
 export class ApiTokenCheck {
   private readonly expected: Buffer | undefined;
+  readonly failures: AuthFailureLimiter;
+  readonly sessions: LoginSessions;
 
-  constructor(token: string | undefined) {
-    this.expected = token ? Buffer.from(token) : undefined;
+  constructor(token: string | undefined, options: ApiTokenCheckOptions = {}) {
+    this.expected = token ? digest(token) : undefined;
+    this.failures = options.failures ?? new AuthFailureLimiter({ limit: options.failureLimit });
+    this.sessions = options.sessions ?? new LoginSessions();
   }
 
   get enabled(): boolean {
     return this.expected !== undefined;
   }
 
-  /** Throws 401 unless a request to `path` with these credentials may pass. */
-  assert(path: string, authorization: string | undefined, accessToken: unknown, cookie?: unknown): void {
-    if (!this.expected || OPEN_ROUTES.has(path) || path.startsWith(OPEN_PREFIX)) return;
-    const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-    const query =
-      typeof accessToken === 'string' && QUERY_TOKEN_ROUTES.some((r) => r.test(path))
-        ? accessToken
-        : undefined;
-    const fromCookie = typeof cookie === 'string' ? cookie : undefined;
-    const given = bearer ?? query ?? fromCookie;
-    if (given !== undefined && this.matches(given)) return;
-    throw new UnauthorizedException('A valid API token is required (Authorization: Bearer <token>)');
-  }
-
-  /** The whole check on a request: bearer, `?access_token=` where allowed, or the login cookie. */
+  /** Throws 401 unless the request carries a valid credential, 429 when its client failed too often. */
   assertRequest(req: TokenRequest): void {
-    const cookies = (req.cookies ?? {}) as Record<string, unknown>;
+    if (!this.expected || OPEN_ROUTES.has(req.path) || req.path.startsWith(OPEN_PREFIX)) return;
+    const auth = req.headers.authorization;
+    const bearer = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const query = (req.query ?? {}) as Record<string, unknown>;
+    const fromQuery =
+      typeof query.access_token === 'string' && QUERY_TOKEN_ROUTES.some((r) => r.test(req.path))
+        ? query.access_token
+        : undefined;
+    const token = bearer ?? fromQuery;
+    if (token !== undefined) return this.assertToken(token, req.ip);
     const csrfOk = SAFE_METHODS.has(req.method ?? 'GET') || req.headers[CSRF_HEADER] !== undefined;
-    this.assert(
-      req.path,
-      req.headers.authorization,
-      query.access_token,
-      csrfOk ? cookies[TOKEN_COOKIE] : undefined,
-    );
+    if (csrfOk && this.sessions.verify(this.sessionOf(req))) return;
+    throw new UnauthorizedException(UNAUTHORIZED);
   }
 
-  /** Constant-time comparison with the configured token (false when none is configured). */
+  /**
+   * One token attempt by the client at `address` (a request's bearer or query token, the sign-in form): 429 while
+   * that client is blocked (the token is not even compared), else 401 for a wrong token, which counts against it.
+   */
+  assertToken(token: unknown, address: string | undefined): void {
+    const client = clientKey(address);
+    const wait = this.failures.retryAfterSeconds(client);
+    if (wait > 0) throw new TooManyAuthFailures(wait);
+    if (typeof token === 'string' && this.matches(token)) return;
+    this.failures.fail(client);
+    throw new UnauthorizedException(UNAUTHORIZED);
+  }
+
+  /** Constant-time comparison of SHA-256 digests with the configured token (false when none is configured). */
   matches(given: string): boolean {
-    if (!this.expected) return false;
-    const buf = Buffer.from(given);
-    return buf.length === this.expected.length && timingSafeEqual(buf, this.expected);
+    return this.expected !== undefined && timingSafeEqual(digest(given), this.expected);
+  }
+
+  /** The session cookie's value, if the request has one. */
+  sessionOf(req: Pick<TokenRequest, 'cookies'>): string | undefined {
+    const value = ((req.cookies ?? {}) as Record<string, unknown>)[SESSION_COOKIE];
+    return typeof value === 'string' ? value : undefined;
   }
 }
 
-/** The token check as a global guard for every Nest route. */
+/** The token check as a global guard for every Nest route (the same check, sessions and counts as the middleware). */
 @Injectable()
 export class ApiTokenGuard implements CanActivate {
   private readonly check: ApiTokenCheck;
 
-  constructor(token: string | undefined) {
-    this.check = new ApiTokenCheck(token);
+  constructor(check: ApiTokenCheck | string | undefined) {
+    this.check = check instanceof ApiTokenCheck ? check : new ApiTokenCheck(check);
   }
 
   canActivate(context: ExecutionContext): boolean {
-    this.check.assertRequest(context.switchToHttp().getRequest<Request>());
+    const http = context.switchToHttp();
+    try {
+      this.check.assertRequest(http.getRequest<Request>());
+    } catch (err) {
+      if (err instanceof TooManyAuthFailures) {
+        http.getResponse<Response>().setHeader('Retry-After', String(err.retryAfterSeconds));
+      }
+      throw err;
+    }
     return true;
   }
 }

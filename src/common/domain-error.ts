@@ -32,4 +32,8 @@ export type DomainErrorCode =
   | 'invalid-state-transition'
   | 'task-already-finished'
   | 'idempotency-key-reused'
+  | 'json-too-deep'
+  | 'unsupported-charset'
+  | 'unsupported-content-encoding'
+  | 'invalid-content-encoding'
   | 'shutting-down';

@@ -10,7 +10,10 @@ import {
 import { CanvasPathOutsideVaultError, UnknownNodeIdsError } from '../canvas/canvas.errors';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from '../session/session.errors';
 import { DomainError, type DomainErrorCode } from './domain-error';
-import { ProblemDetailsFilter } from './problem-details.filter';
+import { Test } from '@nestjs/testing';
+import { ThrottlerException } from '@nestjs/throttler';
+import { RESOLVED_OPTIONS } from '../config/canvas-batch-options';
+import { ProblemDetailsFilter, TOO_MANY_REQUESTS_DETAIL } from './problem-details.filter';
 import { PROBLEM_TABLE, problemType } from './problem-table';
 
 /** Records what the filter does to an Express-like response. */
@@ -287,6 +290,18 @@ describe('ProblemDetailsFilter', () => {
       );
     });
 
+    it('logs the URL with its token masked, however the parameter is spelled', () => {
+      const res = new FakeResponse();
+      res.headersSent = true;
+      filter.catch(
+        new Error('x'),
+        hostFor(res, '/parallel/events/t1?access%5Ftoken=s3cret&last_event_id=2', 'GET'),
+      );
+      expect(warnLog).toHaveBeenCalledWith(
+        'error after headers were sent on GET /parallel/events/t1?access%5Ftoken=[redacted]&last_event_id=2: An unexpected error occurred; it has been logged.',
+      );
+    });
+
     it('does not end a response that has already ended', () => {
       const res = new FakeResponse();
       res.headersSent = true;
@@ -295,6 +310,61 @@ describe('ProblemDetailsFilter', () => {
       expect(res.ended).toBe(0);
       expect(res.headers).toEqual({});
     });
+  });
+});
+
+describe('ProblemDetailsFilter: texts that do not mislead', () => {
+  const send = (filter: ProblemDetailsFilter, exception: unknown) => {
+    const res = new FakeResponse();
+    filter.catch(exception, hostFor(res));
+    return JSON.parse(res.body ?? 'null') as Record<string, any>;
+  };
+
+  it("says which rate limit a 429 is and what to do, not the throttler's own text", () => {
+    const body = send(new ProblemDetailsFilter(), new ThrottlerException());
+    expect(body).toMatchObject({ status: 429, title: 'Too many requests', detail: TOO_MANY_REQUESTS_DETAIL });
+    expect(body.detail).not.toContain('ThrottlerException');
+    expect(body.detail).toContain('Retry-After');
+    // a throttler configured with its own message keeps it
+    expect(send(new ProblemDetailsFilter(), new ThrottlerException('slow down')).detail).toBe('slow down');
+  });
+
+  it('shows no absolute server path: vault-relative, <DATA_DIR>/…, or <server path> when quoted like fs errors', () => {
+    const filter = new ProblemDetailsFilter({ vaultRoot: '/srv/vault', dataDir: '/srv/data' });
+    const body = send(
+      filter,
+      new TestDomainError(
+        'invalid-canvas',
+        "cannot read /srv/vault/Biology/cells.canvas: EACCES: permission denied, open '/srv/vault/Biology/cells.canvas'",
+        [{ field: '', message: "ENOSPC, write '/srv/data/canvas-batch.sqlite' or '/elsewhere/x y.tmp'" }],
+      ),
+    );
+    expect(body.detail).toBe(
+      "cannot read Biology/cells.canvas: EACCES: permission denied, open 'Biology/cells.canvas'",
+    );
+    expect(body.errors).toEqual([
+      { field: '', message: "ENOSPC, write '<DATA_DIR>/canvas-batch.sqlite' or '<server path>'" },
+    ]);
+    expect(send(filter, new BadRequestException("EISDIR, read '/srv/vault'")).detail).toBe(
+      "EISDIR, read '<vault>'",
+    );
+    // a client's own input (the URL of a 404, a refused canvas_path) is not a server path: kept as sent
+    expect(send(filter, new NotFoundException('Cannot GET /etc/passwd')).detail).toBe(
+      'Cannot GET /etc/passwd',
+    );
+  });
+
+  it('gets the vault and DATA_DIR from the resolved options when Nest creates it (and works without them)', async () => {
+    const withOptions = await Test.createTestingModule({
+      providers: [
+        { provide: RESOLVED_OPTIONS, useValue: { vaultRoot: '/srv/vault', dataDir: '/srv/data' } },
+        ProblemDetailsFilter,
+      ],
+    }).compile();
+    const error = new BadRequestException("open '/srv/vault/a.md'");
+    expect(send(withOptions.get(ProblemDetailsFilter), error).detail).toBe("open 'a.md'");
+    const without = await Test.createTestingModule({ providers: [ProblemDetailsFilter] }).compile();
+    expect(send(without.get(ProblemDetailsFilter), error).detail).toBe("open '<server path>'");
   });
 });
 

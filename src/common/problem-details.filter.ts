@@ -1,7 +1,20 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Logger,
+  Optional,
+} from '@nestjs/common';
+import { ThrottlerException, throttlerMessage } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
+import { RESOLVED_OPTIONS } from '../config/canvas-batch-options';
 import { DomainError, type ProblemFieldError } from './domain-error';
+import { redactUrl } from './log-redaction';
 import { PROBLEM_TABLE, problemType } from './problem-table';
+import { ServerPathRedactor, type ServerPathRoots } from './server-paths';
 
 /** RFC 9457 problem details, as every error of this service is sent. */
 export interface ProblemDetails {
@@ -12,6 +25,11 @@ export interface ProblemDetails {
   instance?: string;
   errors?: ProblemFieldError[];
 }
+
+/** The 429 of the `POST /parallel/execute` rate limit. */
+export const TOO_MANY_REQUESTS_DETAIL =
+  'Too many batches from this client: POST /parallel/execute takes EXECUTE_RATE_LIMIT requests per client a minute. ' +
+  'Wait the number of seconds in the Retry-After header, then try again.';
 
 const STATUS_SLUG: Record<number, string> = {
   400: 'bad-request',
@@ -35,6 +53,12 @@ const STATUS_SLUG: Record<number, string> = {
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
+  private readonly paths: ServerPathRedactor;
+
+  /** `roots`: the vault and `DATA_DIR`, shown relative in a problem's texts (other absolute paths never appear). */
+  constructor(@Optional() @Inject(RESOLVED_OPTIONS) roots?: ServerPathRoots) {
+    this.paths = new ServerPathRedactor(roots ?? {});
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -44,7 +68,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     problem.instance = req.path; // never the query: it may carry ?access_token=
     if (res.headersSent) {
       this.logger.warn(
-        `error after headers were sent on ${req.method} ${req.originalUrl}: ${problem.detail}`,
+        `error after headers were sent on ${req.method} ${redactUrl(req.originalUrl)}: ${problem.detail}`,
       );
       if (!res.writableEnded) res.end();
       return;
@@ -53,7 +77,19 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   }
 
+  /** The problem an error is sent as; its `detail` and `errors[].message` show no absolute server path. */
   toProblem(exception: unknown): ProblemDetails {
+    const { errors, ...problem } = this.describe(exception);
+    return {
+      ...problem,
+      detail: this.paths.redact(problem.detail, 'quoted'),
+      ...(errors && {
+        errors: errors.map((e) => ({ ...e, message: this.paths.redact(e.message, 'quoted') })),
+      }),
+    };
+  }
+
+  private describe(exception: unknown): ProblemDetails {
     if (exception instanceof DomainError) {
       const { status, title } = PROBLEM_TABLE[exception.code];
       return {
@@ -68,11 +104,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const body = exception.getResponse();
       const detail =
-        typeof body === 'string'
-          ? body
-          : typeof (body as { message?: unknown }).message === 'string'
-            ? (body as { message: string }).message
-            : exception.message;
+        // the throttler's own text ("ThrottlerException: Too Many Requests") says neither why nor what to do
+        exception instanceof ThrottlerException && exception.message === throttlerMessage
+          ? TOO_MANY_REQUESTS_DETAIL
+          : typeof body === 'string'
+            ? body
+            : typeof (body as { message?: unknown }).message === 'string'
+              ? (body as { message: string }).message
+              : exception.message;
       return {
         type: problemType(STATUS_SLUG[status] ?? `http-${status}`),
         title:

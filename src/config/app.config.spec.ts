@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { ConfigValidationError, loadAppConfig } from './app.config';
+import { ConfigValidationError, isLoopbackHost, loadAppConfig } from './app.config';
 
 const CWD = '/srv/canvas-batch';
 
@@ -24,12 +24,16 @@ describe('loadAppConfig', () => {
       llm: undefined,
       agentTimeoutMs: 120_000,
       agentLatencyMs: { min: 0, max: 0 },
+      agentMaxInputChars: 262_144,
+      resultMaxBytes: 1_048_576,
       globalMaxConcurrent: 12,
       adaptiveConcurrency: true,
       sessionTtlMinutes: 30,
       bodyLimitBytes: 5 * 1024 * 1024,
       shutdownGraceMs: 30_000,
       apiToken: undefined,
+      authFailureLimit: 10,
+      allowUnauthenticated: false,
       corsOrigins: ['app://obsidian.md'],
       executeRateLimit: 60,
       logLevel: 'info',
@@ -56,10 +60,13 @@ describe('loadAppConfig', () => {
         AGENT_PROVIDER: 'offline',
         AGENT_TIMEOUT_MS: '5000',
         AGENT_LATENCY_MS: '25',
+        AGENT_MAX_INPUT_CHARS: '50000',
+        RESULT_MAX_BYTES: '65536',
         GLOBAL_MAX_CONCURRENT: '4',
         SESSION_TTL_MINUTES: '60',
         BODY_LIMIT_BYTES: '2048',
-        API_TOKEN: 's3cret',
+        API_TOKEN: 's3cret-token-0123456789',
+        AUTH_FAILURE_LIMIT: '25',
         CORS_ORIGINS: ' app://obsidian.md , http://localhost:5173,',
         EXECUTE_RATE_LIMIT: '0',
         LOG_LEVEL: 'debug',
@@ -80,12 +87,16 @@ describe('loadAppConfig', () => {
       llm: undefined,
       agentTimeoutMs: 5000,
       agentLatencyMs: { min: 25, max: 25 },
+      agentMaxInputChars: 50_000,
+      resultMaxBytes: 65_536,
       globalMaxConcurrent: 4,
       adaptiveConcurrency: true,
       sessionTtlMinutes: 60,
       bodyLimitBytes: 2048,
       shutdownGraceMs: 30_000,
-      apiToken: 's3cret',
+      apiToken: 's3cret-token-0123456789',
+      authFailureLimit: 25,
+      allowUnauthenticated: false,
       corsOrigins: ['app://obsidian.md', 'http://localhost:5173'],
       executeRateLimit: 0,
       logLevel: 'debug',
@@ -95,6 +106,63 @@ describe('loadAppConfig', () => {
       memoryRetryMaxMs: 30_000,
       memoryAttemptTimeoutMs: 30_000,
       memoryShutdownMs: 5_000,
+    });
+  });
+
+  describe('access: token length and bind address', () => {
+    it('refuses an API_TOKEN shorter than 16 characters, without showing it', () => {
+      const problems = problemsOf({ API_TOKEN: 'fifteen-chars!!' });
+      expect(problems).toEqual([
+        expect.stringMatching(/^API_TOKEN must be at least 16 characters long; generate one with: node -e/),
+      ]);
+      expect(problems.join('\n')).not.toContain('fifteen-chars!!');
+      // characters, not bytes or UTF-16 units
+      expect(problemsOf({ API_TOKEN: '🔑'.repeat(15) })).toHaveLength(1);
+      expect(loadAppConfig({ API_TOKEN: 'é'.repeat(16) }, CWD).apiToken).toBe('é'.repeat(16));
+      expect(loadAppConfig({ API_TOKEN: ' sixteen-chars-ok ' }, CWD).apiToken).toBe('sixteen-chars-ok');
+    });
+
+    it('refuses a non-loopback HOST without API_TOKEN unless ALLOW_UNAUTHENTICATED=true', () => {
+      for (const host of ['0.0.0.0', '::', '192.168.1.20', 'my-server.local']) {
+        expect(problemsOf({ HOST: host })).toEqual([
+          `HOST ${host} is not a loopback address, so other machines could use the service without a token: set API_TOKEN (at least 16 characters), bind to 127.0.0.1, or set ALLOW_UNAUTHENTICATED=true to run without a token on purpose`,
+        ]);
+        expect(loadAppConfig({ HOST: host, ALLOW_UNAUTHENTICATED: 'true' }, CWD).allowUnauthenticated).toBe(
+          true,
+        );
+        expect(loadAppConfig({ HOST: host, API_TOKEN: 'a-long-enough-token' }, CWD).host).toBe(host);
+      }
+      expect(problemsOf({ ALLOW_UNAUTHENTICATED: 'yes' })).toEqual([
+        'ALLOW_UNAUTHENTICATED must be true or false (got "yes")',
+      ]);
+    });
+
+    it.each([
+      ['AUTH_FAILURE_LIMIT', '0', /^AUTH_FAILURE_LIMIT must be an integer between 1 and 100000/],
+      ['AUTH_FAILURE_LIMIT', '1e3', /^AUTH_FAILURE_LIMIT must be an integer between 1 and 100000/],
+    ])('refuses %s=%j', (name, value, problem) => {
+      expect(problemsOf({ [name]: value })).toEqual([expect.stringMatching(problem)]);
+    });
+
+    it.each([
+      ['127.0.0.1', true],
+      ['127.8.9.10', true],
+      ['localhost', true],
+      ['LOCALHOST', true],
+      ['::1', true],
+      ['[::1]', true],
+      ['0:0:0:0:0:0:0:1', true],
+      ['::ffff:127.0.0.1', true],
+      ['0.0.0.0', false],
+      ['::', false],
+      ['10.0.0.1', false],
+      ['128.0.0.1', false],
+      ['::ffff:10.0.0.1', false],
+      ['fe80::1%eth0', false],
+      ['localhost.example.com', false],
+      ['example.org', false],
+    ])('isLoopbackHost(%j) is %s', (host, loopback) => {
+      expect(isLoopbackHost(host)).toBe(loopback);
     });
   });
 
@@ -328,6 +396,11 @@ describe('loadAppConfig', () => {
       [{ NEO4J_PASSWORD: 'hunter22' }, /^NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE need NEO4J_URI/],
       [{ MEMORY_BATCH_SIZE: '0' }, /^MEMORY_BATCH_SIZE must be an integer between 1 and 10000/],
       [{ MEMORY_RETRY_MAX_MS: '99' }, /^MEMORY_RETRY_MAX_MS must be an integer between 100/],
+      [
+        { AGENT_MAX_INPUT_CHARS: '999' },
+        /^AGENT_MAX_INPUT_CHARS must be an integer between 1000 and 16777216/,
+      ],
+      [{ RESULT_MAX_BYTES: '1MB' }, /^RESULT_MAX_BYTES must be an integer between 65536 and 67108864/],
     ])('refuses %j with a clear problem that never shows a password', (env, problem) => {
       const problems = problemsOf(env);
       expect(problems).toEqual([expect.stringMatching(problem)]);

@@ -1,4 +1,6 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import * as path from 'node:path';
+import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from '../agent/content-limits';
 import { type LlmSettings, parseLlmSettings } from '../agent/llm/llm-settings';
 
 /** Every setting of the service, read once from the environment and validated at start-up. */
@@ -14,6 +16,10 @@ export interface AppConfig {
   agentTimeoutMs: number;
   /** Simulated think time: a fixed value, or a range (`MIN-MAX`) spread deterministically over nodes. */
   agentLatencyMs: LatencyRange;
+  /** Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`); the rest is cut, with a note. */
+  agentMaxInputChars: number;
+  /** Largest result file in bytes (`RESULT_MAX_BYTES`); a longer output is cut, with a note. */
+  resultMaxBytes: number;
   globalMaxConcurrent: number;
   /** AIMD on the process-wide limit when the provider answers 429 (`ADAPTIVE_CONCURRENCY`, default on). */
   adaptiveConcurrency: boolean;
@@ -21,8 +27,12 @@ export interface AppConfig {
   bodyLimitBytes: number;
   /** How long a SIGTERM/SIGINT lets running nodes finish before they are left for the next start. */
   shutdownGraceMs: number;
-  /** When set, every route except `/health` needs `Authorization: Bearer <token>`. */
+  /** When set (at least 16 characters), every route except `/health` needs `Authorization: Bearer <token>`. */
   apiToken: string | undefined;
+  /** Failed token attempts per client per minute before its attempts get 429 (`AUTH_FAILURE_LIMIT`, default 10). */
+  authFailureLimit: number;
+  /** Start on a non-loopback `HOST` without `API_TOKEN` (`ALLOW_UNAUTHENTICATED`; refused otherwise). */
+  allowUnauthenticated: boolean;
   /** Origins allowed by CORS (exact match), default the Obsidian app's `app://obsidian.md`. */
   corsOrigins: string[];
   /** `POST /parallel/execute` requests allowed per client IP per minute; 0 turns the limit off. */
@@ -164,12 +174,16 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     llm,
     agentTimeoutMs: int('AGENT_TIMEOUT_MS', 120_000, 1, 3_600_000),
     agentLatencyMs: latency(),
+    agentMaxInputChars: int('AGENT_MAX_INPUT_CHARS', DEFAULT_MAX_INPUT_CHARS, 1_000, 16 * 1024 * 1024),
+    resultMaxBytes: int('RESULT_MAX_BYTES', DEFAULT_MAX_RESULT_BYTES, 64 * 1024, 64 * 1024 * 1024),
     globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', 12, 1, 1000),
     adaptiveConcurrency: bool('ADAPTIVE_CONCURRENCY', true),
     sessionTtlMinutes: int('SESSION_TTL_MINUTES', 30, 1, 525_600),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
     apiToken: get('API_TOKEN'),
+    authFailureLimit: int('AUTH_FAILURE_LIMIT', 10, 1, 100_000),
+    allowUnauthenticated: bool('ALLOW_UNAUTHENTICATED', false),
     corsOrigins,
     executeRateLimit: int('EXECUTE_RATE_LIMIT', 60, 0, 1_000_000),
     logLevel,
@@ -180,6 +194,40 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     memoryAttemptTimeoutMs: int('MEMORY_ATTEMPT_TIMEOUT_MS', 30_000, 100, 600_000),
     memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', 5_000, 0, 600_000),
   };
+  problems.push(...accessProblems(config));
   if (problems.length) throw new ConfigValidationError(problems);
   return config;
+}
+
+/** Shortest `API_TOKEN` accepted: anything shorter could be guessed. */
+export const MIN_API_TOKEN_LENGTH = 16;
+
+/** A token too short to resist guessing, or a service reachable from other machines without one. Never shows the token. */
+function accessProblems(config: Pick<AppConfig, 'apiToken' | 'host' | 'allowUnauthenticated'>): string[] {
+  const problems: string[] = [];
+  if (config.apiToken !== undefined && [...config.apiToken].length < MIN_API_TOKEN_LENGTH) {
+    problems.push(
+      `API_TOKEN must be at least ${MIN_API_TOKEN_LENGTH} characters long; generate one with: node -e "console.log(require('node:crypto').randomBytes(24).toString('base64url'))"`,
+    );
+  }
+  if (config.apiToken === undefined && !config.allowUnauthenticated && !isLoopbackHost(config.host)) {
+    problems.push(
+      `HOST ${config.host} is not a loopback address, so other machines could use the service without a token: set API_TOKEN (at least ${MIN_API_TOKEN_LENGTH} characters), bind to 127.0.0.1, or set ALLOW_UNAUTHENTICATED=true to run without a token on purpose`,
+    );
+  }
+  return problems;
+}
+
+/** `localhost`, 127.0.0.0/8, `::1` and IPv4-mapped 127.x addresses: only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIPv4(h)) return h.startsWith('127.');
+  if (!isIPv6(h)) return false;
+  try {
+    const canonical = new URL(`http://[${h}]`).hostname;
+    return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
+  } catch {
+    return false; // a zone id (fe80::1%eth0): a link-local address, not loopback
+  }
 }

@@ -25,6 +25,8 @@ describe('resolveOptions', () => {
       agentTimeoutMs: 120_000,
       agentLatencyMs: 0,
       shutdownGraceMs: 30_000,
+      maxInputChars: 262_144,
+      maxResultBytes: 1_048_576,
       scheduling: 'fair',
       adaptiveConcurrency: true,
       memoryDelivery: {

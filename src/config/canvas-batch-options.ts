@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import type { AgentRunner } from '../agent/agent-runner';
+import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from '../agent/content-limits';
 import type { TokenPrices } from '../agent/llm/llm-settings';
 import type { MemoryStore } from '../memory/memory-store';
 import type { Neo4jConnectionOptions } from '../memory/neo4j-memory-store';
@@ -52,6 +53,13 @@ export interface CanvasBatchOptions {
   /** On shutdown, how long running nodes may finish before they are left for the next start. Default 30 s. */
   shutdownGraceMs?: number;
   /**
+   * Characters of a node's content an agent is given; a longer node's content is cut, with a note, and its result
+   * says so. Default 262,144 (256 Ki).
+   */
+  maxInputChars?: number;
+  /** Largest result file in bytes (heading included); a longer output is cut, with a note. Default 1 MiB. */
+  maxResultBytes?: number;
+  /**
    * How process-wide slots are shared: `fair` (default) — round-robin between running batches, and within a batch
    * the longest-expected nodes first (per-agent-type duration estimates learned from completed nodes); `fifo` — the
    * plain first-come order of the original (kept for comparison in benchmarks).
@@ -99,6 +107,8 @@ export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatch
     agentTimeoutMs: 120_000,
     agentLatencyMs: 0,
     shutdownGraceMs: 30_000,
+    maxInputChars: DEFAULT_MAX_INPUT_CHARS,
+    maxResultBytes: DEFAULT_MAX_RESULT_BYTES,
     scheduling: 'fair',
     adaptiveConcurrency: true,
     ...stripUndefined(options),

@@ -56,6 +56,47 @@ describe('resolveVaultRoot', () => {
     expect(existsSync(path.join(root, 'README.md'))).toBe(false);
   });
 
+  describe('when DATA_DIR cannot take the copy', () => {
+    // the module object itself (an `import * as` namespace would be a copy): root cannot be refused for real
+    const fs = jest.requireActual<typeof import('node:fs')>('node:fs');
+    afterEach(() => jest.restoreAllMocks());
+
+    it('refuses a file where DATA_DIR should be', () => {
+      const file = path.join(dataDir, 'file');
+      writeFileSync(file, 'x');
+      expect(() => resolveVaultRoot(undefined, file)).toThrow(
+        `DATA_DIR ${file} cannot be created: ${file} is a file, not a folder (EEXIST). Set DATA_DIR to a folder, ` +
+          'or move the file away.',
+      );
+    });
+
+    it('says DATA_DIR is not writable, and that VAULT_ROOT avoids the copy', () => {
+      jest.spyOn(fs, 'cpSync').mockImplementation(() => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      });
+      jest.spyOn(fs, 'accessSync').mockImplementation(() => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      });
+      expect(() => resolveVaultRoot(undefined, dataDir)).toThrow(
+        new RegExp(
+          `^DATA_DIR ${dataDir} is not writable for .+ \\(EACCES\\): canvas-batch copies its example vault to ` +
+            `${path.join(dataDir, 'vault')} on first start \\(set VAULT_ROOT to use your own vault\\)\\. Make the ` +
+            'folder writable for that user, or set DATA_DIR to a folder that user can write\\.$',
+        ),
+      );
+    });
+
+    it('says what else went wrong, and what to do', () => {
+      jest.spyOn(fs, 'cpSync').mockImplementation(() => {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      });
+      expect(() => resolveVaultRoot(undefined, dataDir)).toThrow(
+        `The example vault cannot be copied to ${path.join(dataDir, 'vault')} (ENOSPC: no space left on device): ` +
+          'set VAULT_ROOT to your vault, or set DATA_DIR to a folder canvas-batch can write.',
+      );
+    });
+  });
+
   it('keeps an existing, unrelated DATA_DIR/vault folder untouched', () => {
     const root = path.join(dataDir, 'vault');
     mkdirSync(root);

@@ -4,6 +4,8 @@ import type { Response } from 'express';
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidCanvasError } from '../canvas/canvas.errors';
+import { canvasReadError } from '../canvas/canvas.service';
+import { VaultPathError } from '../canvas/vault-fs';
 import { parseCanvas } from '../canvas/json-canvas';
 import { VaultService } from '../canvas/vault.service';
 import {
@@ -70,7 +72,11 @@ export class VaultBrowserController {
   @ApiOkResponse({ type: CanvasNodesDto })
   async nodes(@Query() query: VaultPathQueryDto): Promise<CanvasNodesDto> {
     const canvas = await this.vault.resolveCanvas(query.path);
-    const parsed = parseCanvas(await fs.readFile(canvas.absPath, 'utf8'));
+    // read through the vault's checked access: a canvas swapped for a link out of the vault or a FIFO is refused
+    const bytes = await this.vault.files.readFile(canvas.absPath).catch((err: unknown) => {
+      throw canvasReadError(err, query.path, canvas.relPath);
+    });
+    const parsed = parseCanvas(bytes.toString('utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
     const resultsFolder = `${canvas.relPath.replace(/\.canvas$/i, '')}-explanations/`;
     return {
@@ -99,19 +105,27 @@ export class VaultBrowserController {
   @ApiOkResponse({ description: 'The file content (UTF-8 markdown)' })
   async file(@Query() query: VaultPathQueryDto, @Res() res: Response): Promise<void> {
     if (!/\.md$/i.test(query.path)) throw new BadRequestException('Only markdown files (.md) can be read');
-    const found = await this.vault.resolveExisting(query.path);
-    if ('reason' in found) {
-      if (found.reason === 'the file does not exist')
+    const found = this.vault.pathOf(query.path);
+    if ('reason' in found) throw new BadRequestException(`path "${query.path}" is refused: ${found.reason}`);
+    // opened, then checked: inside the vault, a regular file (never waits on a FIFO)
+    const opened = await this.vault.files.openFile(found.absPath).catch((err: NodeJS.ErrnoException) => {
+      if (err instanceof VaultPathError) {
+        if (err.kind === 'outside')
+          throw new BadRequestException(`path "${query.path}" is refused: it resolves outside the vault`);
+        throw new NotFoundException(`"${query.path}" is not a file`);
+      }
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
         throw new NotFoundException(`No file at "${query.path}" in the vault`);
-      throw new BadRequestException(`path "${query.path}" is refused: ${found.reason}`);
+      throw err;
+    });
+    let text: string;
+    try {
+      if (opened.stat.size > MAX_PREVIEW_BYTES)
+        throw new BadRequestException(`"${query.path}" is larger than ${MAX_PREVIEW_BYTES} bytes`);
+      text = await opened.handle.readFile('utf8');
+    } finally {
+      await opened.handle.close();
     }
-    const stat = await fs.stat(found.absPath);
-    if (!stat.isFile()) throw new NotFoundException(`"${query.path}" is not a file`);
-    if (stat.size > MAX_PREVIEW_BYTES)
-      throw new BadRequestException(`"${query.path}" is larger than ${MAX_PREVIEW_BYTES} bytes`);
-    res
-      .status(200)
-      .type('text/markdown; charset=utf-8')
-      .send(await fs.readFile(found.absPath, 'utf8'));
+    res.status(200).type('text/markdown; charset=utf-8').send(text);
   }
 }

@@ -4,8 +4,9 @@ import cookieParser from 'cookie-parser';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import * as path from 'node:path';
-import { ApiTokenCheck, TOKEN_COOKIE } from '../common/api-token.guard';
+import { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from '../common/api-token.guard';
 import { redactUrl } from '../common/log-redaction';
+import { ProblemDetailsFilter } from '../common/problem-details.filter';
 import { requestIdOf } from '../common/request-id';
 
 /** The dashboard's static files (HTML, CSS, JS): served from here in `src/` and copied beside the build in `dist/`. */
@@ -61,42 +62,63 @@ export function corsOptions(origins: readonly string[]): {
 
 /**
  * The token check for every request (Nest routes, the docs, the dashboard, unknown paths), before any body is
- * parsed. A browser opening `/` without credentials gets the login form (401); with a valid `?access_token=` it
- * gets the cookie and is redirected to `/` so the token leaves the address bar.
+ * parsed. A browser opening `/` without credentials gets the login form (401); with a valid `?access_token=` the
+ * dashboard page and the docs page trade it for a session cookie and redirect to themselves, so the token leaves the
+ * address bar and the page's own requests (the Swagger UI's assets) authenticate with the cookie.
  */
 export function authenticate(check: ApiTokenCheck, sendProblem: ErrorSender): express.RequestHandler {
   const logger = new Logger('ApiToken');
   return (req, res, next) => {
     if (!check.enabled) return next();
+    // the login cookie of earlier versions was the token itself: make the browser forget it
+    if (req.cookies && LEGACY_TOKEN_COOKIE in (req.cookies as Record<string, unknown>)) {
+      res.clearCookie(LEGACY_TOKEN_COOKIE, { path: '/' });
+    }
     try {
       check.assertRequest(req);
     } catch (err) {
+      const throttled = err instanceof TooManyAuthFailures;
+      if (throttled) res.setHeader('Retry-After', String(err.retryAfterSeconds));
       // refused before Nest's request logging runs: log it here (the URL with its secrets masked)
       logger.warn({
         request_id: requestIdOf(req),
         method: req.method,
         url: redactUrl(req.originalUrl),
-        status_code: 401,
-        msg: 'request refused: no valid API token',
+        remote_address: req.ip,
+        status_code: throttled ? 429 : 401,
+        msg: throttled
+          ? 'request refused: too many failed authentications from this client'
+          : 'request refused: no valid API token',
       });
+      const session = check.sessionOf(req);
+      if (session !== undefined && !check.sessions.verify(session)) clearSessionCookie(res);
       if (req.path === '/' && req.method === 'GET' && req.accepts(['json', 'html']) === 'html') {
-        res.status(401).type('html').send(loginPage());
+        res
+          .status(throttled ? 429 : 401)
+          .type('html')
+          .send(loginPage(throttled ? tooManyAttempts(err.retryAfterSeconds) : undefined));
         return;
       }
       return sendProblem(err, req, res, next);
     }
     const query = req.query as Record<string, unknown>;
-    if (req.path === '/' && typeof query.access_token === 'string' && check.matches(query.access_token)) {
-      setTokenCookie(req, res, query.access_token);
-      res.redirect(303, '/');
+    if (
+      req.method === 'GET' &&
+      TRADE_PAGES.has(req.path) &&
+      typeof query.access_token === 'string' &&
+      check.matches(query.access_token)
+    ) {
+      startSession(check, req, res);
+      res.redirect(303, TRADE_PAGES.get(req.path)!);
       return;
     }
     next();
   };
 }
 
-/** The dashboard page, its static files, and the login/logout form handlers. */
+/** The dashboard page, its static files, and the sign-in/sign-out form handlers. */
 export function mountDashboard(app: NestExpressApplication, check: ApiTokenCheck): void {
+  const logger = new Logger('ApiToken');
   const index = path.join(PUBLIC_DIR, 'index.html');
   app.use(
     '/ui',
@@ -111,29 +133,78 @@ export function mountDashboard(app: NestExpressApplication, check: ApiTokenCheck
     res.status(200).type('html').send(loginPage());
   });
   router.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
-    const token = (req.body as Record<string, unknown> | undefined)?.token;
     if (!check.enabled) return void res.redirect(303, '/');
-    if (typeof token !== 'string' || !check.matches(token)) {
-      res.status(401).type('html').send(loginPage('That token is not valid.'));
+    try {
+      check.assertToken((req.body as Record<string, unknown> | undefined)?.token, req.ip);
+    } catch (err) {
+      const throttled = err instanceof TooManyAuthFailures;
+      if (throttled) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      logger.warn({
+        request_id: requestIdOf(req),
+        remote_address: req.ip,
+        status_code: throttled ? 429 : 401,
+        msg: throttled
+          ? 'sign-in refused: too many failed attempts from this client'
+          : 'sign-in refused: wrong token',
+      });
+      // a browser's form gets the form again; a client that asks for JSON gets problem+json
+      if (req.accepts(['html', 'json']) === 'json') return sendLoginProblem(err, req, res);
+      res
+        .status(throttled ? 429 : 401)
+        .type('html')
+        .send(loginPage(throttled ? tooManyAttempts(err.retryAfterSeconds) : 'That token is not valid.'));
       return;
     }
-    setTokenCookie(req, res, token);
+    startSession(check, req, res);
     res.redirect(303, '/');
   });
-  router.post('/logout', (_req, res) => {
-    res.clearCookie(TOKEN_COOKIE, { path: '/' });
+  router.post('/logout', (req, res) => {
+    // ends the session server-side: a copy of the cookie stops working too
+    const session = check.sessionOf(req);
+    if (session !== undefined) check.sessions.revoke(session);
+    clearSessionCookie(res);
     res.redirect(303, check.enabled ? '/login' : '/');
   });
   app.use(router);
 }
 
-/** Parses the login cookie before the token check (the dashboard's own API calls authenticate with it). */
+/** Parses the session cookie before the token check (the dashboard's own API calls authenticate with it). */
 export function cookies(): express.RequestHandler {
   return cookieParser();
 }
 
-function setTokenCookie(req: Request, res: Response, token: string): void {
-  res.cookie(TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
+const PROBLEMS = new ProblemDetailsFilter();
+/** The login cookie of earlier versions (it held the token itself); cleared wherever a browser still sends it. */
+const LEGACY_TOKEN_COOKIE = 'canvas_batch_token';
+/** Pages that trade a valid `?access_token=` for a session cookie, and where they redirect to. */
+const TRADE_PAGES = new Map([
+  ['/', '/'],
+  ['/docs', '/docs'],
+  ['/docs/', '/docs'],
+]);
+
+function startSession(check: ApiTokenCheck, req: Request, res: Response): void {
+  res.cookie(SESSION_COOKIE, check.sessions.create(), {
+    httpOnly: true,
+    sameSite: 'strict',
+    path: '/',
+    secure: req.secure,
+    maxAge: check.sessions.ttlMs,
+  });
+}
+
+function clearSessionCookie(res: Response): void {
+  res.clearCookie(SESSION_COOKIE, { path: '/' });
+}
+
+function tooManyAttempts(seconds: number): string {
+  return `Too many failed sign-in attempts from this address: try again in ${seconds} s.`;
+}
+
+/** The sign-in form's refusal as problem+json (for a client that asked for JSON). */
+function sendLoginProblem(err: unknown, req: Request, res: Response): void {
+  const problem = { ...PROBLEMS.toProblem(err), instance: req.path };
+  res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
 }
 
 function isDocs(p: string): boolean {

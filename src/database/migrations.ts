@@ -104,4 +104,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX memory_events_task ON memory_events (task_id);
   CREATE INDEX memory_events_concept ON memory_events (concept);
   `,
+  /* 6: what the size caps left out of a node's run (JSON of NodeTruncation); NULL when nothing was cut */ `
+  ALTER TABLE node_results ADD COLUMN truncated_json TEXT;
+  `,
 ];

@@ -13,7 +13,16 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config/canvas-batch-options';
 import { MIGRATIONS } from './migrations';
-import { DATABASE_FILE, DatabaseOpenError, SqliteDatabase } from './sqlite-database';
+import type { AccessCheck } from '../config/data-dir';
+import { DataDirNotWritableError } from '../config/data-dir';
+import {
+  DATABASE_FILE,
+  DatabaseLockedError,
+  DatabaseOpenError,
+  DatabaseReadOnlyError,
+  openFailure,
+  SqliteDatabase,
+} from './sqlite-database';
 
 describe('SqliteDatabase (real file)', () => {
   let base: string;
@@ -126,6 +135,84 @@ describe('SqliteDatabase (real file)', () => {
     expect(readdirSync(dataDir)).toEqual([DATABASE_FILE]);
   });
 
+  it('refuses a populated file damaged in a middle page (PRAGMA quick_check), leaving it byte for byte as it was', () => {
+    const db = open();
+    db.handle
+      .prepare(
+        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at)
+         VALUES ('t', 'a.canvas', 'completed', 1, 1000, '[]', 300, '2026-01-01T00:00:00.000Z')`,
+      )
+      .run();
+    const insert = db.handle.prepare(
+      `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, finished_at)
+       VALUES ('t', 0, ?, 'completed', ?, '2026-01-01T00:00:00.000Z')`,
+    );
+    db.transaction(() => {
+      for (let i = 0; i < 300; i++) insert.run(`node-${i}`, `Biology/cells-explanations/result ${i}.md`);
+    });
+    const leaves = db.handle
+      .prepare("SELECT pageno FROM dbstat WHERE name = 'node_results' AND pagetype = 'leaf' ORDER BY pageno")
+      .all() as { pageno: number }[];
+    const pageSize = db.handle.pragma('page_size', { simple: true }) as number;
+    db.onApplicationShutdown();
+    const page = leaves[Math.floor(leaves.length / 2)].pageno;
+    const file = path.join(dataDir, DATABASE_FILE);
+    const bytes = readFileSync(file);
+    bytes.fill(0xa5, (page - 1) * pageSize, page * pageSize);
+    writeFileSync(file, bytes);
+
+    const err: unknown = (() => {
+      try {
+        open();
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(DatabaseOpenError);
+    expect((err as Error).message).toMatch(
+      /^Cannot open the database .*canvas-batch\.sqlite: the integrity check \(PRAGMA quick_check\) found it damaged: .+\. The file was left untouched; move it away or point DATA_DIR elsewhere to start with an empty database\.$/,
+    );
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(readdirSync(dataDir)).toEqual([DATABASE_FILE]);
+  });
+
+  it('names the problems quick_check lists (a damaged index), how many there are, and refuses', () => {
+    const db = open();
+    const { rootpage } = db.handle
+      .prepare("SELECT rootpage FROM sqlite_master WHERE name = 'tasks_created_at'")
+      .get() as { rootpage: number };
+    const pageSize = db.handle.pragma('page_size', { simple: true }) as number;
+    db.onApplicationShutdown();
+    const file = path.join(dataDir, DATABASE_FILE);
+    const bytes = readFileSync(file);
+    bytes.fill(0xa5, (rootpage - 1) * pageSize, rootpage * pageSize);
+    writeFileSync(file, bytes);
+    expect(() => open()).toThrow(
+      new RegExp(
+        `: the integrity check \\(PRAGMA quick_check\\) found it damaged: Tree ${rootpage} page ${rootpage}: .+\\. The file was left untouched`,
+      ),
+    );
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it('logs how long the integrity check of an existing file took', () => {
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    open().onApplicationShutdown();
+    expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/at schema version \d+ \(new\)$/));
+    open().onApplicationShutdown();
+    expect(log).toHaveBeenLastCalledWith(
+      expect.stringMatching(/at schema version \d+ \(integrity checked in \d+ ms\)$/),
+    );
+  });
+
+  it('refuses a file where DATA_DIR should be with a StartupError saying so', () => {
+    mkdirSync(path.dirname(dataDir), { recursive: true });
+    writeFileSync(dataDir, 'not a folder');
+    expect(() => open()).toThrow(
+      `DATA_DIR ${dataDir} cannot be created: ${dataDir} is a file, not a folder (EEXIST). Set DATA_DIR to a folder, or move the file away.`,
+    );
+  });
+
   it('describes a non-Error cause too', () => {
     expect(new DatabaseOpenError('/x.sqlite', 'odd').message).toMatch(
       /^Cannot open the database \/x\.sqlite: odd\. /,
@@ -174,6 +261,87 @@ describe('SqliteDatabase (real file)', () => {
     db.onApplicationShutdown();
     expect(db.handle.open).toBe(false);
     expect(() => db.onApplicationShutdown()).not.toThrow();
+  });
+});
+
+describe('openFailure: what a database that cannot be opened is told as', () => {
+  const file = path.join(tmpdir(), 'no-such-dir', DATABASE_FILE);
+  const dataDir = path.dirname(file);
+  const sqlite = (code: string, message: string) => Object.assign(new Error(message), { code });
+  /** Access as `denied` says: `{ [path]: code }`; everything else allowed. */
+  const access =
+    (denied: Record<string, string>): AccessCheck =>
+    (target) =>
+      denied[target];
+  let existingDir: string;
+  let existing: string;
+  beforeAll(() => {
+    existingDir = mkdtempSync(path.join(tmpdir(), 'open-failure-'));
+    existing = path.join(existingDir, DATABASE_FILE);
+    writeFileSync(existing, '');
+  });
+  afterAll(() => rmSync(existingDir, { recursive: true, force: true }));
+
+  it('another process holding the lock', () => {
+    expect(openFailure(file, dataDir, sqlite('SQLITE_BUSY', 'database is locked'))).toBeInstanceOf(
+      DatabaseLockedError,
+    );
+  });
+
+  it('a DATA_DIR that is not writable, whatever SQLite calls it', () => {
+    for (const [code, message] of [
+      ['SQLITE_CANTOPEN', 'unable to open database file'],
+      ['SQLITE_IOERR_LOCK', 'disk I/O error'],
+      ['SQLITE_READONLY_DIRECTORY', 'attempt to write a readonly database'],
+    ]) {
+      const err = openFailure(file, dataDir, sqlite(code, message), access({ [dataDir]: 'EACCES' }));
+      expect(err).toBeInstanceOf(DataDirNotWritableError);
+      expect(err.message).toMatch(
+        new RegExp(
+          `^DATA_DIR ${dataDir} is not writable for .+ \\(EACCES\\): canvas-batch keeps its database there\\.`,
+        ),
+      );
+      expect(err.message).not.toContain(message);
+    }
+  });
+
+  it('a read-only database file, alone or with its folder, or on a read-only file system', () => {
+    const io = sqlite('SQLITE_IOERR_LOCK', 'disk I/O error');
+    const alone = openFailure(existing, existingDir, io, access({ [existing]: 'EACCES' }));
+    expect(alone).toBeInstanceOf(DatabaseReadOnlyError);
+    expect(alone.message).toMatch(
+      new RegExp(
+        `^Cannot open the database ${existing}: it is read-only for .+ \\(EACCES\\)\\. canvas-batch writes to its database: make it writable for that user, or run canvas-batch as the user that owns the file\\. The file was left untouched\\.$`,
+      ),
+    );
+    const both = openFailure(
+      existing,
+      existingDir,
+      io,
+      access({ [existing]: 'EACCES', [existingDir]: 'EACCES' }),
+    );
+    expect(both.message).toContain('it and its folder DATA_DIR are read-only for');
+    expect(both.message).toContain('make it and its folder DATA_DIR writable for that user');
+    const readOnlyFs = openFailure(
+      existing,
+      existingDir,
+      io,
+      access({ [existing]: 'EROFS', [existingDir]: 'EROFS' }),
+    );
+    expect(readOnlyFs.message).toBe(
+      `Cannot open the database ${existing}: it is on a read-only file system (EROFS). canvas-batch writes to its database: move DATA_DIR to a writable file system, or mount this one writable. The file was left untouched.`,
+    );
+  });
+
+  it("SQLite's own words when the permissions are not the reason", () => {
+    const err = openFailure(existing, existingDir, sqlite('SQLITE_IOERR', 'disk I/O error'), access({}));
+    expect(err).toBeInstanceOf(DatabaseOpenError);
+    expect(err.message).toMatch(
+      /^Cannot open the database .+: disk I\/O error\. The file was left untouched/,
+    );
+    expect(openFailure(file, dataDir, sqlite('SQLITE_FULL', 'database or disk is full')).message).toContain(
+      ': database or disk is full. ',
+    );
   });
 });
 

@@ -6,11 +6,14 @@ import { performance } from 'node:perf_hooks';
 import { findAgent } from '../agent/agent-catalogue';
 import { AgentRunError, AgentRunner } from '../agent/agent-runner';
 import { conceptOf } from '../agent/content-analysis';
+import { capNodeInput, capResultMarkdown } from '../agent/content-limits';
 import { NodeNotFoundError } from '../canvas/canvas.errors';
 import { CanvasService } from '../canvas/canvas.service';
+import { capStructuredOutput } from '../canvas/result-nodes';
 import type { ProblemFieldError } from '../common/domain-error';
 import type { DomainEventMap, DomainEventName } from '../common/domain-events';
 import { failpoint } from '../common/failpoints';
+import { ServerPathRedactor } from '../common/server-paths';
 import { taskLog } from '../common/task-log';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import {
@@ -25,6 +28,7 @@ import {
   NODE_ERROR_TYPES,
   type NodeErrorType,
   type NodeResultRecord,
+  type NodeTruncation,
   type PerformanceMetrics,
   type TaskRecord,
   type TerminalStatus,
@@ -33,6 +37,7 @@ import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
 import { AdaptiveLimit } from './concurrency/adaptive-limit';
 import { type DurationEstimate, DurationEstimates } from './concurrency/duration-estimates';
 import { GlobalSlots, type SchedulingPolicy, type Slot, SlotLimiter } from './concurrency/slot-limiter';
+import { truncationView } from './dto/task-status.dto';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import { TaskEventBus } from './task-event-bus';
@@ -99,6 +104,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   private acceptingWork = true;
   /** Runs a function in the async context this service was created in (no request's AsyncLocalStorage). */
   private readonly detached = AsyncResource.bind(<T>(fn: () => T): T => fn());
+  /** Rewrites error texts for the API (status, events): no absolute server path (see `publicText`). */
+  private redactor?: ServerPathRedactor;
 
   constructor(
     private readonly store: TaskStore,
@@ -411,7 +418,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       const group = run.groups[r.groupIndex];
       const concept = await this.canvas
         .nodeContent(run.canvas, r.nodeId)
-        .then((input) => conceptOf(input.content))
+        .then((input) => conceptOf(capNodeInput(input, this.options.maxInputChars).input.content))
         .catch(() => '');
       this.emit('agent.completed', {
         taskId: run.taskId,
@@ -515,12 +522,19 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       this.options.agentTimeoutMs,
     );
     let concept: string;
+    let inputOmitted: number;
     let durationMs = 0;
     let calledAgent = false;
     try {
       let output;
       try {
-        const input = await this.canvas.nodeContent(run.canvas, nodeId);
+        // the agent gets at most `maxInputChars` of the content (with a note saying so); the concept comes from the
+        // same part, so a 5 MB node does not hold the event loop for its whole text
+        const { input, omitted } = capNodeInput(
+          await this.canvas.nodeContent(run.canvas, nodeId),
+          this.options.maxInputChars,
+        );
+        inputOmitted = omitted;
         concept = conceptOf(input.content);
         // Retries never sleep past the node's own timeout or the batch deadline, whichever comes first.
         const deadline = Math.min(
@@ -546,14 +560,22 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         batchSlot.release();
         run.running--;
       }
+      // what is copied into the vault is capped: the file at `maxResultBytes`, the canvas cards per card and result
+      const title = `${agentType}: ${concept || nodeId}`;
+      const result = capResultMarkdown(output.markdown, {
+        title,
+        maxBytes: this.options.maxResultBytes,
+        inputOmitted,
+      });
+      const cards = output.structured && capStructuredOutput(output.structured);
       const written = await this.canvas.writeResult({
         canvas: run.canvas,
         taskId: run.taskId,
         sourceNodeId: nodeId,
         agentType,
-        title: `${agentType}: ${concept || nodeId}`,
-        markdown: output.markdown,
-        structured: output.structured,
+        title,
+        markdown: result.markdown,
+        structured: cards?.structured,
         // the batch's last result: nothing of it can join a coalesced write any more
         last: run.allStarted && run.running === 0,
         onFileWritten: () => writeSlot.release(),
@@ -575,6 +597,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         inputTokens: output.usage.inputTokens,
         outputTokens: output.usage.outputTokens,
         attempts: output.attempts ?? 1,
+        ...truncation(inputOmitted, result.omitted, cards?.omitted ?? 0),
         startedAt,
         finishedAt: new Date().toISOString(),
       });
@@ -601,7 +624,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         outcome: 'failed',
         durationMs,
         errorType,
-        errorMessage: message,
+        errorMessage: this.publicText(message),
         inputTokens: cost.usage?.inputTokens ?? 0,
         outputTokens: cost.usage?.outputTokens ?? 0,
         attempts: cost.attempts ?? (calledAgent ? 1 : 0),
@@ -630,6 +653,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
               file_path: result.filePath,
               file_size: result.fileSize,
               duration_ms: result.durationMs,
+              ...(result.truncated && { truncated: truncationView(result.truncated) }),
             },
           }
         : {
@@ -808,8 +832,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private failWholeBatch(run: BatchRun, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    this.logger.error(taskLog(run.taskId, `task ${run.taskId} failed: ${message}`));
+    const raw = err instanceof Error ? err.message : String(err);
+    this.logger.error(taskLog(run.taskId, `task ${run.taskId} failed: ${raw}`));
+    const message = this.publicText(raw);
     try {
       run.stop('cancel', true);
       // outcomes counted before the failure keep their results, if the store still takes them
@@ -836,6 +861,15 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
       );
       run.resolveDone({ ...run.task, status: 'failed', errorMessage: message });
     }
+  }
+
+  /**
+   * An error text as it is stored and shown to API clients (status, events): paths in the vault made vault-relative,
+   * in DATA_DIR `<DATA_DIR>/…`, any other absolute path `<server path>`.
+   */
+  private publicText(text: string): string {
+    this.redactor ??= new ServerPathRedactor(this.options);
+    return this.redactor.redact(text);
   }
 
   private metrics(run: BatchRun): PerformanceMetrics {
@@ -982,4 +1016,20 @@ async function settleWithin(promise: Promise<unknown>, ms: number): Promise<bool
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** `{ truncated }` when a cap cut anything of the node's run, else nothing. */
+function truncation(
+  inputChars: number,
+  resultChars: number,
+  canvasChars: number,
+): { truncated?: NodeTruncation } {
+  if (!inputChars && !resultChars && !canvasChars) return {};
+  return {
+    truncated: {
+      ...(inputChars && { inputChars }),
+      ...(resultChars && { resultChars }),
+      ...(canvasChars && { canvasChars }),
+    },
+  };
 }

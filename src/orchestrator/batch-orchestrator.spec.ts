@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
 import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent/agent-runner';
+import { CanvasWriteError } from '../canvas/canvas.errors';
 import { CanvasService } from '../canvas/canvas.service';
 import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
 import { TaskStore } from '../session/task-store';
@@ -235,6 +236,43 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     expect(final.status).toBe('failed');
     const errors = app.get(TaskViewService).status(task.taskId).groups[0].errors;
     expect(errors.map((e) => e.error_type)).toEqual(['CANVAS_WRITE_FAILED', 'CANVAS_WRITE_FAILED']);
+  });
+
+  it('stores and shows node and task errors without absolute server paths', async () => {
+    await boot();
+    const vault = path.join(root, 'vault');
+    const dataDir = path.join(root, 'data');
+    runner.script = { n0: 'ok', n1: 'ok' };
+    jest.spyOn(app.get(CanvasService), 'writeResult').mockImplementation((r) => {
+      throw new CanvasWriteError(
+        `cannot write the result file: EACCES: permission denied, open '${vault}/c-explanations/${r.sourceNodeId}.md.tmp'`,
+      );
+    });
+    const { task } = await submit(['n0']);
+    await orchestrator.waitForCompletion(task.taskId);
+    const [error] = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    expect(error).toMatchObject({
+      error_type: 'CANVAS_WRITE_FAILED',
+      error_message:
+        "cannot write the result file: EACCES: permission denied, open 'c-explanations/n0.md.tmp'",
+    });
+    expect(store.eventsAfter(task.taskId, 0).find((e) => e.type === 'task_failed')?.data.error_message).toBe(
+      error.error_message,
+    );
+    // a whole batch that fails: the same in its error_message and its `error` event
+    jest.spyOn(store, 'recordNodeResults').mockImplementationOnce(() => {
+      throw new Error(
+        `SQLITE_IOERR: disk I/O error writing ${dataDir}/canvas-batch.sqlite-wal (see /var/log/x)`,
+      );
+    });
+    const second = await submit(['n1']);
+    const final = await orchestrator.waitForCompletion(second.task.taskId);
+    const shown =
+      'SQLITE_IOERR: disk I/O error writing <DATA_DIR>/canvas-batch.sqlite-wal (see <server path>)';
+    expect(final.errorMessage).toBe(shown);
+    expect(store.eventsAfter(second.task.taskId, 0).find((e) => e.type === 'error')?.data.message).toBe(
+      shown,
+    );
   });
 
   it('stores the outcomes of nodes finishing in one turn together, and fails the batch when the store refuses them', async () => {

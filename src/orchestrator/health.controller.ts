@@ -1,17 +1,23 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { IO_STALL_MS, VaultService } from '../canvas/vault.service';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { GlobalSlots } from './concurrency/slot-limiter';
 
 export class HealthDto {
-  /** `ok`, or `shutting_down` (with 503) once a shutdown began. */
-  status!: 'ok' | 'shutting_down';
+  /**
+   * `ok`; `degraded` (503) while the vault's file I/O is stuck (no answer for 5 s: reads and writes are not
+   * progressing); `shutting_down` (503) once a shutdown began.
+   */
+  status!: 'ok' | 'degraded' | 'shutting_down';
   uptime_seconds!: number;
   running_tasks!: number;
   running_agents!: number;
   waiting_agents!: number;
   global_max_concurrent!: number;
+  /** How long a probe of the vault's file I/O has been waiting for its answer (0 normally). */
+  file_io_stalled_ms!: number;
 }
 
 @ApiTags('health')
@@ -20,22 +26,26 @@ export class HealthController {
   constructor(
     private readonly orchestrator: BatchOrchestrator,
     private readonly globalSlots: GlobalSlots,
+    private readonly vault: VaultService,
   ) {}
 
-  /** Liveness and readiness: 200 while serving, 503 once shutting down. */
+  /** Liveness and readiness: 200 while serving, 503 while file I/O is stuck or once shutting down. */
   @Get()
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto })
   health(@Res({ passthrough: true }) res: Response): HealthDto {
     const accepting = this.orchestrator.accepting;
-    if (!accepting) res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    const stalled = this.vault.ioStalledMs();
+    const status = !accepting ? 'shutting_down' : stalled >= IO_STALL_MS ? 'degraded' : 'ok';
+    if (status !== 'ok') res.status(HttpStatus.SERVICE_UNAVAILABLE);
     return {
-      status: accepting ? 'ok' : 'shutting_down',
+      status,
       uptime_seconds: Math.round(process.uptime()),
       running_tasks: this.orchestrator.runningTasks,
       running_agents: this.globalSlots.inUse,
       waiting_agents: this.globalSlots.waiting,
       global_max_concurrent: this.globalSlots.capacity,
+      file_io_stalled_ms: stalled,
     };
   }
 }

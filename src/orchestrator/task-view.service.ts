@@ -9,12 +9,20 @@ import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.servi
 import { TaskEventBus } from './task-event-bus';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
-import type {
-  GroupStatusDto,
-  SchedulerStatusDto,
-  TaskStatusDto,
-  TaskSummaryDto,
+import {
+  type GroupStatusDto,
+  type SchedulerStatusDto,
+  type TaskStatusDto,
+  type TaskSummaryDto,
+  type TruncationDto,
+  truncationView,
 } from './dto/task-status.dto';
+
+/** `{ truncated }` for a result the size caps cut, else nothing. */
+function truncatedMember(r: NodeResultRecord): { truncated?: TruncationDto } {
+  const truncated = truncationView(r.truncated);
+  return truncated ? { truncated } : {};
+}
 
 /** Tasks up to this size list every result and error by default; larger ones a first page per group. */
 export const FULL_LISTING_MAX_NODES = 10_000;
@@ -153,6 +161,7 @@ export class TaskViewService {
           duration_ms: r.durationMs ?? 0,
           usage: this.usage(r.inputTokens, r.outputTokens),
           attempts: r.attempts ?? 1,
+          ...truncatedMember(r),
         })),
         errors: listed(i, 'failed').map((r) => ({
           node_id: r.nodeId,

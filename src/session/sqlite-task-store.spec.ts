@@ -328,6 +328,14 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       expect(store.nodeResults('t1')).toEqual([result('a')]);
     });
 
+    it('round-trips what the size caps left out, and replaces it on a replay', () => {
+      const truncated = { inputChars: 4_980_736, canvasChars: 12 };
+      store.recordNodeResult('t1', result('a', { truncated }), [event('task_completed')]);
+      expect(store.nodeResults('t1')).toEqual([result('a', { truncated })]);
+      store.recordNodeResult('t1', result('a'), [event('task_completed')]);
+      expect(store.nodeResults('t1')[0]).not.toHaveProperty('truncated');
+    });
+
     it('is atomic: when the event cannot be stored, neither is the result nor the event counter', () => {
       store.appendEvent('t1', event('before'));
       const unserializable = { big: BigInt(1) } as unknown as Record<string, unknown>;

@@ -16,6 +16,7 @@ import type {
   NodeErrorType,
   NodeOutcome,
   NodeResultRecord,
+  NodeTruncation,
   PerformanceMetrics,
   TaskEventRecord,
   TaskRecord,
@@ -63,6 +64,7 @@ interface ResultRow {
   input_tokens: number;
   output_tokens: number;
   attempts: number | null;
+  truncated_json: string | null;
   started_at: string | null;
   finished_at: string;
 }
@@ -111,12 +113,12 @@ export class SqliteTaskStore extends TaskStore {
         'SELECT event_id, type, timestamp, data_json FROM task_events WHERE task_id = ? AND event_id > ? ORDER BY event_id LIMIT ?',
       ),
       upsertResult: h.prepare(
-        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, started_at, finished_at)
-         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @started_at, @finished_at)
+        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, started_at, finished_at)
+         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @truncated_json, @started_at, @finished_at)
          ON CONFLICT (task_id, group_index, node_id) DO UPDATE SET outcome = excluded.outcome, file_path = excluded.file_path,
            file_size = excluded.file_size, duration_ms = excluded.duration_ms, error_message = excluded.error_message,
            error_type = excluded.error_type, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-           attempts = excluded.attempts,
+           attempts = excluded.attempts, truncated_json = excluded.truncated_json,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
       ),
       results: h.prepare(
@@ -353,6 +355,7 @@ export class SqliteTaskStore extends TaskStore {
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       attempts: r.attempts ?? null,
+      truncated_json: r.truncated ? JSON.stringify(r.truncated) : null,
       started_at: r.startedAt ?? null,
       finished_at: r.finishedAt,
     });
@@ -395,6 +398,7 @@ function toResultRecord(r: ResultRow): NodeResultRecord {
     inputTokens: r.input_tokens,
     outputTokens: r.output_tokens,
     ...(r.attempts !== null && { attempts: r.attempts }),
+    ...(r.truncated_json !== null && { truncated: JSON.parse(r.truncated_json) as NodeTruncation }),
     ...(r.started_at !== null && { startedAt: r.started_at }),
     finishedAt: r.finished_at,
   };

@@ -89,8 +89,20 @@ export interface NodeResultRecord {
   outputTokens: number;
   /** Provider calls made for the node (retries included); 0 for a node that never called its agent. */
   attempts?: number;
+  /** What the size caps left out of a completed node's run; absent when nothing was cut. */
+  truncated?: NodeTruncation;
   startedAt?: string;
   finishedAt: string;
+}
+
+/** Characters the size caps left out of one node's run (each member only when not 0). */
+export interface NodeTruncation {
+  /** Of the node's content, beyond the input cap (`AGENT_MAX_INPUT_CHARS`): the agent saw only the start. */
+  inputChars?: number;
+  /** Of the agent's output, beyond the result file's cap (`RESULT_MAX_BYTES`). */
+  resultChars?: number;
+  /** Of the agent's structured output, left off the canvas cards (they point to the result file). */
+  canvasChars?: number;
 }
 
 /** One stored event of a task's log; `id` is the per-task sequence number (1, 2, 3 …) SSE uses. */

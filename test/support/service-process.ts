@@ -33,13 +33,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Who the child process runs as: another user than the test's (needs root), e.g. for permission errors. */
+export interface ChildUser {
+  uid?: number;
+  gid?: number;
+}
+
 /** Spawns the service and resolves once it logs that it listens (or rejects with its output if it exits first). */
-export function startService(env: Record<string, string>): Promise<ServiceProcess> {
+export function startService(env: Record<string, string>, user: ChildUser = {}): Promise<ServiceProcess> {
   const output: string[] = [];
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
     cwd: repo,
     env: { ...baseEnv(), LOG_PRETTY: 'false', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...user,
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -71,18 +78,40 @@ export function startService(env: Record<string, string>): Promise<ServiceProces
   });
 }
 
-/** Runs the service to completion of its start-up only, for start-up failures: resolves with exit code and output. */
+/**
+ * Runs the service to completion of its start-up only, for start-up failures: resolves with exit code and output
+ * (both streams, and each apart). With `timeoutMs`, a service that starts instead of failing is killed then
+ * (`timedOut`), so a test of a refusal fails instead of hanging.
+ */
 export async function runToExit(
   env: Record<string, string>,
-): Promise<{ code: number | null; output: string }> {
+  options: ChildUser & { timeoutMs?: number } = {},
+): Promise<{ code: number | null; output: string; stdout: string; stderr: string; timedOut: boolean }> {
+  const { timeoutMs, ...user } = options;
   const output: string[] = [];
+  const stdout: string[] = [];
+  const stderr: string[] = [];
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
     cwd: repo,
     env: { ...baseEnv(), LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...user,
   });
-  child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
-  child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
+  const collect = (into: string[]) => (c: Buffer) => {
+    output.push(c.toString());
+    into.push(c.toString());
+  };
+  child.stdout.on('data', collect(stdout));
+  child.stderr.on('data', collect(stderr));
+  let timedOut = false;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, output: output.join('') };
+  clearTimeout(timer);
+  return { code, output: output.join(''), stdout: stdout.join(''), stderr: stderr.join(''), timedOut };
 }

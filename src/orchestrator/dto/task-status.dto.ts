@@ -3,6 +3,7 @@ import {
   NODE_ERROR_TYPES,
   TASK_STATUSES,
   type NodeErrorType,
+  type NodeTruncation,
   type TaskStatus,
 } from '../../session/task.types';
 
@@ -32,6 +33,30 @@ export class TaskPerformanceMetricsDto extends PerformanceMetricsDto {
   concurrency_limit!: number;
 }
 
+/**
+ * Characters the size caps left out of a node's run — each member only when not 0, the object only when something
+ * was cut. The result file says so too.
+ */
+export class TruncationDto {
+  /** Of the node's content, beyond `AGENT_MAX_INPUT_CHARS`: the agent was given only the start. */
+  input_chars?: number;
+  /** Of the agent's output, beyond `RESULT_MAX_BYTES`: the result file ends with a truncation note. */
+  result_chars?: number;
+  /** Of the agent's structured output, left off the canvas cards (each cut card ends with a note). */
+  canvas_chars?: number;
+}
+
+/** The wire form of what the caps left out, or `undefined` when nothing was. */
+export function truncationView(t: NodeTruncation | undefined): TruncationDto | undefined {
+  if (!t) return undefined;
+  const view: TruncationDto = {
+    ...(t.inputChars && { input_chars: t.inputChars }),
+    ...(t.resultChars && { result_chars: t.resultChars }),
+    ...(t.canvasChars && { canvas_chars: t.canvasChars }),
+  };
+  return Object.keys(view).length ? view : undefined;
+}
+
 export class NodeResultDto {
   node_id!: string;
   /** Vault-relative; the file exists with exactly `file_size` bytes. */
@@ -41,6 +66,8 @@ export class NodeResultDto {
   usage!: UsageDto;
   /** Provider calls made for this node (1 without retries). */
   attempts!: number;
+  /** Present when the size caps cut the node's input, its result file or its canvas cards. */
+  truncated?: TruncationDto;
 }
 
 export class NodeErrorDto {
