@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { Logger } from '@nestjs/common';
 import Database from 'better-sqlite3';
 import {
@@ -21,7 +20,7 @@ import { resolveOptions } from '../src/config/canvas-batch-options';
 import { DATABASE_FILE, SqliteDatabase } from '../src/database/sqlite-database';
 import { writeGridCanvas } from './support/canvas-fixtures';
 import { http, waitTerminal } from './support/harness';
-import { type ChildUser, runToExit, startService } from './support/service-process';
+import { checkoutReadableBy, type ChildUser, runToExit, startService } from './support/service-process';
 
 type Json = Record<string, any>;
 
@@ -35,23 +34,8 @@ type Json = Record<string, any>;
 const asRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
 const child: ChildUser = asRoot ? { uid: NOBODY, gid: NOBODY } : {};
-/**
- * As root, `nobody` must be able to read this checkout (a clone under a private home folder is not): otherwise the
- * permission cases cannot run at all, and say so.
- */
-const nobodyCannotRead =
-  asRoot &&
-  spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `require('node:fs').accessSync(${JSON.stringify(path.resolve(__dirname, '..', 'src', 'main.ts'))})`,
-    ],
-    {
-      uid: NOBODY,
-      gid: NOBODY,
-    },
-  ).status !== 0;
+/** As root, `nobody` must be able to read this checkout, or the permission cases cannot run (and say so). */
+const nobodyCannotRead = asRoot && !checkoutReadableBy(NOBODY);
 
 /** The one line the failed start-up logged, parsed; fails unless the whole output is exactly that line. */
 function oneFatalLine(run: { stdout: string; stderr: string; output: string }): Json {

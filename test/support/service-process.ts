@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 
@@ -114,4 +114,16 @@ export async function runToExit(
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
   return { code, output: output.join(''), stdout: stdout.join(''), stderr: stderr.join(''), timedOut };
+}
+
+/**
+ * Whether a user can run the service from this checkout (reads its source): tests that run the service as `nobody`
+ * when they run as root need a checkout others can traverse (not one under a private home folder).
+ */
+export function checkoutReadableBy(uid: number): boolean {
+  const main = JSON.stringify(path.join(repo, 'src', 'main.ts'));
+  return (
+    spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${main})`], { uid, gid: uid })
+      .status === 0
+  );
 }
