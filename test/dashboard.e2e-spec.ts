@@ -163,6 +163,14 @@ const TOKEN = 'dashboard-token-0123456789';
   });
 
   const slowAuth = { authorization: `Bearer ${TOKEN}` };
+  /**
+   * Signs the browser in on one of the two servers (`/?access_token=` trades the token for a session): sessions belong
+   * to the server that made them, while the cookie belongs to the host, so switching servers means signing in again.
+   */
+  const signIn = async (url: string): Promise<void> => {
+    await page.goto(`${url}/?access_token=${TOKEN}`);
+    await page.waitForURL((u) => !u.search.includes('access_token'));
+  };
   const startSlow = async (nodes: number, maxConcurrent: number): Promise<string> => {
     const started = await http<Json>(
       'POST',
@@ -185,7 +193,7 @@ const TOKEN = 'dashboard-token-0123456789';
   };
 
   it('cancels a running batch from its page', async () => {
-    // the slow server is on the same host: the login cookie (cookies are per host) applies there too
+    await signIn(slow.url);
     const taskId = await startSlow(10, 1);
     await page.goto(`${slow.url}/#/tasks/${taskId}`);
     await page.locator('#live').getByText('Live').waitFor();
@@ -233,6 +241,7 @@ const TOKEN = 'dashboard-token-0123456789';
   });
 
   it('lists recent tasks; works by keyboard; made no request to another host and no console error', async () => {
+    await signIn(server.url);
     await page.goto(`${server.url}/#/`);
     const rows = page.locator('#tasks-table tbody tr');
     await rows.first().waitFor();
