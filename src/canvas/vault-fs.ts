@@ -181,7 +181,7 @@ export class VaultFs {
   }
 
   /**
-   * Without descriptor paths: the real path of `p`, provided it names the very file or folder `handle` has open
+   * Without descriptor paths: the real path of `p`, provided it names the very file or folder `fd` has open
    * (same device and inode) — a swap between the open and this check is refused as leaving the vault.
    */
   private async sameRealPath(p: string, fd: number): Promise<string> {
