@@ -1,9 +1,21 @@
 // @ts-check
+import path from 'node:path';
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { folderBoundaries } from './eslint-rules/folder-boundaries.mjs';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'data/**', 'examples/**', 'eslint.config.mjs', 'jest.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'coverage/**',
+      'node_modules/**',
+      'data/**',
+      'examples/**',
+      'eslint.config.mjs',
+      'jest.config.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -20,6 +32,15 @@ export default tseslint.config(
     },
   },
   {
+    // folder boundaries (README "Architecture"): another folder imports one of src/ only through its index.ts, a
+    // folder never through its own index.ts; rule in eslint-rules/folder-boundaries.mjs, cycles in
+    // src/architecture.spec.ts. Spec files in src/ obey it too (they import their own folder's files directly).
+    // test/ and bench/ are exempt: they are white-box tests and drive internals (fakes, timings) deliberately.
+    files: ['src/**/*.ts'],
+    plugins: { local: { rules: { 'folder-boundaries': folderBoundaries } } },
+    rules: { 'local/folder-boundaries': ['error', { srcDir: path.join(import.meta.dirname, 'src') }] },
+  },
+  {
     // the dashboard's browser code: plain ES modules served as they are (no type information)
     files: ['src/dashboard/public/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
@@ -27,11 +48,24 @@ export default tseslint.config(
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'module',
       globals: Object.fromEntries(
-        ['window', 'document', 'fetch', 'EventSource', 'setTimeout', 'clearTimeout', 'clearInterval', 'setInterval', 'URLSearchParams'].map(
-          (name) => [name, 'readonly'],
-        ),
+        [
+          'window',
+          'document',
+          'fetch',
+          'EventSource',
+          'setTimeout',
+          'clearTimeout',
+          'clearInterval',
+          'setInterval',
+          'URLSearchParams',
+        ].map((name) => [name, 'readonly']),
       ),
     },
+  },
+  {
+    // local ESLint rules: ES modules run by node
+    files: ['eslint-rules/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
   },
   {
     // the CLI's launcher: a CommonJS script run by node

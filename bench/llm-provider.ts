@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LlmAgentRunner } from '../src/agent/llm/llm-agent-runner';
-import type { LlmSettings } from '../src/agent/llm/llm-settings';
+import type { LlmSettings } from '../src/config/llm-settings';
 import type { CanvasBatchOptions } from '../src/config/canvas-batch-options';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
 import { GlobalSlots } from '../src/orchestrator/concurrency/slot-limiter';

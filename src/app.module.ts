@@ -6,19 +6,23 @@ import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { ApiTokenCheck, ApiTokenGuard } from './common/api-token.guard';
-import { REDACTED_LOG_PATHS, redactRequestUrl, secretScrubber } from './common/log-redaction';
-import { SESSION_VALUE } from './common/login-sessions';
-import { requestIdOf } from './common/request-id';
-import { taskIdOfUrl } from './common/task-log';
-import { DashboardModule } from './dashboard/dashboard.module';
-import { ObservabilityModule } from './observability/observability.module';
-import { ProblemDetailsFilter } from './common/problem-details.filter';
-import { createValidationPipe } from './common/validation';
-import { LlmAgentRunner } from './agent/llm/llm-agent-runner';
-import type { AppConfig } from './config/app.config';
-import { resolveVaultRoot } from './config/example-vault';
-import { OrchestratorModule } from './orchestrator/orchestrator.module';
+import {
+  ApiTokenCheck,
+  ApiTokenGuard,
+  REDACTED_LOG_PATHS,
+  redactRequestUrl,
+  secretScrubber,
+  SESSION_VALUE,
+  requestIdOf,
+  taskIdOfUrl,
+  ProblemDetailsFilter,
+  createValidationPipe,
+} from './common';
+import { DashboardModule } from './dashboard';
+import { ObservabilityModule } from './observability';
+import { LlmAgentRunner } from './agent';
+import { type AppConfig, resolveVaultRoot } from './config';
+import { OrchestratorModule } from './orchestrator';
 
 /** `POST /parallel/execute`: the only route under the rate limit. */
 function isExecuteRequest(ctx: ExecutionContext): boolean {

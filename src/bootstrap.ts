@@ -6,19 +6,19 @@ import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module';
-import { ApiTokenCheck } from './common/api-token.guard';
-import { requestId } from './common/request-id';
-import { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } from './dashboard/web';
-import { httpMetrics } from './observability/http-metrics';
-import { MetricsService } from './observability/metrics.service';
-import { ProblemDetailsFilter } from './common/problem-details.filter';
-import type { ServerPathRoots } from './common/server-paths';
-import { listenFailure } from './common/startup-error';
-import { jsonBodyParser } from './common/json-body';
-import { exitAfterFileCalls, shutdownWatchdog } from './common/process-exit';
-import { type AppConfig, isLoopbackHost, loadAppConfig } from './config/app.config';
-import { RESOLVED_OPTIONS } from './config/canvas-batch-options';
-import { BatchOrchestrator } from './orchestrator/batch-orchestrator.service';
+import {
+  ApiTokenCheck,
+  requestId,
+  ProblemDetailsFilter,
+  type ServerPathRoots,
+  jsonBodyParser,
+  exitAfterFileCalls,
+  shutdownWatchdog,
+} from './common';
+import { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } from './dashboard';
+import { httpMetrics, MetricsService } from './observability';
+import { listenFailure, type AppConfig, isLoopbackHost, loadAppConfig, RESOLVED_OPTIONS } from './config';
+import { BatchOrchestrator } from './orchestrator';
 
 /**
  * Creates the service (not yet listening) for a configuration. A failure rejects (Nest neither logs it nor exits).

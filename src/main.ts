@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { bootstrap } from './bootstrap';
-import { StartupError } from './common/startup-error';
-import { reportStartupFailure, startupFailureText } from './common/startup-failure';
+import { StartupError } from './config';
+import { reportStartupFailure, startupFailureText } from './common';
 
 /** A failed start-up: one log line (the service's format), exit 1. */
 function failedToStart(err: unknown): never {

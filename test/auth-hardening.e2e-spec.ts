@@ -92,7 +92,8 @@ describe('failed authentications are throttled per client', () => {
     // at most the limit (10 a minute) were ever compared with the token; the rest were refused unread
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(390);
-    expect(elapsed).toBeLessThan(15_000);
+    // a precondition, not a speed claim: the guesses all fell within one minute's throttle window
+    expect(elapsed).toBeLessThan(60_000);
     expect(limited!.headers['content-type']).toContain('application/problem+json');
     expect(limited!.json()).toMatchObject({
       type: 'https://canvas-batch.dev/problems/too-many-requests',

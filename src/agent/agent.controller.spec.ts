@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { RESOLVED_OPTIONS, resolveOptions } from '../config/canvas-batch-options';
+import { RESOLVED_OPTIONS, resolveOptions } from '../config';
 import { AGENT_CATALOGUE } from './agent-catalogue';
 import { AgentController } from './agent.controller';
 import { AgentDto } from './agent.dto';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
 import { AgentController } from './agent.controller';
 import { AgentRunner } from './agent-runner';
 import { OfflineAgentRunner } from './offline-agent-runner';

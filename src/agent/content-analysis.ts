@@ -1,4 +1,4 @@
-import { graphemeBoundary } from '../common/truncate';
+import { graphemeBoundary } from '../common';
 
 /** Language of a node's content, as far as the offline generator needs to know it. */
 export type ContentLanguage = 'zh' | 'en';

@@ -1,15 +1,8 @@
-import { formatCount, truncateChars, truncatedNote, truncateUtf8 } from '../common/truncate';
+import { formatCount, truncateChars, truncatedNote, truncateUtf8 } from '../common';
 import type { AgentNodeInput } from './agent-runner';
 
-/**
- * Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`): 256 Ki, as much as a file node's
- * note may hold (≤ 256 KiB), so text nodes, groups and file nodes are read alike. An LLM prompt keeps less still
- * (`AGENT_CONTEXT_TOKENS`).
- */
-export const DEFAULT_MAX_INPUT_CHARS = 256 * 1024;
-
-/** Largest result file, heading included (`RESULT_MAX_BYTES`): 1 MiB of UTF-8. */
-export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+// the defaults live with the module options (config sits below agent); re-exported for the agent's own users
+export { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from '../config';
 
 /** A node's input as an agent gets it, and how many characters of its content were left out. */
 export interface CappedInput {

@@ -8,12 +8,15 @@ export {
   type AgentScore,
   type AgentStructuredOutput,
   type ScoreBreakdown,
+  type AgentNodeContext,
   type AgentNodeInput,
   type AgentRunRequest,
   type AgentRunResult,
   type CanvasNodeKind,
   type TokenUsage,
+  type ProviderFeedback,
 } from './agent-runner';
+export type { AgentCatalogueDto } from './agent.dto';
 export {
   AGENT_CATALOGUE,
   MEMORY_EVENT_TYPES,
@@ -25,3 +28,5 @@ export {
 } from './agent-catalogue';
 export { OfflineAgentRunner } from './offline-agent-runner';
 export { conceptOf } from './content-analysis';
+export { capNodeInput, capResultMarkdown } from './content-limits';
+export { LlmAgentRunner } from './llm/llm-agent-runner';

@@ -2,7 +2,7 @@ import { type BigIntStats, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
-import { failpoint } from '../common/failpoints';
+import { failpoint } from '../common';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import { CanvasWriteError } from './canvas.errors';
 import {

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../config/canvas-batch-options';
+import { resolveOptions } from '../config';
 import {
   CanvasNotFoundError,
   CanvasPathOutsideVaultError,

@@ -2,8 +2,8 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent/agent-runner';
-import type { ProblemFieldError } from '../common/domain-error';
+import type { AgentNodeContext, AgentNodeInput, AgentStructuredOutput } from '../agent';
+import type { ProblemFieldError } from '../common';
 import { atomicWrite, removeStaleTempFiles } from './atomic-write';
 import {
   CanvasNotFoundError,

@@ -1,6 +1,14 @@
 export { CanvasModule } from './canvas.module';
-export { CanvasService, type ResultToWrite, type WrittenResult } from './canvas.service';
-export { CANVAS_COLOR, scoreBandColor } from './result-nodes';
-export type { ResolvedCanvasPath } from './vault.service';
-export { CanvasWriteError, NodeContentMissingError, NodeNotFoundError } from './canvas.errors';
+export { CanvasService, canvasReadError, type ResultToWrite, type WrittenResult } from './canvas.service';
+export { CANVAS_COLOR, capStructuredOutput, scoreBandColor } from './result-nodes';
+export { IO_STALL_MS, VaultService, type ResolvedCanvasPath } from './vault.service';
+export { VaultPathError } from './vault-fs';
+export {
+  CanvasPathOutsideVaultError,
+  CanvasWriteError,
+  InvalidCanvasError,
+  NodeContentMissingError,
+  NodeNotFoundError,
+  UnknownNodeIdsError,
+} from './canvas.errors';
 export { parseCanvas, type CanvasDocument, type CanvasNode, type CanvasEdge } from './json-canvas';

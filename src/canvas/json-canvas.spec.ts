@@ -1,4 +1,4 @@
-import type { ProblemFieldError } from '../common/domain-error';
+import type { ProblemFieldError } from '../common';
 import { type CanvasDocument, detectFormat, overlaps, parseCanvas, serializeCanvas } from './json-canvas';
 
 const textNode = (id: string, extra: Record<string, unknown> = {}) => ({

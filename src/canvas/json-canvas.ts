@@ -1,4 +1,4 @@
-import type { ProblemFieldError } from '../common/domain-error';
+import type { ProblemFieldError } from '../common';
 
 /** A JSON Canvas object as found on disk: known fields typed, every other field kept. */
 export type JsonObject = Record<string, unknown>;

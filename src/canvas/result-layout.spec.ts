@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { AgentStructuredOutput } from '../agent/agent-runner';
+import type { AgentStructuredOutput } from '../agent';
 import { CanvasWriteQueue } from './canvas-writer';
 import { type CanvasEdge, type CanvasNode, overlaps } from './json-canvas';
 import { resultAddition } from './result-nodes';

@@ -1,5 +1,5 @@
-import type { AgentQuestion, AgentStructuredOutput } from '../agent/agent-runner';
-import { charCount } from '../common/truncate';
+import type { AgentQuestion, AgentStructuredOutput } from '../agent';
+import { charCount } from '../common';
 import {
   CARD_MAX_CHARS,
   capStructuredOutput,

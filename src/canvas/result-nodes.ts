@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { AgentHint, AgentQuestion, AgentScore, AgentStructuredOutput } from '../agent/agent-runner';
-import { charCount, formatCount, truncateChars, truncatedNote } from '../common/truncate';
+import type { AgentHint, AgentQuestion, AgentScore, AgentStructuredOutput } from '../agent';
+import { charCount, formatCount, truncateChars, truncatedNote } from '../common';
 import type { CanvasAddition, NewNode } from './canvas-writer';
 
 /** Width of a result file node; its height follows the content length within these bounds. */

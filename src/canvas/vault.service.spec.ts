@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../config/canvas-batch-options';
+import { resolveOptions } from '../config';
 import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
 import type { VaultDir } from './vault-fs';
 import { VaultService } from './vault.service';

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { promises as fs, realpathSync } from 'node:fs';
 import * as path from 'node:path';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
 import { type VaultDir, VaultFs } from './vault-fs';
 

@@ -1,4 +1,5 @@
 /** What the CLI needs of the service's HTTP API, over Node's fetch. */
+import type { TaskEventPayloads, TaskEventType } from '../orchestrator';
 
 export interface Problem {
   type?: string;
@@ -20,10 +21,28 @@ export class ApiError extends Error {
   }
 }
 
-export interface TaskEvent {
-  id: number;
-  type: string;
-  data: Record<string, unknown>;
+/** One event of a task's stream: its SSE `id:`, its name (`event:`) and its payload (`data` of the `data:` line). */
+export type TaskEvent<K extends TaskEventType = TaskEventType> = {
+  [T in K]: { id: number; type: T; data: TaskEventPayloads[T] };
+}[K];
+
+/**
+ * The event names the CLI follows: the service's vocabulary, checked by the compiler (the service's code itself is
+ * not loaded by the CLI, only its types).
+ */
+const EVENT_NAMES: Readonly<Record<TaskEventType, true>> = {
+  progress_update: true,
+  task_completed: true,
+  task_failed: true,
+  group_completed: true,
+  cancelled: true,
+  error: true,
+  resumed: true,
+  session_completed: true,
+};
+
+function isEventName(name: string): name is TaskEventType {
+  return Object.hasOwn(EVENT_NAMES, name);
 }
 
 export interface ApiClientOptions {
@@ -169,9 +188,12 @@ function parseBlock(block: string): TaskEvent | undefined {
     else if (field === 'event') type = value;
     else if (field === 'data') data.push(value);
   }
-  if (id === undefined || !Number.isSafeInteger(id) || data.length === 0) return undefined;
-  const payload = JSON.parse(data.join('\n')) as { data?: Record<string, unknown> };
-  return { id, type, data: payload.data ?? {} };
+  // an event name this CLI does not know (a newer service) is skipped: nothing here would use it
+  if (id === undefined || !Number.isSafeInteger(id) || data.length === 0 || !isEventName(type))
+    return undefined;
+  // the service's `WireEvent`: its `data` is the payload the name selects
+  const payload = JSON.parse(data.join('\n')) as { data?: TaskEvent['data'] };
+  return { id, type, data: payload.data ?? {} } as TaskEvent;
 }
 
 function unreachable(baseUrl: string, err: unknown): ApiError {

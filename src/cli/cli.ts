@@ -2,14 +2,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { AgentCatalogueDto } from '../agent/agent.dto';
-import type { CanvasNodesDto } from '../dashboard/vault-browser.dto';
-import type {
-  CancelResponseDto,
-  ExecuteAcceptedDto,
-  TaskListDto,
-  TaskStatusDto,
-} from '../orchestrator/dto/task-status.dto';
+import type { AgentCatalogueDto } from '../agent';
+import type { CanvasNodesDto } from '../dashboard';
+import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from '../orchestrator';
 import { ApiClient, ApiError } from './api-client';
 import { BarsView, BatchProgress, LinesView, type ProgressView } from './progress';
 import { formatTable } from './table';

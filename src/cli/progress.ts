@@ -1,5 +1,5 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { TaskStatusDto } from '../orchestrator/dto/task-status.dto';
+import type { TaskStatusDto } from '../orchestrator';
 import type { TaskEvent } from './api-client';
 
 export interface GroupCounts {
@@ -38,27 +38,36 @@ export class BatchProgress {
 
   /** Applies one event; returns the group it changed, `'task'` for the task's end, or undefined. */
   apply(e: TaskEvent): GroupCounts | 'task' | undefined {
-    const group = this.groups.find((g) => g.key === String(e.data.group_id as string | number));
     switch (e.type) {
-      case 'task_completed':
+      case 'task_completed': {
+        const group = this.group(e.data.group_id);
         if (group) group.completed++;
         return group;
-      case 'task_failed':
+      }
+      case 'task_failed': {
+        const group = this.group(e.data.group_id);
         if (group) group.failed++;
         return group;
-      case 'group_completed':
+      }
+      case 'group_completed': {
+        const group = this.group(e.data.group_id);
         if (!group) return undefined;
-        group.completed = Number(e.data.completed_nodes ?? group.completed);
-        group.failed = Number(e.data.failed_nodes ?? group.failed);
+        group.completed = e.data.completed_nodes;
+        group.failed = e.data.failed_nodes;
         group.closed = true;
         return group;
+      }
       case 'session_completed':
-        this.finalStatus = String(e.data.status);
+        this.finalStatus = e.data.status;
         for (const g of this.groups) g.closed = true;
         return 'task';
       default:
         return undefined;
     }
+  }
+
+  private group(groupId: string | number): GroupCounts | undefined {
+    return this.groups.find((g) => g.key === String(groupId));
   }
 }
 

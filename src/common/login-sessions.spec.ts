@@ -39,6 +39,11 @@ describe('LoginSessions', () => {
       expect(sessions.verify(bad)).toBe(false);
       expect(sessions.revoke(bad)).toBe(false);
     }
+    // a signature spelled differently but decoding to the same bytes (base64url's spare bits in its last character)
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const spare = `${signature.slice(0, -1)}${alphabet[alphabet.indexOf(signature.slice(-1)) ^ 1]}`;
+    expect(Buffer.from(spare, 'base64url')).toEqual(Buffer.from(signature, 'base64url'));
+    expect(sessions.verify(`${id}.${spare}`)).toBe(false);
     // another process (another key) cannot mint values this one accepts, even for a live id
     const other = new LoginSessions({ now: clock });
     const foreign = other.create();

@@ -77,8 +77,10 @@ export class LoginSessions {
   private idOf(value: unknown): string | undefined {
     if (typeof value !== 'string' || !VALUE_SHAPE.test(value)) return undefined;
     const [id, signature] = value.split('.');
-    const expected = Buffer.from(this.sign(id), 'base64url');
-    const given = Buffer.from(signature, 'base64url');
+    // compared as text, not decoded: base64url's last character carries spare bits, so different texts can decode to
+    // the same bytes — only the one canonical spelling of the signature is accepted
+    const expected = Buffer.from(this.sign(id), 'utf8');
+    const given = Buffer.from(signature, 'utf8');
     return given.length === expected.length && timingSafeEqual(given, expected) ? id : undefined;
   }
 

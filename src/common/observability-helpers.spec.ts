@@ -1,11 +1,7 @@
 import type { Request } from 'express';
-import { Histogram, Registry } from 'prom-client';
 import { redactRequestUrl, redactUrl } from './log-redaction';
 import { requestId, requestIdOf } from './request-id';
 import { taskIdOfUrl, taskLog } from './task-log';
-import { httpMetrics, routeOf } from '../observability/http-metrics';
-import { corsOptions, escapeHtml, loginPage } from '../dashboard/web';
-import { formatTable } from '../cli/table';
 
 const ID = '3f2a9c1e-0000-4000-8000-00000000abcd';
 
@@ -74,63 +70,5 @@ describe('request ids', () => {
     );
     expect(headers).toEqual({ 'X-Request-Id': 'given' });
     expect(next).toHaveBeenCalled();
-  });
-});
-
-describe('HTTP metrics labels', () => {
-  const req = (p: Partial<Request> & { route?: unknown }): Request =>
-    ({ baseUrl: '', originalUrl: '/', ...p }) as unknown as Request;
-
-  it('uses the route pattern, else a fixed label', () => {
-    expect(routeOf(req({ route: { path: '/parallel/status/:taskId' } }))).toBe('/parallel/status/:taskId');
-    expect(routeOf(req({ route: { path: '' }, baseUrl: '' }))).toBe('/');
-    expect(routeOf(req({ originalUrl: '/docs/swagger-ui.css?x' }))).toBe('/docs');
-    expect(routeOf(req({ originalUrl: '/docs' }))).toBe('/docs');
-    expect(routeOf(req({ originalUrl: '/ui/app.js' }))).toBe('/ui');
-    expect(routeOf(req({ originalUrl: `/parallel/status/${ID}` }))).toBe('unmatched');
-  });
-
-  it('observes a request when its response closes', async () => {
-    const registry = new Registry();
-    const histogram = new Histogram({
-      name: 't_http',
-      help: 'h',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      registers: [registry],
-    });
-    let onClose: () => void = () => undefined;
-    const res = { statusCode: 204, once: (_: string, fn: () => void) => (onClose = fn) };
-    httpMetrics(histogram)(req({ method: 'GET', originalUrl: '/ui/x.css' }), res as never, () => undefined);
-    onClose();
-    expect(await registry.metrics()).toContain('t_http_count{method="GET",route="/ui",status_code="204"} 1');
-  });
-});
-
-describe('dashboard helpers', () => {
-  it('escapes HTML and renders the login form with an optional error', () => {
-    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
-    expect(loginPage()).toContain('<p role="alert" class="error"></p>');
-    expect(loginPage('<b>bad</b>')).toContain('<p role="alert" class="error">&lt;b&gt;bad&lt;/b&gt;</p>');
-  });
-
-  it('allows exactly the configured CORS origins', () => {
-    const { origin } = corsOptions(['app://obsidian.md']);
-    const ask = (o: string | undefined): boolean | undefined => {
-      let allowed: boolean | undefined;
-      origin(o, (_, a) => (allowed = a));
-      return allowed;
-    };
-    expect([ask('app://obsidian.md'), ask('app://obsidian.md.evil'), ask(undefined)]).toEqual([
-      true,
-      false,
-      false,
-    ]);
-  });
-});
-
-describe('CLI tables', () => {
-  it('pads columns, right-aligns the ones asked, flattens whitespace and trims line ends', () => {
-    expect(formatTable(['A', 'B'], [['x\ny', 'long value']])).toBe('A    B\nx y  long value');
-    expect(formatTable(['N', 'NAME'], [['7', 'a']], [true])).toBe('N  NAME\n7  a');
   });
 });

@@ -7,12 +7,12 @@ import {
   PayloadTooLargeException,
   UnauthorizedException,
 } from '@nestjs/common';
-import { CanvasPathOutsideVaultError, UnknownNodeIdsError } from '../canvas/canvas.errors';
-import { IdempotencyKeyReusedError, SessionNotFoundError } from '../session/session.errors';
+import { CanvasPathOutsideVaultError, UnknownNodeIdsError } from '../canvas';
+import { IdempotencyKeyReusedError, SessionNotFoundError } from '../session';
 import { DomainError, type DomainErrorCode } from './domain-error';
 import { Test } from '@nestjs/testing';
 import { ThrottlerException } from '@nestjs/throttler';
-import { RESOLVED_OPTIONS } from '../config/canvas-batch-options';
+import { RESOLVED_OPTIONS } from '../config';
 import { ProblemDetailsFilter, TOO_MANY_REQUESTS_DETAIL } from './problem-details.filter';
 import { PROBLEM_TABLE, problemType } from './problem-table';
 

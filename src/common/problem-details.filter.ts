@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { ThrottlerException, throttlerMessage } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { RESOLVED_OPTIONS } from '../config/canvas-batch-options';
+import { RESOLVED_OPTIONS } from '../config';
 import { DomainError, type ProblemFieldError } from './domain-error';
 import { redactUrl } from './log-redaction';
 import { PROBLEM_TABLE, problemType } from './problem-table';

@@ -1,5 +1,4 @@
-import { ConfigValidationError } from '../config/app.config';
-import { StartupError } from './startup-error';
+import { ConfigValidationError, StartupError } from '../config';
 import { reportStartupFailure, startupFailureText } from './startup-failure';
 
 /** The lines `reportStartupFailure` writes, parsed. */

@@ -1,7 +1,6 @@
 import pino, { type DestinationStream } from 'pino';
 import pinoPretty from 'pino-pretty';
-import { ConfigValidationError } from '../config/app.config';
-import { StartupError } from './startup-error';
+import { ConfigValidationError, StartupError } from '../config';
 
 /** The message of a failed start-up's log line, on one line (a configuration error lists every problem). */
 export function startupFailureText(err: unknown): string {

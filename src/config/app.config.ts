@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from '../agent/content-limits';
-import { type LlmSettings, parseLlmSettings } from '../agent/llm/llm-settings';
+import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from './canvas-batch-options';
+import { type LlmSettings, parseLlmSettings } from './llm-settings';
 
 /** Every setting of the service, read once from the environment and validated at start-up. */
 export interface AppConfig {

@@ -1,9 +1,17 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
-import type { AgentRunner } from '../agent/agent-runner';
-import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from '../agent/content-limits';
-import type { TokenPrices } from '../agent/llm/llm-settings';
-import type { MemoryStore } from '../memory/memory-store';
-import type { Neo4jConnectionOptions } from '../memory/neo4j-memory-store';
+import type { AgentRunner } from '../agent';
+import type { TokenPrices } from './llm-settings';
+import type { MemoryStore, Neo4jConnectionOptions } from '../memory';
+
+/**
+ * Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`): 256 Ki, as much as a file node's
+ * note may hold (≤ 256 KiB), so text nodes, groups and file nodes are read alike. An LLM prompt keeps less still
+ * (`AGENT_CONTEXT_TOKENS`).
+ */
+export const DEFAULT_MAX_INPUT_CHARS = 256 * 1024;
+
+/** Largest result file, heading included (`RESULT_MAX_BYTES`): 1 MiB of UTF-8. */
+export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
 
 /** Tuning of the learning-memory drain loop (outbox → `MemoryStore`). */
 export interface MemoryDeliveryOptions {

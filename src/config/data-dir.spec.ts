@@ -1,7 +1,7 @@
 import { constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { StartupError } from '../common/startup-error';
+import { StartupError } from './startup-error';
 import { checkAccess, DataDirNotWritableError, ensureDataDir, processUser } from './data-dir';
 
 describe('DATA_DIR', () => {

@@ -1,7 +1,7 @@
 import { accessSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import * as path from 'node:path';
-import { StartupError } from '../common/startup-error';
+import { StartupError } from './startup-error';
 
 /** `user NAME (uid N)`: who must be able to write `DATA_DIR`. */
 export function processUser(): string {

@@ -1,6 +1,6 @@
 import { constants, cpSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { StartupError } from '../common/startup-error';
+import { StartupError } from './startup-error';
 import { checkAccess, DataDirNotWritableError, ensureDataDir } from './data-dir';
 
 /** The example vault shipped with the project (`examples/vault`). */

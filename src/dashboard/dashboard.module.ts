@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { CanvasModule } from '../canvas/canvas.module';
+import { CanvasModule } from '../canvas';
 import { VaultBrowserController } from './vault-browser.controller';
 
 /**

@@ -3,11 +3,7 @@ import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
-import { InvalidCanvasError } from '../canvas/canvas.errors';
-import { canvasReadError } from '../canvas/canvas.service';
-import { VaultPathError } from '../canvas/vault-fs';
-import { parseCanvas } from '../canvas/json-canvas';
-import { VaultService } from '../canvas/vault.service';
+import { InvalidCanvasError, canvasReadError, VaultPathError, parseCanvas, VaultService } from '../canvas';
 import {
   type CanvasEntryDto,
   CanvasListDto,

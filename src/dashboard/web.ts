@@ -4,10 +4,14 @@ import cookieParser from 'cookie-parser';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import * as path from 'node:path';
-import { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from '../common/api-token.guard';
-import { redactUrl } from '../common/log-redaction';
-import { ProblemDetailsFilter } from '../common/problem-details.filter';
-import { requestIdOf } from '../common/request-id';
+import {
+  ApiTokenCheck,
+  SESSION_COOKIE,
+  TooManyAuthFailures,
+  redactUrl,
+  ProblemDetailsFilter,
+  requestIdOf,
+} from '../common';
 
 /** The dashboard's static files (HTML, CSS, JS): served from here in `src/` and copied beside the build in `dist/`. */
 export const PUBLIC_DIR = path.join(__dirname, 'public');

@@ -11,10 +11,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../config/canvas-batch-options';
+import { resolveOptions, type AccessCheck, DataDirNotWritableError } from '../config';
 import { MIGRATIONS } from './migrations';
-import type { AccessCheck } from '../config/data-dir';
-import { DataDirNotWritableError } from '../config/data-dir';
 import {
   DATABASE_FILE,
   DatabaseLockedError,

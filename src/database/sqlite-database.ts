@@ -3,15 +3,16 @@ import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { StartupError } from '../common/startup-error';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
 import {
+  StartupError,
+  InjectCanvasBatchOptions,
+  type ResolvedCanvasBatchOptions,
   type AccessCheck,
   checkAccess,
   DataDirNotWritableError,
   ensureDataDir,
   processUser,
-} from '../config/data-dir';
+} from '../config';
 import { MIGRATIONS } from './migrations';
 
 export const DATABASE_FILE = 'canvas-batch.sqlite';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Statement } from 'better-sqlite3';
-import { SqliteDatabase } from '../database/sqlite-database';
+import { SqliteDatabase } from '../database';
 import type { MemoryEventDraft } from './memory-outbox.repository';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 

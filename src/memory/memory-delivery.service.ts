@@ -4,12 +4,12 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { failpoint } from '../common/failpoints';
+import { failpoint } from '../common';
 import {
   InjectCanvasBatchOptions,
   type MemoryDeliveryOptions,
   type ResolvedCanvasBatchOptions,
-} from '../config/canvas-batch-options';
+} from '../config';
 import { type MemoryEvent, MemoryOutboxRepository } from './memory-outbox.repository';
 import { MemoryStore } from './memory-store';
 

@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../config/canvas-batch-options';
-import { SqliteDatabase } from '../database/sqlite-database';
+import { resolveOptions } from '../config';
+import { SqliteDatabase } from '../database';
 import { type MemoryEvent, memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
 
 const draft = (

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import type { MemoryEventType } from '../agent/agent-catalogue';
-import { SqliteDatabase } from '../database/sqlite-database';
+import type { MemoryEventType } from '../agent';
+import { SqliteDatabase } from '../database';
 
 /** A learning-memory event waiting in (or delivered from) the durable outbox. */
 export interface MemoryEvent {

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { findAgent } from '../agent/agent-catalogue';
-import { type AgentCompletedEvent, type BatchStartedEvent, OnDomainEvent } from '../common/domain-events';
+import { findAgent } from '../agent';
+import { type AgentCompletedEvent, type BatchStartedEvent, OnDomainEvent } from '../common';
 import { MemoryDeliveryService } from './memory-delivery.service';
 import { type MemoryEventDraft, memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
 

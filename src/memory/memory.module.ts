@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
-import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
-import { DatabaseModule } from '../database/database.module';
-import { SqliteDatabase } from '../database/sqlite-database';
+import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
+import { DatabaseModule, SqliteDatabase } from '../database';
 import { EmbeddedMemoryStore } from './embedded-memory-store';
 import { MemoryDeliveryService } from './memory-delivery.service';
 import { MemoryOutboxRepository } from './memory-outbox.repository';

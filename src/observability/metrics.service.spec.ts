@@ -1,9 +1,6 @@
-import type { MemoryDeliveryService } from '../memory/memory-delivery.service';
-import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
-import type { SseFanout } from '../orchestrator/sse-fanout';
-import { TaskEventBus } from '../orchestrator/task-event-bus';
-import type { TaskStore } from '../session/task-store';
-import type { TaskEventRecord } from '../session/task.types';
+import type { MemoryDeliveryService } from '../memory';
+import { GlobalSlots, type SseFanout, TaskEventBus } from '../orchestrator';
+import type { TaskStore, TaskEventRecord } from '../session';
 import { MetricsService } from './metrics.service';
 
 const event = (type: string, data: Record<string, unknown>): TaskEventRecord => ({

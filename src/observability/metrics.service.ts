@@ -1,12 +1,9 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import { MemoryDeliveryService } from '../memory/memory-delivery.service';
-import { GlobalSlots } from '../orchestrator/concurrency/slot-limiter';
-import { TaskEventBus } from '../orchestrator/task-event-bus';
-import { SseFanout } from '../orchestrator/sse-fanout';
-import { TaskStore } from '../session/task-store';
-import type { TaskEventRecord } from '../session/task.types';
+import { MemoryDeliveryService } from '../memory';
+import { GlobalSlots, TaskEventBus, SseFanout, type TaskEvent } from '../orchestrator';
+import { TaskStore } from '../session';
 
 /** Agent latency buckets in seconds: offline agents answer in milliseconds, LLM calls take seconds to minutes. */
 const AGENT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -156,17 +153,33 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
-  private observe(e: TaskEventRecord): void {
-    const agent = typeof e.data.agent_type === 'string' ? e.data.agent_type : 'unknown';
-    if (e.type === 'task_completed') {
-      this.nodes.inc({ agent, outcome: 'completed', error_type: '' });
-      if (typeof e.data.duration_ms === 'number')
-        this.agentLatency.observe({ agent }, e.data.duration_ms / 1000);
-    } else if (e.type === 'task_failed') {
-      const errorType = typeof e.data.error_type === 'string' ? e.data.error_type : 'AGENT_ERROR';
-      this.nodes.inc({ agent, outcome: 'failed', error_type: errorType });
-    } else if (e.type === 'session_completed' && typeof e.data.status === 'string') {
-      this.finished.inc({ status: e.data.status });
+  /**
+   * Counts one published event. The bus checks event names, not payloads: a payload lacking a member (an event not
+   * built by the orchestrator's factory) is still counted, under `unknown` / `AGENT_ERROR`, and never throws.
+   */
+  private observe(e: TaskEvent): void {
+    switch (e.type) {
+      case 'task_completed': {
+        const agent = agentLabel(e.data.agent_type);
+        this.nodes.inc({ agent, outcome: 'completed', error_type: '' });
+        if (typeof e.data.duration_ms === 'number')
+          this.agentLatency.observe({ agent }, e.data.duration_ms / 1000);
+        break;
+      }
+      case 'task_failed': {
+        const errorType = typeof e.data.error_type === 'string' ? e.data.error_type : 'AGENT_ERROR';
+        this.nodes.inc({ agent: agentLabel(e.data.agent_type), outcome: 'failed', error_type: errorType });
+        break;
+      }
+      case 'session_completed':
+        if (typeof e.data.status === 'string') this.finished.inc({ status: e.data.status });
+        break;
+      default:
+        break;
     }
   }
+}
+
+function agentLabel(agentType: string | undefined): string {
+  return typeof agentType === 'string' ? agentType : 'unknown';
 }

@@ -3,26 +3,24 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { AsyncResource } from 'node:async_hooks';
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { findAgent } from '../agent/agent-catalogue';
-import { AgentRunError, AgentRunner } from '../agent/agent-runner';
-import { conceptOf } from '../agent/content-analysis';
-import { capNodeInput, capResultMarkdown } from '../agent/content-limits';
-import { NodeNotFoundError } from '../canvas/canvas.errors';
-import { CanvasService } from '../canvas/canvas.service';
-import { capStructuredOutput } from '../canvas/result-nodes';
-import type { ProblemFieldError } from '../common/domain-error';
-import type { DomainEventMap, DomainEventName } from '../common/domain-events';
-import { failpoint } from '../common/failpoints';
-import { ServerPathRedactor } from '../common/server-paths';
-import { taskLog } from '../common/task-log';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { findAgent, AgentRunError, AgentRunner, conceptOf, capNodeInput, capResultMarkdown } from '../agent';
+import { NodeNotFoundError, CanvasService, capStructuredOutput } from '../canvas';
+import {
+  type ProblemFieldError,
+  type DomainEventMap,
+  type DomainEventName,
+  failpoint,
+  ServerPathRedactor,
+  taskLog,
+} from '../common';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import {
   InvalidStateTransitionError,
   SessionNotFoundError,
   TaskAlreadyFinishedError,
-} from '../session/session.errors';
-import { type EventDraft, TaskStore } from '../session/task-store';
-import {
+  TaskStore,
+  InvalidTaskIdError,
+  isTaskId,
   type GroupSpec,
   isTerminal,
   NODE_ERROR_TYPES,
@@ -32,7 +30,7 @@ import {
   type PerformanceMetrics,
   type TaskRecord,
   type TerminalStatus,
-} from '../session/task.types';
+} from '../session';
 import { BatchRun, type GroupProgress, NodeAbort, nodeKey } from './batch-run';
 import { AdaptiveLimit } from './concurrency/adaptive-limit';
 import { type DurationEstimate, DurationEstimates } from './concurrency/duration-estimates';
@@ -41,6 +39,7 @@ import { truncationView } from './dto/task-status.dto';
 import { BatchValidationError, ShuttingDownError } from './orchestrator.errors';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import { TaskEventBus } from './task-event-bus';
+import { taskEvent, type TaskEventDraft } from './task-events';
 
 /** A batch as another Nest service (or the REST controller) submits it. */
 export interface BatchRequest {
@@ -197,16 +196,15 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
 
   private resume(task: TaskRecord): void {
     const results = this.store.nodeResults(task.taskId);
-    const event = this.store.markResumed(task.taskId, {
-      type: 'resumed',
-      timestamp: new Date().toISOString(),
-      data: {
+    const event = this.store.markResumed(
+      task.taskId,
+      taskEvent('resumed', new Date().toISOString(), {
         resume_count: task.resumeCount + 1,
         completed_nodes: results.filter((r) => r.outcome === 'completed').length,
         failed_nodes: results.filter((r) => r.outcome === 'failed').length,
         remaining_nodes: task.totalNodes - results.length,
-      },
-    });
+      }),
+    );
     this.bus.publish([event]);
     this.logger.log(
       taskLog(
@@ -245,9 +243,12 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
    * their results, unless `mode` is `abort`, which aborts them through their `AbortSignal`.
    */
   async cancel(taskId: string, mode: 'graceful' | 'abort' = 'graceful'): Promise<CancelResult> {
-    const task = this.store.findTask(taskId);
-    if (!task) throw new SessionNotFoundError(taskId);
-    if (isTerminal(task.status)) throw new TaskAlreadyFinishedError(taskId, task.status);
+    if (!isTaskId(taskId)) throw new InvalidTaskIdError(taskId);
+    // one atomic step: the task read, and its cancel remembered unless it is missing or finished
+    const request = this.store.requestCancel(taskId, mode);
+    if (request.outcome === 'not-found') throw new SessionNotFoundError(taskId);
+    if (request.outcome === 'finished') throw new TaskAlreadyFinishedError(taskId, request.task.status);
+    const { task } = request;
     const run = this.runs.get(taskId);
     if (!run) {
       const now = new Date().toISOString();
@@ -256,7 +257,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         'cancelled',
         { completedAt: now, expiresAt: this.expiry(now) },
         [
-          { type: 'cancelled', timestamp: now, data: { status: 'cancelled', completed_before_cancel: 0 } },
+          taskEvent('cancelled', now, { status: 'cancelled', completed_before_cancel: 0 }),
           this.sessionCompletedDraft(task, 'cancelled', now, { completed: 0, failed: 0 }, emptyMetrics()),
         ],
       );
@@ -268,22 +269,19 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         completed_count: 0,
       };
     }
-    this.store.markCancelRequested(taskId, mode);
     run.stop('cancel', mode === 'abort');
-    if (mode === 'abort') {
-      await settleWithin(run.done, ABORT_REPLY_WAIT_MS);
-    }
-    const now = this.store.findTask(taskId);
+    // the task's final record if the run ended by now (an abort waits a moment for it)
+    const final = await finishedWithin(run.done, mode === 'abort' ? ABORT_REPLY_WAIT_MS : 0);
     const running = run.running;
     return {
       success: true,
       message:
-        now && isTerminal(now.status)
+        final && isTerminal(final.status)
           ? `Task cancelled; ${run.completed} node(s) had completed`
           : mode === 'abort'
             ? `Cancel requested; aborting ${running} running node(s)`
             : `Cancel requested; no new node will start, ${running} running node(s) will finish and keep their results`,
-      status: now?.status ?? 'cancelled',
+      status: final?.status ?? task.status,
       completed_count: run.completed,
     };
   }
@@ -638,29 +636,32 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
 
   /**
    * Stores a node's outcome with its event — and `group_completed` when it closes its group — in one transaction,
-   * then publishes them.
+   * then publishes them. A completed outcome has its file and duration, a failed one its error: what its event needs.
    */
-  private recordNode(run: BatchRun, result: NodeResultRecord): void {
+  private recordNode(
+    run: BatchRun,
+    result: NodeResultRecord &
+      (
+        | { outcome: 'completed'; filePath: string; fileSize: number; durationMs: number }
+        | { outcome: 'failed'; errorMessage: string; errorType: NodeErrorType }
+      ),
+  ): void {
     const group = run.count(result);
     const base = { node_id: result.nodeId, group_id: group.spec.groupId, agent_type: group.spec.agentType };
-    const drafts: EventDraft[] = [
+    const drafts: TaskEventDraft[] = [
       result.outcome === 'completed'
-        ? {
-            type: 'task_completed',
-            timestamp: result.finishedAt,
-            data: {
-              ...base,
-              file_path: result.filePath,
-              file_size: result.fileSize,
-              duration_ms: result.durationMs,
-              ...(result.truncated && { truncated: truncationView(result.truncated) }),
-            },
-          }
-        : {
-            type: 'task_failed',
-            timestamp: result.finishedAt,
-            data: { ...base, error_message: result.errorMessage, error_type: result.errorType },
-          },
+        ? taskEvent('task_completed', result.finishedAt, {
+            ...base,
+            file_path: result.filePath,
+            file_size: result.fileSize,
+            duration_ms: result.durationMs,
+            ...(result.truncated && { truncated: truncationView(result.truncated) }),
+          })
+        : taskEvent('task_failed', result.finishedAt, {
+            ...base,
+            error_message: result.errorMessage,
+            error_type: result.errorType,
+          }),
     ];
     const closing = this.closeGroupDraft(run, group);
     if (closing) drafts.push(closing);
@@ -713,29 +714,27 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /** The `group_completed` event when every node of the group has an outcome (once per group). */
-  private closeGroupDraft(run: BatchRun, group: GroupProgress): EventDraft | undefined {
+  private closeGroupDraft(
+    run: BatchRun,
+    group: GroupProgress,
+  ): TaskEventDraft<'group_completed'> | undefined {
     if (group.finished || group.completed + group.failed + group.skipped < group.total) return undefined;
     group.finished = true;
-    return {
-      type: 'group_completed',
-      timestamp: new Date().toISOString(),
-      data: {
-        group_id: group.spec.groupId,
-        agent_type: group.spec.agentType,
-        status: settledStatus(group, run.stopReason === 'cancel'),
-        completed_nodes: group.completed,
-        failed_nodes: group.failed,
-      },
-    };
+    return taskEvent('group_completed', new Date().toISOString(), {
+      group_id: group.spec.groupId,
+      agent_type: group.spec.agentType,
+      status: settledStatus(group, run.stopReason === 'cancel'),
+      completed_nodes: group.completed,
+      failed_nodes: group.failed,
+    });
   }
 
   private progress(run: BatchRun): void {
     this.storeOutcomes(run);
     const total = run.task.totalNodes;
-    const event = this.store.appendEvent(run.taskId, {
-      type: 'progress_update',
-      timestamp: new Date().toISOString(),
-      data: {
+    const event = this.store.appendEvent(
+      run.taskId,
+      taskEvent('progress_update', new Date().toISOString(), {
         progress_percent: runningProgressPercent(run.settled, total),
         completed_nodes: run.completed,
         failed_nodes: run.failed,
@@ -743,23 +742,22 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         running_nodes: run.running,
         concurrency_limit: this.globalSlots.limit,
         status: 'running',
-      },
-    });
+      }),
+    );
     this.bus.publish([event]);
   }
 
   private onDeadline(run: BatchRun): void {
     this.storeOutcomes(run);
     run.stop('deadline', true);
-    const event = this.store.appendEvent(run.taskId, {
-      type: 'error',
-      timestamp: new Date().toISOString(),
-      data: {
+    const event = this.store.appendEvent(
+      run.taskId,
+      taskEvent('error', new Date().toISOString(), {
         error_type: 'TIMEOUT',
         message: `The batch deadline of ${run.task.timeoutMs / 1000} s passed: running nodes were aborted and the rest skipped`,
         recoverable: false,
-      },
-    });
+      }),
+    );
     this.bus.publish([event]);
   }
 
@@ -797,13 +795,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
 
     const status = finalStatus(run);
     const metrics = this.metrics(run);
-    const drafts: EventDraft[] = [];
+    const drafts: TaskEventDraft[] = [];
     if (status === 'cancelled') {
-      drafts.push({
-        type: 'cancelled',
-        timestamp: now,
-        data: { status, completed_before_cancel: run.completed },
-      });
+      drafts.push(taskEvent('cancelled', now, { status, completed_before_cancel: run.completed }));
     }
     drafts.push(this.sessionCompletedDraft(run.task, status, now, run, metrics));
     const { task, events } = this.store.transition(
@@ -845,11 +839,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
         'failed',
         { completedAt: now, errorMessage: message, metrics: this.metrics(run), expiresAt: this.expiry(now) },
         [
-          {
-            type: 'error',
-            timestamp: now,
-            data: { error_type: 'EXECUTION_ERROR', message, recoverable: false },
-          },
+          taskEvent('error', now, { error_type: 'EXECUTION_ERROR', message, recoverable: false }),
           this.sessionCompletedDraft(run.task, 'failed', now, run, this.metrics(run)),
         ],
       );
@@ -889,18 +879,14 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     timestamp: string,
     counts: { completed: number; failed: number },
     metrics: PerformanceMetrics,
-  ): EventDraft {
-    return {
-      type: 'session_completed',
-      timestamp,
-      data: {
-        status,
-        total_duration: metrics.total_duration_seconds,
-        success_count: counts.completed,
-        failure_count: counts.failed,
-        performance_metrics: metrics,
-      },
-    };
+  ): TaskEventDraft<'session_completed'> {
+    return taskEvent('session_completed', timestamp, {
+      status,
+      total_duration: metrics.total_duration_seconds,
+      success_count: counts.completed,
+      failure_count: counts.failed,
+      performance_metrics: metrics,
+    });
   }
 
   private expiry(fromIso: string): string {
@@ -1002,6 +988,19 @@ function emptyMetrics(): PerformanceMetrics {
 }
 
 /** Waits for `promise` at most `ms`; true when it settled in time. The timer is cleared either way. */
+/** What `done` resolves with, if it does within `ms` (0: only if it already has); `undefined` otherwise. */
+async function finishedWithin<T>(done: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) =>
+    ms > 0 ? (timer = setTimeout(() => resolve(undefined), ms)) : setImmediate(() => resolve(undefined)),
+  );
+  try {
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));

@@ -5,11 +5,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
-import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent/agent-runner';
-import { CanvasWriteError } from '../canvas/canvas.errors';
-import { CanvasService } from '../canvas/canvas.service';
-import { MemoryOutboxRepository } from '../memory/memory-outbox.repository';
-import { TaskStore } from '../session/task-store';
+import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent';
+import { CanvasWriteError, CanvasService } from '../canvas';
+import { MemoryOutboxRepository } from '../memory';
+import { TaskStore } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { OrchestratorModule } from './orchestrator.module';
 import { TaskEventStream, type SseMessage } from './task-event-stream';
@@ -445,7 +444,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     await boot({ shutdownGraceMs: 0 });
     const { task } = await submit(['n0', 'n1', 'n2'], { maxConcurrent: 1 });
     await until(() => runner.pending.size === 1);
-    store.markCancelRequested(task.taskId, 'graceful'); // as if the process died right after the cancel reply
+    store.requestCancel(task.taskId, 'graceful'); // as if the process died right after the cancel reply
     await app.close();
     await reopen();
     const final = await orchestrator.waitForCompletion(task.taskId);

@@ -1,7 +1,7 @@
-import type { ResolvedCanvasPath } from '../canvas/vault.service';
-import type { EventDraft } from '../session/task-store';
-import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session/task.types';
+import type { ResolvedCanvasPath } from '../canvas';
+import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session';
 import { SlotLimiter } from './concurrency/slot-limiter';
+import type { TaskEventDraft } from './task-events';
 
 /** Why a batch stops dispatching: a cancel request, its deadline, or the process shutting down. */
 export type StopReason = 'cancel' | 'deadline' | 'shutdown';
@@ -63,7 +63,7 @@ export class BatchRun {
    * Node outcomes counted but not stored yet, with their events: the nodes that finish in one turn of the event
    * loop are stored in one transaction (then published), not one each.
    */
-  readonly unstored: { results: NodeResultRecord[]; drafts: EventDraft[] } = { results: [], drafts: [] };
+  readonly unstored: { results: NodeResultRecord[]; drafts: TaskEventDraft[] } = { results: [], drafts: [] };
   storeScheduled: NodeJS.Immediate | undefined;
   /** Set when a timer's work for the batch (storing outcomes, progress, deadline) failed; the batch fails with it. */
   timerError: Error | undefined;

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { IO_STALL_MS, VaultService } from '../canvas/vault.service';
+import { IO_STALL_MS, VaultService } from '../canvas';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { GlobalSlots } from './concurrency/slot-limiter';
 

@@ -1,4 +1,4 @@
-import { DomainError, type DomainErrorCode, type ProblemFieldError } from '../common/domain-error';
+import { DomainError, type DomainErrorCode, type ProblemFieldError } from '../common';
 
 export class BatchValidationError extends DomainError {
   readonly code: DomainErrorCode = 'validation-failed';

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AgentModule } from '../agent/agent.module';
-import { CanvasModule } from '../canvas/canvas.module';
+import { AgentModule } from '../agent';
+import { CanvasModule } from '../canvas';
 import {
   CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
   CANVAS_BATCH_OPTIONS,
@@ -10,10 +10,10 @@ import {
   RESOLVED_OPTIONS,
   resolveOptions,
   type ResolvedCanvasBatchOptions,
-} from '../config/canvas-batch-options';
-import { DatabaseModule } from '../database/database.module';
-import { MemoryModule } from '../memory/memory.module';
-import { SessionModule } from '../session/session.module';
+} from '../config';
+import { DatabaseModule } from '../database';
+import { MemoryModule } from '../memory';
+import { SessionModule } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { DurationEstimates } from './concurrency/duration-estimates';
 import { AdaptiveLimit } from './concurrency/adaptive-limit';

@@ -66,7 +66,6 @@ export class ParallelController {
   @Delete('cancel/:taskId')
   @ApiOkResponse({ type: CancelResponseDto })
   cancel(@Param('taskId') taskId: string, @Query() query: CancelQueryDto): Promise<CancelResponseDto> {
-    this.views.find(taskId);
     return this.orchestrator.cancel(taskId, query.mode);
   }
 

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolveOptions } from '../config/canvas-batch-options';
-import type { TaskStore } from '../session/task-store';
-import type { TaskEventRecord, TaskStatus } from '../session/task.types';
+import { resolveOptions } from '../config';
+import type { TaskStore, TaskEventRecord, TaskStatus } from '../session';
 import { SseFanout, sseFrame } from './sse-fanout';
 import { TaskEventBus } from './task-event-bus';
 

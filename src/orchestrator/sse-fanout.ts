@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
-import { TaskStore } from '../session/task-store';
-import { isTerminal, type TaskEventRecord } from '../session/task.types';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
+import { TaskStore, isTerminal, type TaskEventRecord } from '../session';
 import { TaskEventBus } from './task-event-bus';
 import { REPLAY_PAGE, wireJson } from './task-event-stream';
 

@@ -1,4 +1,4 @@
-import type { PerformanceMetrics, TerminalStatus } from '../session/task.types';
+import type { PerformanceMetrics, TerminalStatus } from '../session';
 
 /**
  * Status of a finished group (or, with the task's counts, of a finished task): `cancelled` when a cancel left

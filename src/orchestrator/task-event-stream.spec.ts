@@ -1,6 +1,5 @@
-import { resolveOptions } from '../config/canvas-batch-options';
-import type { TaskStore } from '../session/task-store';
-import type { TaskEventRecord, TaskStatus } from '../session/task.types';
+import { resolveOptions } from '../config';
+import type { TaskStore, TaskEventRecord, TaskStatus } from '../session';
 import { TaskEventBus } from './task-event-bus';
 import { type SseMessage, TaskEventStream } from './task-event-stream';
 

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
-import { TaskStore } from '../session/task-store';
-import { isTerminal, type TaskEventRecord } from '../session/task.types';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
+import { TaskStore, isTerminal, type TaskEventRecord } from '../session';
 import { TaskEventBus } from './task-event-bus';
+import type { WireTaskEvent } from './task-events';
 
 /**
  * One SSE message as Nest's `@Sse()` writes it: an event with id and its `data:` already serialized (JSON of a
@@ -11,13 +11,8 @@ import { TaskEventBus } from './task-event-bus';
  */
 export type SseMessage = { id: string; type: string; data: string } | { comment: string };
 
-/** The `data:` of every event: `{ type, task_id, timestamp, data }`. */
-export interface WireEvent {
-  type: string;
-  task_id: string;
-  timestamp: string;
-  data: Record<string, unknown>;
-}
+/** The `data:` of every event: `{ type, task_id, timestamp, data }`, typed by its `type`. */
+export type WireEvent = WireTaskEvent;
 
 /** Events read from the log at a time when a client replays it. */
 export const REPLAY_PAGE = 1000;
@@ -30,8 +25,8 @@ const serialized = new WeakMap<TaskEventRecord, string>();
 export function wireJson(e: TaskEventRecord): string {
   let json = serialized.get(e);
   if (json === undefined) {
-    const wire: WireEvent = { type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data };
-    json = JSON.stringify(wire);
+    // a `WireEvent`, members in the wire's order; the payload as it was stored
+    json = JSON.stringify({ type: e.type, task_id: e.taskId, timestamp: e.timestamp, data: e.data });
     serialized.set(e, json);
   }
   return json;

@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { costOf } from '../agent/llm/llm-settings';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
-import { InvalidTaskIdError, SessionNotFoundError } from '../session/session.errors';
-import { TaskStore } from '../session/task-store';
-import { isTerminal, type NodeResultRecord, type TaskRecord, type TaskStatus } from '../session/task.types';
+import { costOf, InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
+import {
+  InvalidTaskIdError,
+  SessionNotFoundError,
+  TaskStore,
+  isTaskId,
+  isTerminal,
+  type NodeResultRecord,
+  type TaskRecord,
+  type TaskStatus,
+} from '../session';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
 import { TaskEventBus } from './task-event-bus';
+import type { TaskEventType } from './task-events';
 import { GlobalSlots } from './concurrency/slot-limiter';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import {
@@ -35,7 +42,17 @@ export const DEFAULT_PAGE_LIMIT = 1_000;
  */
 const STATUS_REUSE_MS = 250;
 const MAX_REUSED_VIEWS = 256;
-const COUNT_ONLY_EVENTS = new Set(['task_completed', 'task_failed', 'progress_update']);
+/** Per event type: whether it changes only counts (a reused status may then stand); every type decided here. */
+const COUNTS_ONLY: Readonly<Record<TaskEventType, boolean>> = {
+  task_completed: true,
+  task_failed: true,
+  progress_update: true,
+  group_completed: false,
+  cancelled: false,
+  error: false,
+  resumed: false,
+  session_completed: false,
+};
 
 interface ReusedView {
   until: number;
@@ -50,8 +67,6 @@ export interface StatusPage {
   limit?: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Builds the wire views of tasks (snake_case, as API.md) from the store and the live run state. */
 @Injectable()
 export class TaskViewService {
@@ -64,7 +79,7 @@ export class TaskViewService {
   ) {
     // a cancel, an error, a group or the task ending changes more than counts: such a status is never reused
     bus.all().subscribe((e) => {
-      if (COUNT_ONLY_EVENTS.has(e.type)) return;
+      if (COUNTS_ONLY[e.type]) return;
       for (const key of this.recent.keys()) if (key.startsWith(`${e.taskId}\0`)) this.recent.delete(key);
     });
   }
@@ -73,7 +88,7 @@ export class TaskViewService {
 
   /** The task, or 400 for a malformed id and 404 for an unknown one. */
   find(taskId: string): TaskRecord {
-    if (!UUID.test(taskId)) throw new InvalidTaskIdError(taskId);
+    if (!isTaskId(taskId)) throw new InvalidTaskIdError(taskId);
     const task = this.store.findTask(taskId);
     if (!task) throw new SessionNotFoundError(taskId);
     return task;

@@ -1,5 +1,13 @@
 export { SessionModule } from './session.module';
-export { TaskStore, type EventDraft, type IdempotencyClaim, type NodeCounts } from './task-store';
+export { SqliteTaskStore } from './sqlite-task-store';
+export {
+  TaskStore,
+  type AgentDurationRecord,
+  type CancelRequest,
+  type EventDraft,
+  type IdempotencyClaim,
+  type NodeCounts,
+} from './task-store';
 export {
   SessionNotFoundError,
   InvalidTaskIdError,
@@ -11,6 +19,7 @@ export {
   TASK_STATUSES,
   NODE_ERROR_TYPES,
   isTerminal,
+  isTaskId,
   type TaskStatus,
   type TerminalStatus,
   type NodeErrorType,
@@ -20,6 +29,7 @@ export {
   type TaskRecord,
   type NodeOutcome,
   type NodeResultRecord,
+  type NodeTruncation,
   type TaskEventRecord,
   type NewTask,
 } from './task.types';

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config/canvas-batch-options';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import { TaskStore } from './task-store';
 
 /**

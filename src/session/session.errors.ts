@@ -1,4 +1,4 @@
-import { DomainError, type DomainErrorCode } from '../common/domain-error';
+import { DomainError, type DomainErrorCode } from '../common';
 import type { TaskStatus } from './task.types';
 
 export class SessionNotFoundError extends DomainError {

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DatabaseModule } from '../database/database.module';
+import { DatabaseModule } from '../database';
 import { SessionCleanupService } from './session-cleanup.service';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';

@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../config/canvas-batch-options';
-import { SqliteDatabase } from '../database/sqlite-database';
+import { resolveOptions } from '../config';
+import { SqliteDatabase } from '../database';
 import {
   IdempotencyKeyReusedError,
   InvalidStateTransitionError,
@@ -462,6 +462,36 @@ describe('SqliteTaskStore (real SQLite file)', () => {
       finish('kept', '2026-11-26T12:00:00.000Z');
       expect(store.deleteExpired(new Date('2026-11-26T11:59:59.999Z'))).toEqual([]);
       expect(store.findTask('kept')).toBeDefined();
+    });
+  });
+
+  describe('requestCancel', () => {
+    it('records a cancel of a pending or running task in one step, keeping the first mode', () => {
+      store.createTask(newTask('p'));
+      expect(store.requestCancel('p', 'abort')).toMatchObject({
+        outcome: 'requested',
+        task: { taskId: 'p', status: 'pending', cancelRequested: 'abort' },
+      });
+      store.createTask(newTask('r'));
+      store.transition('r', 'running');
+      expect(store.requestCancel('r', 'graceful')).toMatchObject({
+        outcome: 'requested',
+        task: { status: 'running', cancelRequested: 'graceful' },
+      });
+      expect(store.requestCancel('r', 'abort')).toMatchObject({ task: { cancelRequested: 'graceful' } });
+      expect(store.findTask('r')?.cancelRequested).toBe('graceful');
+    });
+
+    it('leaves a finished task as it is, and says when there is no such task', () => {
+      store.createTask(newTask('done'));
+      store.transition('done', 'running');
+      store.transition('done', 'completed');
+      expect(store.requestCancel('done', 'abort')).toMatchObject({
+        outcome: 'finished',
+        task: { status: 'completed', cancelRequested: null },
+      });
+      expect(store.findTask('done')?.cancelRequested).toBeNull();
+      expect(store.requestCancel('nope', 'graceful')).toEqual({ outcome: 'not-found' });
     });
   });
 });

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import type { Statement } from 'better-sqlite3';
-import { SqliteDatabase } from '../database/sqlite-database';
+import { SqliteDatabase } from '../database';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
 import { assertTransition } from './state-machine';
 import {
+  type AgentDurationRecord,
+  type CancelRequest,
   type EventDraft,
   type GroupOutcomeSummary,
   type IdempotencyClaim,
@@ -23,7 +25,7 @@ import type {
   TaskStatus,
   TransitionPatch,
 } from './task.types';
-import { TASK_STATUSES } from './task.types';
+import { isTerminal, TASK_STATUSES } from './task.types';
 
 /** A task's columns plus its last event id, read from the primary key of its events. */
 const TASK_COLUMNS =
@@ -145,7 +147,26 @@ export class SqliteTaskStore extends TaskStore {
       expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
       statusCounts: h.prepare('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
+      agentDurations: h.prepare('SELECT agent_type, mean_ms, samples FROM agent_duration_estimates'),
+      saveAgentDuration: h.prepare(
+        `INSERT INTO agent_duration_estimates (agent_type, mean_ms, samples, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (agent_type) DO UPDATE SET mean_ms = excluded.mean_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+      ),
     };
+  }
+
+  agentDurations(): AgentDurationRecord[] {
+    const rows = this.s.agentDurations.all() as { agent_type: string; mean_ms: number; samples: number }[];
+    return rows.map((r) => ({ agentType: r.agent_type, meanMs: r.mean_ms, samples: r.samples }));
+  }
+
+  saveAgentDurations(durations: AgentDurationRecord[]): boolean {
+    if (!this.db.handle.open) return false;
+    const now = new Date().toISOString();
+    this.db.handle.transaction(() => {
+      for (const d of durations) this.s.saveAgentDuration.run(d.agentType, d.meanMs, d.samples, now);
+    })();
+    return true;
   }
 
   createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean } {
@@ -257,8 +278,14 @@ export class SqliteTaskStore extends TaskStore {
     });
   }
 
-  markCancelRequested(taskId: string, mode: 'graceful' | 'abort'): void {
-    this.s.cancelRequested.run(mode, taskId);
+  requestCancel(taskId: string, mode: 'graceful' | 'abort'): CancelRequest {
+    return this.db.transaction((): CancelRequest => {
+      const task = this.findTask(taskId);
+      if (!task) return { outcome: 'not-found' };
+      if (isTerminal(task.status)) return { outcome: 'finished', task };
+      this.s.cancelRequested.run(mode, taskId);
+      return { outcome: 'requested', task: { ...task, cancelRequested: task.cancelRequested ?? mode } };
+    });
   }
 
   appendEvent(taskId: string, event: EventDraft): TaskEventRecord {

@@ -27,6 +27,12 @@ export interface GroupOutcomeSummary {
   sumDurationMs: number;
 }
 
+/** What a cancel request found: no such task, a finished one (left as it is), or one whose cancel is now recorded. */
+export type CancelRequest =
+  | { outcome: 'not-found' }
+  | { outcome: 'finished'; task: TaskRecord }
+  | { outcome: 'requested'; task: TaskRecord };
+
 export abstract class TaskStore {
   /**
    * Stores a new `pending` task. With an idempotency claim whose key was seen before, stores nothing and returns
@@ -82,12 +88,29 @@ export abstract class TaskStore {
   abstract markResumed(taskId: string, event: EventDraft): TaskEventRecord;
   /** Raises the task's recorded peak concurrency (never lowers it). */
   abstract recordPeak(taskId: string, peak: number): void;
-  /** Remembers that a cancel was requested (survives a restart). */
-  abstract markCancelRequested(taskId: string, mode: 'graceful' | 'abort'): void;
+  /**
+   * A cancel request in one atomic step: the task as it is, and — unless it is missing or already finished — its
+   * cancel remembered (survives a restart; a first request's mode is kept).
+   */
+  abstract requestCancel(taskId: string, mode: 'graceful' | 'abort'): CancelRequest;
   /** Deletes finished tasks whose retention ended before `now`; returns their ids. */
   abstract deleteExpired(now: Date): string[];
   /** How many stored tasks are in each status (every status present, zero when none). */
   abstract statusCounts(): Record<TaskStatus, number>;
+  /** The learned duration of every agent type (the scheduler's estimates, kept across restarts). */
+  abstract agentDurations(): AgentDurationRecord[];
+  /**
+   * Stores these agent types' estimates (each replacing the one before), in one transaction. `false` when the
+   * store is closed already (shutdown), and nothing was written.
+   */
+  abstract saveAgentDurations(durations: AgentDurationRecord[]): boolean;
+}
+
+/** One agent type's learned duration: an exponentially weighted mean over `samples` completed nodes. */
+export interface AgentDurationRecord {
+  agentType: string;
+  meanMs: number;
+  samples: number;
 }
 
 export interface NodeCounts {

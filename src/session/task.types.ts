@@ -13,6 +13,13 @@ export function isTerminal(status: TaskStatus): status is TerminalStatus {
   return status !== 'pending' && status !== 'running';
 }
 
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a string has the shape of a task id (a UUID); anything else is refused before any lookup. */
+export function isTaskId(id: string): boolean {
+  return TASK_ID.test(id);
+}
+
 /** Per-node error types (the `error_type` of `errors[]` and `task_failed`). */
 export const NODE_ERROR_TYPES = [
   'NODE_NOT_FOUND',

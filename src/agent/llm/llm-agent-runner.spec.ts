@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AgentRunError, type AgentRunRequest } from '../agent-runner';
 import { createModel, LlmAgentRunner, type ModelCall, redactor } from './llm-agent-runner';
-import type { LlmSettings } from './llm-settings';
+import type { LlmSettings } from '../../config';
 
 const settings = (extra: Partial<LlmSettings> = {}): LlmSettings => ({
   provider: 'anthropic',

@@ -10,7 +10,7 @@ import {
   type TokenUsage,
 } from '../agent-runner';
 import { findAgent } from '../agent-catalogue';
-import type { LlmSettings } from './llm-settings';
+import type { LlmSettings } from '../../config';
 import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
 import { AttemptTimeoutError, withRetries } from './retry';
 import { parseAnswer } from './structured-output';

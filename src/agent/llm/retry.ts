@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AgentErrorType, AgentRunError, type ProviderFeedback } from '../agent-runner';
-import type { RetrySettings } from './llm-settings';
+import type { RetrySettings } from '../../config';
 
 /** How one failed provider call is handled. */
 export interface FailureClass {

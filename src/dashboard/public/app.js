@@ -457,6 +457,10 @@ async function taskView(taskId) {
   };
   cleanup.push(() => clearTimeout(listsTimer));
 
+  /**
+   * Applies one event: the `data:` JSON of the SSE message, `type` selecting `data`'s members.
+   * @param {import('../../orchestrator').WireTaskEvent} e
+   */
   const apply = (e) => {
     const d = e.data;
     const g = state.groups.find((x) => x.key === String(d.group_id));
@@ -505,6 +509,7 @@ async function taskView(taskId) {
     // EventSource reconnects by itself and resumes after the last event id it saw
     if (source.readyState !== EventSource.CLOSED && !TERMINAL.has(state.status)) live.textContent = 'Reconnecting…';
   });
+  // every TaskEventType (src/orchestrator/task-events.ts; task-events.spec.ts checks that this list matches)
   const types = ['progress_update', 'task_completed', 'task_failed', 'group_completed', 'cancelled', 'error', 'resumed', 'session_completed'];
   for (const type of types) {
     source.addEventListener(type, (msg) => {

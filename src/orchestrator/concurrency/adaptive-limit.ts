@@ -1,4 +1,4 @@
-import type { ProviderFeedback } from '../../agent/agent-runner';
+import type { ProviderFeedback } from '../../agent';
 
 export interface AdaptiveLimitOptions {
   /** Off: the limit stays at `max`; 429s are only counted. Default on. */

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveOptions } from '../../config/canvas-batch-options';
-import { SqliteDatabase } from '../../database/sqlite-database';
+import { resolveOptions } from '../../config';
+import { SqliteDatabase } from '../../database';
+import { SqliteTaskStore } from '../../session';
 import { DurationEstimates } from './duration-estimates';
 
 describe('DurationEstimates (real SQLite file)', () => {
@@ -14,7 +15,7 @@ describe('DurationEstimates (real SQLite file)', () => {
 
   it('knows nothing at first, then follows observations with a weighted mean', () => {
     const db = open();
-    const estimates = new DurationEstimates(db);
+    const estimates = new DurationEstimates(new SqliteTaskStore(db));
     expect(estimates.estimate('oral-explanation')).toBeUndefined();
     estimates.observe('oral-explanation', 100);
     expect(estimates.estimate('oral-explanation')).toBe(100);
@@ -26,7 +27,7 @@ describe('DurationEstimates (real SQLite file)', () => {
 
   it('persists what it learned, so a new process starts with it; saving twice writes once', () => {
     const db = open();
-    const estimates = new DurationEstimates(db);
+    const estimates = new DurationEstimates(new SqliteTaskStore(db));
     estimates.observe('scoring-agent', 40);
     estimates.observe('hint-generation', 10);
     estimates.save();
@@ -37,7 +38,7 @@ describe('DurationEstimates (real SQLite file)', () => {
     estimates.save(); // a closed database is left alone
 
     const db2 = open();
-    const again = new DurationEstimates(db2);
+    const again = new DurationEstimates(new SqliteTaskStore(db2));
     expect(again.estimate('scoring-agent')).toBeCloseTo(44);
     expect(again.snapshot()['hint-generation']).toEqual({ meanMs: 10, samples: 1 });
     db2.onApplicationShutdown();

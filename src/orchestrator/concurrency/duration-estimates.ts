@@ -1,6 +1,5 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Statement } from 'better-sqlite3';
-import { SqliteDatabase } from '../../database/sqlite-database';
+import { TaskStore } from '../../session';
 
 /** Weight of a new observation in the running mean (an exponentially weighted moving average). */
 const ALPHA = 0.2;
@@ -12,24 +11,17 @@ export interface DurationEstimate {
 
 /**
  * How long each agent type takes, learned from completed nodes (an exponentially weighted mean, so a provider that
- * gets slower is followed) and kept in the database, so a fresh process dispatches longest-expected first from its
+ * gets slower is followed) and kept by the `TaskStore`, so a fresh process dispatches longest-expected first from its
  * first batch. Observations are written in one transaction when a batch ends and at shutdown.
  */
 @Injectable()
 export class DurationEstimates implements OnApplicationShutdown {
   private readonly estimates = new Map<string, DurationEstimate>();
   private readonly dirty = new Set<string>();
-  private readonly upsert: Statement;
 
-  constructor(private readonly db: SqliteDatabase) {
-    const rows = db.handle
-      .prepare('SELECT agent_type, mean_ms, samples FROM agent_duration_estimates')
-      .all() as { agent_type: string; mean_ms: number; samples: number }[];
-    for (const r of rows) this.estimates.set(r.agent_type, { meanMs: r.mean_ms, samples: r.samples });
-    this.upsert = db.handle.prepare(
-      `INSERT INTO agent_duration_estimates (agent_type, mean_ms, samples, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (agent_type) DO UPDATE SET mean_ms = excluded.mean_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
-    );
+  constructor(private readonly store: TaskStore) {
+    for (const r of store.agentDurations())
+      this.estimates.set(r.agentType, { meanMs: r.meanMs, samples: r.samples });
   }
 
   /** The expected duration of one node of `agentType`, or `undefined` before any was seen. */
@@ -56,15 +48,12 @@ export class DurationEstimates implements OnApplicationShutdown {
 
   /** Writes what changed since the last save. */
   save(): void {
-    if (!this.dirty.size || !this.db.handle.open) return;
-    const now = new Date().toISOString();
-    this.db.handle.transaction(() => {
-      for (const agentType of this.dirty) {
-        const e = this.estimates.get(agentType) as DurationEstimate;
-        this.upsert.run(agentType, e.meanMs, e.samples, now);
-      }
-    })();
-    this.dirty.clear();
+    if (!this.dirty.size) return;
+    const changed = [...this.dirty].map((agentType) => {
+      const e = this.estimates.get(agentType) as DurationEstimate;
+      return { agentType, meanMs: e.meanMs, samples: e.samples };
+    });
+    if (this.store.saveAgentDurations(changed)) this.dirty.clear();
   }
 
   onApplicationShutdown(): void {

@@ -17,7 +17,7 @@ import {
   registerDecorator,
   ValidateNested,
 } from 'class-validator';
-import { RUNNABLE_AGENT_NAMES } from '../../agent/agent-catalogue';
+import { RUNNABLE_AGENT_NAMES } from '../../agent';
 
 /** `group_id` may be a non-empty string (≤ 200 chars) or an integer; it is echoed back as given. */
 function IsGroupId(): PropertyDecorator {

@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { TASK_STATUSES, type TaskStatus } from '../../session/task.types';
+import { TASK_STATUSES, type TaskStatus } from '../../session';
 
 export class TaskListQueryDto {
   @ApiPropertyOptional({ enum: TASK_STATUSES })

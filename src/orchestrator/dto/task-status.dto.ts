@@ -5,7 +5,7 @@ import {
   type NodeErrorType,
   type NodeTruncation,
   type TaskStatus,
-} from '../../session/task.types';
+} from '../../session';
 
 export class UsageDto {
   input_tokens!: number;

@@ -1,0 +1,30 @@
+// The public surface of common/ (the shared kernel: errors, HTTP plumbing, log helpers). Other folders import
+// these from '../common' only (see eslint.config.mjs, "folder boundaries"); common/ itself depends on config/ only.
+export { DomainError, type DomainErrorCode, type ProblemFieldError } from './domain-error';
+export {
+  OnDomainEvent,
+  type AgentCompletedEvent,
+  type BatchStartedEvent,
+  type DomainEventMap,
+  type DomainEventName,
+} from './domain-events';
+export { failpoint } from './failpoints';
+export {
+  charCount,
+  formatCount,
+  graphemeBoundary,
+  truncateChars,
+  truncatedNote,
+  truncateUtf8,
+} from './truncate';
+export { ServerPathRedactor, type ServerPathRoots } from './server-paths';
+export { ProblemDetailsFilter } from './problem-details.filter';
+export { createValidationPipe } from './validation';
+export { ApiTokenCheck, ApiTokenGuard, SESSION_COOKIE, TooManyAuthFailures } from './api-token.guard';
+export { SESSION_VALUE } from './login-sessions';
+export { jsonBodyParser } from './json-body';
+export { REDACTED_LOG_PATHS, redactRequestUrl, redactUrl, secretScrubber } from './log-redaction';
+export { requestId, requestIdOf } from './request-id';
+export { taskIdOfUrl, taskLog } from './task-log';
+export { exitAfterFileCalls, shutdownWatchdog } from './process-exit';
+export { reportStartupFailure, startupFailureText } from './startup-failure';
