@@ -1,8 +1,6 @@
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import type { ValidateFunction } from 'ajv/dist/2020';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import {
   http,
   type ReceivedEvent,
@@ -11,6 +9,7 @@ import {
   type TestServer,
   waitTerminal,
 } from './support/harness';
+import { ajv, type Json, OPENAPI_ID, openapi, taskSchema, validator } from './support/contract';
 
 /**
  * Checks the running server against its published contract: specs/api/parallel-api.openapi.yml (OpenAPI 3.1) and
@@ -18,32 +17,9 @@ import {
  * the OpenAPI file declares for that operation and status code, so an undeclared status fails too.
  */
 
-const ROOT = path.join(__dirname, '..');
-const OPENAPI_FILE = path.join(ROOT, 'specs/api/parallel-api.openapi.yml');
-const TASK_SCHEMA_FILE = path.join(ROOT, 'specs/data/parallel-task.schema.json');
-const OPENAPI_ID = 'https://canvas-batch.dev/specs/api/parallel-api.openapi.yml';
-
-type Json = Record<string, any>;
 type HttpResult = Awaited<ReturnType<typeof http>>;
 type Method = 'get' | 'post' | 'delete';
 
-const openapi = parseYaml(readFileSync(OPENAPI_FILE, 'utf8')) as Json;
-const taskSchema = JSON.parse(readFileSync(TASK_SCHEMA_FILE, 'utf8')) as Json;
-
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-addFormats(ajv);
-// OpenAPI's `discriminator` is an annotation here: the `const` of each `oneOf` branch already decides.
-ajv.addKeyword({ keyword: 'discriminator', schemaType: 'object' });
-// Only `components` of the OpenAPI document is loaded, so `#/components/schemas/X` refs resolve inside it.
-ajv.addKeyword('components');
-ajv.addSchema(taskSchema);
-ajv.addSchema({ $id: OPENAPI_ID, components: openapi.components });
-
-function validator(ref: string): ValidateFunction {
-  const v = ajv.getSchema(ref);
-  if (!v) throw new Error(`no schema ${ref}`);
-  return v;
-}
 const api = (name: string): ValidateFunction => validator(`${OPENAPI_ID}#/components/schemas/${name}`);
 const data = (name?: string): ValidateFunction =>
   validator(name ? `${String(taskSchema.$id)}#/$defs/${name}` : String(taskSchema.$id));

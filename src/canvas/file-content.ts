@@ -1,9 +1,8 @@
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { NodeContentMissingError } from './canvas.errors';
 import { markdownSubpath } from './markdown-subpath';
-import type { VaultFs } from './vault-fs';
+import { readFrom, type VaultFs } from './vault-fs';
 
 /** At most this much of a file node's file is handed to an agent. */
 export const MAX_FILE_CONTENT_BYTES = 256 * 1024;
@@ -63,7 +62,7 @@ export async function readFileNode(
   let buf: Buffer;
   try {
     if (isBinaryPath(file)) return embedReference(file, subpath);
-    buf = await readHead(handle, Math.min(limit, Number(stat.size)));
+    buf = await readFrom(handle, Math.min(limit, Number(stat.size)));
   } finally {
     await handle.close();
   }
@@ -77,17 +76,6 @@ export async function readFileNode(
     );
   }
   return decodeUtf8(Buffer.from(section, 'utf8').subarray(0, MAX_FILE_CONTENT_BYTES));
-}
-
-async function readHead(handle: FileHandle, limit: number): Promise<Buffer> {
-  const buf = Buffer.alloc(limit);
-  let filled = 0;
-  while (filled < limit) {
-    const { bytesRead } = await handle.read(buf, filled, limit - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buf.subarray(0, filled);
 }
 
 /** UTF-8 text of a buffer that may end inside a character (the partial character is dropped), without a BOM. */

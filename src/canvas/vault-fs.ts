@@ -215,8 +215,11 @@ function outside(): VaultPathError {
   return new VaultPathError('outside', 'resolves outside the vault');
 }
 
-/** Reads up to `limit` bytes from the start; a file that grew since its stat is read up to `cap`. */
-async function readFrom(handle: FileHandle, limit: number, cap: number): Promise<Buffer> {
+/**
+ * Reads up to `limit` bytes from the start of an open file; a file that grew since its stat is read on up to `cap`
+ * (default `limit`: no more).
+ */
+export async function readFrom(handle: FileHandle, limit: number, cap = limit): Promise<Buffer> {
   let buf = Buffer.allocUnsafe(Math.max(limit, 0));
   let filled = 0;
   for (;;) {

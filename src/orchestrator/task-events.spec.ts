@@ -1,8 +1,6 @@
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import type { ValidateFunction } from 'ajv/dist/2020';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { isTerminal, NODE_ERROR_TYPES, TASK_STATUSES, type TaskEventRecord } from '../session';
 import {
   asTaskEvent,
@@ -14,6 +12,15 @@ import {
   type TaskEventPayloads,
   type TaskEventType,
 } from './task-events';
+import {
+  ajv,
+  type Json,
+  OPENAPI_ID,
+  openapi,
+  REPO_ROOT as ROOT,
+  taskSchema,
+  validator,
+} from '../../test/support/contract';
 
 /*
  * The typed task events (task-events.ts) against the contract: specs/api/parallel-api.openapi.yml (`x-sse-events`,
@@ -21,34 +28,12 @@ import {
  * builds (every member, every enum value) validates against the event's schema.
  */
 
-const ROOT = path.join(__dirname, '..', '..');
-const OPENAPI_ID = 'https://canvas-batch.dev/specs/api/parallel-api.openapi.yml';
-type Json = Record<string, any>;
-
-const openapi = parseYaml(
-  readFileSync(path.join(ROOT, 'specs/api/parallel-api.openapi.yml'), 'utf8'),
-) as Json;
-const taskSchema = JSON.parse(
-  readFileSync(path.join(ROOT, 'specs/data/parallel-task.schema.json'), 'utf8'),
-) as Json;
 const defs = taskSchema.$defs as Record<string, Json>;
 const sseEvents = openapi.paths['/parallel/events/{task_id}'].get.responses['200']['x-sse-events'] as Record<
   string,
   { $ref: string }
 >;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-addFormats(ajv);
-ajv.addKeyword({ keyword: 'discriminator', schemaType: 'object' });
-ajv.addKeyword('components');
-ajv.addSchema(taskSchema);
-ajv.addSchema({ $id: OPENAPI_ID, components: openapi.components });
-
-function validator(ref: string): ValidateFunction {
-  const v = ajv.getSchema(ref);
-  if (!v) throw new Error(`no schema ${ref}`);
-  return v;
-}
 const jsonSchema = (name: string): ValidateFunction => validator(`${String(taskSchema.$id)}#/$defs/${name}`);
 
 function expectValid(v: ValidateFunction, value: unknown, what: string): void {
