@@ -23,10 +23,23 @@ export interface BatchStartedEvent {
   startedAt: string;
 }
 
+/**
+ * Emitted when a process resumes a batch a previous process left running. Memory hands every completed node of it
+ * to the outbox again (ids are deterministic, so nothing is doubled): a crash between a node's stored outcome and
+ * its detached `agent.completed` hand-off loses no learning event.
+ */
+export interface BatchResumedEvent {
+  taskId: string;
+  canvasPath: string;
+  /** The nodes completed before the restart, as `agent.completed` had them (concept read again by memory). */
+  completed: Array<Omit<AgentCompletedEvent, 'taskId' | 'canvasPath' | 'concept'>>;
+}
+
 /** Every in-process domain event by name: names and payloads are checked by the compiler. */
 export interface DomainEventMap {
   'agent.completed': AgentCompletedEvent;
   'batch.started': BatchStartedEvent;
+  'batch.resumed': BatchResumedEvent;
 }
 
 export type DomainEventName = keyof DomainEventMap;

@@ -5,6 +5,7 @@ export {
   OnDomainEvent,
   type AgentCompletedEvent,
   type BatchStartedEvent,
+  type BatchResumedEvent,
   type DomainEventMap,
   type DomainEventName,
 } from './domain-events';

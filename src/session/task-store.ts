@@ -14,10 +14,6 @@ export interface IdempotencyClaim {
   requestHash: string;
 }
 
-/**
- * Where tasks, per-node results and per-task event logs live (abstract class = DI token). Methods are named for
- * intentions; each is atomic. The embedded adapter is SQLite.
- */
 export interface GroupOutcomeSummary {
   groupIndex: number;
   outcome: NodeOutcome;
@@ -33,24 +29,34 @@ export type CancelRequest =
   | { outcome: 'finished'; task: TaskRecord }
   | { outcome: 'requested'; task: TaskRecord };
 
+/**
+ * Port: where tasks, their per-node outcomes, idempotency keys and learned agent durations live (abstract class =
+ * DI token). Methods are named for intentions and each is atomic; the operations that also append task events
+ * (`transition`, `recordNodeResult(s)`, `markResumed`) store outcome and events together and hand the stored events
+ * to the `EventLog` (its live side) before they resolve. Adapters: SQLite (embedded engine), in-memory (unit tests);
+ * every adapter passes `task-store.contract.ts`.
+ */
 export abstract class TaskStore {
   /**
    * Stores a new `pending` task. With an idempotency claim whose key was seen before, stores nothing and returns
    * the earlier task (`created: false`); throws `IdempotencyKeyReusedError` when that key came with another body.
    */
-  abstract createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean };
-  abstract findTask(taskId: string): TaskRecord | undefined;
+  abstract createTask(
+    task: NewTask,
+    idempotency?: IdempotencyClaim,
+  ): Promise<{ task: TaskRecord; created: boolean }>;
+  abstract findTask(taskId: string): Promise<TaskRecord | undefined>;
   /** The task's status alone (cheap: its groups and node ids are not read). */
-  abstract taskStatus(taskId: string): TaskStatus | undefined;
+  abstract taskStatus(taskId: string): Promise<TaskStatus | undefined>;
   /** Newest first. */
-  abstract listTasks(filter: { status?: TaskStatus; limit: number }): TaskRecord[];
+  abstract listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskRecord[]>;
   /** Moves a task along its state machine (throws `InvalidStateTransitionError`), optionally appending events. */
   abstract transition(
     taskId: string,
     to: TaskStatus,
     patch?: TransitionPatch,
     events?: readonly EventDraft[],
-  ): { task: TaskRecord; events: TaskEventRecord[] };
+  ): Promise<{ task: TaskRecord; events: TaskEventRecord[] }>;
   /**
    * Records one node's outcome with its events (its `task_completed`/`task_failed`, and `group_completed` when it
    * closes its group) in one transaction: after a crash, either all of them are stored or none.
@@ -59,21 +65,18 @@ export abstract class TaskStore {
     taskId: string,
     result: NodeResultRecord,
     events: readonly EventDraft[],
-  ): TaskEventRecord[];
+  ): Promise<TaskEventRecord[]>;
   /** Records several outcomes (e.g. nodes skipped by a cancel) with their events, in one transaction. */
   abstract recordNodeResults(
     taskId: string,
     results: readonly NodeResultRecord[],
     events: readonly EventDraft[],
-  ): TaskEventRecord[];
-  abstract appendEvent(taskId: string, event: EventDraft): TaskEventRecord;
-  /** Stored events with `id > afterId`, in order, at most `limit`. */
-  abstract eventsAfter(taskId: string, afterId: number, limit?: number): TaskEventRecord[];
-  abstract nodeResults(taskId: string): NodeResultRecord[];
+  ): Promise<TaskEventRecord[]>;
+  abstract nodeResults(taskId: string): Promise<NodeResultRecord[]>;
   /** Completed, failed and skipped node counts of a task. */
-  abstract nodeCounts(taskId: string): NodeCounts;
+  abstract nodeCounts(taskId: string): Promise<NodeCounts>;
   /** Per group and outcome: node count, token and duration sums (one aggregate row each, computed in the store). */
-  abstract resultSummary(taskId: string): GroupOutcomeSummary[];
+  abstract resultSummary(taskId: string): Promise<GroupOutcomeSummary[]>;
   /** One page of a group's results of one outcome, in the order they finished. */
   abstract nodeResultsPage(
     taskId: string,
@@ -81,29 +84,29 @@ export abstract class TaskStore {
     outcome: NodeOutcome,
     offset: number,
     limit: number,
-  ): NodeResultRecord[];
+  ): Promise<NodeResultRecord[]>;
   /** Tasks a process must pick up at start: `running` (interrupted) and `pending`, oldest first. */
-  abstract unfinishedTasks(): TaskRecord[];
+  abstract unfinishedTasks(): Promise<TaskRecord[]>;
   /** Counts a resumption and appends its event, in one transaction. */
-  abstract markResumed(taskId: string, event: EventDraft): TaskEventRecord;
+  abstract markResumed(taskId: string, event: EventDraft): Promise<TaskEventRecord>;
   /** Raises the task's recorded peak concurrency (never lowers it). */
-  abstract recordPeak(taskId: string, peak: number): void;
+  abstract recordPeak(taskId: string, peak: number): Promise<void>;
   /**
    * A cancel request in one atomic step: the task as it is, and — unless it is missing or already finished — its
    * cancel remembered (survives a restart; a first request's mode is kept).
    */
-  abstract requestCancel(taskId: string, mode: 'graceful' | 'abort'): CancelRequest;
+  abstract requestCancel(taskId: string, mode: 'graceful' | 'abort'): Promise<CancelRequest>;
   /** Deletes finished tasks whose retention ended before `now`; returns their ids. */
-  abstract deleteExpired(now: Date): string[];
+  abstract deleteExpired(now: Date): Promise<string[]>;
   /** How many stored tasks are in each status (every status present, zero when none). */
-  abstract statusCounts(): Record<TaskStatus, number>;
+  abstract statusCounts(): Promise<Record<TaskStatus, number>>;
   /** The learned duration of every agent type (the scheduler's estimates, kept across restarts). */
-  abstract agentDurations(): AgentDurationRecord[];
+  abstract agentDurations(): Promise<AgentDurationRecord[]>;
   /**
    * Stores these agent types' estimates (each replacing the one before), in one transaction. `false` when the
    * store is closed already (shutdown), and nothing was written.
    */
-  abstract saveAgentDurations(durations: AgentDurationRecord[]): boolean;
+  abstract saveAgentDurations(durations: AgentDurationRecord[]): Promise<boolean>;
 }
 
 /** One agent type's learned duration: an exponentially weighted mean over `samples` completed nodes. */
