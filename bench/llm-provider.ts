@@ -11,9 +11,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LlmAgentRunner } from '../src/agent/llm/llm-agent-runner';
 import type { LlmSettings } from '../src/config/llm-settings';
-import type { CanvasBatchOptions } from '../src/config/canvas-batch-options';
+import type { CanvasBatchOptions } from '../src/orchestrator/orchestrator.module-definition';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
-import { GlobalSlots } from '../src/orchestrator/concurrency/slot-limiter';
+import { Dispatcher } from '../src/orchestrator/dispatch/dispatcher';
 import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import { startFakeLlm } from '../test/support/fake-llm-server';
 
@@ -101,9 +101,12 @@ async function runOnce(root: string, adaptive: boolean, seed: number): Promise<P
   await app.init();
   try {
     const orchestrator = app.get(BatchOrchestrator);
-    const slots = app.get(GlobalSlots);
-    let minLimit = slots.limit;
-    const watch = setInterval(() => (minLimit = Math.min(minLimit, slots.limit)), 5);
+    const dispatcher = app.get(Dispatcher);
+    let minLimit = (await dispatcher.state()).limit;
+    const watch = setInterval(
+      () => void dispatcher.state().then((s) => (minLimit = Math.min(minLimit, s.limit))),
+      5,
+    );
     const t0 = performance.now();
     const { task } = await orchestrator.submit({
       canvasPath: rel,
@@ -133,7 +136,7 @@ async function runOnce(root: string, adaptive: boolean, seed: number): Promise<P
       rate_limited_429: fake.log.filter((e) => e.status === 429).length,
       attempts_per_node: round(fake.log.length / E_NODES, 3),
       peak_in_flight_at_provider: fake.peakInFlight,
-      final_limit: slots.limit,
+      final_limit: (await dispatcher.state()).limit,
       min_limit: minLimit,
     };
   } finally {

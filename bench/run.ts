@@ -30,11 +30,12 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { AgentNodeInput } from '../src/agent/agent-runner';
 import { OfflineAgentRunner } from '../src/agent/offline-agent-runner';
 import { CanvasService } from '../src/canvas/canvas.service';
-import type { CanvasBatchOptions } from '../src/config/canvas-batch-options';
+import type { CanvasBatchOptions } from '../src/orchestrator/orchestrator.module-definition';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
-import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
+import { MemoryOutbox } from '../src/memory/memory-outbox';
 import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { TaskRecord } from '../src/session/task.types';
+import { EventLog } from '../src/session/event-log';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 import { sectionFilter } from './perf/common';
@@ -339,7 +340,7 @@ async function benchOverhead(root: string) {
     const bare2 = await measure(() => bareLoop(runner, inputs));
     checkTasks(orch.value, '(a)');
     await drainDetachedListeners();
-    const outbox = app.get(MemoryOutboxRepository).counts();
+    const outbox = await app.get(MemoryOutbox).counts();
 
     const statsAfter = canvasService.writeStats();
     const writes = statsAfter.writes - statsBefore.writes;
@@ -507,9 +508,9 @@ async function benchCanvasSize(root: string) {
 const C_NODES = 10_000;
 
 /** Waits (polling on setImmediate) until `condition` holds. */
-async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = performance.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (performance.now() > end) throw new Error('bench: condition not met in time');
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -535,7 +536,7 @@ async function benchResume(root: string) {
   try {
     const store = seed.get(TaskStore);
     const now = new Date();
-    store.createTask({
+    await store.createTask({
       taskId,
       canvasPath: canvas.relPath,
       maxConcurrent: CONCURRENCY,
@@ -543,12 +544,12 @@ async function benchResume(root: string) {
       groups: [{ groupId: 1, agentType: AGENT, nodeIds: canvas.nodeIds }],
       createdAt: now.toISOString(),
     });
-    store.transition(taskId, 'running', {
+    await store.transition(taskId, 'running', {
       startedAt: now.toISOString(),
       deadlineAt: new Date(now.getTime() + 3_600_000).toISOString(),
     });
     const done = canvas.nodeIds.slice(0, C_NODES / 2);
-    store.recordNodeResults(
+    await store.recordNodeResults(
       taskId,
       done.map((nodeId) => ({
         groupIndex: 0,
@@ -582,11 +583,10 @@ async function benchResume(root: string) {
   const resumed = await measure(async () => {
     const app = await createContext({ ...options, dataDir });
     const orchestrator = app.get(BatchOrchestrator);
-    await until(() => (orchestrator.live(taskId)?.runningNodes ?? 0) > 0);
+    await until(async () => ((await orchestrator.live(taskId))?.runningNodes ?? 0) > 0);
     return app;
   });
-  const store = resumed.value.get(TaskStore);
-  const events = store.eventsAfter(taskId, C_NODES / 2 - 1, 10);
+  const events = await resumed.value.get(EventLog).after(taskId, C_NODES / 2 - 1, 10);
   const resumedEvent = events.find((e) => e.type === 'resumed');
   await resumed.value.close();
   if (!resumedEvent) throw new Error('bench (c): no resumed event');

@@ -1,28 +1,56 @@
 import { type DynamicModule, type ExecutionContext, Module } from '@nestjs/common';
 import type { Request } from 'express';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import {
-  ApiTokenCheck,
-  ApiTokenGuard,
   REDACTED_LOG_PATHS,
   redactRequestUrl,
   secretScrubber,
   SESSION_VALUE,
   requestIdOf,
   taskIdOfUrl,
-  ProblemDetailsFilter,
   createValidationPipe,
 } from './common';
 import { DashboardModule } from './dashboard';
 import { ObservabilityModule } from './observability';
-import { LlmAgentRunner } from './agent';
 import { type AppConfig, resolveVaultRoot } from './config';
-import { OrchestratorModule } from './orchestrator';
+import { type CanvasBatchOptions, OrchestratorModule } from './orchestrator';
+
+/**
+ * The validated configuration as the orchestrator's options (defaults are `loadAppConfig`'s, from the same
+ * `OPTION_DEFAULTS`). Resolving the vault copies the example vault into `DATA_DIR/vault` on the first start.
+ */
+export function canvasBatchOptionsOf(config: AppConfig): CanvasBatchOptions {
+  return {
+    vaultRoot: resolveVaultRoot(config.vaultRoot, config.dataDir).root,
+    dataDir: config.dataDir,
+    globalMaxConcurrent: config.globalMaxConcurrent,
+    sessionTtlMinutes: config.sessionTtlMinutes,
+    agentTimeoutMs: config.agentTimeoutMs,
+    agentLatencyMs: config.agentLatencyMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    maxInputChars: config.agentMaxInputChars,
+    maxResultBytes: config.resultMaxBytes,
+    adaptiveConcurrency: config.adaptiveConcurrency,
+    llm: config.llm,
+    neo4j: config.neo4j && {
+      uri: config.neo4j.uri,
+      user: config.neo4j.user,
+      password: config.neo4j.password,
+      ...(config.neo4j.database ? { database: config.neo4j.database } : {}),
+    },
+    memoryDelivery: {
+      batchSize: config.memoryBatchSize,
+      retryMaxMs: config.memoryRetryMaxMs,
+      attemptTimeoutMs: config.memoryAttemptTimeoutMs,
+      shutdownAttemptMs: config.memoryShutdownMs,
+    },
+  };
+}
 
 /** `POST /parallel/execute`: the only route under the rate limit. */
 function isExecuteRequest(ctx: ExecutionContext): boolean {
@@ -30,7 +58,7 @@ function isExecuteRequest(ctx: ExecutionContext): boolean {
   return req.method === 'POST' && req.path === '/parallel/execute';
 }
 
-/** The service: the orchestrator and its API on the environment's configuration, with logging and the global pipe/filter. */
+/** The service: the orchestrator and its API on the environment's configuration, with logging, the global pipe and the rate limit. */
 @Module({})
 export class AppModule {
   static forConfig(config: AppConfig): DynamicModule {
@@ -49,6 +77,8 @@ export class AppModule {
       ...(scrub ? { hooks: { streamWrite: scrub } } : {}),
       autoLogging: { ignore: (req) => req.url === '/health' },
     };
+    // one object, imported here and by the modules that need its exports (nothing is global)
+    const orchestrator = OrchestratorModule.forRoot(canvasBatchOptionsOf(config));
     return {
       module: AppModule,
       imports: [
@@ -64,50 +94,13 @@ export class AppModule {
           throttlers: [{ name: 'default', ttl: 60_000, limit: Math.max(1, config.executeRateLimit) }],
           skipIf: (ctx) => config.executeRateLimit === 0 || !isExecuteRequest(ctx),
         }),
-        ObservabilityModule,
-        DashboardModule,
-        OrchestratorModule.forRootAsync({
-          useFactory: () => ({
-            vaultRoot: resolveVaultRoot(config.vaultRoot, config.dataDir).root,
-            dataDir: config.dataDir,
-            globalMaxConcurrent: config.globalMaxConcurrent,
-            sessionTtlMinutes: config.sessionTtlMinutes,
-            agentTimeoutMs: config.agentTimeoutMs,
-            agentLatencyMs: config.agentLatencyMs,
-            shutdownGraceMs: config.shutdownGraceMs,
-            maxInputChars: config.agentMaxInputChars,
-            maxResultBytes: config.resultMaxBytes,
-            adaptiveConcurrency: config.adaptiveConcurrency,
-            tokenPrices: config.llm?.prices,
-            agentRunner: config.llm && new LlmAgentRunner(config.llm),
-            neo4j: config.neo4j && {
-              uri: config.neo4j.uri,
-              user: config.neo4j.user,
-              password: config.neo4j.password,
-              ...(config.neo4j.database ? { database: config.neo4j.database } : {}),
-            },
-            memoryDelivery: {
-              batchSize: config.memoryBatchSize,
-              retryMaxMs: config.memoryRetryMaxMs,
-              attemptTimeoutMs: config.memoryAttemptTimeoutMs,
-              shutdownAttemptMs: config.memoryShutdownMs,
-            },
-          }),
-        }),
+        ObservabilityModule.register(orchestrator),
+        DashboardModule.register(orchestrator),
+        orchestrator,
       ],
       providers: [
+        // the token check and problem+json errors (the filter included) are the HTTP edge's: configureHttpEdge
         { provide: APP_PIPE, useFactory: createValidationPipe },
-        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        // one check for the middleware (configureApp) and the guard: the same sessions and failure counts
-        {
-          provide: ApiTokenCheck,
-          useFactory: () => new ApiTokenCheck(config.apiToken, { failureLimit: config.authFailureLimit }),
-        },
-        {
-          provide: APP_GUARD,
-          useFactory: (check: ApiTokenCheck) => new ApiTokenGuard(check),
-          inject: [ApiTokenCheck],
-        },
         { provide: APP_GUARD, useClass: ThrottlerGuard },
       ],
     };

@@ -2,22 +2,13 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module';
-import {
-  ApiTokenCheck,
-  requestId,
-  ProblemDetailsFilter,
-  type ServerPathRoots,
-  jsonBodyParser,
-  exitAfterFileCalls,
-  shutdownWatchdog,
-} from './common';
-import { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } from './dashboard';
+import { configureHttpEdge, exitAfterFileCalls, type HttpEdgeOptions, shutdownWatchdog } from './common';
+import { mountDashboard } from './dashboard';
 import { httpMetrics, MetricsService } from './observability';
-import { listenFailure, type AppConfig, isLoopbackHost, loadAppConfig, RESOLVED_OPTIONS } from './config';
+import { listenFailure, loadAppConfig, type AppConfig } from './config';
 import { BatchOrchestrator } from './orchestrator';
 
 /**
@@ -42,40 +33,13 @@ export async function createApp(
 }
 
 /**
- * HTTP metrics, security headers, CORS, the token check (bearer, `?access_token=` or session cookie; failed attempts
- * throttled per client), body parsing with a size limit and problem+json errors, the dashboard at `/`, and the OpenAPI
- * UI at `/docs`.
+ * HTTP metrics, then the HTTP edge (`configureHttpEdge`: request ids, security headers, CORS, the token check, body
+ * parsing, problem+json errors) with the dashboard at `/` behind it, and the OpenAPI UI at `/docs`.
  */
-export function configureApp(
-  app: NestExpressApplication,
-  config: Pick<AppConfig, 'bodyLimitBytes' | 'corsOrigins' | 'host'>,
-): void {
-  const filter = new ProblemDetailsFilter(app.get<ServerPathRoots>(RESOLVED_OPTIONS, { strict: false }));
-  const sendProblem = (err: unknown, req: Request, res: Response, next: NextFunction): void => {
-    if (res.headersSent) return next(err);
-    const problem = { ...filter.toProblem(err), instance: req.path };
-    res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
-  };
-  // AppModule's check: the middleware and the guard share its sessions and failure counts
-  const tokenCheck = app.get(ApiTokenCheck, { strict: false });
-  if (!tokenCheck.enabled && !isLoopbackHost(config.host)) {
-    new NestLogger('ApiToken').warn(
-      `serving ${config.host} without API_TOKEN (ALLOW_UNAUTHENTICATED=true): anyone who can reach this address can start batches, read and write the vault`,
-    );
-  }
+export function configureApp(app: NestExpressApplication, config: HttpEdgeOptions): void {
   const metrics = app.get(MetricsService, { strict: false });
   app.use(httpMetrics(metrics.httpDuration));
-  app.use(requestId());
-  app.use(securityHeaders());
-  app.enableCors(corsOptions(config.corsOrigins));
-  app.use(cookies());
-  // Every path (Nest routes, the docs and the dashboard served by Express, unknown paths) passes the same check.
-  app.use(authenticate(tokenCheck, sendProblem));
-  // UTF-8 JSON only, identity/gzip/deflate/br, nesting depth checked before JSON.parse (415/400 problems otherwise)
-  app.use(jsonBodyParser({ limit: config.bodyLimitBytes }));
-  mountDashboard(app, tokenCheck);
-  app.use(sendProblem);
-  app.disable('x-powered-by');
+  configureHttpEdge(app, config, (edge) => mountDashboard(app, edge));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ApiTokenCheck, ProblemDetailsFilter } from '../src/common';
 import { http, startServer, type TestServer } from './support/harness';
 
 type Json = Record<string, any>;
@@ -142,6 +143,43 @@ describe('access control (API_TOKEN)', () => {
     const out = await fetch(`${server.url}/logout`, { method: 'POST', redirect: 'manual' });
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toMatch(/^canvas_batch_session=;.*Expires=Thu, 01 Jan 1970/);
+  });
+
+  it('checks the token once per request, and sends every error through one problem filter', async () => {
+    const matches = jest.spyOn(ApiTokenCheck.prototype, 'matches');
+    const send = jest.spyOn(ProblemDetailsFilter.prototype, 'send');
+    try {
+      const bearer = { authorization: `Bearer ${TOKEN}` };
+      const requests: [string, string, Record<string, string>, number][] = [
+        ['GET', '/parallel/tasks', bearer, 200],
+        ['GET', '/canvases', bearer, 200],
+        ['GET', `/parallel/${UNKNOWN_ID}`, bearer, 404],
+        ['GET', `/parallel/events/${UNKNOWN_ID}?access_token=${TOKEN}`, {}, 404],
+        ['GET', `/docs/openapi.json?access_token=${TOKEN}`, {}, 200],
+        ['GET', '/no/such/route', bearer, 404],
+        ['GET', '/parallel/tasks', { authorization: 'Bearer wrong' }, 401],
+      ];
+      for (const [method, route, headers, status] of requests) {
+        matches.mockClear();
+        const res = await http(method, `${server.url}${route}`, undefined, headers);
+        expect({ route, status: res.status, comparisons: matches.mock.calls.length }).toEqual({
+          route,
+          status,
+          comparisons: 1,
+        });
+      }
+      const badJson = await fetch(`${server.url}/parallel/execute`, {
+        method: 'POST',
+        headers: { ...bearer, 'content-type': 'application/json' },
+        body: '{"canvas_path":',
+      });
+      expect(badJson.status).toBe(400);
+      expect(send.mock.contexts.length).toBeGreaterThanOrEqual(5);
+      expect(new Set(send.mock.contexts).size).toBe(1);
+    } finally {
+      matches.mockRestore();
+      send.mockRestore();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { AgentRunner, type AgentRunRequest, type AgentRunResult } from '../src/agent';
 import { OnDomainEvent } from '../src/common/domain-events';
 import { BUNDLED_VAULT } from '../src/config/example-vault';
-import { MemoryOutboxRepository } from '../src/memory';
+import { MemoryOutbox } from '../src/memory';
 import { BatchOrchestrator, OrchestratorModule, TaskViewService } from '../src/orchestrator';
 
 /** A host service's own agent runner (e.g. another LLM client). */
@@ -78,17 +78,14 @@ describe('OrchestratorModule imported by another Nest service (no HTTP)', () => 
       const final = await orchestrator.waitForCompletion(task.taskId);
       expect(final.status).toBe('completed');
       expect(runner.seen.sort()).toEqual(['4e0b7a91c2d35f68', 'b10c0ffee0000001', 'b10c0ffee0000002']);
-      const status = app.get(TaskViewService).status(task.taskId);
+      const status = await app.get(TaskViewService).status(task.taskId);
       expect(status.groups[0].agent_type).toBe('scoring-agent');
       expect(status.usage).toEqual({ input_tokens: 21, output_tokens: 9 });
       const file = readFileSync(path.join(vault, status.groups[0].results[0].file_path), 'utf8');
       expect(file).toMatch(/SHOUTED: /);
       await new Promise((r) => setImmediate(r));
       expect(app.get(ThrowingListener).calls).toBe(3);
-      const outbox = app
-        .get(MemoryOutboxRepository)
-        .forTask(task.taskId)
-        .filter((e) => e.nodeId);
+      const outbox = (await app.get(MemoryOutbox).forTask(task.taskId)).filter((e) => e.nodeId);
       expect(outbox.map((e) => e.memoryType)).toEqual([
         'scoring_completed',
         'scoring_completed',

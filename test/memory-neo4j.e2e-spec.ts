@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BUNDLED_VAULT } from '../src/config/example-vault';
-import { MemoryOutboxRepository, MemoryStore } from '../src/memory';
+import { MemoryOutbox, MemoryStore } from '../src/memory';
 import { writeGridCanvas } from './support/canvas-fixtures';
 import { http, startServer, type TestServer, waitTerminal } from './support/harness';
 import { graphEventsOf, relationshipCounts, waitMemory } from './support/memory-graph';
@@ -76,7 +76,7 @@ describeWithService('learning memory in a real Neo4j (NEO4J_URI)', missing, () =
       expect(status).toMatchObject({ store: 'neo4j', target: `Neo4j at ${neo.uri}`, failed_attempts: 0 });
       expect(JSON.stringify(status)).not.toContain(neo.password);
 
-      const outbox = server.app.get(MemoryOutboxRepository).forTask(taskId);
+      const outbox = await server.app.get(MemoryOutbox).forTask(taskId);
       const concepts = new Map(outbox.map((e) => [e.eventId, e.concept]));
       const graph = await graphEventsOf(driver, taskId);
       expect(graph.map((e) => [e.nodeId, e.type, e.agentType, e.copies])).toEqual([

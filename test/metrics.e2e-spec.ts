@@ -1,4 +1,4 @@
-import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
+import { MemoryOutbox } from '../src/memory/memory-outbox';
 import { writeDemoCanvas } from './support/demo-canvas';
 import { http, sseClient, startServer, type TestServer } from './support/harness';
 import { parsePrometheusText, type PromFamily, promValue } from './support/prometheus-text';
@@ -61,8 +61,9 @@ describe('/metrics (Prometheus text format)', () => {
     const final = await waitTerminalWithToken(server.url, res.body.task_id as string);
     expect(final.status).toBe('partial_failure');
     // the learning-memory drain loop runs on its own: let it settle so the backlog gauge and the outbox agree
-    const outbox = server.app.get(MemoryOutboxRepository);
-    for (let i = 0; i < 200 && outbox.counts().pending > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const outbox = server.app.get(MemoryOutbox);
+    for (let i = 0; i < 200 && (await outbox.counts()).pending > 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
 
     const m = await scrape();
     expect(sample(m, 'canvas_batch_nodes_total', { agent: 'oral-explanation', outcome: 'completed' })).toBe(
@@ -94,7 +95,7 @@ describe('/metrics (Prometheus text format)', () => {
     expect(sample(m, 'canvas_batch_semaphore_waiters')).toBe(0);
     expect(sample(m, 'canvas_batch_global_max_concurrent')).toBe(12);
     expect(sample(m, 'canvas_batch_global_concurrency_limit')).toBe(12);
-    expect(sample(m, 'canvas_batch_memory_outbox_backlog')).toBe(outbox.counts().pending);
+    expect(sample(m, 'canvas_batch_memory_outbox_backlog')).toBe((await outbox.counts()).pending);
     expect(
       sample(m, 'canvas_batch_http_request_duration_seconds_count', {
         method: 'POST',

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFile
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.service';
-import { MemoryOutboxRepository } from '../src/memory/memory-outbox.repository';
+import { MemoryOutbox } from '../src/memory/memory-outbox';
 import { overlappingPairs, writeGridCanvas } from './support/canvas-fixtures';
 import { http, readCanvas, sseClient, startServer, type TestServer, waitTerminal } from './support/harness';
 import { instrumentRunner } from './support/instrument';
@@ -139,8 +139,8 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       expect(events[0].event).toBe('progress_update');
     });
 
-    it('hands every completed node to the memory outbox with its mapped memory type', () => {
-      const outbox = server.app.get(MemoryOutboxRepository).forTask(final.task_id);
+    it('hands every completed node to the memory outbox with its mapped memory type', async () => {
+      const outbox = await server.app.get(MemoryOutbox).forTask(final.task_id);
       const nodeEvents = outbox.filter((e) => e.nodeId !== null);
       expect(nodeEvents).toHaveLength(60);
       expect(new Set(nodeEvents.map((e) => e.nodeId)).size).toBe(60);

@@ -20,7 +20,7 @@ import { OfflineAgentRunner } from '../../src/agent/offline-agent-runner';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/bootstrap';
 import { loadAppConfig } from '../../src/config/app.config';
-import type { CanvasBatchOptions } from '../../src/config/canvas-batch-options';
+import type { CanvasBatchOptions } from '../../src/orchestrator/orchestrator.module-definition';
 import type { BatchOrchestrator } from '../../src/orchestrator/batch-orchestrator.service';
 import { OrchestratorModule } from '../../src/orchestrator/orchestrator.module';
 import type { GroupSpec, TaskRecord } from '../../src/session/task.types';

@@ -82,16 +82,16 @@ async function measureMode(root: string, vault: string, mode: Mode): Promise<Mod
     });
     const bigDone = orchestrator.waitForCompletion(bigTask.taskId);
     await sleep(SETTLE_MS);
-    let stillRunning = orchestrator.live(bigTask.taskId) !== undefined;
+    let stillRunning = (await orchestrator.live(bigTask.taskId)) !== undefined;
     const loaded: number[] = [];
     for (let i = 0; i < SMALL_REPS; i++) {
       const s = small(`loaded-${i + 1}`);
       const run = await runBatch(orchestrator, s.relPath, s.groups);
       checkCompleted([run.task], `fairness loaded (${mode})`);
       loaded.push(run.ms);
-      stillRunning &&= orchestrator.live(bigTask.taskId) !== undefined;
+      stillRunning &&= (await orchestrator.live(bigTask.taskId)) !== undefined;
     }
-    const completedBig = app.get(BatchOrchestrator).live(bigTask.taskId)
+    const completedBig = (await app.get(BatchOrchestrator).live(bigTask.taskId))
       ? (await orchestrator.cancel(bigTask.taskId, 'abort')).completed_count
       : BIG_NODES;
     await bigDone;

@@ -10,7 +10,8 @@ import { resolveOptions } from '../../src/config/canvas-batch-options';
 import { SqliteDatabase } from '../../src/database/sqlite-database';
 import { EmbeddedMemoryStore } from '../../src/memory/embedded-memory-store';
 import { MemoryDeliveryService } from '../../src/memory/memory-delivery.service';
-import { memoryEventId, MemoryOutboxRepository } from '../../src/memory/memory-outbox.repository';
+import { memoryEventId } from '../../src/memory/memory-outbox';
+import { SqliteMemoryOutbox } from '../../src/memory/sqlite-memory-outbox';
 import type { MemoryStore } from '../../src/memory/memory-store';
 import { Neo4jMemoryStore } from '../../src/memory/neo4j-memory-store';
 import { fmt, obsidianId, out, round, table } from './common';
@@ -46,7 +47,7 @@ async function drainOnce(
   const dataDir = mkdtempSync(path.join(root, `drain-${label}-`));
   const options = resolveOptions({ vaultRoot: root, dataDir, memoryDelivery: { batchSize, idlePollMs: 5 } });
   const db = new SqliteDatabase(options);
-  const outbox = new MemoryOutboxRepository(db);
+  const outbox = new SqliteMemoryOutbox(db);
   const store = makeStore(db);
   const delivery = new MemoryDeliveryService(outbox, store, options);
   try {
@@ -54,7 +55,8 @@ async function drainOnce(
     db.transaction(() => {
       for (let i = 0; i < E_EVENTS; i++) {
         const nodeId = i === 0 ? null : obsidianId('drain', i);
-        outbox.append({
+        // the SQLite adapter writes before its promise settles: all of them in this one transaction
+        void outbox.append({
           eventId: memoryEventId(taskId, i === 0 ? 'canvas_opened' : nodeId!),
           taskId,
           canvasPath: 'Bench/drain.canvas',
@@ -73,9 +75,10 @@ async function drainOnce(
     await store.prepare(); // connection and schema ready: the figure is the drain itself
     const sample = await measure(async () => {
       delivery.onApplicationBootstrap();
-      while (outbox.oldestPendingCreatedAt() !== null) await new Promise((r) => setTimeout(r, 5));
+      while ((await outbox.oldestPendingCreatedAt()) !== null) await new Promise((r) => setTimeout(r, 5));
     });
-    if (outbox.counts().delivered !== E_EVENTS) throw new Error(`${label}: not every event was delivered`);
+    if ((await outbox.counts()).delivered !== E_EVENTS)
+      throw new Error(`${label}: not every event was delivered`);
     return {
       store: label,
       batch_size: batchSize,

@@ -69,9 +69,9 @@ async function rss100k(vault: string, dataDir: string, canvasPath: string, budge
     ]);
     const elapsedMs = performance.now() - t0;
     clearInterval(progress);
-    const counts = store.nodeCounts(task.taskId);
+    const counts = await store.nodeCounts(task.taskId);
     if (!finished) await orchestrator.cancel(task.taskId, 'abort');
-    const final = store.findTask(task.taskId);
+    const final = await store.findTask(task.taskId);
     clearInterval(sampler);
     const end = procMemoryMb();
     await tellParent({
@@ -131,10 +131,10 @@ async function rssBatches(vault: string, dataDir: string, warmups: number, batch
     /** Waits until the cleanup loop has removed every finished task (at most 10 s). */
     const swept = async (): Promise<number> => {
       const end = Date.now() + 10_000;
-      let left = store.listTasks({ limit: 10_000 }).length;
+      let left = (await store.listTasks({ limit: 10_000 })).length;
       while (left > 0 && Date.now() < end) {
         await sleep(100);
-        left = store.listTasks({ limit: 10_000 }).length;
+        left = (await store.listTasks({ limit: 10_000 })).length;
       }
       return left;
     };

@@ -1,14 +1,12 @@
-import { Global, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { RESOLVED_OPTIONS, resolveOptions } from '../config';
+import type { LlmSettings } from '../config';
 import { AGENT_CATALOGUE } from './agent-catalogue';
 import { AgentController } from './agent.controller';
 import { AgentDto } from './agent.dto';
+import type { AgentModuleOptions } from './agent.module-definition';
 import { AgentModule } from './agent.module';
 import { AgentRunner, type AgentRunRequest, type AgentRunResult } from './agent-runner';
+import { LlmAgentRunner } from './llm/llm-agent-runner';
 import { OfflineAgentRunner } from './offline-agent-runner';
 
 describe('AgentController', () => {
@@ -61,41 +59,47 @@ describe('AgentController', () => {
 });
 
 describe('AgentModule', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'agent-module-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  async function runnerFor(agentRunner?: AgentRunner): Promise<AgentRunner> {
-    @Global()
-    @Module({
-      providers: [
-        {
-          provide: RESOLVED_OPTIONS,
-          useValue: resolveOptions({ vaultRoot: dir, dataDir: dir, agentRunner }),
-        },
-      ],
-      exports: [RESOLVED_OPTIONS],
-    })
-    class OptionsModule {}
-    const moduleRef = await Test.createTestingModule({ imports: [OptionsModule, AgentModule] }).compile();
+  async function runnerFor(options: AgentModuleOptions): Promise<AgentRunner> {
+    const moduleRef = await Test.createTestingModule({ imports: [AgentModule.forRoot(options)] }).compile();
     const runner = moduleRef.get(AgentRunner);
     await moduleRef.close();
     return runner;
   }
 
   it('binds the offline runner by default', async () => {
-    expect(await runnerFor()).toBeInstanceOf(OfflineAgentRunner);
+    expect(await runnerFor({})).toBeInstanceOf(OfflineAgentRunner);
   });
 
-  it("binds the host's own runner when one is given", async () => {
+  it('binds the LLM runner when LLM settings are given', async () => {
+    const llm: LlmSettings = {
+      provider: 'openai-compatible',
+      model: 'llama3.2',
+      baseUrl: 'http://127.0.0.1:11434/v1',
+      apiKey: undefined,
+      stream: false,
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      contextTokens: 4000,
+      maxOutputTokens: 256,
+      prices: undefined,
+    };
+    expect(await runnerFor({ llm })).toBeInstanceOf(LlmAgentRunner);
+  });
+
+  it("binds the host's own runner when one is given, before LLM settings", async () => {
     class HostRunner extends AgentRunner {
       run(_request: AgentRunRequest): Promise<AgentRunResult> {
         return Promise.resolve({ markdown: 'host', usage: { inputTokens: 1, outputTokens: 2 } });
       }
     }
     const host = new HostRunner();
-    expect(await runnerFor(host)).toBe(host);
+    expect(await runnerFor({ agentRunner: host })).toBe(host);
+  });
+
+  it('is configured asynchronously too', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AgentModule.forRootAsync({ useFactory: () => Promise.resolve({ agentLatencyMs: 5 }) })],
+    }).compile();
+    expect(moduleRef.get(AgentRunner)).toBeInstanceOf(OfflineAgentRunner);
+    await moduleRef.close();
   });
 });

@@ -1,20 +1,25 @@
 import { Module } from '@nestjs/common';
-import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
+import { OPTION_DEFAULTS } from '../config';
+import { AGENT_OPTIONS, AgentConfigurableModule, type AgentModuleOptions } from './agent.module-definition';
 import { AgentController } from './agent.controller';
 import { AgentRunner } from './agent-runner';
+import { LlmAgentRunner } from './llm/llm-agent-runner';
 import { OfflineAgentRunner } from './offline-agent-runner';
 
-/** The agent catalogue and the `AgentRunner` port, bound to the host's runner or the offline one. */
+/** The runner the options choose: the host's own, else the LLM provider's, else the offline one. */
+export function createAgentRunner(options: AgentModuleOptions): AgentRunner {
+  if (options.agentRunner) return options.agentRunner;
+  if (options.llm) return new LlmAgentRunner(options.llm);
+  return new OfflineAgentRunner(options.agentLatencyMs ?? OPTION_DEFAULTS.agentLatencyMs);
+}
+
+/**
+ * The agent catalogue (`GET /agents`) and the `AgentRunner` port, bound to the runner its options choose. Import it
+ * with `forRoot(options)` (or `forRootAsync`); `forRoot({})` runs the offline agents.
+ */
 @Module({
   controllers: [AgentController],
-  providers: [
-    {
-      provide: AgentRunner,
-      inject: [RESOLVED_OPTIONS],
-      useFactory: (options: ResolvedCanvasBatchOptions): AgentRunner =>
-        options.agentRunner ?? new OfflineAgentRunner(options.agentLatencyMs),
-    },
-  ],
+  providers: [{ provide: AgentRunner, inject: [AGENT_OPTIONS], useFactory: createAgentRunner }],
   exports: [AgentRunner],
 })
-export class AgentModule {}
+export class AgentModule extends AgentConfigurableModule {}

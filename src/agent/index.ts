@@ -1,4 +1,5 @@
-export { AgentModule } from './agent.module';
+export { AgentModule, createAgentRunner } from './agent.module';
+export { AGENT_OPTIONS, type AgentModuleOptions } from './agent.module-definition';
 export {
   AgentRunner,
   AgentRunError,

@@ -1,4 +1,5 @@
 export { CanvasModule } from './canvas.module';
+export { CANVAS_OPTIONS, type CanvasModuleOptions } from './canvas.module-definition';
 export { CanvasService, canvasReadError, type ResultToWrite, type WrittenResult } from './canvas.service';
 export { CANVAS_COLOR, capStructuredOutput, scoreBandColor } from './result-nodes';
 export { IO_STALL_MS, VaultService, type ResolvedCanvasPath } from './vault.service';

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { promises as fs, realpathSync } from 'node:fs';
 import * as path from 'node:path';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
+import { InjectCanvasOptions, type CanvasModuleOptions } from './canvas.module-definition';
 import { CanvasNotFoundError, CanvasPathOutsideVaultError } from './canvas.errors';
 import { type VaultDir, VaultFs } from './vault-fs';
 
@@ -35,7 +35,7 @@ export class VaultService implements OnModuleInit, OnModuleDestroy {
   /** Reads and writes confined to the vault, checked when they happen. */
   readonly files: VaultFs;
 
-  constructor(@InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions) {
+  constructor(@InjectCanvasOptions() options: CanvasModuleOptions) {
     try {
       this.root = realpathSync(options.vaultRoot);
     } catch {

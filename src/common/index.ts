@@ -21,11 +21,12 @@ export {
 export { ServerPathRedactor, type ServerPathRoots } from './server-paths';
 export { ProblemDetailsFilter } from './problem-details.filter';
 export { createValidationPipe } from './validation';
-export { ApiTokenCheck, ApiTokenGuard, SESSION_COOKIE, TooManyAuthFailures } from './api-token.guard';
+export { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from './api-token';
+export { clearSessionCookie, startSession } from './api-token.middleware';
+export { configureHttpEdge, type HttpEdge, type HttpEdgeOptions } from './http-edge';
 export { SESSION_VALUE } from './login-sessions';
-export { jsonBodyParser } from './json-body';
 export { REDACTED_LOG_PATHS, redactRequestUrl, redactUrl, secretScrubber } from './log-redaction';
-export { requestId, requestIdOf } from './request-id';
+export { requestIdOf } from './request-id';
 export { taskIdOfUrl, taskLog } from './task-log';
 export { exitAfterFileCalls, shutdownWatchdog } from './process-exit';
 export { reportStartupFailure, startupFailureText } from './startup-failure';

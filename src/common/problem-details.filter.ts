@@ -49,6 +49,7 @@ const STATUS_SLUG: Record<number, string> = {
 /**
  * The one exception filter: domain errors through `PROBLEM_TABLE`, Nest/Express HTTP errors by status, anything
  * else logged and masked as a generic 500. Never writes after headers went out (an SSE stream already started).
+ * `configureHttpEdge` creates the one instance and registers it with Nest.
  */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
@@ -62,8 +63,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const res = http.getResponse<Response>();
-    const req = http.getRequest<Request>();
+    this.send(exception, http.getRequest<Request>(), http.getResponse<Response>());
+  }
+
+  /**
+   * Sends the error as problem+json: Nest's routes through `catch`, the errors of the Express middleware (body
+   * parsing, the token check, the dashboard's routes) through the HTTP edge's error handler. One instance serves both.
+   */
+  send(exception: unknown, req: Request, res: Response): void {
     const problem = this.toProblem(exception);
     problem.instance = req.path; // never the query: it may carry ?access_token=
     if (res.headersSent) {

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_RESULT_BYTES } from './canvas-batch-options';
+import { OPTION_DEFAULTS } from './canvas-batch-options';
 import { type LlmSettings, parseLlmSettings } from './llm-settings';
 
 /** Every setting of the service, read once from the environment and validated at start-up. */
@@ -93,13 +93,13 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
   const latency = (): LatencyRange => {
     const raw = get('AGENT_LATENCY_MS');
     const m = raw === undefined ? undefined : /^(\d+)(?:\s*-\s*(\d+))?$/.exec(raw);
-    const min = m ? Number(m[1]) : 0;
+    const min = m ? Number(m[1]) : OPTION_DEFAULTS.agentLatencyMs;
     const max = m?.[2] !== undefined ? Number(m[2]) : min;
     if (raw !== undefined && (!m || max < min || max > 600_000)) {
       problems.push(
         `AGENT_LATENCY_MS must be milliseconds (e.g. 50) or a range MIN-MAX (e.g. 20-80), at most 600000 (got "${raw}")`,
       );
-      return { min: 0, max: 0 };
+      return { min: OPTION_DEFAULTS.agentLatencyMs, max: OPTION_DEFAULTS.agentLatencyMs };
     }
     return { min, max };
   };
@@ -172,15 +172,15 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     dataDir: path.resolve(cwd, get('DATA_DIR') ?? './data'),
     agentProvider: llm?.provider ?? 'offline',
     llm,
-    agentTimeoutMs: int('AGENT_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    agentTimeoutMs: int('AGENT_TIMEOUT_MS', OPTION_DEFAULTS.agentTimeoutMs, 1, 3_600_000),
     agentLatencyMs: latency(),
-    agentMaxInputChars: int('AGENT_MAX_INPUT_CHARS', DEFAULT_MAX_INPUT_CHARS, 1_000, 16 * 1024 * 1024),
-    resultMaxBytes: int('RESULT_MAX_BYTES', DEFAULT_MAX_RESULT_BYTES, 64 * 1024, 64 * 1024 * 1024),
-    globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', 12, 1, 1000),
-    adaptiveConcurrency: bool('ADAPTIVE_CONCURRENCY', true),
-    sessionTtlMinutes: int('SESSION_TTL_MINUTES', 30, 1, 525_600),
+    agentMaxInputChars: int('AGENT_MAX_INPUT_CHARS', OPTION_DEFAULTS.maxInputChars, 1_000, 16 * 1024 * 1024),
+    resultMaxBytes: int('RESULT_MAX_BYTES', OPTION_DEFAULTS.maxResultBytes, 64 * 1024, 64 * 1024 * 1024),
+    globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', OPTION_DEFAULTS.globalMaxConcurrent, 1, 1000),
+    adaptiveConcurrency: bool('ADAPTIVE_CONCURRENCY', OPTION_DEFAULTS.adaptiveConcurrency),
+    sessionTtlMinutes: int('SESSION_TTL_MINUTES', OPTION_DEFAULTS.sessionTtlMinutes, 1, 525_600),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
-    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', OPTION_DEFAULTS.shutdownGraceMs, 0, 3_600_000),
     apiToken: get('API_TOKEN'),
     authFailureLimit: int('AUTH_FAILURE_LIMIT', 10, 1, 100_000),
     allowUnauthenticated: bool('ALLOW_UNAUTHENTICATED', false),
@@ -189,10 +189,15 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     logLevel,
     logPretty: pretty === undefined ? Boolean(process.stdout.isTTY) : pretty === 'true' || pretty === '1',
     neo4j: neo4j(),
-    memoryBatchSize: int('MEMORY_BATCH_SIZE', 500, 1, 10_000),
-    memoryRetryMaxMs: int('MEMORY_RETRY_MAX_MS', 30_000, 100, 3_600_000),
-    memoryAttemptTimeoutMs: int('MEMORY_ATTEMPT_TIMEOUT_MS', 30_000, 100, 600_000),
-    memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', 5_000, 0, 600_000),
+    memoryBatchSize: int('MEMORY_BATCH_SIZE', OPTION_DEFAULTS.memoryDelivery.batchSize, 1, 10_000),
+    memoryRetryMaxMs: int('MEMORY_RETRY_MAX_MS', OPTION_DEFAULTS.memoryDelivery.retryMaxMs, 100, 3_600_000),
+    memoryAttemptTimeoutMs: int(
+      'MEMORY_ATTEMPT_TIMEOUT_MS',
+      OPTION_DEFAULTS.memoryDelivery.attemptTimeoutMs,
+      100,
+      600_000,
+    ),
+    memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', OPTION_DEFAULTS.memoryDelivery.shutdownAttemptMs, 0, 600_000),
   };
   problems.push(...accessProblems(config));
   if (problems.length) throw new ConfigValidationError(problems);

@@ -1,11 +1,8 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { loadAppConfig } from './app.config';
 import {
-  MEMORY_DELIVERY_DEFAULTS,
-  CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
-  CANVAS_BATCH_OPTIONS,
-  CANVAS_BATCH_OPTIONS_TYPE,
-  CanvasBatchConfigurableModule,
+  OPTION_DEFAULTS,
   InjectCanvasBatchOptions,
   RESOLVED_OPTIONS,
   resolveOptions,
@@ -47,7 +44,7 @@ describe('resolveOptions', () => {
       dataDir: '/d',
       memoryDelivery: { batchSize: 10, retryMaxMs: undefined },
     });
-    expect(resolved.memoryDelivery).toEqual({ ...MEMORY_DELIVERY_DEFAULTS, batchSize: 10 });
+    expect(resolved.memoryDelivery).toEqual({ ...OPTION_DEFAULTS.memoryDelivery, batchSize: 10 });
     expect('neo4j' in resolved).toBe(false);
   });
 
@@ -58,12 +55,70 @@ describe('resolveOptions', () => {
       globalMaxConcurrent: 3,
       agentLatencyMs: 0,
       sessionTtlMinutes: undefined,
-      agentRunner: undefined,
+      llm: undefined,
     });
     expect(resolved.globalMaxConcurrent).toBe(3);
     expect(resolved.agentLatencyMs).toBe(0);
     expect(resolved.sessionTtlMinutes).toBe(30);
-    expect('agentRunner' in resolved).toBe(false);
+    expect('llm' in resolved).toBe(false);
+  });
+
+  it('takes only the settings: a host object given along is not copied', () => {
+    const hostObjects = { agentRunner: {}, memoryStore: {}, neo4j: { uri: 'bolt://h' } };
+    const resolved = resolveOptions({ vaultRoot: '/v', dataDir: '/d', ...hostObjects });
+    for (const key of Object.keys(hostObjects)) expect(key in resolved).toBe(false);
+  });
+
+  it("prices usage with the LLM settings' prices unless tokenPrices are given", () => {
+    const llm = loadAppConfig({
+      AGENT_PROVIDER: 'anthropic',
+      AGENT_API_KEY: 'k',
+      AGENT_PRICE_PER_MTOK: '3,15',
+    }).llm;
+    expect(resolveOptions({ vaultRoot: '/v', dataDir: '/d', llm })).toMatchObject({
+      llm,
+      tokenPrices: { inputPerMTok: 3, outputPerMTok: 15 },
+    });
+    const tokenPrices = { inputPerMTok: 1, outputPerMTok: 2 };
+    expect(resolveOptions({ vaultRoot: '/v', dataDir: '/d', llm, tokenPrices }).tokenPrices).toBe(
+      tokenPrices,
+    );
+  });
+});
+
+describe('OPTION_DEFAULTS', () => {
+  it('is the one source of the defaults: resolveOptions and the environment loader agree', () => {
+    const resolved = resolveOptions({ vaultRoot: '/v', dataDir: '/d' });
+    const { vaultRoot: _v, dataDir: _d, ...defaults } = resolved;
+    expect(defaults).toEqual(OPTION_DEFAULTS);
+    const env = loadAppConfig({});
+    expect({
+      globalMaxConcurrent: env.globalMaxConcurrent,
+      sessionTtlMinutes: env.sessionTtlMinutes,
+      agentTimeoutMs: env.agentTimeoutMs,
+      agentLatencyMs: env.agentLatencyMs,
+      shutdownGraceMs: env.shutdownGraceMs,
+      maxInputChars: env.agentMaxInputChars,
+      maxResultBytes: env.resultMaxBytes,
+      adaptiveConcurrency: env.adaptiveConcurrency,
+      memoryBatchSize: env.memoryBatchSize,
+      memoryRetryMaxMs: env.memoryRetryMaxMs,
+      memoryAttemptTimeoutMs: env.memoryAttemptTimeoutMs,
+      memoryShutdownMs: env.memoryShutdownMs,
+    }).toEqual({
+      globalMaxConcurrent: resolved.globalMaxConcurrent,
+      sessionTtlMinutes: resolved.sessionTtlMinutes,
+      agentTimeoutMs: resolved.agentTimeoutMs,
+      agentLatencyMs: { min: resolved.agentLatencyMs, max: resolved.agentLatencyMs },
+      shutdownGraceMs: resolved.shutdownGraceMs,
+      maxInputChars: resolved.maxInputChars,
+      maxResultBytes: resolved.maxResultBytes,
+      adaptiveConcurrency: resolved.adaptiveConcurrency,
+      memoryBatchSize: resolved.memoryDelivery.batchSize,
+      memoryRetryMaxMs: resolved.memoryDelivery.retryMaxMs,
+      memoryAttemptTimeoutMs: resolved.memoryDelivery.attemptTimeoutMs,
+      memoryShutdownMs: resolved.memoryDelivery.shutdownAttemptMs,
+    });
   });
 });
 
@@ -79,32 +134,5 @@ describe('InjectCanvasBatchOptions', () => {
     const moduleRef = await Test.createTestingModule({ imports: [TestModule] }).compile();
     expect(moduleRef.get(NeedsOptions).options).toBe(options);
     await moduleRef.close();
-  });
-});
-
-describe('CanvasBatchConfigurableModule', () => {
-  it('provides forRoot, registering the raw options under CANVAS_BATCH_OPTIONS', async () => {
-    const dynamic = CanvasBatchConfigurableModule.forRoot({ vaultRoot: '/v', dataDir: '/d' });
-    const moduleRef = await Test.createTestingModule({ imports: [dynamic] }).compile();
-    expect(moduleRef.get(CANVAS_BATCH_OPTIONS)).toEqual({ vaultRoot: '/v', dataDir: '/d' });
-    await moduleRef.close();
-  });
-
-  it('provides forRootAsync with a factory', async () => {
-    const dynamic = CanvasBatchConfigurableModule.forRootAsync({
-      useFactory: () => ({ vaultRoot: '/async', dataDir: '/d' }),
-    });
-    const moduleRef = await Test.createTestingModule({ imports: [dynamic] }).compile();
-    expect(moduleRef.get(CANVAS_BATCH_OPTIONS)).toEqual({ vaultRoot: '/async', dataDir: '/d' });
-    await moduleRef.close();
-  });
-
-  it('exposes the options types for typing only, not as values', () => {
-    expect(() => CANVAS_BATCH_OPTIONS_TYPE.vaultRoot).toThrow(
-      '"OPTIONS_TYPE" is not supposed to be used as a value.',
-    );
-    expect(() => CANVAS_BATCH_ASYNC_OPTIONS_TYPE.useFactory).toThrow(
-      '"ASYNC_OPTIONS_TYPE" is not supposed to be used as a value.',
-    );
   });
 });

@@ -1,45 +1,71 @@
-import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
-import type { AgentRunner } from '../agent';
-import type { TokenPrices } from './llm-settings';
-import type { MemoryStore, Neo4jConnectionOptions } from '../memory';
+import { Inject } from '@nestjs/common';
+import type { LlmSettings, TokenPrices } from './llm-settings';
 
-/**
- * Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`): 256 Ki, as much as a file node's
- * note may hold (≤ 256 KiB), so text nodes, groups and file nodes are read alike. An LLM prompt keeps less still
- * (`AGENT_CONTEXT_TOKENS`).
- */
-export const DEFAULT_MAX_INPUT_CHARS = 256 * 1024;
-
-/** Largest result file, heading included (`RESULT_MAX_BYTES`): 1 MiB of UTF-8. */
-export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
-
-/** Tuning of the learning-memory drain loop (outbox → `MemoryStore`). */
+/** Tuning of the learning-memory drain loop (outbox → `MemoryStore`). Defaults: `OPTION_DEFAULTS.memoryDelivery`. */
 export interface MemoryDeliveryOptions {
-  /** Events per delivery (one Neo4j transaction). Default 500. */
+  /** Events per delivery (one Neo4j transaction). */
   batchSize?: number;
-  /** First retry delay after a failed delivery; it doubles per failure, with jitter, up to `retryMaxMs`. Default 500. */
+  /** First retry delay after a failed delivery; it doubles per failure, with jitter, up to `retryMaxMs`. */
   retryBaseMs?: number;
-  /** Longest retry delay while the store is down. Default 30 s. */
+  /** Longest retry delay while the store is down. */
   retryMaxMs?: number;
-  /** How often an idle loop looks for events nobody announced. Default 2 s. */
+  /** How often an idle loop looks for events nobody announced. */
   idlePollMs?: number;
   /**
    * How long the loop lets events gather before delivering a batch that is not full (after being woken by a new
    * event, or after delivering a partial batch): while agents finish one after the other, a delivery then carries
-   * many events instead of one each. Default 50 ms.
+   * many events instead of one each.
    */
   lingerMs?: number;
-  /** One delivery's bound: a store that has not answered by then failed that attempt. Default 30 s. */
+  /** One delivery's bound: a store that has not answered by then failed that attempt. */
   attemptTimeoutMs?: number;
-  /** On shutdown, the bound of the final delivery attempt; what is left is delivered after the next start. Default 5 s. */
+  /** On shutdown, the bound of the final delivery attempt; what is left is delivered after the next start. */
   shutdownAttemptMs?: number;
 }
 
 /**
- * What a host application (or our own `AppModule`) gives `OrchestratorModule.forRoot(Async)`. Everything except
- * the two paths has a default; resolve them with `resolveOptions`.
+ * The one table of defaults: `resolveOptions` fills them into the host's options, the environment loader
+ * (`loadAppConfig`) uses them for unset variables, and a feature module imported on its own falls back to them.
  */
-export interface CanvasBatchOptions {
+export const OPTION_DEFAULTS = {
+  globalMaxConcurrent: 12,
+  sessionTtlMinutes: 30,
+  cleanupIntervalMs: 60_000,
+  progressIntervalMs: 500,
+  keepAliveIntervalMs: 15_000,
+  agentTimeoutMs: 120_000,
+  agentLatencyMs: 0,
+  shutdownGraceMs: 30_000,
+  /**
+   * Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`): 256 Ki, as much as a file node's
+   * note may hold (≤ 256 KiB), so text nodes, groups and file nodes are read alike. An LLM prompt keeps less still
+   * (`AGENT_CONTEXT_TOKENS`).
+   */
+  maxInputChars: 256 * 1024,
+  /** Largest result file, heading included (`RESULT_MAX_BYTES`): 1 MiB of UTF-8. */
+  maxResultBytes: 1024 * 1024,
+  scheduling: 'fair',
+  adaptiveConcurrency: true,
+  memoryDelivery: {
+    batchSize: 500,
+    retryBaseMs: 500,
+    retryMaxMs: 30_000,
+    idlePollMs: 2_000,
+    lingerMs: 50,
+    attemptTimeoutMs: 30_000,
+    shutdownAttemptMs: 5_000,
+  },
+} as const satisfies Omit<ResolvedCanvasBatchOptions, 'vaultRoot' | 'dataDir' | OptionalSettings>;
+
+export const DEFAULT_MAX_INPUT_CHARS = OPTION_DEFAULTS.maxInputChars;
+export const DEFAULT_MAX_RESULT_BYTES = OPTION_DEFAULTS.maxResultBytes;
+
+/**
+ * The plain settings of `CanvasBatchOptions` (everything but the host's own objects: agent runner, memory store,
+ * Neo4j connection, which `CanvasBatchOptions` in orchestrator/ adds). Everything except the two paths has a
+ * default in `OPTION_DEFAULTS`.
+ */
+export interface CanvasBatchSettings {
   /** Absolute path of the Obsidian vault. Every canvas path is relative to it and confined to it. */
   vaultRoot: string;
   /** Where the embedded SQLite database lives. */
@@ -73,54 +99,57 @@ export interface CanvasBatchOptions {
    * plain first-come order of the original (kept for comparison in benchmarks).
    */
   scheduling?: 'fair' | 'fifo';
-  /** Your own agent runner (e.g. a different LLM client). Default: the deterministic offline runner. */
-  agentRunner?: AgentRunner;
   /** Halve the process-wide limit when the provider answers 429 and grow it back on success (AIMD). Default true. */
   adaptiveConcurrency?: boolean;
-  /** USD per million input/output tokens: adds `cost_usd` to every `usage`. Default: none. */
+  /**
+   * Run the agents on this LLM provider (the built-in runner of the Vercel AI SDK). Default: the deterministic
+   * offline runner. A host's own `agentRunner` takes precedence.
+   */
+  llm?: LlmSettings;
+  /** USD per million input/output tokens: adds `cost_usd` to every `usage`. Default: the `llm` settings' prices. */
   tokenPrices?: TokenPrices;
-  /** Deliver learning-memory events to this Neo4j. Default: the embedded store (SQLite under `dataDir`). */
-  neo4j?: Neo4jConnectionOptions;
-  /** Your own learning-memory store; takes precedence over `neo4j`. */
-  memoryStore?: MemoryStore;
   memoryDelivery?: MemoryDeliveryOptions;
 }
 
-type OptionalMembers = 'agentRunner' | 'tokenPrices' | 'neo4j' | 'memoryStore';
+type OptionalSettings = 'llm' | 'tokenPrices';
 
+/** The settings with every default filled in: what `RESOLVED_OPTIONS` provides to the orchestrator. */
 export type ResolvedCanvasBatchOptions = Required<
-  Omit<CanvasBatchOptions, OptionalMembers | 'memoryDelivery'>
+  Omit<CanvasBatchSettings, OptionalSettings | 'memoryDelivery'>
 > &
-  Pick<CanvasBatchOptions, OptionalMembers> & { memoryDelivery: Required<MemoryDeliveryOptions> };
+  Pick<CanvasBatchSettings, OptionalSettings> & { memoryDelivery: Required<MemoryDeliveryOptions> };
 
-export const MEMORY_DELIVERY_DEFAULTS: Readonly<Required<MemoryDeliveryOptions>> = {
-  batchSize: 500,
-  retryBaseMs: 500,
-  retryMaxMs: 30_000,
-  idlePollMs: 2_000,
-  lingerMs: 50,
-  attemptTimeoutMs: 30_000,
-  shutdownAttemptMs: 5_000,
-};
+/** Memory delivery tuning over its defaults, member by member (an explicit `undefined` keeps the default). */
+export function resolveMemoryDelivery(tuning: MemoryDeliveryOptions = {}): Required<MemoryDeliveryOptions> {
+  return { ...OPTION_DEFAULTS.memoryDelivery, ...stripUndefined(tuning) };
+}
 
-export function resolveOptions(options: CanvasBatchOptions): ResolvedCanvasBatchOptions {
+/**
+ * The settings of `options` with the defaults filled in. Only the settings are taken: the host's own objects
+ * (`agentRunner`, `memoryStore`, `neo4j`) go to their modules, not into the resolved options.
+ */
+export function resolveOptions(options: CanvasBatchSettings): ResolvedCanvasBatchOptions {
+  const given = stripUndefined(options);
+  const pick = <K extends keyof typeof OPTION_DEFAULTS>(key: K) => given[key] ?? OPTION_DEFAULTS[key];
+  const tokenPrices = options.tokenPrices ?? options.llm?.prices;
   return {
     vaultRoot: options.vaultRoot,
     dataDir: options.dataDir,
-    globalMaxConcurrent: 12,
-    sessionTtlMinutes: 30,
-    cleanupIntervalMs: 60_000,
-    progressIntervalMs: 500,
-    keepAliveIntervalMs: 15_000,
-    agentTimeoutMs: 120_000,
-    agentLatencyMs: 0,
-    shutdownGraceMs: 30_000,
-    maxInputChars: DEFAULT_MAX_INPUT_CHARS,
-    maxResultBytes: DEFAULT_MAX_RESULT_BYTES,
-    scheduling: 'fair',
-    adaptiveConcurrency: true,
-    ...stripUndefined(options),
-    memoryDelivery: { ...MEMORY_DELIVERY_DEFAULTS, ...stripUndefined(options.memoryDelivery ?? {}) },
+    globalMaxConcurrent: pick('globalMaxConcurrent'),
+    sessionTtlMinutes: pick('sessionTtlMinutes'),
+    cleanupIntervalMs: pick('cleanupIntervalMs'),
+    progressIntervalMs: pick('progressIntervalMs'),
+    keepAliveIntervalMs: pick('keepAliveIntervalMs'),
+    agentTimeoutMs: pick('agentTimeoutMs'),
+    agentLatencyMs: pick('agentLatencyMs'),
+    shutdownGraceMs: pick('shutdownGraceMs'),
+    maxInputChars: pick('maxInputChars'),
+    maxResultBytes: pick('maxResultBytes'),
+    scheduling: pick('scheduling'),
+    adaptiveConcurrency: pick('adaptiveConcurrency'),
+    memoryDelivery: resolveMemoryDelivery(options.memoryDelivery),
+    ...(options.llm && { llm: options.llm }),
+    ...(tokenPrices && { tokenPrices }),
   };
 }
 
@@ -128,18 +157,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export const {
-  ConfigurableModuleClass: CanvasBatchConfigurableModule,
-  MODULE_OPTIONS_TOKEN: CANVAS_BATCH_OPTIONS,
-  OPTIONS_TYPE: CANVAS_BATCH_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<CanvasBatchOptions>({ moduleName: 'CanvasBatch' })
-  .setClassMethodName('forRoot')
-  .setFactoryMethodName('createCanvasBatchOptions')
-  .build();
-
-/** Token of the resolved options (defaults filled in), provided by `OrchestratorModule`. */
+/** Token of the resolved options (defaults filled in), provided by `OrchestratorModule` to its own providers. */
 export const RESOLVED_OPTIONS = Symbol('CanvasBatchResolvedOptions');
 
-/** Injects the resolved `CanvasBatchOptions` into any provider of the feature modules. */
+/** Injects the resolved options (`ResolvedCanvasBatchOptions`) into a provider of the orchestrator. */
 export const InjectCanvasBatchOptions = (): ParameterDecorator => Inject(RESOLVED_OPTIONS);

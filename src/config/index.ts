@@ -1,20 +1,19 @@
-// The public surface of config/ (environment, module options, data directory, start-up errors). config/ is the
-// bottom of the folder graph: it imports no other folder at run time (its options name the agent and memory ports
-// by type only; see src/architecture.spec.ts).
+// The public surface of config/ (environment, the plain settings and their one table of defaults, data directory,
+// start-up errors). config/ is the bottom of the folder graph: it imports no other folder, not even for types (the
+// options that carry a host's own objects, `CanvasBatchOptions`, live in orchestrator/; see src/architecture.spec.ts).
 export {
-  CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
-  CANVAS_BATCH_OPTIONS,
-  CANVAS_BATCH_OPTIONS_TYPE,
-  CanvasBatchConfigurableModule,
   DEFAULT_MAX_INPUT_CHARS,
   DEFAULT_MAX_RESULT_BYTES,
   InjectCanvasBatchOptions,
+  OPTION_DEFAULTS,
   RESOLVED_OPTIONS,
+  resolveMemoryDelivery,
   resolveOptions,
-  type CanvasBatchOptions,
+  type CanvasBatchSettings,
   type MemoryDeliveryOptions,
   type ResolvedCanvasBatchOptions,
 } from './canvas-batch-options';
+export { IMPORTS_EXTRA, withImports, type ModuleImports } from './module-imports';
 export { ConfigValidationError, isLoopbackHost, loadAppConfig, type AppConfig } from './app.config';
 export { costOf, type LlmSettings, type RetrySettings, type TokenPrices } from './llm-settings';
 export {

@@ -1,3 +1,3 @@
 export { DashboardModule } from './dashboard.module';
 export type { CanvasNodesDto } from './vault-browser.dto';
-export { authenticate, cookies, corsOptions, mountDashboard, securityHeaders } from './web';
+export { mountDashboard } from './web';

@@ -5,14 +5,13 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   StartupError,
-  InjectCanvasBatchOptions,
-  type ResolvedCanvasBatchOptions,
   type AccessCheck,
   checkAccess,
   DataDirNotWritableError,
   ensureDataDir,
   processUser,
 } from '../config';
+import { InjectDatabaseOptions, type DatabaseModuleOptions } from './database.module-definition';
 import { MIGRATIONS } from './migrations';
 
 export const DATABASE_FILE = 'canvas-batch.sqlite';
@@ -72,7 +71,7 @@ export class SqliteDatabase implements OnApplicationShutdown {
   readonly handle: Database.Database;
   readonly file: string;
 
-  constructor(@InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions) {
+  constructor(@InjectDatabaseOptions() options: DatabaseModuleOptions) {
     ensureDataDir(options.dataDir);
     this.file = path.join(options.dataDir, DATABASE_FILE);
     const existed = fs.existsSync(this.file);

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Statement } from 'better-sqlite3';
 import { SqliteDatabase } from '../database';
-import type { MemoryEventDraft } from './memory-outbox.repository';
+import type { MemoryEventDraft } from './memory-outbox';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 
 /** One learning event as the embedded store keeps it (table `memory_events`). */

@@ -1,10 +1,13 @@
 export { MemoryModule, createMemoryStore } from './memory.module';
+export { MEMORY_OPTIONS, type MemoryModuleOptions } from './memory.module-definition';
 export {
-  MemoryOutboxRepository,
+  MemoryOutbox,
   type MemoryEvent,
   type MemoryEventDraft,
   type MemoryOutboxStats,
-} from './memory-outbox.repository';
+} from './memory-outbox';
+export { SqliteMemoryOutbox } from './sqlite-memory-outbox';
+export { InMemoryMemoryOutbox } from './in-memory-memory-outbox';
 export { MemoryStore, type DeliveryReceipt } from './memory-store';
 export { Neo4jMemoryStore, type Neo4jConnectionOptions } from './neo4j-memory-store';
 export { EmbeddedMemoryStore, type StoredMemoryEvent } from './embedded-memory-store';

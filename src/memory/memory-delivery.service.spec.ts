@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { type MemoryDeliveryOptions, resolveOptions } from '../config';
 import { SqliteDatabase } from '../database';
 import { backoffDelay, MemoryDeliveryService } from './memory-delivery.service';
-import { type MemoryEventDraft, MemoryOutboxRepository } from './memory-outbox.repository';
+import type { MemoryModuleOptions } from './memory.module-definition';
+import type { MemoryEventDraft } from './memory-outbox';
+import { SqliteMemoryOutbox } from './sqlite-memory-outbox';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 
 const event = (i: number): MemoryEventDraft => ({
@@ -48,9 +50,13 @@ const ok = (events: readonly MemoryEventDraft[]): Promise<DeliveryReceipt> =>
 const down = (): Promise<DeliveryReceipt> => Promise.reject(new Error('connect ECONNREFUSED'));
 const hang = (): Promise<DeliveryReceipt> => new Promise<DeliveryReceipt>(() => undefined);
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -71,7 +77,7 @@ describe('backoffDelay', () => {
 describe('MemoryDeliveryService (real outbox, scripted store)', () => {
   let dir: string;
   let db: SqliteDatabase;
-  let outbox: MemoryOutboxRepository;
+  let outbox: SqliteMemoryOutbox;
   let service: MemoryDeliveryService | undefined;
   let logs: { log: jest.SpyInstance; warn: jest.SpyInstance; debug: jest.SpyInstance };
 
@@ -80,12 +86,10 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
     tuning: MemoryDeliveryOptions = {},
     neo4jPassword?: string,
   ): MemoryDeliveryService => {
-    const options = resolveOptions({
-      vaultRoot: dir,
-      dataDir: dir,
+    const options: MemoryModuleOptions = {
       memoryDelivery: { retryBaseMs: 10, retryMaxMs: 20, idlePollMs: 20, ...tuning },
       ...(neo4jPassword ? { neo4j: { uri: 'bolt://h:7687', user: 'neo4j', password: neo4jPassword } } : {}),
-    });
+    };
     service = new MemoryDeliveryService(outbox, store, options);
     return service;
   };
@@ -98,7 +102,7 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
       debug: jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined),
     };
     db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
-    outbox = new MemoryOutboxRepository(db);
+    outbox = new SqliteMemoryOutbox(db);
   });
 
   afterEach(async () => {
@@ -110,17 +114,17 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
   });
 
   it('delivers the outbox in batches, oldest first, and marks each batch delivered', async () => {
-    for (const i of [5, 1, 4, 2, 3]) outbox.append(event(i));
+    for (const i of [5, 1, 4, 2, 3]) await outbox.append(event(i));
     const store = new ScriptedStore([ok]);
     const s = make(store, { batchSize: 2 });
-    expect(s.status().state).toBe('starting');
+    expect((await s.status()).state).toBe('starting');
     s.onApplicationBootstrap();
     s.onApplicationBootstrap(); // once only
-    await until('all delivered', () => outbox.counts().pending === 0);
+    await until('all delivered', async () => (await outbox.counts()).pending === 0);
     expect(store.batches).toEqual([['e001', 'e002'], ['e003', 'e004'], ['e005']]);
-    expect(outbox.forTask('t1').every((e) => e.deliveredAt !== null && e.attempts === 1)).toBe(true);
-    await until('idle', () => s.status().state === 'idle');
-    expect(s.status()).toMatchObject({
+    expect((await outbox.forTask('t1')).every((e) => e.deliveredAt !== null && e.attempts === 1)).toBe(true);
+    await until('idle', async () => (await s.status()).state === 'idle');
+    expect(await s.status()).toMatchObject({
       store: 'scripted',
       target: 'a scripted store',
       pending: 0,
@@ -137,21 +141,25 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
   });
 
   it('backs off while the store fails, keeps the batch pending, and resumes by itself', async () => {
-    outbox.append(event(1));
-    outbox.append(event(2));
+    await outbox.append(event(1));
+    await outbox.append(event(2));
     const store = new ScriptedStore([down, down, down, ok]);
     const s = make(store, { retryBaseMs: 30, retryMaxMs: 30 });
     s.onApplicationBootstrap();
-    await until('retrying', () => s.status().state === 'retrying');
-    const retrying = s.status();
+    await until('retrying', async () => (await s.status()).state === 'retrying');
+    const retrying = await s.status();
     expect(retrying).toMatchObject({ pending: 2, delivered: 0, lastError: 'connect ECONNREFUSED' });
     expect(retrying.nextRetryAt).toEqual(expect.any(String));
     expect(retrying.oldestPendingAgeSeconds).toBeGreaterThan(0);
-    await until('recovered', () => outbox.counts().pending === 0);
+    await until('recovered', async () => (await outbox.counts()).pending === 0);
     expect(store.batches).toHaveLength(4);
-    expect(s.status()).toMatchObject({ failedAttempts: 3, lastError: 'connect ECONNREFUSED', delivered: 2 });
+    expect(await s.status()).toMatchObject({
+      failedAttempts: 3,
+      lastError: 'connect ECONNREFUSED',
+      delivered: 2,
+    });
     // three failed attempts and the delivery are counted on each event
-    expect(outbox.forTask('t1').map((e) => e.attempts)).toEqual([4, 4]);
+    expect((await outbox.forTask('t1')).map((e) => e.attempts)).toEqual([4, 4]);
     // one warning per outage, the rest at debug level, and a line when it is back
     expect(
       logs.warn.mock.calls.filter(([m]) => String(m).includes('delivery to a scripted store failed')),
@@ -170,23 +178,23 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
     const store = new ScriptedStore([ok]);
     const s = make(store, { idlePollMs: 600_000 });
     s.onApplicationBootstrap();
-    await until('idle', () => s.status().state === 'idle');
-    outbox.append(event(1));
+    await until('idle', async () => (await s.status()).state === 'idle');
+    await outbox.append(event(1));
     s.notify();
-    await until('delivered after notify', () => outbox.counts().delivered === 1);
+    await until('delivered after notify', async () => (await outbox.counts()).delivered === 1);
   });
 
   it('lets events that arrive one after the other gather for lingerMs, then delivers them as one batch', async () => {
     const store = new ScriptedStore([ok]);
     const s = make(store, { idlePollMs: 600_000, lingerMs: 200 });
     s.onApplicationBootstrap();
-    await until('idle', () => s.status().state === 'idle');
+    await until('idle', async () => (await s.status()).state === 'idle');
     for (let i = 1; i <= 5; i++) {
-      outbox.append(event(i));
+      await outbox.append(event(i));
       s.notify();
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await until('delivered', () => outbox.counts().delivered === 5);
+    await until('delivered', async () => (await outbox.counts()).delivered === 5);
     expect(store.batches).toEqual([['e001', 'e002', 'e003', 'e004', 'e005']]);
   });
 
@@ -231,23 +239,23 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
       'sync string',
     ],
   ])('counts %s as a failed attempt and keeps the event', async (_name, step, message) => {
-    outbox.append(event(1));
+    await outbox.append(event(1));
     const s = make(new ScriptedStore([step]));
     s.onApplicationBootstrap();
-    await until('a failure', () => s.status().failedAttempts >= 1);
-    expect(s.status().lastError).toContain(message);
-    expect(outbox.counts()).toEqual({ pending: 1, delivered: 0 });
+    await until('a failure', async () => (await s.status()).failedAttempts >= 1);
+    expect((await s.status()).lastError).toContain(message);
+    expect(await outbox.counts()).toEqual({ pending: 1, delivered: 0 });
   });
 
   it('gives up on a hanging store after attemptTimeoutMs, and on shutdown within shutdownAttemptMs', async () => {
-    outbox.append(event(1));
+    await outbox.append(event(1));
     const s = make(new ScriptedStore([hang], () => new Promise<string>(() => undefined)), {
       attemptTimeoutMs: 50,
       shutdownAttemptMs: 50,
     });
     s.onApplicationBootstrap();
-    await until('a timed-out attempt', () => s.status().failedAttempts >= 1);
-    expect(s.status().lastError).toBe('delivery: no answer within 50 ms');
+    await until('a timed-out attempt', async () => (await s.status()).failedAttempts >= 1);
+    expect((await s.status()).lastError).toBe('delivery: no answer within 50 ms');
     expect(logs.warn).toHaveBeenCalledWith(
       expect.stringMatching(
         /^learning memory store unreachable at start-up \(a scripted store\): start-up check: no answer within 50 ms\. The service runs on/,
@@ -255,38 +263,38 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
     );
     await s.beforeApplicationShutdown();
     await s.beforeApplicationShutdown(); // once only
-    expect(s.status()).toMatchObject({ state: 'stopped', pending: 1 });
+    expect(await s.status()).toMatchObject({ state: 'stopped', pending: 1 });
     expect(logs.warn).toHaveBeenCalledWith(
       '1 memory events stay in the outbox; they are delivered after the next start',
     );
   });
 
   it('gives up on an attempt in flight at the shutdown bound', async () => {
-    outbox.append(event(1));
+    await outbox.append(event(1));
     const store = new ScriptedStore([hang]);
     const s = make(store, { attemptTimeoutMs: 600_000, shutdownAttemptMs: 30 });
     s.onApplicationBootstrap();
     await until('delivering', () => store.batches.length === 1);
     await s.beforeApplicationShutdown();
-    expect(s.status()).toMatchObject({ state: 'stopped', pending: 1, failedAttempts: 1 });
-    expect(s.status().lastError).toMatch(/^shutdown: no answer within the final attempt's 30 ms/);
+    expect(await s.status()).toMatchObject({ state: 'stopped', pending: 1, failedAttempts: 1 });
+    expect((await s.status()).lastError).toMatch(/^shutdown: no answer within the final attempt's 30 ms/);
   });
 
   it('makes a final attempt on shutdown while backing off, and delivers if the store is back', async () => {
-    outbox.append(event(1));
+    await outbox.append(event(1));
     const store = new ScriptedStore([down, ok]);
     const s = make(store, { retryBaseMs: 600_000, retryMaxMs: 600_000 });
     s.onApplicationBootstrap();
-    await until('retrying', () => s.status().state === 'retrying');
+    await until('retrying', async () => (await s.status()).state === 'retrying');
     await s.beforeApplicationShutdown();
     expect(store.batches).toHaveLength(2);
-    expect(outbox.counts()).toEqual({ pending: 0, delivered: 1 });
+    expect(await outbox.counts()).toEqual({ pending: 0, delivered: 1 });
   });
 
   it('a shutdown before start-up and with nothing pending logs nothing about the outbox', async () => {
     const s = make(new ScriptedStore([ok]));
     await s.beforeApplicationShutdown();
-    expect(s.status().state).toBe('stopped');
+    expect((await s.status()).state).toBe('stopped');
     expect(logs.warn).not.toHaveBeenCalled();
   });
 
@@ -304,7 +312,7 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
   });
 
   it('redacts the Neo4j password from every message it keeps or logs', async () => {
-    outbox.append(event(1));
+    await outbox.append(event(1));
     const s = make(
       new ScriptedStore([() => Promise.reject(new Error('auth failed for neo4j/hunter2-secret'))], () =>
         Promise.resolve('Neo4j hunter2-secret'),
@@ -313,14 +321,14 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
       'hunter2-secret',
     );
     s.onApplicationBootstrap();
-    await until('a failure', () => s.status().failedAttempts >= 1);
-    expect(s.status().lastError).toBe('auth failed for neo4j/[redacted]');
+    await until('a failure', async () => (await s.status()).failedAttempts >= 1);
+    expect((await s.status()).lastError).toBe('auth failed for neo4j/[redacted]');
     const logged = JSON.stringify([logs.log.mock.calls, logs.warn.mock.calls, logs.debug.mock.calls]);
     expect(logged).not.toContain('hunter2-secret');
     expect(logged).toContain('[redacted]');
   });
 
-  it('names a store whose kind and target cannot be read "custom", and an odd created_at an age of 0', () => {
+  it('names a store whose kind and target cannot be read "custom", and an odd created_at an age of 0', async () => {
     class Nameless extends MemoryStore {
       get kind(): string {
         throw new Error('no');
@@ -335,8 +343,8 @@ describe('MemoryDeliveryService (real outbox, scripted store)', () => {
         return ok(events);
       }
     }
-    outbox.append({ ...event(1), createdAt: 'not a date' });
+    await outbox.append({ ...event(1), createdAt: 'not a date' });
     const s = make(new Nameless());
-    expect(s.status()).toMatchObject({ store: 'custom', target: 'custom', oldestPendingAgeSeconds: 0 });
+    expect(await s.status()).toMatchObject({ store: 'custom', target: 'custom', oldestPendingAgeSeconds: 0 });
   });
 });

@@ -5,12 +5,9 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { failpoint } from '../common';
-import {
-  InjectCanvasBatchOptions,
-  type MemoryDeliveryOptions,
-  type ResolvedCanvasBatchOptions,
-} from '../config';
-import { type MemoryEvent, MemoryOutboxRepository } from './memory-outbox.repository';
+import { type MemoryDeliveryOptions, resolveMemoryDelivery } from '../config';
+import { type MemoryEvent, MemoryOutbox } from './memory-outbox';
+import { InjectMemoryOptions, type MemoryModuleOptions } from './memory.module-definition';
 import { MemoryStore } from './memory-store';
 
 export type MemoryDeliveryState = 'starting' | 'idle' | 'delivering' | 'retrying' | 'stopped';
@@ -80,11 +77,11 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
   private nextRetryAt: number | null = null;
 
   constructor(
-    private readonly outbox: MemoryOutboxRepository,
+    private readonly outbox: MemoryOutbox,
     private readonly store: MemoryStore,
-    @InjectCanvasBatchOptions() options: ResolvedCanvasBatchOptions,
+    @InjectMemoryOptions() options: MemoryModuleOptions,
   ) {
-    this.options = options.memoryDelivery;
+    this.options = resolveMemoryDelivery(options.memoryDelivery);
     this.kind = safeString(() => store.kind, 'custom');
     this.target = safeString(() => store.target, this.kind);
     this.secrets = [options.neo4j?.password ?? ''].filter((s) => s.length >= 4);
@@ -99,9 +96,12 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
     if (this.wakeOnNotify) this.wake?.();
   }
 
-  status(): MemoryDeliveryStatus {
-    const { pending, delivered } = this.outbox.counts();
-    const oldest = this.outbox.oldestPendingCreatedAt();
+  /** Rejects when the outbox cannot be read. */
+  async status(): Promise<MemoryDeliveryStatus> {
+    const [{ pending, delivered }, oldest] = await Promise.all([
+      this.outbox.counts(),
+      this.outbox.oldestPendingCreatedAt(),
+    ]);
     const oldestMs = oldest === null ? NaN : Date.parse(oldest);
     return {
       store: this.kind,
@@ -139,7 +139,10 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
       clearTimeout(deadline);
       this.state = 'stopped';
     }
-    const pending = tryOr(() => this.outbox.counts().pending, -1);
+    const pending = await this.outbox.counts().then(
+      (c) => c.pending,
+      () => -1,
+    );
     if (pending > 0) {
       this.logger.warn(
         `${pending} memory events stay in the outbox; they are delivered after the next start`,
@@ -155,9 +158,9 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
     while (!(this.stopping && Date.now() >= this.deadlineAt)) {
       let batch: MemoryEvent[];
       try {
-        batch = this.outbox.pendingBatch(this.options.batchSize);
+        batch = await this.outbox.pendingBatch(this.options.batchSize);
       } catch (err) {
-        if (!this.fail(err, 0)) break;
+        if (!(await this.fail(err, 0))) break;
         await this.backOff();
         continue;
       }
@@ -184,7 +187,7 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
   private async announce(): Promise<void> {
     try {
       const description = await this.bounded('start-up check', () => this.store.prepare());
-      const pending = this.outbox.counts().pending;
+      const { pending } = await this.outbox.counts();
       this.logger.log(
         `learning memory goes to ${this.redact(safeString(() => String(description), this.target))}` +
           (pending > 0 ? `; delivering ${pending} pending events` : ''),
@@ -210,7 +213,7 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
       }
       // crash tests: the store holds the batch, the outbox does not know yet (redelivered after the restart)
       failpoint('memory.before-mark');
-      this.outbox.markDelivered(ids, new Date().toISOString());
+      await this.outbox.markDelivered(ids, new Date().toISOString());
       if (this.consecutiveFailures > 0) {
         this.logger.log(
           `learning memory store reachable again after ${this.consecutiveFailures} failed attempts: delivering`,
@@ -220,19 +223,19 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
       this.lastDeliveryAt = new Date().toISOString();
       return true;
     } catch (err) {
-      this.fail(err, batch.length, ids);
+      await this.fail(err, batch.length, ids);
       return false;
     }
   }
 
   /** Counts and records a failure; returns whether the loop should go on. */
-  private fail(err: unknown, events: number, ids: string[] = []): boolean {
+  private async fail(err: unknown, events: number, ids: string[] = []): Promise<boolean> {
     this.consecutiveFailures++;
     this.failedAttempts++;
     const message = this.describe(err);
     this.lastError = message;
     this.lastErrorAt = new Date().toISOString();
-    if (ids.length) tryOr(() => this.outbox.recordFailure(ids, message), undefined);
+    if (ids.length) await this.outbox.recordFailure(ids, message).catch(() => undefined);
     const line = `learning memory delivery to ${this.target} failed (${events} events stay pending): ${message}`;
     // one warning per outage, not one per retry
     if (this.consecutiveFailures === 1) this.logger.warn(`${line}; retrying with backoff`);
@@ -346,14 +349,6 @@ function safeString(get: () => unknown, fallback: string): string {
   try {
     const v = get();
     return typeof v === 'string' && v.length > 0 ? v : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function tryOr<T>(fn: () => T, fallback: T): T {
-  try {
-    return fn();
   } catch {
     return fallback;
   }

@@ -33,8 +33,8 @@ export class MemoryStatusController {
   /** Learning-memory delivery: outbox backlog, failures, and where events go. */
   @Get('status')
   @ApiOkResponse({ type: MemoryStatusDto })
-  status(): MemoryStatusDto {
-    const s = this.delivery.status();
+  async status(): Promise<MemoryStatusDto> {
+    const s = await this.delivery.status();
     return {
       store: s.store,
       target: s.target,

@@ -1,4 +1,4 @@
-import type { MemoryEventDraft } from './memory-outbox.repository';
+import type { MemoryEventDraft } from './memory-outbox';
 
 /** What a store confirms for one delivery: how many of the given events it now holds. */
 export interface DeliveryReceipt {

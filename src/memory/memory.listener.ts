@@ -2,27 +2,27 @@ import { Injectable, Logger } from '@nestjs/common';
 import { findAgent } from '../agent';
 import { type AgentCompletedEvent, type BatchStartedEvent, OnDomainEvent } from '../common';
 import { MemoryDeliveryService } from './memory-delivery.service';
-import { type MemoryEventDraft, memoryEventId, MemoryOutboxRepository } from './memory-outbox.repository';
+import { type MemoryEventDraft, memoryEventId, MemoryOutbox } from './memory-outbox';
 
 /**
  * Detached listener: turns finished agents into learning-memory events in the durable outbox, then returns. It runs
- * outside the batch (`async: true`) and never throws back: a failure is logged and the batch is untouched.
+ * outside the batch (`async: true`) and never rejects: a failure is logged and the batch is untouched.
  */
 @Injectable()
 export class MemoryListener {
   private readonly logger = new Logger(MemoryListener.name);
 
   constructor(
-    private readonly outbox: MemoryOutboxRepository,
+    private readonly outbox: MemoryOutbox,
     private readonly delivery: MemoryDeliveryService,
   ) {}
 
   @OnDomainEvent('agent.completed')
-  onAgentCompleted(e: AgentCompletedEvent): void {
-    this.safely(`agent.completed ${e.taskId}/${e.nodeId}`, () => {
+  onAgentCompleted(e: AgentCompletedEvent): Promise<void> {
+    return this.append(`agent.completed ${e.taskId}/${e.nodeId}`, () => {
       const agent = findAgent(e.agentType);
       if (!agent) throw new Error(`agent "${e.agentType}" is not in the catalogue`);
-      this.append({
+      return {
         eventId: memoryEventId(e.taskId, e.groupIndex, e.nodeId, agent.name),
         taskId: e.taskId,
         canvasPath: e.canvasPath,
@@ -32,15 +32,15 @@ export class MemoryListener {
         concept: e.concept,
         createdAt: e.completedAt,
         payload: { group_id: e.groupId, file_path: e.filePath, duration_ms: e.durationMs },
-      });
+      };
     });
   }
 
   @OnDomainEvent('batch.started')
-  onBatchStarted(e: BatchStartedEvent): void {
-    this.safely(`batch.started ${e.taskId}`, () => {
+  onBatchStarted(e: BatchStartedEvent): Promise<void> {
+    return this.append(`batch.started ${e.taskId}`, () => {
       const agent = findAgent('canvas-orchestrator');
-      this.append({
+      return {
         eventId: memoryEventId(e.taskId, 'canvas_opened'),
         taskId: e.taskId,
         canvasPath: e.canvasPath,
@@ -50,18 +50,17 @@ export class MemoryListener {
         concept: e.canvasPath,
         createdAt: e.startedAt,
         payload: { total_nodes: e.totalNodes },
-      });
+      };
     });
   }
 
-  /** Appends to the outbox and, for a new event, tells the drain loop (which only wakes if idle). */
-  private append(event: MemoryEventDraft): void {
-    if (this.outbox.append(event)) this.delivery.notify();
-  }
-
-  private safely(what: string, fn: () => void): void {
+  /**
+   * Appends the event `draft` builds to the outbox and, for a new event, tells the drain loop (which only wakes if
+   * idle). A throw of `draft` or a rejected append is logged, never passed on.
+   */
+  private async append(what: string, draft: () => MemoryEventDraft): Promise<void> {
     try {
-      fn();
+      if (await this.outbox.append(draft())) this.delivery.notify();
     } catch (err) {
       this.logger.error(`memory event for ${what} not recorded: ${(err as Error).message}`);
     }

@@ -1,35 +1,49 @@
 import { Module } from '@nestjs/common';
-import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
-import { DatabaseModule, SqliteDatabase } from '../database';
+import { resolveMemoryDelivery } from '../config';
+import { SqliteDatabase } from '../database';
 import { EmbeddedMemoryStore } from './embedded-memory-store';
 import { MemoryDeliveryService } from './memory-delivery.service';
-import { MemoryOutboxRepository } from './memory-outbox.repository';
+import { MemoryOutbox } from './memory-outbox';
+import {
+  MEMORY_OPTIONS,
+  MemoryConfigurableModule,
+  type MemoryModuleOptions,
+} from './memory.module-definition';
+import { MemoryResumeListener } from './memory-resume.listener';
 import { MemoryStatusController } from './memory-status.controller';
 import { MemoryStore } from './memory-store';
 import { MemoryListener } from './memory.listener';
 import { Neo4jMemoryStore } from './neo4j-memory-store';
+import { SqliteMemoryOutbox } from './sqlite-memory-outbox';
 
 /** The host's store, else Neo4j when configured, else the embedded one. */
-export function createMemoryStore(options: ResolvedCanvasBatchOptions, db: SqliteDatabase): MemoryStore {
+export function createMemoryStore(options: MemoryModuleOptions, db: SqliteDatabase): MemoryStore {
   if (options.memoryStore) return options.memoryStore;
-  if (options.neo4j) return new Neo4jMemoryStore(options.neo4j, options.memoryDelivery.attemptTimeoutMs);
+  if (options.neo4j)
+    return new Neo4jMemoryStore(
+      options.neo4j,
+      resolveMemoryDelivery(options.memoryDelivery).attemptTimeoutMs,
+    );
   return new EmbeddedMemoryStore(db);
 }
 
 /**
- * Learning memory: the detached `agent.completed` / `batch.started` listener that appends to the durable outbox,
- * the `MemoryStore` port (Neo4j or embedded; the Neo4j driver is created here and closed on shutdown), the drain
- * loop that delivers the outbox, and `GET /memory/status`.
+ * Learning memory: the detached `agent.completed` / `batch.started` listener that appends to the durable outbox
+ * (the `MemoryOutbox` port, SQLite adapter), the detached `batch.resumed` listener that hands a resumed batch's
+ * completed nodes to it again (their concepts read through the canvas module), the `MemoryStore` port (Neo4j or
+ * embedded; the Neo4j driver is created here and closed on shutdown), the drain loop that delivers the outbox, and
+ * `GET /memory/status`. Import it with `forRoot({ ...options, imports: [database, canvas] })` (or `forRootAsync`),
+ * `database` and `canvas` being the application's configured `DatabaseModule` and `CanvasModule`.
  */
 @Module({
-  imports: [DatabaseModule],
   controllers: [MemoryStatusController],
   providers: [
-    MemoryOutboxRepository,
-    { provide: MemoryStore, inject: [RESOLVED_OPTIONS, SqliteDatabase], useFactory: createMemoryStore },
+    { provide: MemoryOutbox, useClass: SqliteMemoryOutbox },
+    { provide: MemoryStore, inject: [MEMORY_OPTIONS, SqliteDatabase], useFactory: createMemoryStore },
     MemoryDeliveryService,
     MemoryListener,
+    MemoryResumeListener,
   ],
-  exports: [MemoryOutboxRepository, MemoryStore, MemoryDeliveryService],
+  exports: [MemoryOutbox, MemoryStore, MemoryDeliveryService],
 })
-export class MemoryModule {}
+export class MemoryModule extends MemoryConfigurableModule {}

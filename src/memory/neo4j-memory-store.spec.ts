@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { resolveOptions } from '../config';
 import { SqliteDatabase } from '../database';
 import { EmbeddedMemoryStore } from './embedded-memory-store';
-import type { MemoryEventDraft } from './memory-outbox.repository';
+import type { MemoryEventDraft } from './memory-outbox';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 import { createMemoryStore } from './memory.module';
 import { Neo4jMemoryStore, toNeo4jParams } from './neo4j-memory-store';
@@ -192,12 +192,11 @@ describe('createMemoryStore', () => {
     }
     const host = new HostStore();
     const neo4j = { uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'pw' };
-    const base = { vaultRoot: dir, dataDir: dir };
-    expect(createMemoryStore(resolveOptions({ ...base, memoryStore: host, neo4j }), db)).toBe(host);
-    const viaNeo4j = createMemoryStore(resolveOptions({ ...base, neo4j }), db);
+    expect(createMemoryStore({ memoryStore: host, neo4j }, db)).toBe(host);
+    const viaNeo4j = createMemoryStore({ neo4j }, db);
     expect(viaNeo4j).toBeInstanceOf(Neo4jMemoryStore);
     await (viaNeo4j as Neo4jMemoryStore).onApplicationShutdown();
-    const embedded = createMemoryStore(resolveOptions(base), db);
+    const embedded = createMemoryStore({}, db);
     expect(embedded).toBeInstanceOf(EmbeddedMemoryStore);
     await expect(embedded.prepare()).resolves.toMatch(
       /^embedded store \(SQLite .*canvas-batch\.sqlite \(table memory_events\)\)$/,

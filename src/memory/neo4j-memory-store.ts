@@ -1,7 +1,7 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { connect } from 'node:net';
-import type { MemoryEventDraft } from './memory-outbox.repository';
+import type { MemoryEventDraft } from './memory-outbox';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 
 /** How to reach Neo4j (`NEO4J_URI`, `NEO4J_USER`, `NEO4J_PASSWORD`, `NEO4J_DATABASE`). */

@@ -1,6 +1,6 @@
 import type { MemoryDeliveryService } from '../memory';
-import { GlobalSlots, type SseFanout, TaskEventBus } from '../orchestrator';
-import type { TaskStore, TaskEventRecord } from '../session';
+import { InProcessDispatcher, type SseFanout } from '../orchestrator';
+import { InMemoryEventLog, type TaskStore, type TaskEventRecord } from '../session';
 import { MetricsService } from './metrics.service';
 
 const event = (type: string, data: Record<string, unknown>): TaskEventRecord => ({
@@ -13,14 +13,15 @@ const event = (type: string, data: Record<string, unknown>): TaskEventRecord => 
 
 describe('MetricsService', () => {
   const store = {
-    statusCounts: () => ({
-      pending: 1,
-      running: 2,
-      completed: 3,
-      partial_failure: 0,
-      failed: 0,
-      cancelled: 4,
-    }),
+    statusCounts: () =>
+      Promise.resolve({
+        pending: 1,
+        running: 2,
+        completed: 3,
+        partial_failure: 0,
+        failed: 0,
+        cancelled: 4,
+      }),
   } as unknown as TaskStore;
   const outbox = {
     status: () => ({ pending: 7, delivered: 1, failedAttempts: 3, oldestPendingAgeSeconds: 12.5 }),
@@ -28,8 +29,8 @@ describe('MetricsService', () => {
   const sse = { clientCount: 2 } as unknown as SseFanout;
 
   it('counts node outcomes from published events, tolerating events without the usual fields', async () => {
-    const bus = new TaskEventBus();
-    const metrics = new MetricsService(bus, store, new GlobalSlots(3), outbox, sse);
+    const bus = new InMemoryEventLog();
+    const metrics = new MetricsService(bus, store, new InProcessDispatcher({ capacity: 3 }), outbox, sse);
     metrics.onModuleInit();
     bus.publish([
       event('task_completed', { agent_type: 'oral-explanation', duration_ms: 1500 }),
@@ -72,7 +73,13 @@ describe('MetricsService', () => {
 
   it('can be destroyed before it was initialised', () => {
     expect(() =>
-      new MetricsService(new TaskEventBus(), store, new GlobalSlots(1), outbox, sse).onModuleDestroy(),
+      new MetricsService(
+        new InMemoryEventLog(),
+        store,
+        new InProcessDispatcher({ capacity: 1 }),
+        outbox,
+        sse,
+      ).onModuleDestroy(),
     ).not.toThrow();
   });
 });

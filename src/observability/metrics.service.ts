@@ -2,8 +2,8 @@ import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { MemoryDeliveryService } from '../memory';
-import { GlobalSlots, TaskEventBus, SseFanout, type TaskEvent } from '../orchestrator';
-import { TaskStore } from '../session';
+import { Dispatcher, SseFanout, type TaskEvent } from '../orchestrator';
+import { EventLog, TaskStore } from '../session';
 
 /** Agent latency buckets in seconds: offline agents answer in milliseconds, LLM calls take seconds to minutes. */
 const AGENT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -50,9 +50,9 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   });
 
   constructor(
-    private readonly bus: TaskEventBus,
+    private readonly bus: EventLog,
     store: TaskStore,
-    slots: GlobalSlots,
+    dispatcher: Dispatcher,
     memory: MemoryDeliveryService,
     sse: SseFanout,
   ) {
@@ -61,40 +61,40 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       help: 'Stored tasks by status',
       labelNames: ['status'] as const,
       registers: [this.registry],
-      collect() {
-        for (const [status, n] of Object.entries(store.statusCounts())) this.set({ status }, n);
+      async collect() {
+        for (const [status, n] of Object.entries(await store.statusCounts())) this.set({ status }, n);
       },
     });
     new Gauge({
       name: 'canvas_batch_running_agents',
       help: 'Agent calls running now (slots held of GLOBAL_MAX_CONCURRENT)',
       registers: [this.registry],
-      collect() {
-        this.set(slots.inUse);
+      async collect() {
+        this.set((await dispatcher.state()).inUse);
       },
     });
     new Gauge({
       name: 'canvas_batch_semaphore_waiters',
       help: 'Nodes waiting for a slot of the process-wide semaphore (GLOBAL_MAX_CONCURRENT)',
       registers: [this.registry],
-      collect() {
-        this.set(slots.waiting);
+      async collect() {
+        this.set((await dispatcher.state()).waiting);
       },
     });
     new Gauge({
       name: 'canvas_batch_global_concurrency_limit',
       help: 'The effective process-wide limit now (lowered below GLOBAL_MAX_CONCURRENT while a provider answers 429)',
       registers: [this.registry],
-      collect() {
-        this.set(slots.limit);
+      async collect() {
+        this.set((await dispatcher.state()).limit);
       },
     });
     new Gauge({
       name: 'canvas_batch_global_max_concurrent',
       help: 'The process-wide cap on agent calls running at once',
       registers: [this.registry],
-      collect() {
-        this.set(slots.capacity);
+      async collect() {
+        this.set((await dispatcher.state()).capacity);
       },
     });
     new Gauge({
@@ -109,32 +109,32 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       name: 'canvas_batch_memory_outbox_backlog',
       help: 'Learning-memory events stored in the outbox and not yet delivered',
       registers: [this.registry],
-      collect() {
-        this.set(memory.status().pending);
+      async collect() {
+        this.set((await memory.status()).pending);
       },
     });
     new Gauge({
       name: 'canvas_batch_memory_delivered',
       help: 'Learning-memory events delivered to the memory store (Neo4j or embedded)',
       registers: [this.registry],
-      collect() {
-        this.set(memory.status().delivered);
+      async collect() {
+        this.set((await memory.status()).delivered);
       },
     });
     new Gauge({
       name: 'canvas_batch_memory_failed_attempts',
       help: 'Delivery attempts that failed since start (the drain loop backs off and retries)',
       registers: [this.registry],
-      collect() {
-        this.set(memory.status().failedAttempts);
+      async collect() {
+        this.set((await memory.status()).failedAttempts);
       },
     });
     new Gauge({
       name: 'canvas_batch_memory_oldest_pending_age_seconds',
       help: 'Age of the oldest undelivered learning-memory event (0 when none is pending)',
       registers: [this.registry],
-      collect() {
-        this.set(memory.status().oldestPendingAgeSeconds ?? 0);
+      async collect() {
+        this.set((await memory.status()).oldestPendingAgeSeconds ?? 0);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'canvas_batch_' });

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
 import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent';
 import { CanvasWriteError, CanvasService } from '../canvas';
-import { MemoryOutboxRepository } from '../memory';
-import { TaskStore } from '../session';
+import { MemoryOutbox } from '../memory';
+import { EventLog, TaskStore } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { OrchestratorModule } from './orchestrator.module';
 import { TaskEventStream, type SseMessage } from './task-event-stream';
@@ -47,8 +47,8 @@ class ScriptedRunner extends AgentRunner {
 }
 
 /** Waits until `condition` holds, polling on setImmediate (never faked here, so it works under fake timers too). */
-async function until(condition: () => boolean, maxTurns = 500_000): Promise<void> {
-  for (let turn = 0; !condition(); turn++) {
+async function until(condition: () => boolean | Promise<boolean>, maxTurns = 500_000): Promise<void> {
+  for (let turn = 0; !(await condition()); turn++) {
     if (turn > maxTurns) throw new Error('condition not met in time');
     await new Promise((r) => setImmediate(r));
   }
@@ -60,6 +60,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   let runner: ScriptedRunner;
   let orchestrator: BatchOrchestrator;
   let store: TaskStore;
+  let log: EventLog;
 
   async function boot(
     extra: Record<string, unknown> = {},
@@ -99,6 +100,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     app = await moduleRef.init();
     orchestrator = app.get(BatchOrchestrator);
     store = app.get(TaskStore);
+    log = app.get(EventLog);
   }
 
   afterEach(async () => {
@@ -119,27 +121,33 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
       groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds }],
       ...extra,
     });
-  const types = (taskId: string) => store.eventsAfter(taskId, 0).map((e) => e.type);
+  /** The task's stored events, once the writes under way have settled (one turn of the event loop). */
+  const eventsOf = async (taskId: string) => {
+    await new Promise((r) => setImmediate(r));
+    return log.after(taskId, 0);
+  };
+  const types = async (taskId: string) => (await eventsOf(taskId)).map((e) => e.type);
 
   it('sends progress_update every 500 ms while running, and none after the end (fake timers)', async () => {
     await boot();
     jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
     const { task } = await submit();
     await until(() => runner.pending.has('n0'));
-    const progressCount = () => types(task.taskId).filter((t) => t === 'progress_update').length;
-    expect(progressCount()).toBe(1); // immediately at start
+    const progressCount = async () =>
+      (await types(task.taskId)).filter((t) => t === 'progress_update').length;
+    expect(await progressCount()).toBe(1); // immediately at start
     jest.advanceTimersByTime(499);
-    expect(progressCount()).toBe(1);
+    expect(await progressCount()).toBe(1);
     jest.advanceTimersByTime(1);
-    expect(progressCount()).toBe(2);
+    expect(await progressCount()).toBe(2);
     jest.advanceTimersByTime(2000);
-    expect(progressCount()).toBe(6);
+    expect(await progressCount()).toBe(6);
     runner.finish('n0');
     await orchestrator.waitForCompletion(task.taskId);
-    const after = progressCount();
+    const after = await progressCount();
     jest.advanceTimersByTime(5000);
-    expect(progressCount()).toBe(after);
-    expect(types(task.taskId).at(-1)).toBe('session_completed');
+    expect(await progressCount()).toBe(after);
+    expect((await types(task.taskId)).at(-1)).toBe('session_completed');
   });
 
   it('sends a keep-alive comment on an idle stream every keepAliveIntervalMs', async () => {
@@ -214,10 +222,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('partial_failure');
     const errors = Object.fromEntries(
-      app
-        .get(TaskViewService)
-        .status(task.taskId)
-        .groups[0].errors.map((e) => [e.node_id, e]),
+      (await app.get(TaskViewService).status(task.taskId)).groups[0].errors.map((e) => [e.node_id, e]),
     );
     expect(errors.n0).toMatchObject({ error_type: 'AGENT_ERROR', error_message: 'plain string failure' });
     expect(errors.n1).toMatchObject({ error_type: 'RATE_LIMITED', error_message: '429 from provider' });
@@ -233,7 +238,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const { task } = await submit(['n0', 'n1']);
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('failed');
-    const errors = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    const errors = (await app.get(TaskViewService).status(task.taskId)).groups[0].errors;
     expect(errors.map((e) => e.error_type)).toEqual(['CANVAS_WRITE_FAILED', 'CANVAS_WRITE_FAILED']);
   });
 
@@ -249,13 +254,13 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     });
     const { task } = await submit(['n0']);
     await orchestrator.waitForCompletion(task.taskId);
-    const [error] = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    const [error] = (await app.get(TaskViewService).status(task.taskId)).groups[0].errors;
     expect(error).toMatchObject({
       error_type: 'CANVAS_WRITE_FAILED',
       error_message:
         "cannot write the result file: EACCES: permission denied, open 'c-explanations/n0.md.tmp'",
     });
-    expect(store.eventsAfter(task.taskId, 0).find((e) => e.type === 'task_failed')?.data.error_message).toBe(
+    expect((await eventsOf(task.taskId)).find((e) => e.type === 'task_failed')?.data.error_message).toBe(
       error.error_message,
     );
     // a whole batch that fails: the same in its error_message and its `error` event
@@ -269,9 +274,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const shown =
       'SQLITE_IOERR: disk I/O error writing <DATA_DIR>/canvas-batch.sqlite-wal (see <server path>)';
     expect(final.errorMessage).toBe(shown);
-    expect(store.eventsAfter(second.task.taskId, 0).find((e) => e.type === 'error')?.data.message).toBe(
-      shown,
-    );
+    expect((await eventsOf(second.task.taskId)).find((e) => e.type === 'error')?.data.message).toBe(shown);
   });
 
   it('stores the outcomes of nodes finishing in one turn together, and fails the batch when the store refuses them', async () => {
@@ -283,7 +286,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const stored = record.mock.calls.flatMap(([, results]) => results.map((r) => r.nodeId));
     expect(stored.sort()).toEqual(['n0', 'n1', 'n2']);
     // the event log follows the order things were counted: every node event before the group closes
-    const t = types(task.taskId).filter((x) => x !== 'progress_update');
+    const t = (await types(task.taskId)).filter((x) => x !== 'progress_update');
     expect(t.slice(-5)).toEqual([
       'task_completed',
       'task_completed',
@@ -300,7 +303,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const final = await orchestrator.waitForCompletion(second.task.taskId);
     expect(final.status).toBe('failed');
     expect(final.errorMessage).toBe('disk I/O error');
-    expect(types(second.task.taskId)).toContain('error');
+    expect(await types(second.task.taskId)).toContain('error');
   });
 
   it('fails the batch, instead of throwing out of a timer, when the store refuses a progress update', async () => {
@@ -310,7 +313,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     try {
       const { task } = await submit(['n0', 'n1']);
       await until(() => runner.pending.has('n0'));
-      const append = jest.spyOn(store, 'appendEvent').mockImplementationOnce(() => {
+      const append = jest.spyOn(log, 'append').mockImplementationOnce(() => {
         throw new Error('database is locked');
       });
       await until(() => append.mock.calls.length > 0);
@@ -332,7 +335,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     writeFileSync(path.join(root, 'vault', 'c.canvas'), JSON.stringify({ nodes: [], edges: [] }));
     runner.finish('n0');
     await orchestrator.waitForCompletion(task.taskId);
-    const [error] = app.get(TaskViewService).status(task.taskId).groups[0].errors;
+    const [error] = (await app.get(TaskViewService).status(task.taskId)).groups[0].errors;
     expect(error.error_type).toBe('NODE_NOT_FOUND');
     expect(error.error_message).toMatch(
       /no longer in the canvas; the result file is kept at c-explanations\//,
@@ -341,19 +344,19 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('ends the batch with EXECUTION_ERROR when the canvas vanished before it started', async () => {
     await boot();
-    const task = store.createTask({
+    const { task } = await store.createTask({
       taskId: '11111111-1111-4111-8111-111111111111',
       canvasPath: 'gone.canvas',
       maxConcurrent: 2,
       timeoutMs: 1000,
       groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
       createdAt: new Date().toISOString(),
-    }).task;
-    orchestrator.startBatchSession(task.taskId);
+    });
+    await orchestrator.startBatchSession(task.taskId);
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('failed');
-    expect(types(task.taskId).slice(-2)).toEqual(['error', 'session_completed']);
-    expect(store.eventsAfter(task.taskId, 0).at(-2)?.data).toMatchObject({
+    expect((await types(task.taskId)).slice(-2)).toEqual(['error', 'session_completed']);
+    expect((await eventsOf(task.taskId)).at(-2)?.data).toMatchObject({
       error_type: 'EXECUTION_ERROR',
       recoverable: false,
     });
@@ -361,9 +364,13 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('validates the session: unknown, not pending, finished', async () => {
     await boot();
-    expect(() => orchestrator.startBatchSession('22222222-2222-4222-8222-222222222222')).toThrow(/No task/);
+    await expect(orchestrator.startBatchSession('22222222-2222-4222-8222-222222222222')).rejects.toThrow(
+      /No task/,
+    );
     const { task } = await submit(['n0']);
-    expect(() => orchestrator.startBatchSession(task.taskId)).toThrow(/cannot go from running to running/);
+    await expect(orchestrator.startBatchSession(task.taskId)).rejects.toThrow(
+      /cannot go from running to running/,
+    );
     await expect(orchestrator.waitForCompletion('22222222-2222-4222-8222-222222222222')).rejects.toThrow(
       /No task/,
     );
@@ -377,14 +384,14 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('cancels a pending task that never started, with cancelled then session_completed', async () => {
     await boot();
-    const task = store.createTask({
+    const { task } = await store.createTask({
       taskId: '33333333-3333-4333-8333-333333333333',
       canvasPath: 'c.canvas',
       maxConcurrent: 2,
       timeoutMs: 1000,
       groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0'] }],
       createdAt: new Date().toISOString(),
-    }).task;
+    });
     const events = firstValueFrom(app.get(TaskEventStream).open(task.taskId, 0).pipe(toArray()));
     const reply = await orchestrator.cancel(task.taskId);
     expect(reply).toMatchObject({ success: true, status: 'cancelled', completed_count: 0 });
@@ -421,42 +428,44 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const { task } = await submit(['n0', 'n1', 'n2', 'n3'], { maxConcurrent: 2 });
     await until(() => runner.pending.size === 2);
     runner.finish('n0');
-    await until(() => store.nodeCounts(task.taskId).completed === 1 && runner.pending.size === 2);
+    await until(
+      async () => (await store.nodeCounts(task.taskId)).completed === 1 && runner.pending.size === 2,
+    );
     orchestrator.stopAccepting();
     expect(orchestrator.accepting).toBe(false);
     await expect(submit(['n5'])).rejects.toThrow(/shutting down/);
     await app.close(); // the grace passes: n1 and n2 are aborted and left unrecorded
     const reopened = await reopen({ n1: 'ok', n2: 'ok', n3: 'ok' });
-    expect(reopened.store.findTask(task.taskId)?.status).not.toBe('cancelled');
+    expect((await reopened.store.findTask(task.taskId))?.status).not.toBe('cancelled');
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('completed');
     expect(runner.seen.sort()).toEqual(['n1', 'n2', 'n3']);
-    const events = store.eventsAfter(task.taskId, 0);
+    const events = await eventsOf(task.taskId);
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
     expect(events.filter((e) => e.type === 'resumed')).toHaveLength(1);
-    const completed = events.filter((e) => e.type === 'task_completed').map((e) => e.data.node_id as string);
+    const completed = events.filter((e) => e.type === 'task_completed').map((e) => e.data.node_id);
     expect(completed.sort()).toEqual(['n0', 'n1', 'n2', 'n3']);
     expect(events.at(-1)?.type).toBe('session_completed');
-    expect(store.findTask(task.taskId)?.resumeCount).toBe(1);
+    expect((await store.findTask(task.taskId))?.resumeCount).toBe(1);
   });
 
   it('a cancel requested before a crash is honoured by the next start: nothing else runs', async () => {
     await boot({ shutdownGraceMs: 0 });
     const { task } = await submit(['n0', 'n1', 'n2'], { maxConcurrent: 1 });
     await until(() => runner.pending.size === 1);
-    store.requestCancel(task.taskId, 'graceful'); // as if the process died right after the cancel reply
+    await store.requestCancel(task.taskId, 'graceful'); // as if the process died right after the cancel reply
     await app.close();
     await reopen();
     const final = await orchestrator.waitForCompletion(task.taskId);
     expect(final.status).toBe('cancelled');
     expect(runner.seen).toEqual([]);
-    expect(store.nodeCounts(task.taskId)).toEqual({ completed: 0, failed: 0, skipped: 3 });
+    expect(await store.nodeCounts(task.taskId)).toEqual({ completed: 0, failed: 0, skipped: 3 });
   });
 
   it('keeps the deadline absolute: a task resumed after it starts no node and ends with TIMEOUT', async () => {
     await boot();
     const taskId = '55555555-5555-4555-8555-555555555555';
-    store.createTask({
+    await store.createTask({
       taskId,
       canvasPath: 'c.canvas',
       maxConcurrent: 2,
@@ -464,11 +473,11 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
       groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['n0', 'n1', 'n2'] }],
       createdAt: new Date(Date.now() - 5000).toISOString(),
     });
-    store.transition(taskId, 'running', {
+    await store.transition(taskId, 'running', {
       startedAt: new Date(Date.now() - 5000).toISOString(),
       deadlineAt: new Date(Date.now() - 4000).toISOString(),
     });
-    store.recordNodeResult(
+    await store.recordNodeResult(
       taskId,
       {
         groupIndex: 0,
@@ -488,15 +497,14 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const final = await orchestrator.waitForCompletion(taskId);
     expect(runner.seen).toEqual([]);
     expect(final.status).toBe('partial_failure');
-    expect(store.nodeCounts(taskId)).toEqual({ completed: 1, failed: 0, skipped: 2 });
+    expect(await store.nodeCounts(taskId)).toEqual({ completed: 1, failed: 0, skipped: 2 });
     // n0's result was stored without its memory event (as when a kill lands between the two): the resume hands it over
-    const outboxOf = () => app.get(MemoryOutboxRepository).forTask(taskId);
-    await until(() => outboxOf().some((e) => e.nodeId === 'n0'));
-    const outbox = outboxOf();
-    expect(outbox.filter((e) => e.nodeId === 'n0').map((e) => e.memoryType)).toEqual([
-      'explanation_generated',
-    ]);
-    const types = store.eventsAfter(taskId, 0).map((e) => e.type);
+    const n0Events = async () =>
+      (await app.get(MemoryOutbox).forTask(taskId)).filter((e) => e.nodeId === 'n0');
+    for (let turn = 0; turn < 500_000 && (await n0Events()).length === 0; turn++)
+      await new Promise((resolve) => setImmediate(resolve));
+    expect((await n0Events()).map((e) => e.memoryType)).toEqual(['explanation_generated']);
+    const types = (await eventsOf(taskId)).map((e) => e.type);
     expect(types).toContain('resumed');
     expect(types).toContain('error');
     expect(types.at(-1)).toBe('session_completed');
@@ -504,7 +512,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('starts a pending task left by a previous process', async () => {
     await boot();
-    store.createTask({
+    await store.createTask({
       taskId: '44444444-4444-4444-8444-444444444444',
       canvasPath: 'c.canvas',
       maxConcurrent: 2,
@@ -524,15 +532,15 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const { task } = await submit(['n0', 'n1']);
     await until(() => runner.pending.size === 2);
     runner.finish('n0');
-    await until(() => store.nodeCounts(task.taskId).completed === 1);
-    const view = app.get(TaskViewService).status(task.taskId);
+    await until(async () => (await store.nodeCounts(task.taskId)).completed === 1);
+    const view = await app.get(TaskViewService).status(task.taskId);
     expect(view.status).toBe('running');
     expect(view.progress_percent).toBe(50);
     expect(view.groups[0].status).toBe('running');
     expect(view.performance_metrics.peak_concurrent).toBe(2);
-    expect(orchestrator.live(task.taskId)?.runningNodes).toBe(1);
+    expect((await orchestrator.live(task.taskId))?.runningNodes).toBe(1);
     expect(orchestrator.runningTasks).toBe(1);
-    const listed = app.get(TaskViewService).list({});
+    const listed = await app.get(TaskViewService).list({});
     expect(listed[0]).toMatchObject({
       task_id: task.taskId,
       status: 'running',

@@ -1,7 +1,5 @@
 import type { ResolvedCanvasPath } from '../canvas';
-import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskRecord } from '../session';
-import { SlotLimiter } from './concurrency/slot-limiter';
-import type { TaskEventDraft } from './task-events';
+import type { GroupSpec, NodeErrorType, NodeResultRecord, TaskEventDraft, TaskRecord } from '../session';
 
 /** Why a batch stops dispatching: a cancel request, its deadline, or the process shutting down. */
 export type StopReason = 'cancel' | 'deadline' | 'shutdown';
@@ -27,7 +25,11 @@ export interface GroupProgress {
   failed: number;
   skipped: number;
   started: number;
+  /** Its `group_completed` was counted (every node has an outcome). */
   finished: boolean;
+  /** Resolves once `finished` is set. */
+  readonly settled: Promise<void>;
+  settle(): void;
 }
 
 const ABORTS: Record<StopReason, NodeAbort> = {
@@ -39,12 +41,17 @@ const ABORTS: Record<StopReason, NodeAbort> = {
   ),
 };
 
-/** In-memory state of one running task: counters, slots, timers, abort controllers. */
+/** What stopping a batch does to its jobs: none starts any more, and with `abortWith` the running ones abort. */
+export type StopJobs = (abortWith: NodeAbort | undefined) => void;
+
+/** In-memory state of one running task: counters, timers, the order of its store writes. */
 export class BatchRun {
   stopReason: StopReason | undefined;
+  /** Nodes in their agent phase now. */
   running = 0;
-  /** Every node left to run has been started (or the batch stopped starting them). */
-  allStarted = false;
+  /** Jobs handed to the dispatcher, and how many of them started. */
+  toDispatch = 0;
+  dispatched = 0;
   peak = 0;
   completed = 0;
   failed = 0;
@@ -56,7 +63,6 @@ export class BatchRun {
   readonly groups: GroupProgress[];
   /** `groupIndex\0nodeId` of every node with a stored outcome: never dispatched again. */
   readonly recorded = new Set<string>();
-  readonly nodeControllers = new Set<AbortController>();
   readonly timers: NodeJS.Timeout[] = [];
   startedAtMs = 0;
   /**
@@ -65,33 +71,34 @@ export class BatchRun {
    */
   readonly unstored: { results: NodeResultRecord[]; drafts: TaskEventDraft[] } = { results: [], drafts: [] };
   storeScheduled: NodeJS.Immediate | undefined;
+  /** The task's store writes, one after the other, in the order they were asked for (the event log's order). */
+  writes: Promise<void> = Promise.resolve();
   /** Set when a timer's work for the batch (storing outcomes, progress, deadline) failed; the batch fails with it. */
   timerError: Error | undefined;
   /** Resolves with the task once this process is done with it (terminal, or left running by a shutdown). */
   readonly done: Promise<TaskRecord>;
   resolveDone!: (task: TaskRecord) => void;
-  /**
-   * Nodes between their start and their result file being written: twice the batch's cap. A node gives its agent
-   * slots back when its agent call ends, so the next agents start while results are written; this bound keeps a
-   * batch of fast agents from piling thousands of file writes onto the thread pool at once.
-   */
-  readonly writeSlots: SlotLimiter;
 
   constructor(
     readonly task: TaskRecord,
     readonly canvas: ResolvedCanvasPath,
-    readonly batchSlots: SlotLimiter,
+    private readonly stopJobs: StopJobs,
   ) {
-    this.writeSlots = new SlotLimiter(2 * batchSlots.capacity);
-    this.groups = task.groups.map((spec) => ({
-      spec,
-      total: spec.nodeIds.length,
-      completed: 0,
-      failed: 0,
-      skipped: 0,
-      started: 0,
-      finished: false,
-    }));
+    this.groups = task.groups.map((spec) => {
+      let settle!: () => void;
+      const settled = new Promise<void>((resolve) => (settle = resolve));
+      return {
+        spec,
+        total: spec.nodeIds.length,
+        completed: 0,
+        failed: 0,
+        skipped: 0,
+        started: 0,
+        finished: false,
+        settled,
+        settle,
+      };
+    });
     this.peak = task.peakConcurrent;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
@@ -133,14 +140,38 @@ export class BatchRun {
       const group = this.count(r);
       group.started++;
     }
-    for (const g of this.groups) g.finished = g.completed + g.failed + g.skipped === g.total;
+    for (const g of this.groups) {
+      g.finished = g.completed + g.failed + g.skipped === g.total;
+      if (g.finished) g.settle();
+    }
   }
 
   /** Stops dispatching; with `abortRunning`, aborts the nodes that are running too. */
   stop(reason: StopReason, abortRunning: boolean): void {
     this.stopReason ??= reason;
-    if (!abortRunning) return;
-    for (const c of this.nodeControllers) c.abort(ABORTS[reason]);
+    this.stopJobs(abortRunning ? ABORTS[reason] : undefined);
+  }
+
+  /**
+   * Work done for the batch off its own path (a timer's: storing outcomes, progress, the deadline): a failure (e.g.
+   * the database refusing a write) must not escape as an unhandled rejection. It stops the batch (running nodes
+   * aborted) and fails it once dispatching has ended, as an error thrown on the batch's own path would.
+   */
+  offPath(work: () => Promise<unknown>): void {
+    const fail = (err: unknown): void => {
+      this.timerError ??= err instanceof Error ? err : new Error(String(err));
+      this.stop('cancel', true);
+    };
+    try {
+      work().catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  /** The last result of the batch: no node in its agent phase, and none left to start. */
+  get lastResult(): boolean {
+    return this.running === 0 && (this.dispatched >= this.toDispatch || this.stopReason !== undefined);
   }
 
   clearTimers(): void {

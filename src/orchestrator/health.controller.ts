@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import type { Response } from 'express';
 import { IO_STALL_MS, VaultService } from '../canvas';
 import { BatchOrchestrator } from './batch-orchestrator.service';
-import { GlobalSlots } from './concurrency/slot-limiter';
+import { Dispatcher } from './dispatch/dispatcher';
 
 export class HealthDto {
   /**
@@ -25,7 +25,7 @@ export class HealthDto {
 export class HealthController {
   constructor(
     private readonly orchestrator: BatchOrchestrator,
-    private readonly globalSlots: GlobalSlots,
+    private readonly dispatcher: Dispatcher,
     private readonly vault: VaultService,
   ) {}
 
@@ -33,18 +33,19 @@ export class HealthController {
   @Get()
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto })
-  health(@Res({ passthrough: true }) res: Response): HealthDto {
+  async health(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
     const accepting = this.orchestrator.accepting;
     const stalled = this.vault.ioStalledMs();
+    const slots = await this.dispatcher.state();
     const status = !accepting ? 'shutting_down' : stalled >= IO_STALL_MS ? 'degraded' : 'ok';
     if (status !== 'ok') res.status(HttpStatus.SERVICE_UNAVAILABLE);
     return {
       status,
       uptime_seconds: Math.round(process.uptime()),
       running_tasks: this.orchestrator.runningTasks,
-      running_agents: this.globalSlots.inUse,
-      waiting_agents: this.globalSlots.waiting,
-      global_max_concurrent: this.globalSlots.capacity,
+      running_agents: slots.inUse,
+      waiting_agents: slots.waiting,
+      global_max_concurrent: slots.capacity,
       file_io_stalled_ms: stalled,
     };
   }

@@ -5,12 +5,24 @@ export {
   type SubmitResult,
   type CancelResult,
   type LiveTaskInfo,
+  type SchedulerState,
+  type GroupAggregate,
+  type TaskAggregate,
 } from './batch-orchestrator.service';
 export { TaskViewService } from './task-view.service';
 export { TaskEventStream, type SseMessage, type WireEvent } from './task-event-stream';
 export { SseFanout } from './sse-fanout';
-export { TaskEventBus } from './task-event-bus';
-export { GlobalSlots } from './concurrency/slot-limiter';
+export {
+  Dispatcher,
+  type DispatchBatch,
+  type DispatcherState,
+  type JobContext,
+  type JobHandler,
+  type NodeJob,
+  type SchedulingPolicy,
+} from './dispatch/dispatcher';
+export { InProcessDispatcher, type InProcessDispatcherOptions } from './dispatch/in-process-dispatcher';
+// the task events' vocabulary lives in session (the log stores and types them); re-exported for consumers
 export {
   TASK_EVENT_TYPES,
   isTaskEventType,
@@ -29,7 +41,7 @@ export {
   type ErrorData,
   type ResumedData,
   type SessionCompletedData,
-} from './task-events';
+} from '../session';
 export { ShuttingDownError, BatchValidationError } from './orchestrator.errors';
-export type { CanvasBatchOptions } from '../config';
+export type { CanvasBatchOptions } from './orchestrator.module-definition';
 export type * from './dto/task-status.dto';

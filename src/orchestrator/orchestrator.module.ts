@@ -1,26 +1,28 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AgentModule } from '../agent';
 import { CanvasModule } from '../canvas';
-import {
-  CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
-  CANVAS_BATCH_OPTIONS,
-  CANVAS_BATCH_OPTIONS_TYPE,
-  CanvasBatchConfigurableModule,
-  type CanvasBatchOptions,
-  RESOLVED_OPTIONS,
-  resolveOptions,
-  type ResolvedCanvasBatchOptions,
-} from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
 import { DatabaseModule } from '../database';
 import { MemoryModule } from '../memory';
 import { SessionModule } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
+import {
+  CANVAS_BATCH_ASYNC_OPTIONS_TYPE,
+  CANVAS_BATCH_OPTIONS_TYPE,
+  COMPOSED_OPTIONS,
+  type ComposedOptions,
+  CanvasBatchOptionsModule,
+} from './orchestrator.module-definition';
 import { DurationEstimates } from './concurrency/duration-estimates';
-import { AdaptiveLimit } from './concurrency/adaptive-limit';
-import { GlobalSlots } from './concurrency/slot-limiter';
+import { Dispatcher } from './dispatch/dispatcher';
+import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
+import { Admission } from './run/admission';
+import { BatchRunner } from './run/batch-runner';
+import { NodeExecution } from './run/node-execution';
+import { OutcomeRecorder } from './run/outcome-recorder';
+import { Recovery } from './run/recovery';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
-import { TaskEventBus } from './task-event-bus';
 import { SseFanout } from './sse-fanout';
 import { TaskEventStream } from './task-event-stream';
 import { TaskEventsController } from './task-events.controller';
@@ -28,58 +30,72 @@ import { TaskViewService } from './task-view.service';
 
 /**
  * The batch orchestrator with its REST + SSE API. Import it with `forRoot(options)` or `forRootAsync({ useFactory,
- * inject })`; it is global, so the feature modules it wires (session, agent, canvas, memory) see its options.
- * Needs `EventEmitterModule.forRoot()` in the host application.
+ * inject })`: it composes the feature modules (database, canvas, session, agent, memory), each configured through its
+ * own `forRootAsync` from the one `CanvasBatchOptions`, and exports them with its own providers. Nothing is global:
+ * a module of the host that needs them imports the same `forRoot(...)` object. Needs `EventEmitterModule.forRoot()`
+ * in the host application.
  */
 @Module({
-  imports: [DatabaseModule, SessionModule, AgentModule, CanvasModule, MemoryModule],
   controllers: [ParallelController, TaskEventsController, HealthController],
   providers: [
     {
-      provide: RESOLVED_OPTIONS,
-      inject: [CANVAS_BATCH_OPTIONS],
-      useFactory: (options: CanvasBatchOptions): ResolvedCanvasBatchOptions => resolveOptions(options),
-    },
-    {
-      provide: GlobalSlots,
+      provide: Dispatcher,
       inject: [RESOLVED_OPTIONS],
-      useFactory: (options: ResolvedCanvasBatchOptions) =>
-        new GlobalSlots(options.globalMaxConcurrent, options.scheduling),
-    },
-    DurationEstimates,
-    {
-      provide: AdaptiveLimit,
-      inject: [RESOLVED_OPTIONS, GlobalSlots],
-      useFactory: (options: ResolvedCanvasBatchOptions, slots: GlobalSlots) =>
-        new AdaptiveLimit(options.globalMaxConcurrent, (n) => slots.setLimit(n), {
-          enabled: options.adaptiveConcurrency,
-          inFlight: () => slots.inUse,
+      useFactory: (options: ResolvedCanvasBatchOptions): Dispatcher =>
+        new InProcessDispatcher({
+          capacity: options.globalMaxConcurrent,
+          policy: options.scheduling,
+          adaptive: options.adaptiveConcurrency,
         }),
     },
+    DurationEstimates,
+    Admission,
+    OutcomeRecorder,
+    NodeExecution,
+    BatchRunner,
+    Recovery,
     BatchOrchestrator,
-    TaskEventBus,
     TaskEventStream,
     SseFanout,
     TaskViewService,
   ],
-  exports: [
-    RESOLVED_OPTIONS,
-    BatchOrchestrator,
-    TaskViewService,
-    TaskEventStream,
-    SseFanout,
-    TaskEventBus,
-    GlobalSlots,
-    SessionModule,
-    MemoryModule,
-  ],
+  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher],
 })
-export class OrchestratorModule extends CanvasBatchConfigurableModule {
-  static override forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRoot(options), global: true };
+export class OrchestratorModule {
+  static forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {
+    return OrchestratorModule.compose(CanvasBatchOptionsModule.forRoot(options));
   }
 
-  static override forRootAsync(options: typeof CANVAS_BATCH_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRootAsync(options), global: true };
+  static forRootAsync(options: typeof CANVAS_BATCH_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return OrchestratorModule.compose(CanvasBatchOptionsModule.forRootAsync(options));
+  }
+
+  /** `shared` (the host's options, composed once) feeds each feature module's `forRootAsync`. */
+  private static compose(shared: DynamicModule): DynamicModule {
+    const from = <K extends keyof ComposedOptions>(key: K) => ({
+      inject: [COMPOSED_OPTIONS],
+      useFactory: (composed: ComposedOptions): ComposedOptions[K] => composed[key],
+    });
+    const database = DatabaseModule.forRootAsync({ imports: [shared], ...from('database') });
+    const canvas = CanvasModule.forRootAsync({ imports: [shared], ...from('canvas') });
+    const features = [
+      database,
+      canvas,
+      SessionModule.forRootAsync({ imports: [shared, database], ...from('session') }),
+      AgentModule.forRootAsync({ imports: [shared], ...from('agent') }),
+      MemoryModule.forRootAsync({ imports: [shared, database, canvas], ...from('memory') }),
+    ];
+    return {
+      module: OrchestratorModule,
+      imports: [shared, ...features],
+      exports: [
+        CanvasBatchOptionsModule,
+        DatabaseModule,
+        CanvasModule,
+        SessionModule,
+        AgentModule,
+        MemoryModule,
+      ],
+    };
   }
 }

@@ -51,10 +51,14 @@ export class ParallelController {
   /** Task status with per-group results and errors (paged for large tasks, or a summary). */
   @Get('status/:taskId')
   @ApiOkResponse({ type: TaskStatusDto })
-  status(@Param('taskId') taskId: string, @Query() query: StatusQueryDto, @Res() res: Response): void {
+  async status(
+    @Param('taskId') taskId: string,
+    @Query() query: StatusQueryDto,
+    @Res() res: Response,
+  ): Promise<void> {
     // the JSON bytes themselves are reused with the view (50 clients polling a big task would otherwise serialize,
     // encode and hash the same tens of kB hundreds of times a second); a matching If-None-Match gets 304
-    const { body, etag } = this.views.statusJson(taskId, {
+    const { body, etag } = await this.views.statusJson(taskId, {
       offset: query.results_offset,
       limit: query.view === 'summary' ? 0 : query.results_limit,
     });
@@ -80,7 +84,7 @@ export class ParallelController {
   /** Recent tasks, newest first. */
   @Get('tasks')
   @ApiOkResponse({ type: TaskListDto })
-  tasks(@Query() query: TaskListQueryDto): TaskListDto {
-    return { tasks: this.views.list(query) };
+  async tasks(@Query() query: TaskListQueryDto): Promise<TaskListDto> {
+    return { tasks: await this.views.list(query) };
   }
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent';
 import { charCount } from '../common';
-import { TaskStore } from '../session';
+import { EventLog } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { OrchestratorModule } from './orchestrator.module';
 import { truncationView } from './dto/task-status.dto';
@@ -88,7 +88,7 @@ describe('size caps on what an agent reads and what its result copies into the v
     expect(runner.inputs.get('small')).toBe('Cell theory');
 
     // the status lists what was cut, for the big node only
-    const status = app.get(TaskViewService).status(task.taskId);
+    const status = await app.get(TaskViewService).status(task.taskId);
     const [big, small] = ['big', 'small'].map((id) =>
       status.groups[0].results.find((r) => r.node_id === id)!,
     );
@@ -125,7 +125,7 @@ describe('size caps on what an agent reads and what its result copies into the v
     expect(bigCard.text).toMatch(/… \(truncated: [\d,]+ characters more, see the result file\)$/);
 
     // the task_completed event carries the same
-    const events = app.get(TaskStore).eventsAfter(task.taskId, 0);
+    const events = await app.get(EventLog).after(task.taskId, 0);
     const completed = events.filter((e) => e.type === 'task_completed');
     expect(completed.find((e) => e.data.node_id === 'big')?.data.truncated).toEqual(big.truncated);
     expect(completed.find((e) => e.data.node_id === 'small')?.data).not.toHaveProperty('truncated');

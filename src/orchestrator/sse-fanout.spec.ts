@@ -2,37 +2,17 @@ import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveOptions } from '../config';
-import type { TaskStore, TaskEventRecord, TaskStatus } from '../session';
+import { InMemoryEventLog, type TaskEventRecord, type TaskStatus } from '../session';
 import { SseFanout, sseFrame } from './sse-fanout';
-import { TaskEventBus } from './task-event-bus';
 
 const TASK = 'task-1';
 
-/** The part of a task store the fan-out reads: the event log and the task's status. */
-class LogDouble {
-  readonly events: TaskEventRecord[] = [];
-  status: TaskStatus = 'running';
-  reads = 0;
-
-  append(type: string, data: Record<string, unknown> = {}): TaskEventRecord {
-    const e = { id: this.events.length + 1, taskId: TASK, type, timestamp: '2026-11-27T00:00:00.000Z', data };
-    this.events.push(e);
-    return e;
-  }
-
-  failing = false;
-
-  asStore(): TaskStore {
-    return {
-      eventsAfter: (taskId: string, after: number, limit = Infinity) => {
-        if (this.failing) throw new Error('the database connection is not open');
-        this.reads++;
-        return this.events.filter((e) => e.taskId === taskId && e.id > after).slice(0, limit);
-      },
-      taskStatus: () => this.status,
-    } as unknown as TaskStore;
-  }
-}
+/** The real `setImmediate` (the tests fake timers): a turn of the event loop for the log's async reads. */
+const realSetImmediate = setImmediate;
+/** Lets the log's (async) reads and what they trigger run; timers stay where they are. */
+const settle = async (): Promise<void> => {
+  for (let turn = 0; turn < 20; turn++) await new Promise((r) => realSetImmediate(r));
+};
 
 /** A response that records what it was sent; `full` makes its writes report a full socket. */
 class ResponseDouble extends EventEmitter {
@@ -84,37 +64,45 @@ const request = {
 } as unknown as IncomingMessage;
 
 describe('SseFanout', () => {
-  let log: LogDouble;
-  let bus: TaskEventBus;
+  let log: InMemoryEventLog;
+  let status: TaskStatus;
+  /** Log reads so far. */
+  let reads: jest.SpyInstance;
   let fanout: SseFanout;
+  /** Stores an event without publishing it. */
+  const append = (type: string, data: Record<string, unknown> = {}): TaskEventRecord =>
+    log.insert(TASK, [{ type, timestamp: '2026-11-27T00:00:00.000Z', data }])[0];
   const publish = (type: string, data: Record<string, unknown> = {}): TaskEventRecord => {
-    const e = log.append(type, data);
-    bus.publish([e]);
+    const e = append(type, data);
+    log.publish([e]);
     return e;
   };
-  const connect = (after = 0): ResponseDouble => {
+  /** A client after `after`, once its replay has run. */
+  const connect = async (after = 0): Promise<ResponseDouble> => {
     const res = new ResponseDouble();
     fanout.attach(TASK, after, request, res.asResponse());
+    await settle();
     return res;
   };
 
   beforeEach(() => {
     jest.useFakeTimers();
-    log = new LogDouble();
-    bus = new TaskEventBus();
+    status = 'running';
+    log = new InMemoryEventLog({ taskStatus: () => Promise.resolve(status) });
+    reads = jest.spyOn(log, 'after');
     fanout = new SseFanout(
-      log.asStore(),
-      bus,
+      log,
       resolveOptions({ vaultRoot: '/v', dataDir: '/d', keepAliveIntervalMs: 1_000 }),
     );
   });
   afterEach(() => {
-    bus.close();
+    log.close();
     jest.useRealTimers();
+    jest.restoreAllMocks();
   });
 
   it('frames an event once: id, event name and its wire JSON on one data line', () => {
-    const e = log.append('task_completed', { node_id: 'n1', text: 'line one\nline two' });
+    const e = append('task_completed', { node_id: 'n1', text: 'line one\nline two' });
     const frame = sseFrame(e);
     expect(sseFrame(e)).toBe(frame);
     const lines = frame.toString('utf8').split('\n');
@@ -128,11 +116,11 @@ describe('SseFanout', () => {
     expect(lines.slice(3)).toEqual(['', '']);
   });
 
-  it('opens with SSE headers and a comment, replays the log after the id, then sends live events', () => {
-    log.append('progress_update');
-    log.append('task_completed');
-    log.append('task_completed');
-    const res = connect(1);
+  it('opens with SSE headers and a comment, replays the log after the id, then sends live events', async () => {
+    append('progress_update');
+    append('task_completed');
+    append('task_completed');
+    const res = await connect(1);
     expect(res.headers).toMatchObject({ 'Content-Type': 'text/event-stream', 'X-Accel-Buffering': 'no' });
     expect(res.headers?.['Cache-Control']).toMatch(/no-cache.*no-transform/);
     expect(res.chunks[0]).toBe(': stream open\n\n');
@@ -144,8 +132,8 @@ describe('SseFanout', () => {
     expect(fanout.clientCount).toBe(1);
   });
 
-  it('writes what was published in one turn to each client in one write, the same bytes to all', () => {
-    const clients = [connect(), connect(), connect()];
+  it('writes what was published in one turn to each client in one write, the same bytes to all', async () => {
+    const clients = [await connect(), await connect(), await connect()];
     const before = clients.map((c) => c.chunks.length);
     for (let i = 0; i < 5; i++) publish('task_completed', { i });
     jest.advanceTimersByTime(1);
@@ -156,18 +144,20 @@ describe('SseFanout', () => {
     expect(new Set(clients.map((c) => c.chunks.at(-1))).size).toBe(1);
   });
 
-  it('writes to many clients in slices of 2 ms, letting the event loop run in between', () => {
+  it('writes to many clients in slices of 2 ms, letting the event loop run in between', async () => {
     let clock = 1_000;
     const now = jest.spyOn(performance, 'now').mockImplementation(() => clock);
-    const clients = Array.from({ length: 150 }, () => {
-      const c = connect();
-      const write = c.write.bind(c);
-      jest.spyOn(c, 'write').mockImplementation((chunk: Buffer) => {
-        clock += 0.05; // a socket write "takes" 50 µs: 40 of them fill a slice (checked every 16)
-        return write(chunk);
-      });
-      return c;
-    });
+    const clients = await Promise.all(
+      Array.from({ length: 150 }, async () => {
+        const c = await connect();
+        const write = c.write.bind(c);
+        jest.spyOn(c, 'write').mockImplementation((chunk: Buffer) => {
+          clock += 0.05; // a socket write "takes" 50 µs: 40 of them fill a slice (checked every 16)
+          return write(chunk);
+        });
+        return c;
+      }),
+    );
     const got = () => clients.filter((c) => c.ids.length === 1).length;
     publish('task_completed');
     jest.advanceTimersToNextTimer(); // the fan-out's first slice
@@ -183,20 +173,20 @@ describe('SseFanout', () => {
     now.mockRestore();
   });
 
-  it('finishes a fan-out in progress at once when the bus closes', () => {
-    const clients = Array.from({ length: 100 }, () => connect());
+  it('finishes a fan-out in progress at once when the log closes', async () => {
+    const clients = await Promise.all(Array.from({ length: 100 }, () => connect()));
     publish('task_completed');
     jest.advanceTimersToNextTimer();
     publish('task_completed');
-    bus.close();
+    log.close();
     for (const c of clients) {
       expect(c.ids).toEqual([1, 2]);
       expect(c.writableEnded).toBe(true);
     }
   });
 
-  it('paces fan-outs by their own cost, so what arrives meanwhile goes out together', () => {
-    const res = connect();
+  it('paces fan-outs by their own cost, so what arrives meanwhile goes out together', async () => {
+    const res = await connect();
     const now = jest.spyOn(performance, 'now');
     let clock = 1_000;
     now.mockImplementation(() => clock);
@@ -218,26 +208,26 @@ describe('SseFanout', () => {
     now.mockRestore();
   });
 
-  it('ends every stream after session_completed, live or replayed, and forgets the task with its last client', () => {
-    const live = connect();
+  it('ends every stream after session_completed, live or replayed, and forgets the task with its last client', async () => {
+    const live = await connect();
     publish('task_completed');
     publish('session_completed', { status: 'completed' });
     jest.advanceTimersByTime(1);
     expect(live.ids).toEqual([1, 2]);
     expect(live.writableEnded).toBe(true);
     expect(fanout.clientCount).toBe(0);
-    log.status = 'completed';
-    const late = connect();
+    status = 'completed';
+    const late = await connect();
     expect(late.ids).toEqual([1, 2]);
     expect(late.writableEnded).toBe(true);
-    const pastTheEnd = connect(2);
+    const pastTheEnd = await connect(2);
     expect(pastTheEnd.ids).toEqual([]);
     expect(pastTheEnd.writableEnded).toBe(true);
   });
 
-  it('skips a client whose socket is full; once it drains it catches up from the log, then is live again', () => {
-    const slow = connect();
-    const fast = connect();
+  it('skips a client whose socket is full; once it drains it catches up from the log, then is live again', async () => {
+    const slow = await connect();
+    const fast = await connect();
     slow.full = true;
     publish('task_completed');
     jest.advanceTimersByTime(1);
@@ -252,9 +242,10 @@ describe('SseFanout', () => {
     expect(fast.ids).toEqual([1, 2, 3, 4]);
     expect(fast.chunks.filter((c) => c === ': keep-alive\n\n').length).toBeGreaterThanOrEqual(15);
     slow.full = false;
-    const reads = log.reads;
+    const before = reads.mock.calls.length;
     slow.emit('drain');
-    expect(log.reads).toBe(reads + 1);
+    await settle();
+    expect(reads.mock.calls.length).toBe(before + 1);
     expect(slow.ids).toEqual([1, 2, 3, 4]);
     publish('task_completed');
     jest.advanceTimersByTime(100);
@@ -262,8 +253,8 @@ describe('SseFanout', () => {
     expect(fast.ids).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('keeps writing to a client with up to 64 KiB waiting for its socket; past that it waits for the drain', () => {
-    const res = connect();
+  it('keeps writing to a client with up to 64 KiB waiting for its socket; past that it waits for the drain', async () => {
+    const res = await connect();
     res.buffered = 64 * 1024;
     publish('task_completed');
     jest.advanceTimersByTime(1);
@@ -278,27 +269,31 @@ describe('SseFanout', () => {
     expect(res.ids).toEqual([1, 2, 3]);
     res.buffered = 0;
     res.emit('drain');
+    await settle();
     expect(res.ids).toEqual([1, 2, 3, 4]);
   });
 
-  it('replays a long log a page at a time, waiting for the client to read each', () => {
-    for (let i = 0; i < 2_500; i++) log.append('task_completed');
-    const res = connect();
+  it('replays a long log a page at a time, waiting for the client to read each', async () => {
+    for (let i = 0; i < 2_500; i++) append('task_completed');
+    const res = await connect();
     res.full = true;
     const reader = new ResponseDouble();
     reader.full = true;
     fanout.attach(TASK, 0, request, reader.asResponse());
+    await settle();
     expect(reader.ids).toHaveLength(1_000);
     reader.emit('drain');
+    await settle();
     expect(reader.ids).toHaveLength(2_000);
     reader.full = false;
     reader.emit('drain');
+    await settle();
     expect(reader.ids).toEqual(Array.from({ length: 2_500 }, (_, i) => i + 1));
   });
 
-  it('disconnects a client that stops reading for a minute; the others carry on', () => {
-    const stuck = connect();
-    const other = connect();
+  it('disconnects a client that stops reading for a minute; the others carry on', async () => {
+    const stuck = await connect();
+    const other = await connect();
     stuck.full = true;
     publish('task_completed');
     jest.advanceTimersByTime(59_000);
@@ -311,19 +306,63 @@ describe('SseFanout', () => {
     expect(other.ids).toEqual([1, 2]);
   });
 
-  it('sends a client only what it has not read when it joined while a fan-out was pending', () => {
-    const early = connect();
+  it('sends a client only what it has not read when it joined while a fan-out was pending', async () => {
+    const early = await connect();
     publish('task_completed');
     publish('task_completed');
-    const joined = connect(); // reads 1–2 from the log while they wait for the fan-out
+    const joined = await connect(); // reads 1–2 from the log while they wait for the fan-out
     publish('task_completed');
     jest.advanceTimersByTime(1);
     expect(early.ids).toEqual([1, 2, 3]);
     expect(joined.ids).toEqual([1, 2, 3]);
   });
 
-  it('sends nothing to a client that asked to start past the end of the log, and ends its stream with the task', () => {
-    const res = connect(50);
+  it('misses nothing that went out in a round while its log read was under way, and doubles nothing', async () => {
+    append('task_completed');
+    const live = await connect();
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    reads.mockImplementationOnce(async (taskId: string, afterId: number, limit?: number) => {
+      const page = await InMemoryEventLog.prototype.after.call(log, taskId, afterId, limit);
+      await held; // the page was read; it arrives after a round went out
+      return page;
+    });
+    const res = new ResponseDouble();
+    fanout.attach(TASK, 0, request, res.asResponse());
+    await settle();
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    expect(live.ids).toEqual([1, 2]);
+    expect(res.ids).toEqual([]);
+    release();
+    await settle();
+    expect(res.ids).toEqual([1, 2]);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.ids).toEqual([1, 2, 3]);
+    expect(live.ids).toEqual([1, 2, 3]);
+  });
+
+  it('ends the stream of a client behind the others once the task and its log are gone', async () => {
+    const slow = await connect();
+    const other = await connect();
+    slow.full = true;
+    publish('task_completed');
+    jest.advanceTimersByTime(1);
+    publish('task_completed'); // goes to `other` only
+    jest.advanceTimersByTime(100);
+    expect(other.ids).toEqual([1, 2]);
+    reads.mockResolvedValue([]); // deleted after its retention: no log, no status
+    status = 'failed';
+    slow.full = false;
+    slow.emit('drain');
+    await settle();
+    expect(slow.ids).toEqual([1]);
+    expect(slow.writableEnded).toBe(true);
+  });
+
+  it('sends nothing to a client that asked to start past the end of the log, and ends its stream with the task', async () => {
+    const res = await connect(50);
     publish('task_completed');
     jest.advanceTimersByTime(100);
     expect(res.writableEnded).toBe(false);
@@ -333,38 +372,43 @@ describe('SseFanout', () => {
     expect(res.writableEnded).toBe(true);
   });
 
-  it('ends only the stream whose log read fails (the store is closing); nothing is thrown', () => {
+  it('ends only the stream whose log read fails (the store is closing); nothing is thrown', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const slow = connect();
-    const other = connect();
+    const slow = await connect();
+    const other = await connect();
     slow.full = true;
     publish('task_completed');
     jest.advanceTimersByTime(1);
-    log.failing = true;
+    reads.mockRejectedValue(new Error('the database connection is not open'));
     slow.full = false;
     expect(() => slow.emit('drain')).not.toThrow();
+    await settle();
     expect(slow.destroyed).toBe(true);
     expect(warn).toHaveBeenCalledWith(expect.stringContaining('the log could not be read'));
     expect(other.destroyed).toBe(false);
-    expect(() => connect()).not.toThrow();
+    await expect(connect()).resolves.toBeDefined();
     warn.mockRestore();
   });
 
-  it('fills a gap in the live feed from the log', () => {
-    const res = connect();
-    log.append('task_completed'); // stored, never published
+  it('fills a gap in the live feed from the log', async () => {
+    const res = await connect();
+    append('task_completed'); // stored, never published
     publish('task_completed');
     jest.advanceTimersByTime(1);
+    await settle();
     expect(res.ids).toEqual([1, 2]);
+    publish('task_completed');
+    jest.advanceTimersByTime(100);
+    expect(res.ids).toEqual([1, 2, 3]);
   });
 
-  it('ends the streams (after what was published) when the bus closes; a stream opened after that ends at once', () => {
-    const res = connect();
+  it('ends the streams (after what was published) when the log closes; a stream opened after that ends at once', async () => {
+    const res = await connect();
     publish('task_completed');
-    expect(bus.close()).toBe(1);
+    expect(log.close()).toBe(1);
     expect(res.ids).toEqual([1]);
     expect(res.writableEnded).toBe(true);
-    const late = connect();
+    const late = await connect();
     expect(late.chunks).toEqual([': stream open\n\n']);
     expect(late.writableEnded).toBe(true);
     expect(fanout.clientCount).toBe(0);
@@ -372,16 +416,16 @@ describe('SseFanout', () => {
     expect(() => jest.runOnlyPendingTimers()).not.toThrow();
   });
 
-  it('keeps one feed per watched task and lets go of it with its last client', () => {
-    const a = connect();
-    const b = connect();
-    expect(bus.liveFeedCount).toBe(1);
+  it('keeps one feed per watched task and lets go of it with its last client', async () => {
+    const a = await connect();
+    const b = await connect();
+    expect(log.liveFeedCount).toBe(1);
     a.end();
-    expect(bus.liveFeedCount).toBe(1);
+    expect(log.liveFeedCount).toBe(1);
     b.destroy();
-    expect(bus.liveFeedCount).toBe(0);
-    const c = connect();
-    expect(bus.liveFeedCount).toBe(1);
+    expect(log.liveFeedCount).toBe(0);
+    const c = await connect();
+    expect(log.liveFeedCount).toBe(1);
     publish('task_completed');
     jest.advanceTimersByTime(1);
     expect(c.ids).toEqual([1]);

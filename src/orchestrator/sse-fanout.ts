@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
-import { TaskStore, isTerminal, type TaskEventRecord } from '../session';
-import { TaskEventBus } from './task-event-bus';
-import { REPLAY_PAGE, wireJson } from './task-event-stream';
+import { EventLog, replayLog, type LogReader, type TaskEventRecord } from '../session';
+import { wireJson } from './task-event-stream';
 
 const logger = new Logger('SseFanout');
 /**
@@ -52,7 +51,7 @@ function framesOf(events: readonly TaskEventRecord[]): Buffer {
 
 /**
  * The HTTP side of task events: every connected client of a task is served from one shared feed of pre-framed
- * bytes. A client first gets the stored log after its id, read from the store page by page as fast as it reads;
+ * bytes. A client first gets the stored events after its id, read from the log page by page as fast as it reads;
  * then it joins the task's live clients, which get the events published since the last fan-out in one write each.
  * A fan-out writes to its clients in slices of 2 ms with a turn of the event loop between them, and fan-outs are
  * paced by their own cost (one whose writes took D ms starts the next 4 × D later at the earliest, ≤ 50 ms), so many
@@ -62,16 +61,22 @@ function framesOf(events: readonly TaskEventRecord[]): Buffer {
  *
  * Nest's `@Sse()` writes each event to each client as its own message (an RxJS pipeline, a promise and a socket
  * write per event per client): with 1,000 watchers that cost the batch they watched 9 × its makespan. The RxJS
- * side stays: the live events come from the task's `Subject` on the `TaskEventBus`, and in-process consumers keep
- * `TaskEventStream.open()`.
+ * side stays: the live events come from the task's live feed on the `EventLog` (one per task, however many clients),
+ * and in-process consumers keep `TaskEventStream.open()` (`EventLog.follow`).
+ *
+ * Replay-then-live exists once: a client's catch-up is `replayLog`, the replay half of `EventLog.follow`, and the
+ * rules are the same (each event once, in id order, a gap filled from the log, the end after `session_completed` or
+ * a finished task's exhausted log). What differs is the live half: `follow` queues the live events of its one
+ * subscriber while it reads; here the shared rounds skip a client that reads, so its replay reads again past the
+ * last event that went out in a round (`LogReader.passedBy`) — nothing published during an async page read is lost,
+ * and a round sends a client only the events after its last one.
  */
 @Injectable()
 export class SseFanout {
   private readonly channels = new Map<string, TaskChannel>();
 
   constructor(
-    private readonly store: TaskStore,
-    private readonly bus: TaskEventBus,
+    private readonly log: EventLog,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
@@ -84,7 +89,7 @@ export class SseFanout {
     res.write(STREAM_OPEN);
     let channel = this.channels.get(taskId);
     if (!channel) {
-      channel = new TaskChannel(taskId, this.store, this.bus, this.options.keepAliveIntervalMs, (gone) => {
+      channel = new TaskChannel(taskId, this.log, this.options.keepAliveIntervalMs, (gone) => {
         if (this.channels.get(taskId) === gone) this.channels.delete(taskId);
       });
       if (channel.ended) {
@@ -176,18 +181,19 @@ class TaskChannel {
   private disposed = false;
   /** The id of `session_completed` once published: a client that got it is done. */
   private endId = Infinity;
+  /** The last id that went out in a round (to the clients that were live then). */
+  private roundedUpTo = 0;
   ended = false;
 
   constructor(
     private readonly taskId: string,
-    private readonly store: TaskStore,
-    bus: TaskEventBus,
+    private readonly log: EventLog,
     keepAliveMs: number,
     private readonly onGone: (channel: TaskChannel) => void,
   ) {
     this.keepAlive = setInterval(() => this.sendKeepAlive(), keepAliveMs);
     this.keepAlive.unref();
-    this.feed = bus.forTask(taskId).subscribe({
+    this.feed = log.live(taskId).subscribe({
       next: (e) => this.publish(e),
       complete: () => this.end(), // the service is shutting down: clients reconnect and resume by id
     });
@@ -239,6 +245,7 @@ class TaskChannel {
     const events = this.pending;
     if (events.length === 0) return;
     this.pending = [];
+    this.roundedUpTo = events[events.length - 1].id;
     this.round = {
       events,
       first: events[0].id,
@@ -301,37 +308,38 @@ class TaskChannel {
 
   /**
    * Sends `client` the stored events after its last one, a page at a time while its socket takes them; then it is
-   * live. Ends its stream after `session_completed`, or once a finished task's log is exhausted.
+   * live. Ends its stream after `session_completed`, or once a finished task's log is exhausted (`replayLog`).
    */
   private catchUp(client: SseClient): void {
-    try {
-      this.readLog(client);
-    } catch (err) {
-      // (the store is closing, or failing): this stream ends, its client resumes by id once the service is back
-      logger.warn(
-        `event stream of task ${this.taskId} ended: the log could not be read (${(err as Error).message})`,
-      );
-      client.res.destroy();
-    }
-  }
-
-  private readLog(client: SseClient): void {
     client.state = 'reading';
-    for (;;) {
-      if (client.closed) return;
-      const page = this.store.eventsAfter(this.taskId, client.last, REPLAY_PAGE);
-      if (page.length > 0) {
-        const end = page.findIndex((e) => e.type === 'session_completed');
-        const events = end >= 0 ? page.slice(0, end + 1) : page;
-        const flowing = client.write(framesOf(events), events[events.length - 1].id);
-        if (end >= 0) return client.end();
-        if (!flowing) return client.onDrain(() => this.catchUp(client));
-      }
-      if (page.length < REPLAY_PAGE) break;
-    }
-    // a finished task whose log was read up to (or past) its end: nothing more will come
-    if (isTerminal(this.store.taskStatus(this.taskId) ?? 'failed')) return client.end();
-    client.state = 'live';
+    const reader: LogReader = {
+      get last() {
+        return client.last;
+      },
+      get done() {
+        return client.closed;
+      },
+      take: (events) => client.write(framesOf(events), events[events.length - 1].id),
+      passedBy: () => this.roundedUpTo,
+    };
+    replayLog(this.log, this.taskId, reader).then(
+      (end) => {
+        if (client.closed) return;
+        if (end === 'ended') return client.end();
+        // its socket is full: the rest once it drained
+        if (end === 'stopped') return client.onDrain(() => this.catchUp(client));
+        // caught up: no round went out since the replay's last look (rounds start from timers, not between the
+        // microtasks that brought its answer here)
+        client.state = 'live';
+      },
+      (err: unknown) => {
+        // (the store is closing, or failing): this stream ends, its client resumes by id once the service is back
+        logger.warn(
+          `event stream of task ${this.taskId} ended: the log could not be read (${(err as Error).message})`,
+        );
+        client.res.destroy();
+      },
+    );
   }
 
   private sendKeepAlive(): void {
@@ -348,7 +356,7 @@ class TaskChannel {
     clearTimeout(this.flushTimer);
     clearImmediate(this.sliceTimer);
     clearInterval(this.keepAlive);
-    // (subscribing can complete at once, before `feed` is set: the bus has ended)
+    // (subscribing can complete at once, before `feed` is set: the log has closed)
     this.feed?.unsubscribe();
     this.onGone(this);
   }

@@ -1,4 +1,7 @@
-import type { PerformanceMetrics, TerminalStatus } from '../session';
+import type { PerformanceMetrics, TaskRecord, TaskStore, TerminalStatus } from '../session';
+import type { GroupAggregate, TaskAggregate } from './run/run.types';
+
+type GroupOutcomeSummary = Awaited<ReturnType<TaskStore['resultSummary']>>[number];
 
 /**
  * Status of a finished group (or, with the task's counts, of a finished task): `cancelled` when a cancel left
@@ -11,6 +14,51 @@ export function settledStatus(
   if (cancelled && c.skipped > 0) return 'cancelled';
   if (c.completed === c.total) return 'completed';
   return c.completed > 0 ? 'partial_failure' : 'failed';
+}
+
+/**
+ * A task's final status: `cancelled` when a cancel stopped it; `completed` when every node completed;
+ * `partial_failure` when some did; `failed` when none did (including a deadline that passed with nothing done).
+ */
+export function finalStatus(run: {
+  stopReason: 'cancel' | 'deadline' | 'shutdown' | undefined;
+  task: { totalNodes: number };
+  completed: number;
+  skipped: number;
+}): TerminalStatus {
+  if (run.stopReason === 'cancel') return 'cancelled';
+  return settledStatus({ total: run.task.totalNodes, completed: run.completed, skipped: run.skipped }, false);
+}
+
+/**
+ * A task's outcome counts per group and in all, from the store's summary; a group with nodes left has the task's
+ * status (`pending`/`running`), a settled one its own (`settledStatus`).
+ */
+export function aggregate(task: TaskRecord, summary: readonly GroupOutcomeSummary[]): TaskAggregate {
+  const groups: GroupAggregate[] = task.groups.map((g) => ({
+    groupId: g.groupId,
+    agentType: g.agentType,
+    status: task.status,
+    total: g.nodeIds.length,
+    completed: 0,
+    failed: 0,
+    skipped: 0,
+  }));
+  for (const s of summary) groups[s.groupIndex][s.outcome] += s.count;
+  for (const g of groups) {
+    if (g.completed + g.failed + g.skipped === g.total)
+      g.status = settledStatus(g, task.status === 'cancelled');
+  }
+  const sum = (k: 'completed' | 'failed' | 'skipped'): number => groups.reduce((n, g) => n + g[k], 0);
+  return {
+    taskId: task.taskId,
+    status: task.status,
+    total: task.totalNodes,
+    completed: sum('completed'),
+    failed: sum('failed'),
+    skipped: sum('skipped'),
+    groups,
+  };
 }
 
 /** `progress_percent` of a task that is not terminal yet: 100 is kept for the end. */

@@ -1,9 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
-import { TaskStore, isTerminal, type TaskEventRecord } from '../session';
-import { TaskEventBus } from './task-event-bus';
-import type { WireTaskEvent } from './task-events';
+import { EventLog, type TaskEventRecord, type WireTaskEvent } from '../session';
 
 /**
  * One SSE message as Nest's `@Sse()` writes it: an event with id and its `data:` already serialized (JSON of a
@@ -13,9 +11,6 @@ export type SseMessage = { id: string; type: string; data: string } | { comment:
 
 /** The `data:` of every event: `{ type, task_id, timestamp, data }`, typed by its `type`. */
 export type WireEvent = WireTaskEvent;
-
-/** Events read from the log at a time when a client replays it. */
-export const REPLAY_PAGE = 1000;
 
 /**
  * The `data:` of an event, serialized once however many clients watch the task (a live event is one object fanned
@@ -33,50 +28,26 @@ export function wireJson(e: TaskEventRecord): string {
 }
 
 /**
- * A task's event stream for one client: the stored log after `afterId`, then the live events, each exactly once and
- * in id order (a gap in the live feed is filled from the log). Completes after `session_completed`. The batch never
- * runs in here: unsubscribing only stops this client's feed.
+ * A task's event stream for one in-process client, as SSE messages: `EventLog.follow` (the stored log after
+ * `afterId`, then the live events, each exactly once and in id order; completes after `session_completed`), opened
+ * by a comment and kept alive by comments. The batch never runs in here: unsubscribing only stops this client's
+ * feed.
  */
 @Injectable()
 export class TaskEventStream {
   constructor(
-    private readonly store: TaskStore,
-    private readonly bus: TaskEventBus,
+    private readonly log: EventLog,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
   open(taskId: string, afterId: number): Observable<SseMessage> {
     return new Observable<SseMessage>((subscriber) => {
-      let last = afterId;
-      let replaying = true;
-      const buffered: TaskEventRecord[] = [];
-
-      const send = (e: TaskEventRecord): void => {
-        if (subscriber.closed || e.id <= last) return;
-        if (e.id > last + 1) {
-          for (const missed of this.store.eventsAfter(taskId, last, e.id - last - 1)) send(missed);
-          if (e.id <= last) return;
-        }
-        last = e.id;
-        subscriber.next({ id: String(e.id), type: e.type, data: wireJson(e) });
-        if (e.type === 'session_completed') subscriber.complete();
-      };
-
-      const live = this.bus.forTask(taskId).subscribe({
-        next: (e) => (replaying ? buffered.push(e) : send(e)),
-        complete: () => subscriber.complete(), // the service is shutting down
-      });
       subscriber.next({ comment: 'stream open' });
-      for (;;) {
-        const page = this.store.eventsAfter(taskId, last, REPLAY_PAGE);
-        page.forEach(send);
-        if (page.length < REPLAY_PAGE || subscriber.closed) break;
-      }
-      replaying = false;
-      buffered.splice(0).forEach(send);
-      // A finished task whose log was replayed up to (or past) its end: nothing more will come.
-      if (!subscriber.closed && isTerminal(this.store.taskStatus(taskId) ?? 'failed')) subscriber.complete();
-
+      const events = this.log.follow(taskId, afterId).subscribe({
+        next: (e) => subscriber.next({ id: String(e.id), type: e.type, data: wireJson(e) }),
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
       const keepAlive = setInterval(
         () => subscriber.next({ comment: 'keep-alive' }),
         this.options.keepAliveIntervalMs,
@@ -84,7 +55,7 @@ export class TaskEventStream {
       keepAlive.unref();
       return () => {
         clearInterval(keepAlive);
-        live.unsubscribe();
+        events.unsubscribe();
       };
     });
   }

@@ -21,14 +21,14 @@ export class TaskEventsController {
   @Get('events/:taskId')
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'text/event-stream of task events' })
-  events(
+  async events(
     @Param('taskId') taskId: string,
     @Query() query: EventsQueryDto,
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Req() req: IncomingMessage,
     @Res() res: ServerResponse,
-  ): void {
-    this.views.find(taskId);
+  ): Promise<void> {
+    await this.views.find(taskId);
     const fromHeader = Number.parseInt(lastEventIdHeader ?? '', 10);
     const after =
       Number.isSafeInteger(fromHeader) && fromHeader >= 0 ? fromHeader : (query.last_event_id ?? 0);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { costOf, InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import {
+  EventLog,
   InvalidTaskIdError,
   SessionNotFoundError,
   TaskStore,
@@ -9,12 +10,11 @@ import {
   isTerminal,
   type NodeResultRecord,
   type TaskRecord,
+  type TaskEventType,
   type TaskStatus,
 } from '../session';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
-import { TaskEventBus } from './task-event-bus';
-import type { TaskEventType } from './task-events';
-import { GlobalSlots } from './concurrency/slot-limiter';
+import { Dispatcher } from './dispatch/dispatcher';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import {
   type GroupStatusDto,
@@ -56,7 +56,8 @@ const COUNTS_ONLY: Readonly<Record<TaskEventType, boolean>> = {
 
 interface ReusedView {
   until: number;
-  view: TaskStatusDto;
+  /** Being built (the store answers asynchronously): concurrent requests share one build. */
+  view: Promise<TaskStatusDto>;
   /** The view as UTF-8 JSON bytes, and their ETag, once a client asked for them. */
   serialized?: { body: Buffer; etag: string };
 }
@@ -73,12 +74,12 @@ export class TaskViewService {
   constructor(
     private readonly store: TaskStore,
     private readonly orchestrator: BatchOrchestrator,
-    private readonly globalSlots: GlobalSlots,
+    private readonly dispatcher: Dispatcher,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
-    bus: TaskEventBus,
+    events: EventLog,
   ) {
     // a cancel, an error, a group or the task ending changes more than counts: such a status is never reused
-    bus.all().subscribe((e) => {
+    events.all().subscribe((e) => {
       if (COUNTS_ONLY[e.type]) return;
       for (const key of this.recent.keys()) if (key.startsWith(`${e.taskId}\0`)) this.recent.delete(key);
     });
@@ -86,10 +87,10 @@ export class TaskViewService {
 
   private readonly recent = new Map<string, ReusedView>();
 
-  /** The task, or 400 for a malformed id and 404 for an unknown one. */
-  find(taskId: string): TaskRecord {
+  /** The task, or 400 for a malformed id and 404 for an unknown one. Reads only (a cancel goes to the orchestrator). */
+  async find(taskId: string): Promise<TaskRecord> {
     if (!isTaskId(taskId)) throw new InvalidTaskIdError(taskId);
-    const task = this.store.findTask(taskId);
+    const task = await this.store.findTask(taskId);
     if (!task) throw new SessionNotFoundError(taskId);
     return task;
   }
@@ -99,16 +100,17 @@ export class TaskViewService {
    * `results`/`errors` are listed per group from `page.offset`, at most `page.limit` each (default: all of them for
    * tasks up to 10,000 nodes, the first 1,000 per group beyond — a 100,000-node task stays cheap to poll).
    */
-  status(taskId: string, page: StatusPage = {}): TaskStatusDto {
+  status(taskId: string, page: StatusPage = {}): Promise<TaskStatusDto> {
     return this.reused(taskId, page).view;
   }
 
   /** `status` as UTF-8 JSON bytes with a weak ETag of them, both made once per reused view. */
-  statusJson(taskId: string, page: StatusPage = {}): { body: Buffer; etag: string } {
+  async statusJson(taskId: string, page: StatusPage = {}): Promise<{ body: Buffer; etag: string }> {
     const entry = this.reused(taskId, page);
+    const view = await entry.view;
     if (!entry.serialized) {
       // kept as UTF-8 bytes: sent as they are, not encoded again for every request
-      const body = Buffer.from(JSON.stringify(entry.view), 'utf8');
+      const body = Buffer.from(JSON.stringify(view), 'utf8');
       const digest = createHash('sha1').update(body).digest('base64url');
       entry.serialized = { body, etag: `W/"${body.length.toString(16)}-${digest}"` };
     }
@@ -123,21 +125,25 @@ export class TaskViewService {
     const entry: ReusedView = { until: now + STATUS_REUSE_MS, view: this.build(taskId, page) };
     if (this.recent.size >= MAX_REUSED_VIEWS) this.recent.clear();
     this.recent.set(key, entry);
+    // a failed build (unknown task, store error) is not reused
+    entry.view.catch(() => {
+      if (this.recent.get(key) === entry) this.recent.delete(key);
+    });
     return entry;
   }
 
-  private build(taskId: string, page: StatusPage): TaskStatusDto {
-    const task = this.find(taskId);
+  private async build(taskId: string, page: StatusPage): Promise<TaskStatusDto> {
+    const task = await this.find(taskId);
     const offset = page.offset ?? 0;
     const limit = page.limit ?? (task.totalNodes > FULL_LISTING_MAX_NODES ? DEFAULT_PAGE_LIMIT : Infinity);
-    const live = this.orchestrator.live(taskId);
+    const live = await this.orchestrator.live(taskId);
     const counts = { completed: 0, failed: 0, skipped: 0 };
     const byGroup = task.groups.map(() => ({ completed: 0, failed: 0, skipped: 0 }));
     let inputTokens = 0;
     let outputTokens = 0;
     let sumDurationMs = 0;
     let ran = 0;
-    for (const r of this.store.resultSummary(taskId)) {
+    for (const r of await this.store.resultSummary(taskId)) {
       counts[r.outcome] += r.count;
       if (byGroup[r.groupIndex]) byGroup[r.groupIndex][r.outcome] += r.count;
       inputTokens += r.inputTokens;
@@ -147,11 +153,20 @@ export class TaskViewService {
         ran += r.count;
       }
     }
-    const listed = (groupIndex: number, outcome: 'completed' | 'failed'): NodeResultRecord[] => {
+    const listed = async (
+      groupIndex: number,
+      outcome: 'completed' | 'failed',
+    ): Promise<NodeResultRecord[]> => {
       const total = byGroup[groupIndex][outcome];
       const n = Math.max(0, Math.min(limit, total - offset));
       return n > 0 ? this.store.nodeResultsPage(taskId, groupIndex, outcome, offset, n) : [];
     };
+    const pages = await Promise.all(
+      task.groups.map(async (_, i) => ({
+        results: await listed(i, 'completed'),
+        errors: await listed(i, 'failed'),
+      })),
+    );
     const groups = task.groups.map((g, i): GroupStatusDto => {
       const { completed, failed, skipped } = byGroup[i];
       return {
@@ -169,7 +184,7 @@ export class TaskViewService {
         completed_nodes: completed,
         failed_nodes: failed,
         skipped_nodes: skipped,
-        results: listed(i, 'completed').map((r) => ({
+        results: pages[i].results.map((r) => ({
           node_id: r.nodeId,
           file_path: r.filePath ?? '',
           file_size: r.fileSize ?? 0,
@@ -178,7 +193,7 @@ export class TaskViewService {
           attempts: r.attempts ?? 1,
           ...truncatedMember(r),
         })),
-        errors: listed(i, 'failed').map((r) => ({
+        errors: pages[i].errors.map((r) => ({
           node_id: r.nodeId,
           error_message: r.errorMessage ?? '',
           error_type: r.errorType ?? 'AGENT_ERROR',
@@ -191,7 +206,7 @@ export class TaskViewService {
       offset > 0 || byGroup.some((c) => c.completed > limit || c.failed > limit)
         ? { results_page: { offset, limit: Number.isFinite(limit) ? limit : null } }
         : {};
-    const scheduler = live ? { scheduler: this.schedulerView(live) } : {};
+    const scheduler = live ? { scheduler: await this.schedulerView(live) } : {};
     return {
       task_id: task.taskId,
       canvas_path: task.canvasPath,
@@ -211,7 +226,7 @@ export class TaskViewService {
       groups,
       performance_metrics: {
         ...(task.metrics ?? liveMetrics(task, live, sumDurationMs, ran)),
-        concurrency_limit: this.globalSlots.limit,
+        concurrency_limit: (await this.dispatcher.state()).limit,
       },
       usage: this.usage(inputTokens, outputTokens),
       ...paged,
@@ -219,8 +234,8 @@ export class TaskViewService {
     };
   }
 
-  private schedulerView(live: LiveTaskInfo): SchedulerStatusDto {
-    const s = this.orchestrator.schedulerState();
+  private async schedulerView(live: LiveTaskInfo): Promise<SchedulerStatusDto> {
+    const s = await this.orchestrator.schedulerState();
     return {
       policy: s.policy,
       waiting_for_slot: live.waitingForSlot,
@@ -242,9 +257,11 @@ export class TaskViewService {
     };
   }
 
-  list(filter: { status?: TaskStatus; limit?: number }): TaskSummaryDto[] {
-    return this.store.listTasks({ status: filter.status, limit: filter.limit ?? 20 }).map((task) => {
-      const c = this.store.nodeCounts(task.taskId);
+  async list(filter: { status?: TaskStatus; limit?: number }): Promise<TaskSummaryDto[]> {
+    const tasks = await this.store.listTasks({ status: filter.status, limit: filter.limit ?? 20 });
+    const counts = await Promise.all(tasks.map((task) => this.store.nodeCounts(task.taskId)));
+    return tasks.map((task, i) => {
+      const c = counts[i];
       return {
         task_id: task.taskId,
         canvas_path: task.canvasPath,

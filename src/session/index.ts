@@ -1,5 +1,30 @@
 export { SessionModule } from './session.module';
+export { SESSION_OPTIONS, type SessionModuleOptions } from './session.module-definition';
 export { SqliteTaskStore } from './sqlite-task-store';
+export { InMemoryTaskStore } from './in-memory-task-store';
+export { EventLog, REPLAY_PAGE, replayLog, type LogReader, type ReplayEnd } from './event-log';
+export { SqliteEventLog, insertTaskEvents } from './sqlite-event-log';
+export { InMemoryEventLog, type InMemoryEventLogOptions } from './in-memory-event-log';
+export {
+  TASK_EVENT_TYPES,
+  isTaskEventType,
+  taskEvent,
+  asTaskEvent,
+  type TaskEventType,
+  type TaskEventPayloads,
+  type TaskEventDraft,
+  type TaskEvent,
+  type WireTaskEvent,
+  type TruncationData,
+  type ProgressUpdateData,
+  type TaskCompletedData,
+  type TaskFailedData,
+  type GroupCompletedData,
+  type CancelledData,
+  type ErrorData,
+  type ResumedData,
+  type SessionCompletedData,
+} from './task-events';
 export {
   TaskStore,
   type AgentDurationRecord,

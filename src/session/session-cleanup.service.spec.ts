@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { resolveOptions } from '../config';
 import { SqliteDatabase } from '../database';
 import { SessionCleanupService } from './session-cleanup.service';
+import { SqliteEventLog } from './sqlite-event-log';
 import { SqliteTaskStore } from './sqlite-task-store';
 import type { TaskStore } from './task-store';
 
@@ -15,8 +16,8 @@ describe('SessionCleanupService', () => {
   let logSpy: jest.SpyInstance;
   const options = () => resolveOptions({ vaultRoot: dir, dataDir: dir, cleanupIntervalMs: 1_000 });
 
-  const finishedTask = (taskId: string, expiresAt: string) => {
-    store.createTask({
+  const finishedTask = async (taskId: string, expiresAt: string): Promise<void> => {
+    await store.createTask({
       taskId,
       canvasPath: 'a.canvas',
       maxConcurrent: 1,
@@ -24,15 +25,15 @@ describe('SessionCleanupService', () => {
       groups: [],
       createdAt: expiresAt,
     });
-    store.transition(taskId, 'running');
-    store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt });
+    await store.transition(taskId, 'running');
+    await store.transition(taskId, 'completed', { completedAt: expiresAt, expiresAt });
   };
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'session-cleanup-'));
     logSpy = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
-    store = new SqliteTaskStore(db);
+    store = new SqliteTaskStore(db, new SqliteEventLog(db));
   });
 
   afterEach(() => {
@@ -42,51 +43,52 @@ describe('SessionCleanupService', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sweep() removes expired tasks, keeps the others, and returns the removed ids', () => {
-    finishedTask('old', '2026-01-01T00:00:00.000Z');
-    finishedTask('fresh', '2026-12-31T00:00:00.000Z');
+  it('sweep() removes expired tasks, keeps the others, and returns the removed ids', async () => {
+    await finishedTask('old', '2026-01-01T00:00:00.000Z');
+    await finishedTask('fresh', '2026-12-31T00:00:00.000Z');
     const service = new SessionCleanupService(store, options());
-    expect(service.sweep(new Date('2026-06-01T00:00:00.000Z'))).toEqual(['old']);
-    expect(store.findTask('old')).toBeUndefined();
-    expect(store.findTask('fresh')).toBeDefined();
+    expect(await service.sweep(new Date('2026-06-01T00:00:00.000Z'))).toEqual(['old']);
+    expect(await store.findTask('old')).toBeUndefined();
+    expect(await store.findTask('fresh')).toBeDefined();
     expect(logSpy).toHaveBeenCalledWith('removed 1 expired task(s)');
   });
 
-  it('sweep() logs nothing when nothing expired', () => {
+  it('sweep() logs nothing when nothing expired', async () => {
     const service = new SessionCleanupService(store, options());
-    expect(service.sweep()).toEqual([]);
+    expect(await service.sweep()).toEqual([]);
     expect(logSpy).not.toHaveBeenCalledWith(expect.stringContaining('removed'));
   });
 
-  it('sweep() never throws: a store failure is logged and nothing is reported removed', () => {
+  it('sweep() never rejects: a store failure is logged and nothing is reported removed', async () => {
     const errorSpy = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     const failing = {
-      deleteExpired: () => {
-        throw new Error('database is locked');
-      },
+      deleteExpired: () => Promise.reject(new Error('database is locked')),
     } as unknown as TaskStore;
-    expect(new SessionCleanupService(failing, options()).sweep()).toEqual([]);
+    expect(await new SessionCleanupService(failing, options()).sweep()).toEqual([]);
     expect(errorSpy).toHaveBeenCalledWith('cleanup failed: database is locked');
   });
 
-  it('sweeps at start and on every interval, and leaves no timer after destroy', () => {
+  it('sweeps at start and on every interval, and leaves no timer after destroy', async () => {
     jest.useFakeTimers({ now: new Date('2026-06-01T00:00:00.000Z') });
-    finishedTask('expired-at-start', '2026-05-01T00:00:00.000Z');
+    await finishedTask('expired-at-start', '2026-05-01T00:00:00.000Z');
     const service = new SessionCleanupService(store, options());
     const sweep = jest.spyOn(service, 'sweep');
 
     service.onModuleInit();
     expect(sweep).toHaveBeenCalledTimes(1);
-    expect(store.findTask('expired-at-start')).toBeUndefined();
+    await sweep.mock.results[0].value;
+    expect(await store.findTask('expired-at-start')).toBeUndefined();
     expect(jest.getTimerCount()).toBe(1);
 
-    finishedTask('expires-soon', '2026-06-01T00:00:01.500Z');
+    await finishedTask('expires-soon', '2026-06-01T00:00:01.500Z');
     jest.advanceTimersByTime(1_000);
     expect(sweep).toHaveBeenCalledTimes(2);
-    expect(store.findTask('expires-soon')).toBeDefined();
+    await sweep.mock.results[1].value;
+    expect(await store.findTask('expires-soon')).toBeDefined();
     jest.advanceTimersByTime(1_000);
     expect(sweep).toHaveBeenCalledTimes(3);
-    expect(store.findTask('expires-soon')).toBeUndefined();
+    await sweep.mock.results[2].value;
+    expect(await store.findTask('expires-soon')).toBeUndefined();
 
     service.onModuleDestroy();
     expect(jest.getTimerCount()).toBe(0);

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
+import { OPTION_DEFAULTS } from '../config';
+import { InjectSessionOptions, type SessionModuleOptions } from './session.module-definition';
 import { TaskStore } from './task-store';
 
 /**
@@ -13,12 +14,15 @@ export class SessionCleanupService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly store: TaskStore,
-    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    @InjectSessionOptions() private readonly options: SessionModuleOptions,
   ) {}
 
   onModuleInit(): void {
-    this.sweep();
-    this.timer = setInterval(() => this.sweep(), this.options.cleanupIntervalMs);
+    void this.sweep();
+    this.timer = setInterval(
+      () => void this.sweep(),
+      this.options.cleanupIntervalMs ?? OPTION_DEFAULTS.cleanupIntervalMs,
+    );
     this.timer.unref();
   }
 
@@ -27,10 +31,10 @@ export class SessionCleanupService implements OnModuleInit, OnModuleDestroy {
     this.timer = undefined;
   }
 
-  /** Deletes every expired task now; returns their ids. */
-  sweep(now = new Date()): string[] {
+  /** Deletes every expired task now; returns their ids. Never rejects: a failure is logged. */
+  async sweep(now = new Date()): Promise<string[]> {
     try {
-      const removed = this.store.deleteExpired(now);
+      const removed = await this.store.deleteExpired(now);
       if (removed.length) this.logger.log(`removed ${removed.length} expired task(s)`);
       return removed;
     } catch (err) {

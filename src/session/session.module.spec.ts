@@ -1,10 +1,9 @@
-import { Global, Logger, Module } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { RESOLVED_OPTIONS, resolveOptions } from '../config';
-import { SqliteDatabase } from '../database';
+import { DatabaseModule, SqliteDatabase } from '../database';
 import { SessionModule } from './session.module';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
@@ -23,15 +22,13 @@ describe('SessionModule wiring', () => {
   });
 
   it('binds TaskStore to SQLite, and on close stops the cleanup timer and closes the database', async () => {
-    @Global()
-    @Module({
-      providers: [{ provide: RESOLVED_OPTIONS, useValue: resolveOptions({ vaultRoot: dir, dataDir: dir }) }],
-      exports: [RESOLVED_OPTIONS],
-    })
-    class OptionsModule {}
     const setIntervalSpy = jest.spyOn(global, 'setInterval');
     const clearIntervalSpy = jest.spyOn(global, 'clearInterval');
-    const moduleRef = await Test.createTestingModule({ imports: [OptionsModule, SessionModule] }).compile();
+    // standing alone: its own options and the database module it is handed, nothing global
+    const database = DatabaseModule.forRoot({ dataDir: dir });
+    const moduleRef = await Test.createTestingModule({
+      imports: [SessionModule.forRoot({ cleanupIntervalMs: 45_000, imports: [database] })],
+    }).compile();
     const app = moduleRef.createNestApplication();
     await app.init();
 
@@ -40,6 +37,7 @@ describe('SessionModule wiring', () => {
     const db = app.get(SqliteDatabase);
     expect(db.handle.open).toBe(true);
     expect(setIntervalSpy).toHaveBeenCalledTimes(1);
+    expect(setIntervalSpy).toHaveBeenCalledWith(expect.any(Function), 45_000);
     const timer = setIntervalSpy.mock.results[0].value as NodeJS.Timeout;
 
     await app.close();

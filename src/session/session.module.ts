@@ -1,13 +1,22 @@
 import { Module } from '@nestjs/common';
-import { DatabaseModule } from '../database';
+import { EventLog } from './event-log';
 import { SessionCleanupService } from './session-cleanup.service';
+import { SqliteEventLog } from './sqlite-event-log';
+import { SessionConfigurableModule } from './session.module-definition';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
-/** Task lifecycle and storage: the `TaskStore` port (SQLite adapter) and the cleanup loop. */
+/**
+ * Task lifecycle and storage: the `TaskStore` port (SQLite adapter) and the cleanup loop. Import it with
+ * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
+ * `DatabaseModule.forRoot(...)`.
+ */
 @Module({
-  imports: [DatabaseModule],
-  providers: [{ provide: TaskStore, useClass: SqliteTaskStore }, SessionCleanupService],
-  exports: [TaskStore],
+  providers: [
+    { provide: TaskStore, useClass: SqliteTaskStore },
+    { provide: EventLog, useClass: SqliteEventLog },
+    SessionCleanupService,
+  ],
+  exports: [TaskStore, EventLog],
 })
-export class SessionModule {}
+export class SessionModule extends SessionConfigurableModule {}

@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { Statement } from 'better-sqlite3';
 import { SqliteDatabase } from '../database';
+import { EventLog } from './event-log';
+import { settled } from './live-feed';
 import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
+import { insertTaskEvents } from './sqlite-event-log';
 import { assertTransition } from './state-machine';
 import {
   type AgentDurationRecord,
@@ -71,19 +74,19 @@ interface ResultRow {
   finished_at: string;
 }
 
-interface EventRow {
-  event_id: number;
-  type: string;
-  timestamp: string;
-  data_json: string;
-}
-
-/** `TaskStore` on the embedded SQLite database. Statements are prepared once. */
+/**
+ * `TaskStore` on the embedded SQLite database. Statements are prepared once. better-sqlite3 is synchronous: each
+ * operation is one transaction, its result handed back as a settled promise (a throw becomes a rejection). Events
+ * stored by an operation are published on the `EventLog` once their transaction committed.
+ */
 @Injectable()
 export class SqliteTaskStore extends TaskStore {
   private readonly s: Record<string, Statement>;
 
-  constructor(private readonly db: SqliteDatabase) {
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly events: EventLog,
+  ) {
     super();
     const h = db.handle;
     this.s = {
@@ -105,14 +108,6 @@ export class SqliteTaskStore extends TaskStore {
            error_message = CASE WHEN @set_error THEN @error_message ELSE error_message END,
            metrics_json = coalesce(@metrics_json, metrics_json)
          WHERE task_id = @task_id`,
-      ),
-      exists: h.prepare('SELECT 1 AS one FROM tasks WHERE task_id = ?'),
-      lastEvent: h.prepare('SELECT max(event_id) AS last FROM task_events WHERE task_id = ?'),
-      insertEvent: h.prepare(
-        'INSERT INTO task_events (task_id, event_id, type, timestamp, data_json) VALUES (?, ?, ?, ?, ?)',
-      ),
-      eventsAfter: h.prepare(
-        'SELECT event_id, type, timestamp, data_json FROM task_events WHERE task_id = ? AND event_id > ? ORDER BY event_id LIMIT ?',
       ),
       upsertResult: h.prepare(
         `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, started_at, finished_at)
@@ -155,65 +150,74 @@ export class SqliteTaskStore extends TaskStore {
     };
   }
 
-  agentDurations(): AgentDurationRecord[] {
-    const rows = this.s.agentDurations.all() as { agent_type: string; mean_ms: number; samples: number }[];
-    return rows.map((r) => ({ agentType: r.agent_type, meanMs: r.mean_ms, samples: r.samples }));
-  }
-
-  saveAgentDurations(durations: AgentDurationRecord[]): boolean {
-    if (!this.db.handle.open) return false;
-    const now = new Date().toISOString();
-    this.db.handle.transaction(() => {
-      for (const d of durations) this.s.saveAgentDuration.run(d.agentType, d.meanMs, d.samples, now);
-    })();
-    return true;
-  }
-
-  createTask(task: NewTask, idempotency?: IdempotencyClaim): { task: TaskRecord; created: boolean } {
-    return this.db.transaction(() => {
-      if (idempotency) {
-        const existing = this.s.byKey.get(idempotency.key) as TaskRow | undefined;
-        if (existing) {
-          if (existing.request_hash !== idempotency.requestHash) {
-            throw new IdempotencyKeyReusedError(idempotency.key, existing.task_id);
-          }
-          return { task: toTask(existing), created: false };
-        }
-      }
-      this.s.insertTask.run({
-        task_id: task.taskId,
-        canvas_path: task.canvasPath,
-        max_concurrent: task.maxConcurrent,
-        timeout_ms: task.timeoutMs,
-        groups_json: JSON.stringify(task.groups),
-        total_nodes: task.groups.reduce((n, g) => n + g.nodeIds.length, 0),
-        created_at: task.createdAt,
-        idempotency_key: idempotency?.key ?? null,
-        request_hash: idempotency?.requestHash ?? null,
-      });
-      return { task: this.get(task.taskId), created: true };
+  agentDurations(): Promise<AgentDurationRecord[]> {
+    return settled(() => {
+      const rows = this.s.agentDurations.all() as { agent_type: string; mean_ms: number; samples: number }[];
+      return rows.map((r) => ({ agentType: r.agent_type, meanMs: r.mean_ms, samples: r.samples }));
     });
   }
 
-  findTask(taskId: string): TaskRecord | undefined {
-    const row = this.s.byId.get(taskId) as TaskRow | undefined;
-    return row && toTask(row);
+  saveAgentDurations(durations: AgentDurationRecord[]): Promise<boolean> {
+    return settled(() => {
+      if (!this.db.handle.open) return false;
+      const now = new Date().toISOString();
+      this.db.transaction(() => {
+        for (const d of durations) this.s.saveAgentDuration.run(d.agentType, d.meanMs, d.samples, now);
+      });
+      return true;
+    });
   }
 
-  taskStatus(taskId: string): TaskStatus | undefined {
-    return this.s.statusById.get(taskId) as TaskStatus | undefined;
+  createTask(task: NewTask, idempotency?: IdempotencyClaim): Promise<{ task: TaskRecord; created: boolean }> {
+    return settled(() =>
+      this.db.transaction(() => {
+        if (idempotency) {
+          const existing = this.s.byKey.get(idempotency.key) as TaskRow | undefined;
+          if (existing) {
+            if (existing.request_hash !== idempotency.requestHash) {
+              throw new IdempotencyKeyReusedError(idempotency.key, existing.task_id);
+            }
+            return { task: toTask(existing), created: false };
+          }
+        }
+        this.s.insertTask.run({
+          task_id: task.taskId,
+          canvas_path: task.canvasPath,
+          max_concurrent: task.maxConcurrent,
+          timeout_ms: task.timeoutMs,
+          groups_json: JSON.stringify(task.groups),
+          total_nodes: task.groups.reduce((n, g) => n + g.nodeIds.length, 0),
+          created_at: task.createdAt,
+          idempotency_key: idempotency?.key ?? null,
+          request_hash: idempotency?.requestHash ?? null,
+        });
+        return { task: this.get(task.taskId), created: true };
+      }),
+    );
   }
 
-  statusCounts(): Record<TaskStatus, number> {
-    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const row of this.s.statusCounts.all() as { status: TaskStatus; n: number }[])
-      counts[row.status] = row.n;
-    return counts;
+  findTask(taskId: string): Promise<TaskRecord | undefined> {
+    return settled(() => this.find(taskId));
   }
 
-  listTasks({ status, limit }: { status?: TaskStatus; limit: number }): TaskRecord[] {
-    const rows = (status ? this.s.listByStatus.all(status, limit) : this.s.list.all(limit)) as TaskRow[];
-    return rows.map(toTask);
+  taskStatus(taskId: string): Promise<TaskStatus | undefined> {
+    return settled(() => this.s.statusById.get(taskId) as TaskStatus | undefined);
+  }
+
+  statusCounts(): Promise<Record<TaskStatus, number>> {
+    return settled(() => {
+      const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+      for (const row of this.s.statusCounts.all() as { status: TaskStatus; n: number }[])
+        counts[row.status] = row.n;
+      return counts;
+    });
+  }
+
+  listTasks({ status, limit }: { status?: TaskStatus; limit: number }): Promise<TaskRecord[]> {
+    return settled(() => {
+      const rows = (status ? this.s.listByStatus.all(status, limit) : this.s.list.all(limit)) as TaskRow[];
+      return rows.map(toTask);
+    });
   }
 
   transition(
@@ -221,23 +225,27 @@ export class SqliteTaskStore extends TaskStore {
     to: TaskStatus,
     patch: TransitionPatch = {},
     events: readonly EventDraft[] = [],
-  ): { task: TaskRecord; events: TaskEventRecord[] } {
-    return this.db.transaction(() => {
-      const current = this.get(taskId);
-      assertTransition(taskId, current.status, to);
-      this.s.update.run({
-        task_id: taskId,
-        status: to,
-        started_at: patch.startedAt ?? null,
-        completed_at: patch.completedAt ?? null,
-        deadline_at: patch.deadlineAt ?? null,
-        expires_at: patch.expiresAt ?? null,
-        set_error: patch.errorMessage !== undefined ? 1 : 0,
-        error_message: patch.errorMessage ?? null,
-        metrics_json: patch.metrics ? JSON.stringify(patch.metrics) : null,
+  ): Promise<{ task: TaskRecord; events: TaskEventRecord[] }> {
+    return settled(() => {
+      const done = this.db.transaction(() => {
+        const current = this.get(taskId);
+        assertTransition(taskId, current.status, to);
+        this.s.update.run({
+          task_id: taskId,
+          status: to,
+          started_at: patch.startedAt ?? null,
+          completed_at: patch.completedAt ?? null,
+          deadline_at: patch.deadlineAt ?? null,
+          expires_at: patch.expiresAt ?? null,
+          set_error: patch.errorMessage !== undefined ? 1 : 0,
+          error_message: patch.errorMessage ?? null,
+          metrics_json: patch.metrics ? JSON.stringify(patch.metrics) : null,
+        });
+        const stored = this.insertEvents(taskId, events);
+        return { task: this.get(taskId), events: stored };
       });
-      const stored = events.map((e) => this.insertEvent(taskId, e));
-      return { task: this.get(taskId), events: stored };
+      this.publish(done.events);
+      return done;
     });
   }
 
@@ -245,85 +253,75 @@ export class SqliteTaskStore extends TaskStore {
     taskId: string,
     result: NodeResultRecord,
     events: readonly EventDraft[],
-  ): TaskEventRecord[] {
-    return this.db.transaction(() => {
-      this.upsert(taskId, result);
-      return events.map((e) => this.insertEvent(taskId, e));
+  ): Promise<TaskEventRecord[]> {
+    return settled(() => this.recordResults(taskId, [result], events));
+  }
+
+  unfinishedTasks(): Promise<TaskRecord[]> {
+    return settled(() => (this.s.unfinished.all() as TaskRow[]).map(toTask));
+  }
+
+  markResumed(taskId: string, event: EventDraft): Promise<TaskEventRecord> {
+    return settled(() => {
+      const stored = this.db.transaction(() => {
+        this.s.resumed.run(taskId);
+        return this.insertEvents(taskId, [event]);
+      });
+      this.publish(stored);
+      return stored[0];
     });
   }
 
-  unfinishedTasks(): TaskRecord[] {
-    return (this.s.unfinished.all() as TaskRow[]).map(toTask);
-  }
-
-  markResumed(taskId: string, event: EventDraft): TaskEventRecord {
-    return this.db.transaction(() => {
-      this.s.resumed.run(taskId);
-      return this.insertEvent(taskId, event);
+  recordPeak(taskId: string, peak: number): Promise<void> {
+    return settled(() => {
+      this.s.peak.run(peak, taskId);
     });
-  }
-
-  recordPeak(taskId: string, peak: number): void {
-    this.s.peak.run(peak, taskId);
   }
 
   recordNodeResults(
     taskId: string,
     results: readonly NodeResultRecord[],
     events: readonly EventDraft[],
-  ): TaskEventRecord[] {
-    return this.db.transaction(() => {
-      results.forEach((r) => this.upsert(taskId, r));
-      return events.map((e) => this.insertEvent(taskId, e));
-    });
+  ): Promise<TaskEventRecord[]> {
+    return settled(() => this.recordResults(taskId, results, events));
   }
 
-  requestCancel(taskId: string, mode: 'graceful' | 'abort'): CancelRequest {
-    return this.db.transaction((): CancelRequest => {
-      const task = this.findTask(taskId);
-      if (!task) return { outcome: 'not-found' };
-      if (isTerminal(task.status)) return { outcome: 'finished', task };
-      this.s.cancelRequested.run(mode, taskId);
-      return { outcome: 'requested', task: { ...task, cancelRequested: task.cancelRequested ?? mode } };
-    });
+  requestCancel(taskId: string, mode: 'graceful' | 'abort'): Promise<CancelRequest> {
+    return settled(() =>
+      this.db.transaction((): CancelRequest => {
+        const task = this.find(taskId);
+        if (!task) return { outcome: 'not-found' };
+        if (isTerminal(task.status)) return { outcome: 'finished', task };
+        this.s.cancelRequested.run(mode, taskId);
+        return { outcome: 'requested', task: { ...task, cancelRequested: task.cancelRequested ?? mode } };
+      }),
+    );
   }
 
-  appendEvent(taskId: string, event: EventDraft): TaskEventRecord {
-    return this.db.transaction(() => this.insertEvent(taskId, event));
+  nodeResults(taskId: string): Promise<NodeResultRecord[]> {
+    return settled(() => (this.s.results.all(taskId) as ResultRow[]).map(toResultRecord));
   }
 
-  eventsAfter(taskId: string, afterId: number, limit = 10_000): TaskEventRecord[] {
-    return (this.s.eventsAfter.all(taskId, afterId, limit) as EventRow[]).map((r) => ({
-      id: r.event_id,
-      taskId,
-      type: r.type,
-      timestamp: r.timestamp,
-      data: JSON.parse(r.data_json) as Record<string, unknown>,
-    }));
-  }
-
-  nodeResults(taskId: string): NodeResultRecord[] {
-    return (this.s.results.all(taskId) as ResultRow[]).map(toResultRecord);
-  }
-
-  resultSummary(taskId: string): GroupOutcomeSummary[] {
-    return (
-      this.s.summary.all(taskId) as {
-        group_index: number;
-        outcome: NodeOutcome;
-        n: number;
-        input_tokens: number;
-        output_tokens: number;
-        duration_ms: number;
-      }[]
-    ).map((r) => ({
-      groupIndex: r.group_index,
-      outcome: r.outcome,
-      count: r.n,
-      inputTokens: r.input_tokens,
-      outputTokens: r.output_tokens,
-      sumDurationMs: r.duration_ms,
-    }));
+  resultSummary(taskId: string): Promise<GroupOutcomeSummary[]> {
+    return settled(() =>
+      (
+        this.s.summary.all(taskId) as {
+          group_index: number;
+          outcome: NodeOutcome;
+          n: number;
+          input_tokens: number;
+          output_tokens: number;
+          duration_ms: number;
+        }[]
+      ).map((r) => ({
+        groupIndex: r.group_index,
+        outcome: r.outcome,
+        count: r.n,
+        inputTokens: r.input_tokens,
+        outputTokens: r.output_tokens,
+        sumDurationMs: r.duration_ms,
+      })),
+    );
   }
 
   nodeResultsPage(
@@ -332,40 +330,64 @@ export class SqliteTaskStore extends TaskStore {
     outcome: NodeOutcome,
     offset: number,
     limit: number,
-  ): NodeResultRecord[] {
-    if (limit <= 0) return [];
-    return (this.s.page.all(taskId, groupIndex, outcome, limit, offset) as ResultRow[]).map(toResultRecord);
-  }
-
-  nodeCounts(taskId: string): NodeCounts {
-    const counts: NodeCounts = { completed: 0, failed: 0, skipped: 0 };
-    for (const r of this.s.counts.all(taskId) as { outcome: NodeOutcome; n: number }[])
-      counts[r.outcome] = r.n;
-    return counts;
-  }
-
-  deleteExpired(now: Date): string[] {
-    return this.db.transaction(() => {
-      const ids = (this.s.expired.all(now.toISOString()) as { task_id: string }[]).map((r) => r.task_id);
-      for (const id of ids) this.s.deleteTask.run(id);
-      return ids;
+  ): Promise<NodeResultRecord[]> {
+    return settled(() => {
+      if (limit <= 0) return [];
+      return (this.s.page.all(taskId, groupIndex, outcome, limit, offset) as ResultRow[]).map(toResultRecord);
     });
   }
 
+  nodeCounts(taskId: string): Promise<NodeCounts> {
+    return settled(() => {
+      const counts: NodeCounts = { completed: 0, failed: 0, skipped: 0 };
+      for (const r of this.s.counts.all(taskId) as { outcome: NodeOutcome; n: number }[])
+        counts[r.outcome] = r.n;
+      return counts;
+    });
+  }
+
+  deleteExpired(now: Date): Promise<string[]> {
+    return settled(() =>
+      this.db.transaction(() => {
+        const ids = (this.s.expired.all(now.toISOString()) as { task_id: string }[]).map((r) => r.task_id);
+        for (const id of ids) this.s.deleteTask.run(id);
+        return ids;
+      }),
+    );
+  }
+
+  /** Stores the results and their events in one transaction, then publishes the events. */
+  private recordResults(
+    taskId: string,
+    results: readonly NodeResultRecord[],
+    events: readonly EventDraft[],
+  ): TaskEventRecord[] {
+    const stored = this.db.transaction(() => {
+      results.forEach((r) => this.upsert(taskId, r));
+      return this.insertEvents(taskId, events);
+    });
+    this.publish(stored);
+    return stored;
+  }
+
+  private publish(stored: readonly TaskEventRecord[]): void {
+    if (stored.length) this.events.publish(stored);
+  }
+
+  private find(taskId: string): TaskRecord | undefined {
+    const row = this.s.byId.get(taskId) as TaskRow | undefined;
+    return row && toTask(row);
+  }
+
   private get(taskId: string): TaskRecord {
-    const task = this.findTask(taskId);
+    const task = this.find(taskId);
     if (!task) throw new SessionNotFoundError(taskId);
     return task;
   }
 
-  private insertEvent(taskId: string, e: EventDraft): TaskEventRecord {
-    // The next id from the events themselves (the primary key's last entry), not from a counter in the task's row:
-    // updating that row rewrote all of it, node ids included — megabytes per event for a 100,000-node task.
-    const { last } = this.s.lastEvent.get(taskId) as { last: number | null };
-    if (last === null && this.s.exists.get(taskId) === undefined) throw new SessionNotFoundError(taskId);
-    const id = (last ?? 0) + 1;
-    this.s.insertEvent.run(taskId, id, e.type, e.timestamp, JSON.stringify(e.data));
-    return { id, taskId, ...e };
+  /** The event log's own write, inside the caller's transaction (published by the caller once it committed). */
+  private insertEvents(taskId: string, drafts: readonly EventDraft[]): TaskEventRecord[] {
+    return insertTaskEvents(this.db, taskId, drafts);
   }
 
   private upsert(taskId: string, r: NodeResultRecord): void {

@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { TaskStore } from '../../session';
 
 /** Weight of a new observation in the running mean (an exponentially weighted moving average). */
@@ -12,16 +12,22 @@ export interface DurationEstimate {
 /**
  * How long each agent type takes, learned from completed nodes (an exponentially weighted mean, so a provider that
  * gets slower is followed) and kept by the `TaskStore`, so a fresh process dispatches longest-expected first from its
- * first batch. Observations are written in one transaction when a batch ends and at shutdown.
+ * first batch. The stored estimates are loaded at start (`onModuleInit`, before any batch is admitted);
+ * observations are written in one store operation when a batch ends and at shutdown.
  */
 @Injectable()
-export class DurationEstimates implements OnApplicationShutdown {
+export class DurationEstimates implements OnModuleInit, OnApplicationShutdown {
   private readonly estimates = new Map<string, DurationEstimate>();
   private readonly dirty = new Set<string>();
 
-  constructor(private readonly store: TaskStore) {
-    for (const r of store.agentDurations())
-      this.estimates.set(r.agentType, { meanMs: r.meanMs, samples: r.samples });
+  constructor(private readonly store: TaskStore) {}
+
+  /** Loads what earlier processes learned (an estimate observed here already is kept). */
+  async onModuleInit(): Promise<void> {
+    for (const r of await this.store.agentDurations()) {
+      if (!this.estimates.has(r.agentType))
+        this.estimates.set(r.agentType, { meanMs: r.meanMs, samples: r.samples });
+    }
   }
 
   /** The expected duration of one node of `agentType`, or `undefined` before any was seen. */
@@ -46,17 +52,26 @@ export class DurationEstimates implements OnApplicationShutdown {
     );
   }
 
-  /** Writes what changed since the last save. */
-  save(): void {
+  /**
+   * Writes what changed since the last save (left to write later when the store is closed already). An observation
+   * made while the write is under way is written by the next save.
+   */
+  async save(): Promise<void> {
     if (!this.dirty.size) return;
     const changed = [...this.dirty].map((agentType) => {
       const e = this.estimates.get(agentType) as DurationEstimate;
       return { agentType, meanMs: e.meanMs, samples: e.samples };
     });
-    if (this.store.saveAgentDurations(changed)) this.dirty.clear();
+    this.dirty.clear();
+    let saved = false;
+    try {
+      saved = await this.store.saveAgentDurations(changed);
+    } finally {
+      if (!saved) for (const c of changed) this.dirty.add(c.agentType);
+    }
   }
 
-  onApplicationShutdown(): void {
-    this.save();
+  async onApplicationShutdown(): Promise<void> {
+    await this.save();
   }
 }

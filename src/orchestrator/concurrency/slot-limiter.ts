@@ -1,4 +1,5 @@
 import { Sema } from 'async-sema';
+import type { SchedulingPolicy } from '../dispatch/dispatcher';
 
 /** A held slot. `release()` is idempotent: a second call does nothing (async-sema would raise its limit). */
 export interface Slot {
@@ -45,9 +46,6 @@ export class SlotLimiter {
     return this.sema.nrWaiting();
   }
 }
-
-/** How the process-wide slots are shared between batches. */
-export type SchedulingPolicy = 'fair' | 'fifo';
 
 interface Waiter {
   resolve: (slot: Slot) => void;

@@ -1,12 +1,6 @@
-import { type ExecutionContext, HttpException, UnauthorizedException } from '@nestjs/common';
+import { HttpException, UnauthorizedException } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
-import {
-  ApiTokenCheck,
-  ApiTokenGuard,
-  SESSION_COOKIE,
-  type TokenRequest,
-  TooManyAuthFailures,
-} from './api-token.guard';
+import { ApiTokenCheck, SESSION_COOKIE, type TokenRequest, TooManyAuthFailures } from './api-token';
 import { AuthFailureLimiter } from './auth-throttle';
 import { LoginSessions } from './login-sessions';
 
@@ -24,47 +18,45 @@ const request = (req: Partial<TokenRequest>): TokenRequest => ({
   ...req,
 });
 
-const contextFor = (req: Partial<TokenRequest>, res = { setHeader: jest.fn() }): ExecutionContext =>
-  ({
-    switchToHttp: () => ({ getRequest: () => request(req), getResponse: () => res }),
-  }) as unknown as ExecutionContext;
-
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
-describe('ApiTokenGuard', () => {
-  const guard = new ApiTokenGuard(TOKEN);
+describe('ApiTokenCheck.assertRequest (every route, applied once per request by the edge)', () => {
+  const check = new ApiTokenCheck(TOKEN);
+  /** The credential that lets the request through (throws when none does). */
+  const credentialOf = (req: Partial<TokenRequest>, on = check) => on.assertRequest(request(req));
 
   it('lets everything through when no token is configured', () => {
     for (const token of [undefined, '']) {
-      expect(new ApiTokenGuard(token).canActivate(contextFor({}))).toBe(true);
-      expect(new ApiTokenGuard(token).canActivate(contextFor(bearer('wrong')))).toBe(true);
+      expect(credentialOf({}, new ApiTokenCheck(token))).toEqual({ via: 'none' });
+      expect(credentialOf(bearer('wrong'), new ApiTokenCheck(token))).toEqual({ via: 'none' });
     }
   });
 
   it('accepts the right bearer token on any route', () => {
-    expect(guard.canActivate(contextFor(bearer(TOKEN)))).toBe(true);
-    expect(guard.canActivate(contextFor({ ...bearer(TOKEN), path: '/parallel/events/t1' }))).toBe(true);
+    expect(credentialOf(bearer(TOKEN))).toEqual({ via: 'bearer', token: TOKEN });
+    expect(credentialOf({ ...bearer(TOKEN), path: '/parallel/events/t1' })).toEqual({
+      via: 'bearer',
+      token: TOKEN,
+    });
   });
 
   it('exempts /health, the login form, signing out and the dashboard code', () => {
     for (const path of ['/health', '/login', '/logout', '/ui/app.js']) {
-      expect(guard.canActivate(contextFor({ path }))).toBe(true);
+      expect(credentialOf({ path })).toEqual({ via: 'none' });
     }
   });
 
   it('accepts ?access_token on the SSE stream, the docs and the dashboard page (clients that cannot set headers)', () => {
     const query = { access_token: TOKEN };
     for (const path of ['/parallel/events/3f2a9c1e', '/docs', '/docs/swagger-ui.css', '/']) {
-      expect(guard.canActivate(contextFor({ path, query }))).toBe(true);
+      expect(credentialOf({ path, query })).toEqual({ via: 'query', token: TOKEN });
     }
   });
 
   it.each([['/parallel/execute'], ['/parallel/3f2a9c1e'], ['/agents'], ['/docsx']])(
     'does not accept ?access_token on %s',
     (path) => {
-      expect(() => guard.canActivate(contextFor({ path, query: { access_token: TOKEN } }))).toThrow(
-        UnauthorizedException,
-      );
+      expect(() => credentialOf({ path, query: { access_token: TOKEN } })).toThrow(UnauthorizedException);
     },
   );
 
@@ -85,39 +77,29 @@ describe('ApiTokenGuard', () => {
     ['the token as the session cookie', { cookies: { [SESSION_COOKIE]: TOKEN } }],
     ['the token as the cookie of earlier versions', { cookies: { canvas_batch_token: TOKEN } }],
   ])('refuses %s with 401', (_what, req: Partial<TokenRequest>) => {
-    expect(() => new ApiTokenGuard(TOKEN).canActivate(contextFor(req))).toThrow(UnauthorizedException);
+    expect(() => credentialOf(req, new ApiTokenCheck(TOKEN))).toThrow(UnauthorizedException);
   });
 
   it('prefers the header over the query: a wrong header is refused even with a right ?access_token', () => {
-    const ctx = contextFor({
-      ...bearer('wrong'),
-      path: '/parallel/events/t1',
-      query: { access_token: TOKEN },
-    });
-    expect(() => guard.canActivate(ctx)).toThrow(UnauthorizedException);
+    const req = { ...bearer('wrong'), path: '/parallel/events/t1', query: { access_token: TOKEN } };
+    expect(() => credentialOf(req)).toThrow(UnauthorizedException);
   });
 
   it('says how to authenticate', () => {
-    expect(() => guard.canActivate(contextFor({}))).toThrow(
-      'A valid API token is required (Authorization: Bearer <token>)',
-    );
+    expect(() => credentialOf({})).toThrow('A valid API token is required (Authorization: Bearer <token>)');
   });
 
-  it('shares the check it is given, and sets Retry-After when the client is blocked', () => {
-    const check = new ApiTokenCheck(TOKEN, { failureLimit: 1 });
-    const shared = new ApiTokenGuard(check);
-    const res = { setHeader: jest.fn() };
-    expect(() => shared.canActivate(contextFor({ ...bearer('wrong'), ip: '10.0.0.1' }, res))).toThrow(
-      UnauthorizedException,
-    );
-    expect(res.setHeader).not.toHaveBeenCalled();
-    expect(() => shared.canActivate(contextFor({ ...bearer(TOKEN), ip: '10.0.0.1' }, res))).toThrow(
-      TooManyAuthFailures,
-    );
-    expect(res.setHeader).toHaveBeenCalledWith('Retry-After', '60');
-    // the middleware's sessions are the guard's
-    const cookies = { [SESSION_COOKIE]: check.sessions.create() };
-    expect(shared.canActivate(contextFor({ cookies, ip: '10.0.0.1' }))).toBe(true);
+  it('compares a token once per request, and a session not at all', () => {
+    const spy = jest.spyOn(check, 'matches');
+    credentialOf(bearer(TOKEN));
+    credentialOf({ path: '/parallel/events/t1', query: { access_token: TOKEN } });
+    expect(() => credentialOf(bearer('wrong'))).toThrow(UnauthorizedException);
+    expect(spy).toHaveBeenCalledTimes(3);
+    expect(credentialOf({ cookies: { [SESSION_COOKIE]: check.sessions.create() } })).toEqual({
+      via: 'session',
+    });
+    expect(spy).toHaveBeenCalledTimes(3);
+    spy.mockRestore();
   });
 });
 

@@ -1,12 +1,4 @@
-import {
-  CanActivate,
-  ExecutionContext,
-  HttpException,
-  HttpStatus,
-  Injectable,
-  UnauthorizedException,
-} from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { HttpException, HttpStatus, UnauthorizedException } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuthFailureLimiter, clientKey } from './auth-throttle';
 import { LoginSessions } from './login-sessions';
@@ -51,6 +43,12 @@ export class TooManyAuthFailures extends HttpException {
   }
 }
 
+/**
+ * What let a request through: the token (as `Authorization: Bearer` or `?access_token=`), the session cookie, or
+ * nothing because none is needed (no token configured, an open route).
+ */
+export type Credential = { via: 'bearer' | 'query'; token: string } | { via: 'session' } | { via: 'none' };
+
 export interface ApiTokenCheckOptions {
   /** Failed token attempts allowed per client per minute (`AUTH_FAILURE_LIMIT`). */
   failureLimit?: number;
@@ -67,7 +65,8 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
  * SSE stream, the docs and the dashboard page; or the session cookie the sign-in sets (state changes through the
  * cookie also need `X-Requested-With`). Tokens are compared as SHA-256 digests in constant time (nothing about the
  * token's length leaks). A client that sent `failureLimit` wrong tokens in a minute gets 429 for any token until the
- * minute ends; a live session still passes (its value cannot be guessed, so it is no oracle).
+ * minute ends; a live session still passes (its value cannot be guessed, so it is no oracle). Applied once per
+ * request, by `apiTokenMiddleware` at the HTTP edge (`configureHttpEdge`).
  */
 export class ApiTokenCheck {
   private readonly expected: Buffer | undefined;
@@ -84,9 +83,13 @@ export class ApiTokenCheck {
     return this.expected !== undefined;
   }
 
-  /** Throws 401 unless the request carries a valid credential, 429 when its client failed too often. */
-  assertRequest(req: TokenRequest): void {
-    if (!this.expected || OPEN_ROUTES.has(req.path) || req.path.startsWith(OPEN_PREFIX)) return;
+  /**
+   * Throws 401 unless the request carries a valid credential, 429 when its client failed too often; else says which
+   * credential it was (a token is compared once: the caller reuses the answer instead of comparing again).
+   */
+  assertRequest(req: TokenRequest): Credential {
+    if (!this.expected || OPEN_ROUTES.has(req.path) || req.path.startsWith(OPEN_PREFIX))
+      return { via: 'none' };
     const auth = req.headers.authorization;
     const bearer = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const query = (req.query ?? {}) as Record<string, unknown>;
@@ -94,10 +97,16 @@ export class ApiTokenCheck {
       typeof query.access_token === 'string' && QUERY_TOKEN_ROUTES.some((r) => r.test(req.path))
         ? query.access_token
         : undefined;
-    const token = bearer ?? fromQuery;
-    if (token !== undefined) return this.assertToken(token, req.ip);
+    if (bearer !== undefined) {
+      this.assertToken(bearer, req.ip);
+      return { via: 'bearer', token: bearer };
+    }
+    if (fromQuery !== undefined) {
+      this.assertToken(fromQuery, req.ip);
+      return { via: 'query', token: fromQuery };
+    }
     const csrfOk = SAFE_METHODS.has(req.method ?? 'GET') || req.headers[CSRF_HEADER] !== undefined;
-    if (csrfOk && this.sessions.verify(this.sessionOf(req))) return;
+    if (csrfOk && this.sessions.verify(this.sessionOf(req))) return { via: 'session' };
     throw new UnauthorizedException(UNAUTHORIZED);
   }
 
@@ -123,28 +132,5 @@ export class ApiTokenCheck {
   sessionOf(req: Pick<TokenRequest, 'cookies'>): string | undefined {
     const value = ((req.cookies ?? {}) as Record<string, unknown>)[SESSION_COOKIE];
     return typeof value === 'string' ? value : undefined;
-  }
-}
-
-/** The token check as a global guard for every Nest route (the same check, sessions and counts as the middleware). */
-@Injectable()
-export class ApiTokenGuard implements CanActivate {
-  private readonly check: ApiTokenCheck;
-
-  constructor(check: ApiTokenCheck | string | undefined) {
-    this.check = check instanceof ApiTokenCheck ? check : new ApiTokenCheck(check);
-  }
-
-  canActivate(context: ExecutionContext): boolean {
-    const http = context.switchToHttp();
-    try {
-      this.check.assertRequest(http.getRequest<Request>());
-    } catch (err) {
-      if (err instanceof TooManyAuthFailures) {
-        http.getResponse<Response>().setHeader('Retry-After', String(err.retryAfterSeconds));
-      }
-      throw err;
-    }
-    return true;
   }
 }

@@ -4,8 +4,7 @@ import type {
   PerformanceMetrics,
   TaskEventRecord,
   TerminalStatus,
-} from '../session';
-import type { TruncationDto } from './dto/task-status.dto';
+} from './task.types';
 
 /*
  * The task events of the API, one vocabulary for producers and consumers: each event's name selects its payload,
@@ -29,6 +28,19 @@ export type ProgressUpdateData = {
   status: 'running';
 };
 
+/**
+ * What the size caps left out of a node's run, as on the wire: each member only when not 0 (the HTTP layer's
+ * `TruncationDto` has the same members).
+ */
+export type TruncationData = {
+  /** Of the node's content, beyond `AGENT_MAX_INPUT_CHARS`: the agent was given only the start. */
+  input_chars?: number;
+  /** Of the agent's output, beyond `RESULT_MAX_BYTES`: the result file ends with a truncation note. */
+  result_chars?: number;
+  /** Of the agent's structured output, left off the canvas cards (each cut card ends with a note). */
+  canvas_chars?: number;
+};
+
 /** `data` of `task_completed`: a node completed and its result was written. */
 export type TaskCompletedData = {
   node_id: string;
@@ -38,7 +50,7 @@ export type TaskCompletedData = {
   file_size: number;
   duration_ms: number;
   /** Present when the size caps cut something of the node. */
-  truncated?: TruncationDto;
+  truncated?: TruncationData;
 };
 
 /** `data` of `task_failed`: a node failed (its siblings go on). */
@@ -158,4 +170,11 @@ export function taskEvent<K extends TaskEventType>(
 export function asTaskEvent(record: TaskEventRecord): TaskEvent {
   if (!isTaskEventType(record.type)) throw new TypeError(`"${record.type}" is not a task event type`);
   return record as TaskEvent;
+}
+
+/** Throws a `TypeError` when a draft's name is outside the vocabulary: the log refuses it before storing anything. */
+export function assertTaskEventTypes(drafts: readonly { type: string }[]): void {
+  for (const d of drafts) {
+    if (!isTaskEventType(d.type)) throw new TypeError(`"${d.type}" is not a task event type`);
+  }
 }

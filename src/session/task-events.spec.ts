@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv/dist/2020';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isTerminal, NODE_ERROR_TYPES, TASK_STATUSES, type TaskEventRecord } from '../session';
+import { isTerminal, NODE_ERROR_TYPES, TASK_STATUSES, type TaskEventRecord } from './task.types';
 import {
   asTaskEvent,
   type ErrorData,

@@ -1,0 +1,155 @@
+import { Logger } from '@nestjs/common';
+import { AdaptiveLimit } from '../concurrency/adaptive-limit';
+import { GlobalSlots, type Slot, SlotLimiter } from '../concurrency/slot-limiter';
+import {
+  type DispatchBatch,
+  Dispatcher,
+  type DispatcherState,
+  type JobHandler,
+  type NodeJob,
+  type SchedulingPolicy,
+} from './dispatcher';
+
+export interface InProcessDispatcherOptions {
+  /** `GLOBAL_MAX_CONCURRENT`. */
+  capacity: number;
+  policy?: SchedulingPolicy;
+  /** AIMD on the global limit (429s halve it). Default on. */
+  adaptive?: boolean;
+}
+
+/** One batch being dispatched: stopped or not, and the abort controllers of its running jobs. */
+interface Batch {
+  stopped: boolean;
+  readonly running: Set<AbortController>;
+}
+
+/**
+ * The embedded engine: the global cap is `GlobalSlots` (round-robin between batches under `fair`), each batch's cap
+ * an `async-sema` semaphore, and a batch's jobs are started by one loop each. A job holds, in this order, a write
+ * slot (twice the batch's cap: nodes between their start and their result file, so fast agents cannot pile
+ * thousands of file writes onto the thread pool), a batch slot, then a global slot; the stop is checked after each.
+ */
+export class InProcessDispatcher extends Dispatcher {
+  private readonly logger = new Logger(InProcessDispatcher.name);
+  private readonly slots: GlobalSlots;
+  private readonly batches = new Map<string, Batch>();
+  private handler: JobHandler | undefined;
+  /** AIMD on the global limit, fed by the agent calls of this process. */
+  readonly adaptive: AdaptiveLimit;
+
+  constructor(options: InProcessDispatcherOptions) {
+    super();
+    this.slots = new GlobalSlots(options.capacity, options.policy ?? 'fair');
+    this.adaptive = new AdaptiveLimit(options.capacity, (n) => this.slots.setLimit(n), {
+      enabled: options.adaptive ?? true,
+      inFlight: () => this.slots.inUse,
+    });
+  }
+
+  handle(handler: JobHandler): void {
+    this.handler = handler;
+  }
+
+  async run(batch: DispatchBatch, jobs: readonly NodeJob[]): Promise<void> {
+    const handler = this.handler;
+    if (!handler) throw new Error('no job handler registered: call handle() first');
+    const state: Batch = { stopped: false, running: new Set() };
+    this.batches.set(batch.taskId, state);
+    const own = new SlotLimiter(batch.maxConcurrent);
+    const writes = new SlotLimiter(2 * batch.maxConcurrent);
+    const inflight = new Set<Promise<void>>();
+    try {
+      for (const job of this.order(jobs)) {
+        if (state.stopped) break;
+        const writeSlot = await writes.acquire();
+        const batchSlot = await own.acquire();
+        if (state.stopped) {
+          batchSlot.release();
+          writeSlot.release();
+          break;
+        }
+        const p: Promise<void> = this.start(handler, job, state, batchSlot, writeSlot).finally(() => {
+          batchSlot.release();
+          writeSlot.release();
+          inflight.delete(p);
+        });
+        inflight.add(p);
+      }
+      while (inflight.size) await Promise.allSettled([...inflight]);
+    } finally {
+      if (this.batches.get(batch.taskId) === state) this.batches.delete(batch.taskId);
+    }
+  }
+
+  stop(taskId: string): Promise<void> {
+    const batch = this.batches.get(taskId);
+    if (batch) batch.stopped = true;
+    return Promise.resolve();
+  }
+
+  abort(taskId: string, reason: Error): Promise<void> {
+    for (const c of this.batches.get(taskId)?.running ?? []) c.abort(reason);
+    return Promise.resolve();
+  }
+
+  setLimit(limit: number): Promise<void> {
+    this.slots.setLimit(limit);
+    return Promise.resolve();
+  }
+
+  state(): Promise<DispatcherState> {
+    return Promise.resolve({
+      policy: this.slots.policy,
+      limit: this.slots.limit,
+      capacity: this.slots.capacity,
+      inUse: this.slots.inUse,
+      waiting: this.slots.waiting,
+    });
+  }
+
+  waitingFor(taskId: string): Promise<number> {
+    return Promise.resolve(this.slots.waitingFor(taskId));
+  }
+
+  /** Longest expected first under `fair` (stable: submission order among equals); submission order under `fifo`. */
+  private order(jobs: readonly NodeJob[]): readonly NodeJob[] {
+    if (this.slots.policy !== 'fair') return jobs;
+    return jobs
+      .map((job, index) => ({ job, index }))
+      .sort((a, b) => b.job.expectedMs - a.job.expectedMs || a.index - b.index)
+      .map(({ job }) => job);
+  }
+
+  private async start(
+    handler: JobHandler,
+    job: NodeJob,
+    batch: Batch,
+    batchSlot: Slot,
+    writeSlot: Slot,
+  ): Promise<void> {
+    const globalSlot = await this.slots.acquire(job.taskId);
+    if (batch.stopped) {
+      globalSlot.release();
+      return; // never started
+    }
+    const controller = new AbortController();
+    batch.running.add(controller);
+    try {
+      await handler(job, {
+        signal: controller.signal,
+        feedback: this.adaptive,
+        releaseAgentSlots: () => {
+          globalSlot.release();
+          batchSlot.release();
+        },
+        releaseWriteSlot: () => writeSlot.release(),
+      });
+    } catch (err) {
+      this.logger.error(`job ${job.taskId}/${job.nodeId} failed: ${(err as Error).message}`);
+    } finally {
+      globalSlot.release();
+      batch.running.delete(controller);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { findAgent } from '../../agent';
+import { CanvasService } from '../../canvas';
+import type { ProblemFieldError } from '../../common';
+import { type GroupSpec, TaskStore } from '../../session';
+import { BatchValidationError } from '../orchestrator.errors';
+import {
+  type BatchRequest,
+  DEFAULT_MAX_CONCURRENT,
+  DEFAULT_TIMEOUT_MS,
+  type SubmitResult,
+} from './run.types';
+
+/**
+ * Admission: validates a batch against the agent catalogue, the vault and the canvas, and stores it `pending`
+ * (agent names canonical). With an idempotency key seen before, returns the earlier task (a repeat with another
+ * body is refused by the store). Nothing is written for a bad request.
+ */
+@Injectable()
+export class Admission {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly canvas: CanvasService,
+  ) {}
+
+  async admit(request: BatchRequest): Promise<SubmitResult> {
+    const groups = canonicalGroups(request.groups);
+    const maxConcurrent = request.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const problems: ProblemFieldError[] = [];
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 50) {
+      problems.push({ field: 'max_concurrent', message: 'must be an integer between 1 and 50' });
+    }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      problems.push({ field: 'timeout', message: 'must be positive' });
+    if (problems.length) throw new BatchValidationError(problems);
+    const canvas = await this.canvas.open(
+      request.canvasPath,
+      groups.flatMap((g, gi) =>
+        g.nodeIds.map((nodeId, ni) => ({ field: `groups[${gi}].node_ids[${ni}]`, nodeId })),
+      ),
+    );
+    const idempotency = request.idempotencyKey
+      ? {
+          key: request.idempotencyKey,
+          requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs),
+        }
+      : undefined;
+    return this.store.createTask(
+      {
+        taskId: randomUUID(),
+        canvasPath: canvas.relPath,
+        maxConcurrent,
+        timeoutMs,
+        groups,
+        createdAt: new Date().toISOString(),
+      },
+      idempotency,
+    );
+  }
+}
+
+/** Canonical agent names (aliases resolved), checked to be runnable; group ids unique. */
+function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
+  const problems: ProblemFieldError[] = [];
+  const seen = new Set<string>();
+  if (!Array.isArray(groups) || groups.length === 0)
+    problems.push({ field: 'groups', message: 'at least one group is needed' });
+  const out = (groups ?? []).map((g, i) => {
+    const agent = findAgent(g.agentType);
+    if (!agent)
+      problems.push({
+        field: `groups[${i}].agent_type`,
+        message: `unknown agent "${g.agentType}"; see GET /agents`,
+      });
+    else if (!agent.runnable)
+      problems.push({
+        field: `groups[${i}].agent_type`,
+        message: `agent "${agent.name}" cannot run in a batch`,
+      });
+    const key = `${typeof g.groupId}:${String(g.groupId)}`;
+    if (seen.has(key))
+      problems.push({
+        field: `groups[${i}].group_id`,
+        message: `duplicate group_id ${JSON.stringify(g.groupId)}`,
+      });
+    seen.add(key);
+    if (!Array.isArray(g.nodeIds) || g.nodeIds.length === 0)
+      problems.push({ field: `groups[${i}].node_ids`, message: 'at least one node id is needed' });
+    else if (new Set(g.nodeIds).size !== g.nodeIds.length)
+      problems.push({ field: `groups[${i}].node_ids`, message: 'node ids must be unique within a group' });
+    return { groupId: g.groupId, agentType: agent?.name ?? g.agentType, nodeIds: [...(g.nodeIds ?? [])] };
+  });
+  if (problems.length) throw new BatchValidationError(problems);
+  return out;
+}
+
+function fingerprint(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}

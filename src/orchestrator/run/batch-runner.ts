@@ -1,0 +1,295 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { CanvasService } from '../../canvas';
+import { type BatchResumedEvent, taskLog } from '../../common';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
+import { isTerminal, type NodeResultRecord, type PerformanceMetrics, type TaskRecord } from '../../session';
+import { BatchRun } from '../batch-run';
+import { Dispatcher, type JobContext, type NodeJob } from '../dispatch/dispatcher';
+import { finalStatus, measureMetrics } from '../status-rules';
+import { NodeExecution } from './node-execution';
+import { OutcomeRecorder } from './outcome-recorder';
+import type { CancelResult } from './run.types';
+
+/** On shutdown, time given to ended SSE responses to flush before the server closes its sockets. */
+const SSE_FLUSH_MS = 100;
+/** How long `cancel(…, 'abort')` waits for aborted nodes to settle before replying. */
+const ABORT_REPLY_WAIT_MS = 5_000;
+
+/** What a resumed batch takes over from the previous process. */
+export interface Resumption {
+  /** The outcomes stored before: those nodes do not run again. */
+  results: readonly NodeResultRecord[];
+  /** Emitted once the batch runs again (after `batch.started`). */
+  event: BatchResumedEvent;
+}
+
+/**
+ * Batch run: the batches running in this process, from start to their final status — schedule every remaining node
+ * on the dispatcher, hold the deadline and the progress ticker, honour cancel and shutdown, and finalise (skipped
+ * nodes, group closings, the final status and metrics).
+ */
+@Injectable()
+export class BatchRunner {
+  private readonly logger = new Logger('BatchOrchestrator');
+  private readonly runs = new Map<string, BatchRun>();
+  private readonly background = new Set<Promise<unknown>>();
+  /** Runs a function in the async context this service was created in (no request's AsyncLocalStorage). */
+  private readonly detached = AsyncResource.bind(<T>(fn: () => T): T => fn());
+
+  constructor(
+    private readonly canvas: CanvasService,
+    private readonly dispatcher: Dispatcher,
+    private readonly nodes: NodeExecution,
+    private readonly recorder: OutcomeRecorder,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+  ) {
+    dispatcher.handle((job, ctx) => this.executeNode(job, ctx));
+  }
+
+  /** The run of a task running in this process. */
+  get(taskId: string): BatchRun | undefined {
+    return this.runs.get(taskId);
+  }
+
+  get size(): number {
+    return this.runs.size;
+  }
+
+  /** Moves a `pending` task to `running` and starts it in the background; resolves with the task as it is now. */
+  async startBatchSession(taskId: string): Promise<TaskRecord> {
+    const task = await this.recorder.recordStarted(taskId);
+    this.launch(task);
+    return task;
+  }
+
+  /** Runs a task (`running` in the store) in this process, in the background. */
+  launch(task: TaskRecord, resumption?: Resumption): void {
+    const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, (abortWith) => {
+      const done = abortWith
+        ? Promise.all([this.dispatcher.stop(task.taskId), this.dispatcher.abort(task.taskId, abortWith)])
+        : this.dispatcher.stop(task.taskId);
+      done.catch((err: Error) => this.logger.error(taskLog(task.taskId, `stop failed: ${err.message}`)));
+    });
+    run.restore(resumption?.results ?? []);
+    if (task.cancelRequested) run.stop('cancel', false);
+    this.runs.set(task.taskId, run);
+    const deadlineAt = new Date(task.deadlineAt ?? Date.now() + task.timeoutMs);
+    // outside the HTTP request that started it: its log lines carry task_id, not that request's context
+    this.track(this.detached(() => this.execute(run, deadlineAt, resumption?.event)));
+  }
+
+  /** Runs one job: a node of a batch running in this process (the dispatcher's handler). */
+  async executeNode(job: NodeJob, ctx: JobContext): Promise<void> {
+    const run = this.runs.get(job.taskId);
+    if (run) await this.nodes.executeNode(run, job, ctx);
+  }
+
+  /**
+   * Stops a task's dispatching at once: no node that had not started runs after this returns. Running nodes finish
+   * and keep their results, unless `mode` is `abort`, which aborts them. A task no process runs ends cancelled here.
+   */
+  async cancel(task: TaskRecord, mode: 'graceful' | 'abort'): Promise<CancelResult> {
+    const run = this.runs.get(task.taskId);
+    if (!run) {
+      const cancelled = await this.recorder.recordCancelledUnstarted(task);
+      return {
+        success: true,
+        message: 'Task cancelled before it started',
+        status: cancelled.status,
+        completed_count: 0,
+      };
+    }
+    run.stop('cancel', mode === 'abort');
+    // the task's final record if the run ended by now (an abort waits a moment for it)
+    const final = await finishedWithin(run.done, mode === 'abort' ? ABORT_REPLY_WAIT_MS : 0);
+    const running = run.running;
+    return {
+      success: true,
+      message:
+        final && isTerminal(final.status)
+          ? `Task cancelled; ${run.completed} node(s) had completed`
+          : mode === 'abort'
+            ? `Cancel requested; aborting ${running} running node(s)`
+            : `Cancel requested; no new node will start, ${running} running node(s) will finish and keep their results`,
+      status: final?.status ?? task.status,
+      completed_count: run.completed,
+    };
+  }
+
+  /**
+   * Shutdown: no new node starts; running nodes get `shutdownGraceMs` to finish, then they are aborted and left
+   * unrecorded. Tasks with nodes left stay `running` for the next start to resume. Live event feeds end (clients
+   * reconnect with `Last-Event-ID` later), and the detached listeners of the last domain events get their turn.
+   */
+  async shutdown(): Promise<void> {
+    for (const run of this.runs.values()) run.stop('shutdown', false);
+    const drained = Promise.allSettled([...this.background]);
+    if (!(await settleWithin(drained, this.options.shutdownGraceMs))) {
+      for (const run of this.runs.values()) run.stop('shutdown', true);
+      await drained;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.recorder.saveDurations();
+    const liveFeeds = this.recorder.closeLiveFeeds();
+    // let the ended SSE responses reach their clients before the server closes its sockets
+    if (liveFeeds > 0) await new Promise((resolve) => setTimeout(resolve, SSE_FLUSH_MS));
+  }
+
+  private async execute(run: BatchRun, deadlineAt: Date, resumed?: BatchResumedEvent): Promise<void> {
+    // wall time counts from the task's first start, across restarts
+    run.startedAtMs =
+      performance.now() - (run.task.startedAt ? Date.now() - Date.parse(run.task.startedAt) : 0);
+    try {
+      const canvas = await this.canvas.resolve(run.task.canvasPath);
+      Object.assign(run.canvas, canvas);
+      await this.canvas.removeLeftovers(canvas);
+      this.recorder.emit('batch.started', {
+        taskId: run.taskId,
+        canvasPath: run.task.canvasPath,
+        totalNodes: run.task.totalNodes,
+        startedAt: run.task.startedAt ?? new Date().toISOString(),
+      });
+      // memory hands the nodes completed before the restart over again, beside the run
+      if (resumed) this.recorder.emit('batch.resumed', resumed);
+      const msLeft = deadlineAt.getTime() - Date.now();
+      // a task resumed after its deadline starts no node at all
+      if (msLeft <= 0) await this.onDeadline(run);
+      else run.timers.push(setTimeout(() => run.offPath(() => this.onDeadline(run)), msLeft));
+      await this.progress(run);
+      run.timers.push(
+        setInterval(() => run.offPath(() => this.progress(run)), this.options.progressIntervalMs),
+      );
+      await this.dispatch(run);
+      run.clearTimers();
+      await this.recorder.flush(run);
+      if (run.timerError !== undefined) throw run.timerError;
+      if (run.stopReason === 'shutdown' && run.recorded.size < run.task.totalNodes) {
+        // left `running` on purpose: the next start resumes it
+        this.settle(run, await this.recorder.taskNow(run));
+        return;
+      }
+      await this.finalise(run);
+    } catch (err) {
+      await this.failWholeBatch(run, err);
+    } finally {
+      run.clearTimers();
+      this.runs.delete(run.taskId);
+    }
+  }
+
+  /** Hands the batch's remaining nodes to the dispatcher; resolves once every one ended or was dropped by a stop. */
+  private async dispatch(run: BatchRun): Promise<void> {
+    if (run.stopReason) return;
+    const jobs = this.nodes.jobsOf(run);
+    run.toDispatch = jobs.length;
+    await this.dispatcher.run({ taskId: run.taskId, maxConcurrent: run.task.maxConcurrent }, jobs);
+  }
+
+  private async progress(run: BatchRun): Promise<void> {
+    const { limit } = await this.dispatcher.state();
+    await this.recorder.progress(run, limit);
+  }
+
+  /** The deadline: outcomes counted so far stored, running nodes aborted, the rest skipped, an `error` event. */
+  private onDeadline(run: BatchRun): Promise<void> {
+    const written = this.recorder.deadlinePassed(run);
+    run.stop('deadline', true);
+    return written;
+  }
+
+  /** Records skipped nodes, closes groups, decides the final status, stores metrics and the closing events. */
+  private async finalise(run: BatchRun): Promise<void> {
+    await this.recorder.saveDurations();
+    const now = new Date().toISOString();
+    await this.recorder.recordSkipped(run, now);
+    const status = finalStatus(run);
+    const metrics = this.metrics(run);
+    const task = await this.recorder.recordEnd(run, status, metrics, now);
+    this.logger.log(
+      taskLog(
+        run.taskId,
+        `task ${run.taskId} ${status}: ${run.completed} completed, ${run.failed} failed, ${run.skipped} skipped in ${metrics.total_duration_seconds} s`,
+        { status },
+      ),
+    );
+    this.settle(run, task);
+  }
+
+  private async failWholeBatch(run: BatchRun, err: unknown): Promise<void> {
+    const raw = err instanceof Error ? err.message : String(err);
+    this.logger.error(taskLog(run.taskId, `task ${run.taskId} failed: ${raw}`));
+    const message = this.recorder.publicText(raw);
+    try {
+      run.stop('cancel', true);
+      // outcomes counted before the failure keep their results, if the store still takes them
+      const task = await this.recorder.recordFailure(
+        run,
+        message,
+        this.metrics(run),
+        run.timerError === undefined,
+      );
+      this.settle(run, task);
+    } catch (inner) {
+      this.logger.error(
+        taskLog(run.taskId, `task ${run.taskId} could not be closed: ${(inner as Error).message}`),
+      );
+      this.settle(run, { ...run.task, status: 'failed', errorMessage: message });
+    }
+  }
+
+  /** This process is done with the task: it leaves the running set as its waiters learn how it ended. */
+  private settle(run: BatchRun, task: TaskRecord): void {
+    run.clearTimers();
+    this.runs.delete(run.taskId);
+    run.resolveDone(task);
+  }
+
+  private metrics(run: BatchRun): PerformanceMetrics {
+    return measureMetrics({
+      wallMs: Math.max(0, performance.now() - run.startedAtMs),
+      sumDurationMs: run.sumDurationMs,
+      ran: run.ran,
+      maxConcurrent: run.task.maxConcurrent,
+      totalNodes: run.task.totalNodes,
+      peak: run.peak,
+    });
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+}
+
+/** What `done` resolves with, if it does within `ms` (0: only if it already has); `undefined` otherwise. */
+async function finishedWithin<T>(done: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) =>
+    ms > 0 ? (timer = setTimeout(() => resolve(undefined), ms)) : setImmediate(() => resolve(undefined)),
+  );
+  try {
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits for `promise` at most `ms`; true when it settled in time. The timer is cleared either way. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
