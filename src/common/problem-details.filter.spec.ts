@@ -8,7 +8,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { CanvasPathOutsideVaultError, UnknownNodeIdsError } from '../canvas';
-import { IdempotencyKeyReusedError, SessionNotFoundError } from '../session';
+import { IdempotencyKeyReusedError, TaskNotFoundError } from '../session';
 import { DomainError, type DomainErrorCode } from './domain-error';
 import { Test } from '@nestjs/testing';
 import { ThrottlerException } from '@nestjs/throttler';
@@ -108,7 +108,7 @@ describe('ProblemDetailsFilter', () => {
     });
 
     it('maps other real domain errors to their statuses', () => {
-      expect(send(new SessionNotFoundError('abc')).res.statusCode).toBe(404);
+      expect(send(new TaskNotFoundError('abc')).res.statusCode).toBe(404);
       expect(send(new IdempotencyKeyReusedError('k', 't')).res.statusCode).toBe(422);
       expect(
         send(new UnknownNodeIdsError('a.canvas', [{ field: 'groups[0].node_ids[0]', message: 'm' }])).body
@@ -118,7 +118,7 @@ describe('ProblemDetailsFilter', () => {
 
     it('uses the path as instance, never the query string (it may carry ?access_token=)', () => {
       const { res, body } = send(
-        new SessionNotFoundError('t1'),
+        new TaskNotFoundError('t1'),
         '/parallel/events/t1?access_token=s3cret&x=1',
       );
       expect(body.instance).toBe('/parallel/events/t1');

@@ -2,7 +2,7 @@ import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/com
 import {
   InvalidTaskIdError,
   isTaskId,
-  SessionNotFoundError,
+  TaskNotFoundError,
   TaskAlreadyFinishedError,
   TaskStore,
   type TaskRecord,
@@ -107,7 +107,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
   /** The task's outcome counts, per group and in all, as stored. */
   async aggregateResults(taskId: string): Promise<TaskAggregate> {
     const task = await this.store.findTask(taskId);
-    if (!task) throw new SessionNotFoundError(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
     return aggregate(task, await this.store.resultSummary(taskId));
   }
 
@@ -116,7 +116,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     const run = this.batches.get(taskId);
     if (run) return run.done;
     const task = await this.store.findTask(taskId);
-    if (!task) throw new SessionNotFoundError(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
     return task;
   }
 
@@ -128,7 +128,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     if (!isTaskId(taskId)) throw new InvalidTaskIdError(taskId);
     // one atomic step: the task read, and its cancel remembered unless it is missing or finished
     const request = await this.store.requestCancel(taskId, mode);
-    if (request.outcome === 'not-found') throw new SessionNotFoundError(taskId);
+    if (request.outcome === 'not-found') throw new TaskNotFoundError(taskId);
     if (request.outcome === 'finished') throw new TaskAlreadyFinishedError(taskId, request.task.status);
     return this.batches.cancel(request.task, mode);
   }

@@ -8,7 +8,7 @@ import {
   InMemoryEventLog,
   InMemoryTaskStore,
   InvalidTaskIdError,
-  SessionNotFoundError,
+  TaskNotFoundError,
   SqliteEventLog,
   SqliteTaskStore,
   type NodeResultRecord,
@@ -135,12 +135,12 @@ describe('TaskViewService on the in-memory store', () => {
     await create(id, '2026-01-01T00:00:00.000Z');
     expect(await view.find(id)).toMatchObject({ taskId: id, status: 'pending' });
     await expect(view.find('not-a-uuid')).rejects.toThrow(InvalidTaskIdError);
-    await expect(view.find(randomUUID())).rejects.toThrow(SessionNotFoundError);
+    await expect(view.find(randomUUID())).rejects.toThrow(TaskNotFoundError);
   });
 
   it('does not reuse a failed status: a task created after a 404 is answered', async () => {
     const id = randomUUID();
-    await expect(view.status(id)).rejects.toThrow(SessionNotFoundError);
+    await expect(view.status(id)).rejects.toThrow(TaskNotFoundError);
     await create(id, '2026-01-01T00:00:00.000Z');
     expect((await view.status(id)).task_id).toBe(id);
     expect((await view.statusJson(id)).body.toString('utf8')).toContain(`"task_id":"${id}"`);

@@ -4,7 +4,7 @@ import { costOf, InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } fro
 import {
   EventLog,
   InvalidTaskIdError,
-  SessionNotFoundError,
+  TaskNotFoundError,
   TaskStore,
   isTaskId,
   isTerminal,
@@ -91,7 +91,7 @@ export class TaskViewService {
   async find(taskId: string): Promise<TaskRecord> {
     if (!isTaskId(taskId)) throw new InvalidTaskIdError(taskId);
     const task = await this.store.findTask(taskId);
-    if (!task) throw new SessionNotFoundError(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
     return task;
   }
 

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import { type EventLog, REPLAY_PAGE } from './event-log';
-import { SessionNotFoundError } from './session.errors';
+import { TaskNotFoundError } from './task.errors';
 import type { EventDraft } from './task-store';
 import { taskEvent, type TaskEvent } from './task-events';
 import type { TaskEventRecord } from './task.types';
@@ -142,7 +142,7 @@ export function describeEventLogContract(
       });
 
       it('refuses an unknown task, and an event outside the vocabulary (storing nothing)', async () => {
-        await expect(log.append('ghost', [resumed(1)])).rejects.toThrow(SessionNotFoundError);
+        await expect(log.append('ghost', [resumed(1)])).rejects.toThrow(TaskNotFoundError);
         await expect(
           log.append('t1', [resumed(1), { type: 'not_an_event', timestamp: T0, data: {} }]),
         ).rejects.toThrow(TypeError);

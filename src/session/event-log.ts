@@ -23,7 +23,7 @@ export const REPLAY_PAGE = 1000;
 export abstract class EventLog {
   /**
    * Stores `drafts` (built by `taskEvent`) as the task's next events (ids follow its last one, with no gap however
-   * many appends run at once) and publishes them. Rejects with `SessionNotFoundError` for an unknown task and with
+   * many appends run at once) and publishes them. Rejects with `TaskNotFoundError` for an unknown task and with
    * a `TypeError` for an event name outside the vocabulary (then nothing is stored).
    */
   abstract append(taskId: string, drafts: readonly EventDraft[]): Promise<TaskEvent[]>;

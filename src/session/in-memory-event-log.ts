@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { EventLog } from './event-log';
 import { LiveFeed, settled } from './live-feed';
-import { SessionNotFoundError } from './session.errors';
+import { TaskNotFoundError } from './task.errors';
 import type { EventDraft } from './task-store';
 import { asTaskEvent, assertTaskEventTypes, type TaskEvent } from './task-events';
 import { isTerminal, type TaskEventRecord, type TaskStatus } from './task.types';
@@ -52,7 +52,7 @@ export class InMemoryEventLog extends EventLog {
 
   async append(taskId: string, drafts: readonly EventDraft[]): Promise<TaskEvent[]> {
     if (this.options.taskStatus && (await this.options.taskStatus(taskId)) === undefined) {
-      throw new SessionNotFoundError(taskId);
+      throw new TaskNotFoundError(taskId);
     }
     return this.feed.publish(this.insert(taskId, drafts));
   }

@@ -1,6 +1,6 @@
 import { EventLog } from './event-log';
 import { settled } from './live-feed';
-import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
+import { IdempotencyKeyReusedError, TaskNotFoundError } from './task.errors';
 import { assertTransition } from './state-machine';
 import {
   type AgentDurationRecord,
@@ -300,7 +300,7 @@ export class InMemoryTaskStore extends TaskStore {
 
   private entry(taskId: string): Entry {
     const entry = this.tasks.get(taskId);
-    if (!entry) throw new SessionNotFoundError(taskId);
+    if (!entry) throw new TaskNotFoundError(taskId);
     return entry;
   }
 

@@ -34,12 +34,12 @@ export {
   type NodeCounts,
 } from './task-store';
 export {
-  SessionNotFoundError,
+  TaskNotFoundError,
   InvalidTaskIdError,
   InvalidStateTransitionError,
   TaskAlreadyFinishedError,
   IdempotencyKeyReusedError,
-} from './session.errors';
+} from './task.errors';
 export {
   TASK_STATUSES,
   NODE_ERROR_TYPES,

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { EventLog } from './event-log';
-import { SessionCleanupService } from './session-cleanup.service';
+import { TaskCleanupService } from './task-cleanup.service';
 import { SqliteEventLog } from './sqlite-event-log';
 import { SessionConfigurableModule } from './session.module-definition';
 import { SqliteTaskStore } from './sqlite-task-store';
@@ -15,7 +15,7 @@ import { TaskStore } from './task-store';
   providers: [
     { provide: TaskStore, useClass: SqliteTaskStore },
     { provide: EventLog, useClass: SqliteEventLog },
-    SessionCleanupService,
+    TaskCleanupService,
   ],
   exports: [TaskStore, EventLog],
 })

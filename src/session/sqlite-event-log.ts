@@ -4,7 +4,7 @@ import type { Observable } from 'rxjs';
 import { SqliteDatabase } from '../database';
 import { EventLog } from './event-log';
 import { LiveFeed, settled } from './live-feed';
-import { SessionNotFoundError } from './session.errors';
+import { TaskNotFoundError } from './task.errors';
 import type { EventDraft } from './task-store';
 import { asTaskEvent, assertTaskEventTypes, type TaskEvent } from './task-events';
 import { isTerminal, type TaskEventRecord, type TaskStatus } from './task.types';
@@ -29,7 +29,7 @@ const insertStatements = new WeakMap<Database, InsertStatements>();
  * Stores `drafts` as the task's next events and returns them as records: the SQLite log's write, for callers that
  * store events together with something else. Synchronous, and meant to run inside the caller's transaction (the
  * `SqliteTaskStore`'s outcome + its events); the caller hands the records to `EventLog.publish` once it committed.
- * Throws `SessionNotFoundError` for an unknown task, a `TypeError` for an event outside the vocabulary.
+ * Throws `TaskNotFoundError` for an unknown task, a `TypeError` for an event outside the vocabulary.
  */
 export function insertTaskEvents(
   db: SqliteDatabase,
@@ -52,7 +52,7 @@ export function insertTaskEvents(
   // The next id from the events themselves (the primary key's last entry), not from a counter in the task's row:
   // updating that row rewrote all of it, node ids included — megabytes per event for a 100,000-node task.
   const last = s.last.get(taskId) as number | null;
-  if (last === null && s.exists.get(taskId) === undefined) throw new SessionNotFoundError(taskId);
+  if (last === null && s.exists.get(taskId) === undefined) throw new TaskNotFoundError(taskId);
   let id = last ?? 0;
   return drafts.map((e) => {
     s.insert.run(taskId, ++id, e.type, e.timestamp, JSON.stringify(e.data));

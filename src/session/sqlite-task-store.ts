@@ -3,7 +3,7 @@ import type { Statement } from 'better-sqlite3';
 import { SqliteDatabase } from '../database';
 import { EventLog } from './event-log';
 import { settled } from './live-feed';
-import { IdempotencyKeyReusedError, SessionNotFoundError } from './session.errors';
+import { IdempotencyKeyReusedError, TaskNotFoundError } from './task.errors';
 import { insertTaskEvents } from './sqlite-event-log';
 import { assertTransition } from './state-machine';
 import {
@@ -381,7 +381,7 @@ export class SqliteTaskStore extends TaskStore {
 
   private get(taskId: string): TaskRecord {
     const task = this.find(taskId);
-    if (!task) throw new SessionNotFoundError(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
     return task;
   }
 

@@ -1,4 +1,4 @@
-import { InvalidStateTransitionError } from './session.errors';
+import { InvalidStateTransitionError } from './task.errors';
 import { assertTransition } from './state-machine';
 import { isTerminal, TASK_STATUSES, type TaskStatus } from './task.types';
 

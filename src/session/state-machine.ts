@@ -1,4 +1,4 @@
-import { InvalidStateTransitionError } from './session.errors';
+import { InvalidStateTransitionError } from './task.errors';
 import type { TaskStatus } from './task.types';
 
 const ALLOWED: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {

@@ -1,9 +1,5 @@
 import type { EventLog } from './event-log';
-import {
-  IdempotencyKeyReusedError,
-  InvalidStateTransitionError,
-  SessionNotFoundError,
-} from './session.errors';
+import { IdempotencyKeyReusedError, InvalidStateTransitionError, TaskNotFoundError } from './task.errors';
 import type { EventDraft, TaskStore } from './task-store';
 import type { NewTask, NodeResultRecord, TaskEventRecord, TaskStatus } from './task.types';
 
@@ -312,8 +308,8 @@ export function describeTaskStoreContract(
         },
       );
 
-      it('refuses an unknown task with SessionNotFoundError', async () => {
-        await expect(store.transition('ghost', 'running')).rejects.toThrow(SessionNotFoundError);
+      it('refuses an unknown task with TaskNotFoundError', async () => {
+        await expect(store.transition('ghost', 'running')).rejects.toThrow(TaskNotFoundError);
       });
 
       it('lets two concurrent moves out of pending through one at a time: the second is refused', async () => {
@@ -405,7 +401,7 @@ export function describeTaskStoreContract(
         await expect(store.transition('t1', 'completed', {}, [event('error')])).rejects.toThrow(
           InvalidStateTransitionError,
         );
-        await expect(store.markResumed('ghost', event('resumed'))).rejects.toThrow(SessionNotFoundError);
+        await expect(store.markResumed('ghost', event('resumed'))).rejects.toThrow(TaskNotFoundError);
         expect(seen).toEqual([]);
         subscription.unsubscribe();
       });
@@ -643,7 +639,7 @@ export function describeTaskStoreContract(
       });
 
       it('refuses to resume an unknown task', async () => {
-        await expect(store.markResumed('ghost', event('resumed'))).rejects.toThrow(SessionNotFoundError);
+        await expect(store.markResumed('ghost', event('resumed'))).rejects.toThrow(TaskNotFoundError);
       });
 
       it('raises the recorded peak, never lowers it', async () => {

@@ -6,7 +6,7 @@ import {
   EventLog,
   InvalidStateTransitionError,
   type NodeResultRecord,
-  SessionNotFoundError,
+  TaskNotFoundError,
   type PerformanceMetrics,
   taskEvent,
   type TaskEventDraft,
@@ -45,7 +45,7 @@ export class OutcomeRecorder {
   /** Moves a `pending` task to `running`, its deadline counting from now; throws for a missing or started task. */
   async recordStarted(taskId: string): Promise<TaskRecord> {
     const pending = await this.store.findTask(taskId);
-    if (!pending) throw new SessionNotFoundError(taskId);
+    if (!pending) throw new TaskNotFoundError(taskId);
     if (pending.status !== 'pending')
       throw new InvalidStateTransitionError(taskId, pending.status, 'running');
     const startedAt = new Date();

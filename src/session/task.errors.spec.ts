@@ -1,14 +1,14 @@
 import {
   IdempotencyKeyReusedError,
   InvalidTaskIdError,
-  SessionNotFoundError,
+  TaskNotFoundError,
   TaskAlreadyFinishedError,
-} from './session.errors';
+} from './task.errors';
 
 describe('session errors', () => {
-  it('SessionNotFoundError names the task and hints at expiry', () => {
-    const err = new SessionNotFoundError('abc');
-    expect(err).toMatchObject({ code: 'task-not-found', taskId: 'abc', name: 'SessionNotFoundError' });
+  it('TaskNotFoundError names the task and hints at expiry', () => {
+    const err = new TaskNotFoundError('abc');
+    expect(err).toMatchObject({ code: 'task-not-found', taskId: 'abc', name: 'TaskNotFoundError' });
     expect(err.message).toBe('No task with id abc (it may have expired)');
   });
 

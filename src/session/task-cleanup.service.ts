@@ -8,8 +8,8 @@ import { TaskStore } from './task-store';
  * finished. Started with the module, stopped on shutdown.
  */
 @Injectable()
-export class SessionCleanupService implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger(SessionCleanupService.name);
+export class TaskCleanupService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(TaskCleanupService.name);
   private timer: NodeJS.Timeout | undefined;
 
   constructor(

@@ -1,7 +1,7 @@
 import { DomainError, type DomainErrorCode } from '../common';
 import type { TaskStatus } from './task.types';
 
-export class SessionNotFoundError extends DomainError {
+export class TaskNotFoundError extends DomainError {
   readonly code: DomainErrorCode = 'task-not-found';
   constructor(readonly taskId: string) {
     super(`No task with id ${taskId} (it may have expired)`);

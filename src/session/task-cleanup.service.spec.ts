@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { resolveOptions } from '../config';
 import { SqliteDatabase } from '../database';
-import { SessionCleanupService } from './session-cleanup.service';
+import { TaskCleanupService } from './task-cleanup.service';
 import { SqliteEventLog } from './sqlite-event-log';
 import { SqliteTaskStore } from './sqlite-task-store';
 import type { TaskStore } from './task-store';
 
-describe('SessionCleanupService', () => {
+describe('TaskCleanupService', () => {
   let dir: string;
   let db: SqliteDatabase;
   let store: SqliteTaskStore;
@@ -46,7 +46,7 @@ describe('SessionCleanupService', () => {
   it('sweep() removes expired tasks, keeps the others, and returns the removed ids', async () => {
     await finishedTask('old', '2026-01-01T00:00:00.000Z');
     await finishedTask('fresh', '2026-12-31T00:00:00.000Z');
-    const service = new SessionCleanupService(store, options());
+    const service = new TaskCleanupService(store, options());
     expect(await service.sweep(new Date('2026-06-01T00:00:00.000Z'))).toEqual(['old']);
     expect(await store.findTask('old')).toBeUndefined();
     expect(await store.findTask('fresh')).toBeDefined();
@@ -54,7 +54,7 @@ describe('SessionCleanupService', () => {
   });
 
   it('sweep() logs nothing when nothing expired', async () => {
-    const service = new SessionCleanupService(store, options());
+    const service = new TaskCleanupService(store, options());
     expect(await service.sweep()).toEqual([]);
     expect(logSpy).not.toHaveBeenCalledWith(expect.stringContaining('removed'));
   });
@@ -64,14 +64,14 @@ describe('SessionCleanupService', () => {
     const failing = {
       deleteExpired: () => Promise.reject(new Error('database is locked')),
     } as unknown as TaskStore;
-    expect(await new SessionCleanupService(failing, options()).sweep()).toEqual([]);
+    expect(await new TaskCleanupService(failing, options()).sweep()).toEqual([]);
     expect(errorSpy).toHaveBeenCalledWith('cleanup failed: database is locked');
   });
 
   it('sweeps at start and on every interval, and leaves no timer after destroy', async () => {
     jest.useFakeTimers({ now: new Date('2026-06-01T00:00:00.000Z') });
     await finishedTask('expired-at-start', '2026-05-01T00:00:00.000Z');
-    const service = new SessionCleanupService(store, options());
+    const service = new TaskCleanupService(store, options());
     const sweep = jest.spyOn(service, 'sweep');
 
     service.onModuleInit();
@@ -98,7 +98,7 @@ describe('SessionCleanupService', () => {
   });
 
   it('does not keep the process alive (the timer is unref-ed)', () => {
-    const service = new SessionCleanupService(store, options());
+    const service = new TaskCleanupService(store, options());
     service.onModuleInit();
     const timer = (service as unknown as { timer: NodeJS.Timeout }).timer;
     expect(timer.hasRef()).toBe(false);
