@@ -117,10 +117,7 @@ describe('ProblemDetailsFilter', () => {
     });
 
     it('uses the path as instance, never the query string (it may carry ?access_token=)', () => {
-      const { res, body } = send(
-        new TaskNotFoundError('t1'),
-        '/parallel/events/t1?access_token=s3cret&x=1',
-      );
+      const { res, body } = send(new TaskNotFoundError('t1'), '/parallel/events/t1?access_token=s3cret&x=1');
       expect(body.instance).toBe('/parallel/events/t1');
       expect(res.body).not.toContain('s3cret');
     });
