@@ -61,9 +61,10 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
    */
   async submit(request: BatchRequest): Promise<SubmitResult> {
     if (!this.acceptingWork) throw new ShuttingDownError();
-    const { task, created } = await this.admission.admit(request);
+    const { task, created, canvas } = await this.admission.admit(request);
     if (!created) return { task, created };
-    return { task: await this.startBatchSession(task.taskId), created };
+    // the run starts from the canvas admission checked a moment ago (each file it touches is checked again when used)
+    return { task: await this.batches.startBatchSession(task.taskId, canvas), created };
   }
 
   /**

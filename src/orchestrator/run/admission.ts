@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { findAgent } from '../../agent';
-import { CanvasService } from '../../canvas';
+import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import type { ProblemFieldError } from '../../common';
 import { type GroupSpec, TaskStore } from '../../session';
 import { BatchValidationError } from '../orchestrator.errors';
@@ -24,7 +24,8 @@ export class Admission {
     private readonly canvas: CanvasService,
   ) {}
 
-  async admit(request: BatchRequest): Promise<SubmitResult> {
+  /** Validates and stores the batch; also gives the canvas as checked here, for its run to start from. */
+  async admit(request: BatchRequest): Promise<SubmitResult & { canvas: ResolvedCanvasPath }> {
     const groups = canonicalGroups(request.groups);
     const maxConcurrent = request.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -47,7 +48,7 @@ export class Admission {
           requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs),
         }
       : undefined;
-    return this.store.createTask(
+    const stored = await this.store.createTask(
       {
         taskId: randomUUID(),
         canvasPath: canvas.relPath,
@@ -58,6 +59,7 @@ export class Admission {
       },
       idempotency,
     );
+    return { ...stored, canvas };
   }
 }
 

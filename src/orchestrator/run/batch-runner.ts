@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { CanvasService } from '../../canvas';
+import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import { type BatchResumedEvent, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { isTerminal, type NodeResultRecord, type PerformanceMetrics, type TaskRecord } from '../../session';
@@ -58,14 +58,15 @@ export class BatchRunner {
   }
 
   /** Moves a `pending` task to `running` and starts it in the background; resolves with the task as it is now. */
-  async startBatchSession(taskId: string): Promise<TaskRecord> {
+  async startBatchSession(taskId: string, canvas?: ResolvedCanvasPath): Promise<TaskRecord> {
     const task = await this.recorder.recordStarted(taskId);
-    this.launch(task);
+    this.launch(task, undefined, canvas);
     return task;
   }
 
   /** Runs a task (`running` in the store) in this process, in the background. */
-  launch(task: TaskRecord, resumption?: Resumption): void {
+  /** `canvas`: the canvas as admission resolved it (a fresh batch); resolved again when absent (a resumption). */
+  launch(task: TaskRecord, resumption?: Resumption, canvas?: ResolvedCanvasPath): void {
     const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, (abortWith) => {
       const done = abortWith
         ? Promise.all([this.dispatcher.stop(task.taskId), this.dispatcher.abort(task.taskId, abortWith)])
@@ -77,7 +78,7 @@ export class BatchRunner {
     this.runs.set(task.taskId, run);
     const deadlineAt = new Date(task.deadlineAt ?? Date.now() + task.timeoutMs);
     // outside the HTTP request that started it: its log lines carry task_id, not that request's context
-    this.track(this.detached(() => this.execute(run, deadlineAt, resumption?.event)));
+    this.track(this.detached(() => this.execute(run, deadlineAt, resumption?.event, canvas)));
   }
 
   /** Runs one job: a node of a batch running in this process (the dispatcher's handler). */
@@ -138,12 +139,17 @@ export class BatchRunner {
     if (liveFeeds > 0) await new Promise((resolve) => setTimeout(resolve, SSE_FLUSH_MS));
   }
 
-  private async execute(run: BatchRun, deadlineAt: Date, resumed?: BatchResumedEvent): Promise<void> {
+  private async execute(
+    run: BatchRun,
+    deadlineAt: Date,
+    resumed?: BatchResumedEvent,
+    admitted?: ResolvedCanvasPath,
+  ): Promise<void> {
     // wall time counts from the task's first start, across restarts
     run.startedAtMs =
       performance.now() - (run.task.startedAt ? Date.now() - Date.parse(run.task.startedAt) : 0);
     try {
-      const canvas = await this.canvas.resolve(run.task.canvasPath);
+      const canvas = admitted ?? (await this.canvas.resolve(run.task.canvasPath));
       Object.assign(run.canvas, canvas);
       await this.canvas.removeLeftovers(canvas);
       this.recorder.emit('batch.started', {
