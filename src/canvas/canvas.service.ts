@@ -44,6 +44,25 @@ export interface ResultToWrite {
   onFileWritten?: () => void;
 }
 
+/** A written result file: where, its size, and the text written (the canvas card shows it). */
+export interface ResultFile {
+  /** Vault-relative path of the markdown file. */
+  filePath: string;
+  fileSize: number;
+  body: string;
+}
+
+/** What `placeResult` puts on the canvas for one node's result. */
+export interface ResultToPlace extends ResultFile {
+  canvas: ResolvedCanvasPath;
+  taskId: string;
+  sourceNodeId: string;
+  agentType: string;
+  structured?: AgentStructuredOutput;
+  /** Nothing else of the batch is running or left to start: write the canvas now, without a pacing pause. */
+  last?: boolean;
+}
+
 export interface WrittenResult {
   /** Vault-relative path of the markdown file. */
   filePath: string;
@@ -66,6 +85,11 @@ interface NeighbourIndex {
   groups: CanvasNode[];
   /** Position of each node in the file. */
   order: Map<CanvasNode, number>;
+}
+
+/** One result's identity on the canvas (its card ids derive from it). */
+function resultKey(r: { taskId: string; sourceNodeId: string; agentType: string }): string {
+  return `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
 }
 
 function cachedCanvas(key: string, doc: CanvasDocument): CachedCanvas {
@@ -172,10 +196,23 @@ export class CanvasService implements OnModuleDestroy {
    * serialized queue.
    */
   async writeResult(r: ResultToWrite): Promise<WrittenResult> {
+    const file = await this.writeResultFile(r);
+    r.onFileWritten?.();
+    const canvas = await this.placeResult({ ...r, ...file });
+    return { filePath: file.filePath, fileSize: file.fileSize, canvas };
+  }
+
+  /**
+   * The result's file alone (the part a worker in any process does): written into `<canvas>-explanations/` next to
+   * the canvas, under the name a card of the canvas already links for this node, agent and task if there is one
+   * (a node run again after a crash overwrites its own file), else a new readable name.
+   */
+  async writeResultFile(
+    r: Omit<ResultToWrite, 'last' | 'onFileWritten' | 'structured'>,
+  ): Promise<ResultFile> {
     const { dir, base } = splitCanvasPath(r.canvas.relPath);
     const folderRel = path.posix.join(dir, `${base}-explanations`);
-    const key = `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
-    const nodeId = shortId('n', key);
+    const nodeId = shortId('n', resultKey(r));
     const triple = { taskId: r.taskId, nodeId: r.sourceNodeId, agentType: r.agentType };
     const fileName =
       (await this.linkedResultName(r.canvas, nodeId, triple)) ??
@@ -207,20 +244,26 @@ export class CanvasService implements OnModuleDestroy {
           : (err as Error).message;
       throw new CanvasWriteError(`cannot write the result file: ${why}`, { cause: err });
     }
-    r.onFileWritten?.();
-    const fileSize = Buffer.byteLength(body);
-    const canvas = await this.queue(r.canvas.absPath).add(
+    return { filePath: fileRel, fileSize: Buffer.byteLength(body), body };
+  }
+
+  /**
+   * The result's cards on the canvas (the part the batch's owner does: one process writes a batch's canvas, its
+   * writes coalesced): a file card linking `filePath` (or the structured output's cards) beside the source node,
+   * with an edge. Idempotent per task, node and agent: placing the same result again replaces its cards.
+   */
+  placeResult(r: ResultToPlace): Promise<AdditionOutcome> {
+    return this.queue(r.canvas.absPath).add(
       resultAddition({
-        key,
+        key: resultKey(r),
         sourceNodeId: r.sourceNodeId,
         agentType: r.agentType,
-        fileRel,
-        body,
+        fileRel: r.filePath,
+        body: r.body,
         structured: r.structured,
       }),
       { urgent: r.last },
     );
-    return { filePath: fileRel, fileSize, canvas };
   }
 
   /** Resolves when every queued canvas write is done. */

@@ -8,7 +8,7 @@ import {
   type TaskRecord,
 } from '../session';
 import { DurationEstimates } from './concurrency/duration-estimates';
-import { Dispatcher, type JobContext, type NodeJob } from './dispatch/dispatcher';
+import { Dispatcher, type JobContext, type NodeJob, type NodeRunResult } from './dispatch/dispatcher';
 import { ShuttingDownError } from './orchestrator.errors';
 import { Admission } from './run/admission';
 import { BatchRunner } from './run/batch-runner';
@@ -75,8 +75,8 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     return this.batches.startBatchSession(taskId);
   }
 
-  /** Runs one node job of a batch running in this process (what the dispatcher's handler calls). */
-  executeNode(job: NodeJob, ctx: JobContext): Promise<void> {
+  /** Runs one node job (the dispatcher's handler): content → agent → result file; its owner places and records it. */
+  executeNode(job: NodeJob, ctx: JobContext): Promise<NodeRunResult> {
     return this.batches.executeNode(job, ctx);
   }
 

@@ -175,10 +175,10 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
   it('starts at most twice its cap of nodes whose result files are not written yet (fast agents, slow disk)', async () => {
     await boot({}, false, { n0: 'ok', n1: 'ok', n2: 'ok', n3: 'ok', n4: 'ok', n5: 'ok' });
     const canvas = app.get(CanvasService);
-    const real = canvas.writeResult.bind(canvas);
+    const real = canvas.writeResultFile.bind(canvas);
     let openGate!: () => void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
-    jest.spyOn(canvas, 'writeResult').mockImplementation(async (r) => {
+    jest.spyOn(canvas, 'writeResultFile').mockImplementation(async (r) => {
       await gate; // the result file "takes long" to write
       return real(r);
     });
@@ -197,11 +197,13 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
 
   it('marks only the batch’s last result as last (its canvas write skips the pacing pause)', async () => {
     await boot({ globalMaxConcurrent: 2 });
-    const writes = jest.spyOn(app.get(CanvasService), 'writeResult');
+    const writes = jest.spyOn(app.get(CanvasService), 'placeResult');
     const { task } = await submit(['n0', 'n1', 'n2', 'n3', 'n4']);
-    for (const id of ['n0', 'n1', 'n2', 'n3']) {
+    for (const [i, id] of ['n0', 'n1', 'n2', 'n3'].entries()) {
       await until(() => runner.pending.has(id));
       runner.finish(id);
+      // its result reaches the canvas (after its file is written) before the next agent ends
+      await until(() => writes.mock.calls.length > i);
     }
     await until(() => runner.pending.has('n4'));
     runner.finish('n4');
@@ -247,7 +249,7 @@ describe('BatchOrchestrator (unit, real SQLite and temp vault, scripted runner)'
     const vault = path.join(root, 'vault');
     const dataDir = path.join(root, 'data');
     runner.script = { n0: 'ok', n1: 'ok' };
-    jest.spyOn(app.get(CanvasService), 'writeResult').mockImplementation((r) => {
+    jest.spyOn(app.get(CanvasService), 'writeResultFile').mockImplementation((r) => {
       throw new CanvasWriteError(
         `cannot write the result file: EACCES: permission denied, open '${vault}/c-explanations/${r.sourceNodeId}.md.tmp'`,
       );

@@ -90,6 +90,8 @@ function jobs(taskId: string, count: number, expectedMs: (i: number) => number =
     nodeId: `n${i}`,
     agentType: 'oral-explanation',
     expectedMs: expectedMs(i),
+    canvasPath: 'Biology/cells.canvas',
+    deadlineAt: null,
   }));
 }
 

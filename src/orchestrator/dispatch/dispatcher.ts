@@ -1,11 +1,13 @@
-import type { ProviderFeedback } from '../../agent';
+import type { AgentStructuredOutput, ProviderFeedback } from '../../agent';
+import type { NodeErrorType, NodeTruncation } from '../../session';
 
 /** How the global slots are shared between batches: round-robin between batches (`fair`) or to the longest waiter. */
 export type SchedulingPolicy = 'fair' | 'fifo';
 
 /**
- * One node to run, as plain data: what a queue stores and what a worker needs to find the node again (the task, the
- * group, the node). `expectedMs` orders a batch's jobs under `fair` (longest expected first).
+ * One node to run, as plain data: what a queue stores and what a worker in any process needs to run it (the task, the
+ * group, the node, the canvas it is on, the batch's deadline). `expectedMs` orders a batch's jobs (longest expected
+ * first).
  */
 export interface NodeJob {
   taskId: string;
@@ -13,6 +15,57 @@ export interface NodeJob {
   nodeId: string;
   agentType: string;
   expectedMs: number;
+  /** The canvas, vault-relative: resolved (and checked) again by the worker that runs the job. */
+  canvasPath: string;
+  /** The batch's deadline (ISO time), or null. */
+  deadlineAt: string | null;
+}
+
+/**
+ * What running a node produced, as data: it travels from the worker that ran the job (any process) to the batch's
+ * owner, which places the result on the canvas and records the outcome. `not-started`: the job found its task
+ * stopped and did nothing; `shutdown`: this process's shutdown aborted it (left unrecorded, it runs again).
+ */
+export type NodeRunResult =
+  | { kind: 'not-started' }
+  | { kind: 'shutdown' }
+  | {
+      kind: 'completed';
+      startedAt: string;
+      finishedAt: string;
+      durationMs: number;
+      concept: string;
+      filePath: string;
+      fileSize: number;
+      /** The file's text (the canvas card shows it). */
+      body: string;
+      structured?: AgentStructuredOutput;
+      inputTokens: number;
+      outputTokens: number;
+      attempts: number;
+      truncated?: NodeTruncation;
+    }
+  | {
+      kind: 'failed';
+      startedAt: string;
+      finishedAt: string;
+      durationMs: number;
+      errorType: NodeErrorType;
+      /** Already fit for API clients (no server path). */
+      errorMessage: string;
+      inputTokens: number;
+      outputTokens: number;
+      attempts: number;
+    };
+
+/**
+ * What the batch's owner hears of its jobs, in its own process whichever process runs them: a job started (holds
+ * its slots), its agent phase ended, it ended with its result. `run` resolves once every `ended` has settled.
+ */
+export interface BatchHooks {
+  started?(job: NodeJob): void;
+  agentEnded?(job: NodeJob): void;
+  ended?(job: NodeJob, result: NodeRunResult | undefined): Promise<void> | void;
 }
 
 /** A batch as the dispatcher sees it: its task and its own cap (`max_concurrent`). */
@@ -35,8 +88,14 @@ export interface JobContext {
   releaseWriteSlot(): void;
 }
 
-/** Executes one job; registered once. It catches its own errors (a rejection is logged and dropped). */
-export type JobHandler = (job: NodeJob, ctx: JobContext) => Promise<void>;
+/**
+ * Executes one job and says what it produced; registered once, in every process that works. It catches its own
+ * errors (a rejection is logged, and the job ends without a result).
+ */
+export type JobHandler = (job: NodeJob, ctx: JobContext) => Promise<NodeRunResult | undefined | void>;
+
+/** Hears that another process stopped `taskId` (with the reason, when it aborted its running jobs). */
+export type RemoteStopListener = (taskId: string, abortReason?: Error) => void;
 
 /** The scheduler's figures (status, metrics, health). */
 export interface DispatcherState {
@@ -65,14 +124,43 @@ export abstract class Dispatcher {
   /** Registers the handler that executes every job (once, before the first `run`). */
   abstract handle(handler: JobHandler): void;
   /**
-   * Queues a batch's jobs; resolves once every one of them has ended or was dropped by `stop` (never rejects for a
-   * job's failure).
+   * Queues a batch's jobs (called in the process that owns the batch); resolves once every one of them has ended
+   * (and its `hooks.ended` settled) or was dropped by `stop` (never rejects for a job's failure).
    */
-  abstract run(batch: DispatchBatch, jobs: readonly NodeJob[]): Promise<void>;
-  /** No job of the task starts after this resolves (in-process: at once); running ones go on. */
+  abstract run(batch: DispatchBatch, jobs: readonly NodeJob[], hooks?: BatchHooks): Promise<void>;
+  /**
+   * No job of the task starts after this resolves, in any process (in-process: at once; on a queue, once every
+   * process has acknowledged it); running ones go on.
+   */
   abstract stop(taskId: string): Promise<void>;
-  /** Aborts the task's running jobs: their `signal` aborts with `reason`. */
-  abstract abort(taskId: string, reason: Error): Promise<void>;
+  /**
+   * This process stops dispatching the task without stopping it elsewhere (its shutdown, a lost lease): `run`
+   * resolves soon after, and on a queue the task's queued and running jobs stay for the process that takes the batch
+   * over. In-process: the same as `stop`.
+   */
+  abstract release(taskId: string): Promise<void>;
+  /**
+   * Aborts the task's running jobs (their `signal` aborts with `reason`): in every process (`cluster`: a cancel, the
+   * deadline) or in this one only (`process`: its shutdown).
+   */
+  abstract abort(taskId: string, reason: Error, scope?: 'cluster' | 'process'): Promise<void>;
+  /**
+   * Registers who hears of stops made by other processes (a cancel received by another replica), with the abort
+   * reason when that process aborted the running jobs too. In-process there are no others: never called.
+   */
+  onRemoteStop(listener: RemoteStopListener): void {
+    void listener;
+  }
+  /**
+   * This process's worker shuts down: it takes no more jobs; running ones get `graceMs` to end, then they are
+   * aborted (reason: `abortWith`) and, on a queue, handed back for another worker. In-process, the batch runner does
+   * this itself (it owns every running job): nothing to do.
+   */
+  close(graceMs: number, abortWith: Error): Promise<void> {
+    void graceMs;
+    void abortWith;
+    return Promise.resolve();
+  }
   /** Sets the global limit in force, within 1..capacity; lowering it takes effect as running jobs end. */
   abstract setLimit(limit: number): Promise<void>;
   abstract state(): Promise<DispatcherState>;

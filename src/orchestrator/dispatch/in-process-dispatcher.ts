@@ -2,11 +2,13 @@ import { Logger } from '@nestjs/common';
 import { AdaptiveLimit } from '../concurrency/adaptive-limit';
 import { GlobalSlots, type Slot, SlotLimiter } from '../concurrency/slot-limiter';
 import {
+  type BatchHooks,
   type DispatchBatch,
   Dispatcher,
   type DispatcherState,
   type JobHandler,
   type NodeJob,
+  type NodeRunResult,
   type SchedulingPolicy,
 } from './dispatcher';
 
@@ -51,7 +53,7 @@ export class InProcessDispatcher extends Dispatcher {
     this.handler = handler;
   }
 
-  async run(batch: DispatchBatch, jobs: readonly NodeJob[]): Promise<void> {
+  async run(batch: DispatchBatch, jobs: readonly NodeJob[], hooks: BatchHooks = {}): Promise<void> {
     const handler = this.handler;
     if (!handler) throw new Error('no job handler registered: call handle() first');
     const state: Batch = { stopped: false, running: new Set() };
@@ -69,7 +71,7 @@ export class InProcessDispatcher extends Dispatcher {
           writeSlot.release();
           break;
         }
-        const p: Promise<void> = this.start(handler, job, state, batchSlot, writeSlot).finally(() => {
+        const p: Promise<void> = this.start(handler, job, state, batchSlot, writeSlot, hooks).finally(() => {
           batchSlot.release();
           writeSlot.release();
           inflight.delete(p);
@@ -88,6 +90,12 @@ export class InProcessDispatcher extends Dispatcher {
     return Promise.resolve();
   }
 
+  /** In one process, leaving a batch is stopping it. */
+  release(taskId: string): Promise<void> {
+    return this.stop(taskId);
+  }
+
+  /** Every running job is in this process: `scope` changes nothing. */
   abort(taskId: string, reason: Error): Promise<void> {
     for (const c of this.batches.get(taskId)?.running ?? []) c.abort(reason);
     return Promise.resolve();
@@ -127,6 +135,7 @@ export class InProcessDispatcher extends Dispatcher {
     batch: Batch,
     batchSlot: Slot,
     writeSlot: Slot,
+    hooks: BatchHooks,
   ): Promise<void> {
     const globalSlot = await this.slots.acquire(job.taskId);
     if (batch.stopped) {
@@ -135,21 +144,34 @@ export class InProcessDispatcher extends Dispatcher {
     }
     const controller = new AbortController();
     batch.running.add(controller);
+    let agent = true;
+    const endAgent = (): void => {
+      if (!agent) return;
+      agent = false;
+      globalSlot.release();
+      batchSlot.release();
+      hooks.agentEnded?.(job);
+    };
+    let result: NodeRunResult | undefined;
     try {
-      await handler(job, {
-        signal: controller.signal,
-        feedback: this.adaptive,
-        releaseAgentSlots: () => {
-          globalSlot.release();
-          batchSlot.release();
-        },
-        releaseWriteSlot: () => writeSlot.release(),
-      });
+      hooks.started?.(job);
+      result =
+        (await handler(job, {
+          signal: controller.signal,
+          feedback: this.adaptive,
+          releaseAgentSlots: endAgent,
+          releaseWriteSlot: () => writeSlot.release(),
+        })) ?? undefined;
     } catch (err) {
       this.logger.error(`job ${job.taskId}/${job.nodeId} failed: ${(err as Error).message}`);
     } finally {
-      globalSlot.release();
+      endAgent();
       batch.running.delete(controller);
+    }
+    try {
+      await hooks.ended?.(job, result);
+    } catch (err) {
+      this.logger.error(`job ${job.taskId}/${job.nodeId} could not be settled: ${(err as Error).message}`);
     }
   }
 }

@@ -6,7 +6,7 @@ import { type BatchResumedEvent, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { isTerminal, type NodeResultRecord, type PerformanceMetrics, type TaskRecord } from '../../session';
 import { BatchRun } from '../batch-run';
-import { Dispatcher, type JobContext, type NodeJob } from '../dispatch/dispatcher';
+import { Dispatcher, type JobContext, type NodeJob, type NodeRunResult } from '../dispatch/dispatcher';
 import { finalStatus, measureMetrics } from '../status-rules';
 import { NodeExecution } from './node-execution';
 import { OutcomeRecorder } from './outcome-recorder';
@@ -81,10 +81,14 @@ export class BatchRunner {
     this.track(this.detached(() => this.execute(run, deadlineAt, resumption?.event, canvas)));
   }
 
-  /** Runs one job: a node of a batch running in this process (the dispatcher's handler). */
-  async executeNode(job: NodeJob, ctx: JobContext): Promise<void> {
+  /**
+   * Runs one job (the dispatcher's handler, in every process that works): a node of a batch this process owns, or
+   * — on the distributed engine — of a batch another process owns; its owner places and records the result.
+   */
+  executeNode(job: NodeJob, ctx: JobContext): Promise<NodeRunResult> {
     const run = this.runs.get(job.taskId);
-    if (run) await this.nodes.executeNode(run, job, ctx);
+    if (run?.stopReason) return Promise.resolve({ kind: 'not-started' });
+    return this.nodes.runJob(job, ctx, run?.canvas.absPath ? run.canvas : undefined);
   }
 
   /**
@@ -191,7 +195,11 @@ export class BatchRunner {
     if (run.stopReason) return;
     const jobs = this.nodes.jobsOf(run);
     run.toDispatch = jobs.length;
-    await this.dispatcher.run({ taskId: run.taskId, maxConcurrent: run.task.maxConcurrent }, jobs);
+    await this.dispatcher.run({ taskId: run.taskId, maxConcurrent: run.task.maxConcurrent }, jobs, {
+      started: (job) => this.nodes.started(run, job),
+      agentEnded: () => this.nodes.agentEnded(run),
+      ended: (job, result) => this.nodes.settle(run, job, result),
+    });
   }
 
   private async progress(run: BatchRun): Promise<void> {

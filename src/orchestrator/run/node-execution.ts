@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { AgentRunError, AgentRunner, capNodeInput, capResultMarkdown, conceptOf } from '../../agent';
-import { CanvasService, NodeNotFoundError, capStructuredOutput } from '../../canvas';
+import { CanvasService, NodeNotFoundError, type ResolvedCanvasPath, capStructuredOutput } from '../../canvas';
 import { failpoint } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
-import type { JobContext, NodeJob } from '../dispatch/dispatcher';
+import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
 /**
@@ -47,27 +47,24 @@ export class NodeExecution {
           nodeId,
           agentType: g.agentType,
           expectedMs: this.estimates.estimate(g.agentType) ?? unknown,
+          canvasPath: run.task.canvasPath,
+          deadlineAt: run.task.deadlineAt ?? null,
         })),
     );
   }
 
-  /** Runs one node of `run`; the dispatcher calls it once the node holds its slots. */
-  async executeNode(run: BatchRun, job: NodeJob, ctx: JobContext): Promise<void> {
-    if (run.stopReason) return; // never started: recorded as skipped when the batch finalizes
-    const { groupIndex, nodeId } = job;
-    const group = run.groups[groupIndex];
-    const agentType = group.spec.agentType;
+  /**
+   * Runs one node (the dispatcher's handler, in whichever process holds the job): content → agent → result file. The
+   * canvas card and the outcome are the owner's part (`settle`). `canvas`: the batch's canvas as its owner resolved
+   * it, when the owner is this process; otherwise it is resolved (and checked) here. Every error becomes the node's
+   * failure.
+   */
+  async runJob(job: NodeJob, ctx: JobContext, canvas?: ResolvedCanvasPath): Promise<NodeRunResult> {
+    const { nodeId, agentType } = job;
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();
     else ctx.signal.addEventListener('abort', onAbort, { once: true });
-    run.dispatched++;
-    run.running++;
-    if (run.running > run.peak) {
-      run.peak = run.running;
-      this.recorder.recordPeak(run);
-    }
-    group.started++;
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
     const nodeTimer = setTimeout(
@@ -77,17 +74,26 @@ export class NodeExecution {
         ),
       this.options.agentTimeoutMs,
     );
-    let concept: string;
-    let inputOmitted: number;
+    let concept = '';
+    let inputOmitted = 0;
     let durationMs = 0;
     let calledAgent = false;
+    let agentReleased = false;
+    const endAgentPhase = (): void => {
+      if (agentReleased) return;
+      agentReleased = true;
+      durationMs = Math.round(performance.now() - t0);
+      clearTimeout(nodeTimer);
+      ctx.releaseAgentSlots();
+    };
     try {
       let output;
       try {
+        const where = canvas ?? (await this.canvas.resolve(job.canvasPath));
         // the agent gets at most `maxInputChars` of the content (with a note saying so); the concept comes from the
         // same part, so a 5 MB node does not hold the event loop for its whole text
         const { input, omitted } = capNodeInput(
-          await this.canvas.nodeContent(run.canvas, nodeId),
+          await this.canvas.nodeContent(where, nodeId),
           this.options.maxInputChars,
         );
         inputOmitted = omitted;
@@ -95,7 +101,7 @@ export class NodeExecution {
         // Retries never sleep past the node's own timeout or the batch deadline, whichever comes first.
         const deadline = Math.min(
           Date.now() + this.options.agentTimeoutMs,
-          run.task.deadlineAt ? Date.parse(run.task.deadlineAt) : Number.POSITIVE_INFINITY,
+          job.deadlineAt ? Date.parse(job.deadlineAt) : Number.POSITIVE_INFINITY,
         );
         calledAgent = true;
         output = await abortable(
@@ -109,11 +115,9 @@ export class NodeExecution {
           controller.signal,
         );
         controller.signal.throwIfAborted();
+        canvas = where;
       } finally {
-        durationMs = Math.round(performance.now() - t0);
-        clearTimeout(nodeTimer);
-        ctx.releaseAgentSlots();
-        run.running--;
+        endAgentPhase();
       }
       // what is copied into the vault is capped: the file at `maxResultBytes`, the canvas cards per card and result
       const title = `${agentType}: ${concept || nodeId}`;
@@ -123,73 +127,187 @@ export class NodeExecution {
         inputOmitted,
       });
       const cards = output.structured && capStructuredOutput(output.structured);
-      const written = await this.canvas.writeResult({
-        canvas: run.canvas,
-        taskId: run.taskId,
+      const file = await this.canvas.writeResultFile({
+        canvas,
+        taskId: job.taskId,
         sourceNodeId: nodeId,
         agentType,
         title,
         markdown: result.markdown,
-        structured: cards?.structured,
-        // the batch's last result: nothing of it can join a coalesced write any more
-        last: run.lastResult,
-        onFileWritten: () => ctx.releaseWriteSlot(),
       });
-      this.estimates.observe(agentType, durationMs);
-      failpoint('node.before-record');
-      if (!written.canvas.placed) {
-        throw new NodeNotFoundError(
-          `${written.canvas.reason}; the result file is kept at ${written.filePath}`,
-        );
-      }
-      this.recorder.recordNode(run, {
-        groupIndex,
-        nodeId,
-        outcome: 'completed',
-        filePath: written.filePath,
-        fileSize: written.fileSize,
+      ctx.releaseWriteSlot();
+      return {
+        kind: 'completed',
+        startedAt,
+        finishedAt: new Date().toISOString(),
         durationMs,
+        concept: concept || nodeId,
+        ...file,
+        ...(cards && { structured: cards.structured }),
         inputTokens: output.usage.inputTokens,
         outputTokens: output.usage.outputTokens,
         attempts: output.attempts ?? 1,
         ...truncation(inputOmitted, result.omitted, cards?.omitted ?? 0),
-        startedAt,
-        finishedAt: new Date().toISOString(),
-      });
-      this.recorder.emit('agent.completed', {
-        taskId: run.taskId,
-        canvasPath: run.task.canvasPath,
-        groupId: group.spec.groupId,
-        groupIndex,
-        nodeId,
-        agentType,
-        concept: concept || nodeId,
-        filePath: written.filePath,
-        durationMs,
-        completedAt: new Date().toISOString(),
-      });
+      };
     } catch (err) {
+      endAgentPhase();
       if (controller.signal.reason instanceof NodeAbort && controller.signal.reason.errorType === 'SHUTDOWN')
-        return;
+        return { kind: 'shutdown' };
       const { errorType, message } = classify(err, controller.signal);
       const cost = err instanceof AgentRunError ? err.details : {};
-      this.recorder.recordNode(run, {
-        groupIndex,
-        nodeId,
-        outcome: 'failed',
+      return {
+        kind: 'failed',
+        startedAt,
+        finishedAt: new Date().toISOString(),
         durationMs,
         errorType,
         errorMessage: this.recorder.publicText(message),
         inputTokens: cost.usage?.inputTokens ?? 0,
         outputTokens: cost.usage?.outputTokens ?? 0,
         attempts: cost.attempts ?? (calledAgent ? 1 : 0),
-        startedAt,
-        finishedAt: new Date().toISOString(),
-      });
+      };
     } finally {
+      ctx.releaseWriteSlot();
       ctx.signal.removeEventListener('abort', onAbort);
     }
   }
+
+  /**
+   * One node of `run` from start to recorded outcome in this process (the three parts below in a row): what the
+   * in-process engine's handler does for a batch it owns.
+   */
+  async executeNode(run: BatchRun, job: NodeJob, ctx: JobContext): Promise<void> {
+    if (run.stopReason) return; // never started: recorded as skipped when the batch finalizes
+    this.started(run, job);
+    let agent = true;
+    const endAgent = (): void => {
+      if (!agent) return;
+      agent = false;
+      ctx.releaseAgentSlots();
+      this.agentEnded(run);
+    };
+    const result = await this.runJob(job, { ...ctx, releaseAgentSlots: endAgent }, run.canvas);
+    endAgent();
+    await this.settle(run, job, result);
+  }
+
+  /** A job of `run` started (it holds its slots): it counts as running. */
+  started(run: BatchRun, job: NodeJob): void {
+    run.dispatched++;
+    run.running++;
+    run.groups[job.groupIndex].started++;
+    if (run.running > run.peak) {
+      run.peak = run.running;
+      this.recorder.recordPeak(run);
+    }
+  }
+
+  /** A job of `run` ended its agent phase. */
+  agentEnded(run: BatchRun): void {
+    run.running--;
+  }
+
+  /**
+   * The owner's part of a node: the result's cards on the canvas (writes of the batch coalesced), then its outcome
+   * recorded with its events and the domain event memory listens to. A result that cannot be placed (its source
+   * node was removed meanwhile, the canvas cannot be written) fails the node; its file is kept.
+   */
+  async settle(run: BatchRun, job: NodeJob, result: NodeRunResult | undefined): Promise<void> {
+    if (!result || result.kind === 'not-started' || result.kind === 'shutdown') return;
+    if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
+    const { groupIndex, nodeId, agentType } = job;
+    const group = run.groups[groupIndex];
+    if (result.kind === 'failed') {
+      this.recorder.recordNode(run, { groupIndex, nodeId, outcome: 'failed', ...failure(result) });
+      return;
+    }
+    this.estimates.observe(agentType, result.durationMs);
+    try {
+      const placed = await this.canvas.placeResult({
+        canvas: run.canvas,
+        taskId: run.taskId,
+        sourceNodeId: nodeId,
+        agentType,
+        filePath: result.filePath,
+        fileSize: result.fileSize,
+        body: result.body,
+        structured: result.structured,
+        // the batch's last result: nothing of it can join a coalesced write any more
+        last: run.lastResult,
+      });
+      failpoint('node.before-record');
+      if (!placed.placed) {
+        throw new NodeNotFoundError(`${placed.reason}; the result file is kept at ${result.filePath}`);
+      }
+    } catch (err) {
+      const { errorType, message } = classify(err, new AbortController().signal);
+      this.recorder.recordNode(run, {
+        groupIndex,
+        nodeId,
+        outcome: 'failed',
+        ...failure({ ...result, errorType, errorMessage: this.recorder.publicText(message) }),
+      });
+      return;
+    }
+    this.recorder.recordNode(run, {
+      groupIndex,
+      nodeId,
+      outcome: 'completed',
+      filePath: result.filePath,
+      fileSize: result.fileSize,
+      durationMs: result.durationMs,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      attempts: result.attempts,
+      ...(result.truncated && { truncated: result.truncated }),
+      startedAt: result.startedAt,
+      finishedAt: new Date().toISOString(),
+    });
+    this.recorder.emit('agent.completed', {
+      taskId: run.taskId,
+      canvasPath: run.task.canvasPath,
+      groupId: group.spec.groupId,
+      groupIndex,
+      nodeId,
+      agentType,
+      concept: result.concept,
+      filePath: result.filePath,
+      durationMs: result.durationMs,
+      completedAt: new Date().toISOString(),
+    });
+  }
+}
+
+/** A failed node's outcome fields. */
+function failure(r: {
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  errorType: NodeErrorType;
+  errorMessage: string;
+  inputTokens: number;
+  outputTokens: number;
+  attempts: number;
+}): {
+  durationMs: number;
+  errorType: NodeErrorType;
+  errorMessage: string;
+  inputTokens: number;
+  outputTokens: number;
+  attempts: number;
+  startedAt: string;
+  finishedAt: string;
+} {
+  return {
+    durationMs: r.durationMs,
+    errorType: r.errorType,
+    errorMessage: r.errorMessage,
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    attempts: r.attempts,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
 }
 
 function classify(err: unknown, signal: AbortSignal): { errorType: NodeErrorType; message: string } {

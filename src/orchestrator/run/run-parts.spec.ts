@@ -1,7 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { AgentNodeInput, AgentRunRequest, AgentRunResult } from '../../agent';
-import type { CanvasService, ResolvedCanvasPath, ResultToWrite, WrittenResult } from '../../canvas';
+import type {
+  AdditionOutcome,
+  CanvasService,
+  ResolvedCanvasPath,
+  ResultFile,
+  ResultToWrite,
+} from '../../canvas';
 import { resolveOptions } from '../../config';
 import { InMemoryEventLog, InMemoryTaskStore, type TaskRecord } from '../../session';
 import { BatchOrchestrator } from '../batch-orchestrator.service';
@@ -46,15 +52,18 @@ class FakeCanvas {
     return Promise.resolve({ canvasPath: canvas.relPath, nodeId, nodeType: 'text', content: `# ${nodeId}` });
   }
 
-  writeResult(r: ResultToWrite): Promise<WrittenResult> {
-    r.onFileWritten?.();
+  writeResultFile(r: ResultToWrite): Promise<ResultFile> {
     if (this.failWrite.has(r.sourceNodeId)) return Promise.reject(new Error('disk full'));
     this.written.push(r.sourceNodeId);
     return Promise.resolve({
       filePath: `out/${r.sourceNodeId}.md`,
       fileSize: r.markdown.length,
-      canvas: { placed: true, alreadyPresent: false },
+      body: r.markdown,
     });
+  }
+
+  placeResult(): Promise<AdditionOutcome> {
+    return Promise.resolve({ placed: true, alreadyPresent: false });
   }
 }
 
@@ -248,6 +257,8 @@ describe('NodeExecution', () => {
     nodeId,
     agentType: 'oral-explanation',
     expectedMs: 0,
+    canvasPath: 'c.canvas',
+    deadlineAt: null,
   });
 
   it('gives the agent slots back when the agent fails, and records the failure', async () => {

@@ -1,0 +1,1 @@
+export { connectRedis, RedisKeys } from './redis-connection';
