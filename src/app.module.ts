@@ -49,6 +49,7 @@ export function canvasBatchOptionsOf(config: AppConfig): CanvasBatchOptions {
       attemptTimeoutMs: config.memoryAttemptTimeoutMs,
       shutdownAttemptMs: config.memoryShutdownMs,
     },
+    ...(config.redis && { redis: config.redis }),
   };
 }
 

@@ -8,7 +8,7 @@ import { AppModule } from './app.module';
 import { configureHttpEdge, exitAfterFileCalls, type HttpEdgeOptions, shutdownWatchdog } from './common';
 import { mountDashboard } from './dashboard';
 import { httpMetrics, MetricsService } from './observability';
-import { listenFailure, loadAppConfig, type AppConfig } from './config';
+import { listenFailure, loadAppConfig, resolveRedisEngine, type AppConfig } from './config';
 import { BatchOrchestrator } from './orchestrator';
 
 /**
@@ -78,8 +78,20 @@ export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<N
       ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
       : 'agents: offline provider (deterministic, no network)',
   );
+  const redis = config.redis && resolveRedisEngine(config.redis);
+  logger.log(
+    redis
+      ? `engine: distributed on Redis ${redisEndpoint(redis.url)} (prefix ${redis.prefix}), role ${redis.role}, instance ${redis.instanceId}, cluster-wide cap ${config.globalMaxConcurrent}`
+      : `engine: embedded (SQLite in ${config.dataDir}), cap ${config.globalMaxConcurrent}`,
+  );
   exitOnSignals(app, logger, config.shutdownGraceMs + config.memoryShutdownMs + SHUTDOWN_MARGIN_MS);
   return app;
+}
+
+/** Host and port of a Redis URL, never its credentials. */
+function redisEndpoint(url: string): string {
+  const { host } = new URL(url);
+  return host;
 }
 
 /** Beyond the nodes' grace and memory's last delivery attempt, what the rest of a shutdown may take. */

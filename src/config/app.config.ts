@@ -1,6 +1,11 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import * as path from 'node:path';
-import { OPTION_DEFAULTS } from './canvas-batch-options';
+import {
+  OPTION_DEFAULTS,
+  type ProcessRole,
+  REDIS_DEFAULTS,
+  type RedisEngineSettings,
+} from './canvas-batch-options';
 import { type LlmSettings, parseLlmSettings } from './llm-settings';
 
 /** Every setting of the service, read once from the environment and validated at start-up. */
@@ -49,6 +54,8 @@ export interface AppConfig {
   memoryRetryMaxMs: number;
   memoryAttemptTimeoutMs: number;
   memoryShutdownMs: number;
+  /** The distributed engine (`REDIS_URL` set), or undefined for the embedded one. */
+  redis: RedisEngineSettings | undefined;
 }
 
 export class ConfigValidationError extends Error {
@@ -66,6 +73,7 @@ export interface LatencyRange {
   max: number;
 }
 
+const ROLES: readonly ProcessRole[] = ['both', 'api', 'worker'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NEO4J_SCHEMES = ['bolt:', 'bolt+s:', 'bolt+ssc:', 'neo4j:', 'neo4j+s:', 'neo4j+ssc:'];
 
@@ -165,6 +173,43 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     return { uri, user: user ?? 'neo4j', password: password ?? '', database };
   };
 
+  // Never echo REDIS_URL in a problem: it may carry a password.
+  const redis = (): AppConfig['redis'] => {
+    const url = get('REDIS_URL');
+    const prefix = get('REDIS_PREFIX');
+    const role = get('PROCESS_ROLE');
+    const instanceId = get('INSTANCE_ID');
+    const leaseMs = int('TASK_LEASE_MS', REDIS_DEFAULTS.leaseMs, 1_000, 600_000);
+    if (role !== undefined && !ROLES.includes(role as ProcessRole))
+      problems.push(`PROCESS_ROLE must be one of ${ROLES.join(', ')} (got "${role}")`);
+    if (prefix !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(prefix))
+      problems.push(`REDIS_PREFIX must be 1-64 letters, digits, '_', '.' or '-' (got "${prefix}")`);
+    if (instanceId !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(instanceId))
+      problems.push(`INSTANCE_ID must be 1-128 letters, digits, '_', '.', ':' or '-' (got "${instanceId}")`);
+    if (url === undefined) {
+      if (role !== undefined && role !== 'both')
+        problems.push('PROCESS_ROLE needs REDIS_URL (one process without Redis does everything)');
+      return undefined;
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      /* reported below */
+    }
+    if (!parsed || !['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname) {
+      problems.push('REDIS_URL must be a URL like redis://127.0.0.1:6379 (or rediss:// for TLS)');
+      return undefined;
+    }
+    return {
+      url,
+      ...(prefix && { prefix }),
+      ...(role && { role: role as ProcessRole }),
+      leaseMs,
+      ...(instanceId && { instanceId }),
+    };
+  };
+
   const config: AppConfig = {
     port: int('PORT', 3000, 0, 65535),
     host: get('HOST') ?? '127.0.0.1',
@@ -198,6 +243,7 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
       600_000,
     ),
     memoryShutdownMs: int('MEMORY_SHUTDOWN_MS', OPTION_DEFAULTS.memoryDelivery.shutdownAttemptMs, 0, 600_000),
+    redis: redis(),
   };
   problems.push(...accessProblems(config));
   if (problems.length) throw new ConfigValidationError(problems);

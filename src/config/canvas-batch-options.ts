@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import { hostname } from 'node:os';
 import type { LlmSettings, TokenPrices } from './llm-settings';
 
 /** Tuning of the learning-memory drain loop (outbox → `MemoryStore`). Defaults: `OPTION_DEFAULTS.memoryDelivery`. */
@@ -96,9 +97,11 @@ export interface CanvasBatchSettings {
   /**
    * How process-wide slots are shared: `fair` (default) — round-robin between running batches, and within a batch
    * the longest-expected nodes first (per-agent-type duration estimates learned from completed nodes); `fifo` — the
-   * plain first-come order of the original (kept for comparison in benchmarks).
+   * plain first-come order of the original (kept for comparison in benchmarks); `least-work` — a freed slot goes to
+   * the batch with the least expected work not started yet (a small batch beside a big one starts first), and within
+   * a batch longest-expected first as under `fair`.
    */
-  scheduling?: 'fair' | 'fifo';
+  scheduling?: 'fair' | 'least-work' | 'fifo';
   /** Halve the process-wide limit when the provider answers 429 and grow it back on success (AIMD). Default true. */
   adaptiveConcurrency?: boolean;
   /**
@@ -109,15 +112,60 @@ export interface CanvasBatchSettings {
   /** USD per million input/output tokens: adds `cost_usd` to every `usage`. Default: the `llm` settings' prices. */
   tokenPrices?: TokenPrices;
   memoryDelivery?: MemoryDeliveryOptions;
+  /**
+   * Run on the distributed engine: every process given the same Redis (and the same vault, on shared storage) is one
+   * service — tasks, events and the memory outbox in Redis, node jobs on a BullMQ queue with one cluster-wide cap.
+   * Default: the embedded engine (SQLite under `dataDir`, in-process dispatch).
+   */
+  redis?: RedisEngineSettings;
 }
 
-type OptionalSettings = 'llm' | 'tokenPrices';
+/** The distributed engine's settings (`REDIS_URL`, `REDIS_PREFIX`, `PROCESS_ROLE`, `TASK_LEASE_MS`, `INSTANCE_ID`). */
+export interface RedisEngineSettings {
+  /** e.g. `redis://127.0.0.1:6379`. */
+  url: string;
+  /** Prefix of every key, channel and queue of this service in that Redis. Default `canvas-batch`. */
+  prefix?: string;
+  /**
+   * What this process does: `both` (default) accepts batches and runs nodes; `api` accepts and coordinates batches
+   * but runs no node; `worker` runs nodes (and still answers the API, health and metrics).
+   */
+  role?: ProcessRole;
+  /** How long a batch whose owner died waits before another process takes it over. Default 10 s. */
+  leaseMs?: number;
+  /** This process's name in leases, logs and metrics. Default `<hostname>:<pid>`. */
+  instanceId?: string;
+}
+
+export type ProcessRole = 'both' | 'api' | 'worker';
+
+/** The distributed engine's settings with their defaults. */
+export type ResolvedRedisEngine = Required<RedisEngineSettings>;
+
+export const REDIS_DEFAULTS = { prefix: 'canvas-batch', role: 'both', leaseMs: 10_000 } as const;
+
+/** `redis` with its defaults filled in (`instanceId`: this host and process). */
+export function resolveRedisEngine(redis: RedisEngineSettings): ResolvedRedisEngine {
+  const given = stripUndefined(redis);
+  return {
+    url: redis.url,
+    prefix: given.prefix ?? REDIS_DEFAULTS.prefix,
+    role: given.role ?? REDIS_DEFAULTS.role,
+    leaseMs: given.leaseMs ?? REDIS_DEFAULTS.leaseMs,
+    instanceId: given.instanceId ?? `${hostname()}:${process.pid}`,
+  };
+}
+
+type OptionalSettings = 'llm' | 'tokenPrices' | 'redis';
 
 /** The settings with every default filled in: what `RESOLVED_OPTIONS` provides to the orchestrator. */
 export type ResolvedCanvasBatchOptions = Required<
   Omit<CanvasBatchSettings, OptionalSettings | 'memoryDelivery'>
 > &
-  Pick<CanvasBatchSettings, OptionalSettings> & { memoryDelivery: Required<MemoryDeliveryOptions> };
+  Pick<CanvasBatchSettings, 'llm' | 'tokenPrices'> & {
+    memoryDelivery: Required<MemoryDeliveryOptions>;
+    redis?: ResolvedRedisEngine;
+  };
 
 /** Memory delivery tuning over its defaults, member by member (an explicit `undefined` keeps the default). */
 export function resolveMemoryDelivery(tuning: MemoryDeliveryOptions = {}): Required<MemoryDeliveryOptions> {
@@ -150,6 +198,7 @@ export function resolveOptions(options: CanvasBatchSettings): ResolvedCanvasBatc
     memoryDelivery: resolveMemoryDelivery(options.memoryDelivery),
     ...(options.llm && { llm: options.llm }),
     ...(tokenPrices && { tokenPrices }),
+    ...(options.redis && { redis: resolveRedisEngine(options.redis) }),
   };
 }
 

@@ -9,7 +9,12 @@ export {
   RESOLVED_OPTIONS,
   resolveMemoryDelivery,
   resolveOptions,
+  resolveRedisEngine,
+  REDIS_DEFAULTS,
   type CanvasBatchSettings,
+  type ProcessRole,
+  type RedisEngineSettings,
+  type ResolvedRedisEngine,
   type MemoryDeliveryOptions,
   type ResolvedCanvasBatchOptions,
 } from './canvas-batch-options';

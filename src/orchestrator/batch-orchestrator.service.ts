@@ -2,6 +2,7 @@ import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/com
 import {
   InvalidTaskIdError,
   isTaskId,
+  isTerminal,
   TaskNotFoundError,
   TaskAlreadyFinishedError,
   TaskStore,
@@ -118,6 +119,9 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     if (run) return run.done;
     const task = await this.store.findTask(taskId);
     if (!task) throw new TaskNotFoundError(taskId);
+    // another process runs it (the distributed engine): its final record appears in the shared store
+    if (this.batches.shared && !isTerminal(task.status))
+      return (await this.batches.terminalWithin(taskId, Number.POSITIVE_INFINITY)) ?? task;
     return task;
   }
 
@@ -168,7 +172,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
 
   /** Resumes the `running` tasks a previous process left, and starts its `pending` ones. */
   async onApplicationBootstrap(): Promise<void> {
-    await this.recovery.resumeAll();
+    await this.recovery.start();
   }
 
   /**
@@ -177,6 +181,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
    */
   async onModuleDestroy(): Promise<void> {
     this.acceptingWork = false;
+    await this.recovery.stop();
     await this.batches.shutdown();
   }
 }

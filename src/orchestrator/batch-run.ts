@@ -32,7 +32,7 @@ export interface GroupProgress {
   settle(): void;
 }
 
-const ABORTS: Record<StopReason, NodeAbort> = {
+export const ABORTS: Record<StopReason, NodeAbort> = {
   cancel: new NodeAbort('CANCELLED', 'the batch was cancelled (mode=abort) while this node was running'),
   deadline: new NodeAbort('TIMEOUT', 'the batch deadline passed while this node was running'),
   shutdown: new NodeAbort(
@@ -42,7 +42,7 @@ const ABORTS: Record<StopReason, NodeAbort> = {
 };
 
 /** What stopping a batch does to its jobs: none starts any more, and with `abortWith` the running ones abort. */
-export type StopJobs = (abortWith: NodeAbort | undefined) => void;
+export type StopJobs = (reason: StopReason, abortWith: NodeAbort | undefined) => void;
 
 /** In-memory state of one running task: counters, timers, the order of its store writes. */
 export class BatchRun {
@@ -149,7 +149,7 @@ export class BatchRun {
   /** Stops dispatching; with `abortRunning`, aborts the nodes that are running too. */
   stop(reason: StopReason, abortRunning: boolean): void {
     this.stopReason ??= reason;
-    this.stopJobs(abortRunning ? ABORTS[reason] : undefined);
+    this.stopJobs(reason, abortRunning ? ABORTS[reason] : undefined);
   }
 
   /**

@@ -16,3 +16,11 @@ export class ShuttingDownError extends DomainError {
     super('The service is shutting down and accepts no new batches; retry shortly');
   }
 }
+
+/** Another process of the service holds the batch's lease (it runs the batch): this one does not start it. */
+export class TaskOwnedElsewhereError extends DomainError {
+  readonly code: DomainErrorCode = 'invalid-state-transition';
+  constructor(readonly taskId: string) {
+    super(`Task ${taskId} is run by another process of the service`);
+  }
+}

@@ -4,6 +4,7 @@ import { CanvasModule } from '../canvas';
 import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
 import { DatabaseModule } from '../database';
 import { MemoryModule } from '../memory';
+import { connectRedis, RedisKeys } from '../redis';
 import { SessionModule } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import {
@@ -16,6 +17,8 @@ import {
 import { DurationEstimates } from './concurrency/duration-estimates';
 import { Dispatcher } from './dispatch/dispatcher';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
+import { LocalTaskLeases, TaskLeases } from './ownership/task-leases';
+import { RedisTaskLeases } from './ownership/redis-task-leases';
 import { Admission } from './run/admission';
 import { BatchRunner } from './run/batch-runner';
 import { NodeExecution } from './run/node-execution';
@@ -47,6 +50,18 @@ import { TaskViewService } from './task-view.service';
           policy: options.scheduling,
           adaptive: options.adaptiveConcurrency,
         }),
+    },
+    {
+      provide: TaskLeases,
+      inject: [RESOLVED_OPTIONS],
+      useFactory: (options: ResolvedCanvasBatchOptions): TaskLeases =>
+        options.redis
+          ? new RedisTaskLeases(
+              connectRedis(options.redis.url, `${options.redis.instanceId}:leases`),
+              new RedisKeys(options.redis.prefix),
+              { owner: options.redis.instanceId, ttlMs: options.redis.leaseMs },
+            )
+          : new LocalTaskLeases(),
     },
     DurationEstimates,
     Admission,

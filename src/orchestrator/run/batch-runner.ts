@@ -5,8 +5,10 @@ import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import { type BatchResumedEvent, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { isTerminal, type NodeResultRecord, type PerformanceMetrics, type TaskRecord } from '../../session';
-import { BatchRun } from '../batch-run';
+import { ABORTS, BatchRun } from '../batch-run';
 import { Dispatcher, type JobContext, type NodeJob, type NodeRunResult } from '../dispatch/dispatcher';
+import { TaskOwnedElsewhereError } from '../orchestrator.errors';
+import { TaskLeases } from '../ownership/task-leases';
 import { finalStatus, measureMetrics } from '../status-rules';
 import { NodeExecution } from './node-execution';
 import { OutcomeRecorder } from './outcome-recorder';
@@ -43,9 +45,26 @@ export class BatchRunner {
     private readonly dispatcher: Dispatcher,
     private readonly nodes: NodeExecution,
     private readonly recorder: OutcomeRecorder,
+    private readonly leases: TaskLeases,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {
     dispatcher.handle((job, ctx) => this.executeNode(job, ctx));
+    // a cancel received by another process: the batch's owner stops it (and aborts its nodes if asked)
+    dispatcher.onRemoteStop((taskId, abortReason) =>
+      this.runs.get(taskId)?.stop('cancel', abortReason !== undefined),
+    );
+    // another process took the batch over (this one was cut off longer than the lease): let go, record nothing more
+    leases.onLost((taskId) => this.runs.get(taskId)?.stop('shutdown', false));
+  }
+
+  /** The task once terminal, if within `ms` (whichever process finalises it). */
+  terminalWithin(taskId: string, ms: number): Promise<TaskRecord | undefined> {
+    return this.recorder.terminalWithin(taskId, ms);
+  }
+
+  /** Other processes may run batches (the distributed engine): a task not running here may run elsewhere. */
+  get shared(): boolean {
+    return this.leases.shared;
   }
 
   /** The run of a task running in this process. */
@@ -57,20 +76,35 @@ export class BatchRunner {
     return this.runs.size;
   }
 
-  /** Moves a `pending` task to `running` and starts it in the background; resolves with the task as it is now. */
+  /**
+   * Moves a `pending` task to `running` and starts it in the background; resolves with the task as it is now. The
+   * process takes the batch's lease first (another process that holds it runs the batch: refused).
+   */
   async startBatchSession(taskId: string, canvas?: ResolvedCanvasPath): Promise<TaskRecord> {
-    const task = await this.recorder.recordStarted(taskId);
-    this.launch(task, undefined, canvas);
-    return task;
+    if (!(await this.leases.acquire(taskId))) throw new TaskOwnedElsewhereError(taskId);
+    try {
+      const task = await this.recorder.recordStarted(taskId);
+      this.launch(task, undefined, canvas);
+      return task;
+    } catch (err) {
+      await this.leases.release(taskId).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Runs a task (`running` in the store) in this process, in the background. */
   /** `canvas`: the canvas as admission resolved it (a fresh batch); resolved again when absent (a resumption). */
   launch(task: TaskRecord, resumption?: Resumption, canvas?: ResolvedCanvasPath): void {
-    const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, (abortWith) => {
+    const run = new BatchRun(task, { relPath: task.canvasPath, absPath: '' }, (reason, abortWith) => {
+      // a shutdown (or a lost lease) is this process letting go: elsewhere the batch goes on, under a new owner
+      const local = reason === 'shutdown';
+      const stopping = local ? this.dispatcher.release(task.taskId) : this.dispatcher.stop(task.taskId);
       const done = abortWith
-        ? Promise.all([this.dispatcher.stop(task.taskId), this.dispatcher.abort(task.taskId, abortWith)])
-        : this.dispatcher.stop(task.taskId);
+        ? Promise.all([
+            stopping,
+            this.dispatcher.abort(task.taskId, abortWith, local ? 'process' : 'cluster'),
+          ])
+        : stopping;
       done.catch((err: Error) => this.logger.error(taskLog(task.taskId, `stop failed: ${err.message}`)));
     });
     run.restore(resumption?.results ?? []);
@@ -97,8 +131,19 @@ export class BatchRunner {
    */
   async cancel(task: TaskRecord, mode: 'graceful' | 'abort'): Promise<CancelResult> {
     const run = this.runs.get(task.taskId);
+    if (!run && this.leases.shared && !(await this.leases.acquire(task.taskId))) {
+      return this.cancelElsewhere(task, mode);
+    }
     if (!run) {
-      const cancelled = await this.recorder.recordCancelledUnstarted(task);
+      // nobody runs it: this process holds its lease now (or there are no others); a resumed owner finds the
+      // cancel remembered by the store, and this ends a task that never started
+      if (task.status === 'running' && this.leases.shared) {
+        await this.leases.release(task.taskId);
+        return this.cancelElsewhere(task, mode);
+      }
+      const cancelled = await this.recorder
+        .recordCancelledUnstarted(task)
+        .finally(() => this.leases.release(task.taskId));
       return {
         success: true,
         message: 'Task cancelled before it started',
@@ -124,6 +169,31 @@ export class BatchRunner {
   }
 
   /**
+   * A cancel of a batch another process runs (or will resume): every process stops starting its nodes before this
+   * replies (the dispatcher's stop reaches them all), running ones are aborted everywhere with `abort`, and the
+   * owner — told by the dispatcher — finalises the batch; the reply reports the counts stored so far (an abort waits
+   * a moment for the final status).
+   */
+  private async cancelElsewhere(task: TaskRecord, mode: 'graceful' | 'abort'): Promise<CancelResult> {
+    await this.dispatcher.stop(task.taskId);
+    if (mode === 'abort') await this.dispatcher.abort(task.taskId, ABORTS.cancel, 'cluster');
+    const final =
+      mode === 'abort' ? await this.recorder.terminalWithin(task.taskId, ABORT_REPLY_WAIT_MS) : undefined;
+    const counts = await this.recorder.counts(task.taskId);
+    return {
+      success: true,
+      message:
+        final && isTerminal(final.status)
+          ? `Task cancelled; ${counts.completed} node(s) had completed`
+          : mode === 'abort'
+            ? 'Cancel requested; aborting the running node(s) on every process'
+            : 'Cancel requested; no new node will start, running node(s) will finish and keep their results',
+      status: final?.status ?? task.status,
+      completed_count: counts.completed,
+    };
+  }
+
+  /**
    * Shutdown: no new node starts; running nodes get `shutdownGraceMs` to finish, then they are aborted and left
    * unrecorded. Tasks with nodes left stay `running` for the next start to resume. Live event feeds end (clients
    * reconnect with `Last-Event-ID` later), and the detached listeners of the last domain events get their turn.
@@ -135,9 +205,12 @@ export class BatchRunner {
       for (const run of this.runs.values()) run.stop('shutdown', true);
       await drained;
     }
+    // this process's worker: its running jobs (of any process's batches) get the same grace, then go back to the queue
+    await this.dispatcher.close(this.options.shutdownGraceMs, ABORTS.shutdown);
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     await this.recorder.saveDurations();
+    await this.leases.close();
     const liveFeeds = this.recorder.closeLiveFeeds();
     // let the ended SSE responses reach their clients before the server closes its sockets
     if (liveFeeds > 0) await new Promise((resolve) => setTimeout(resolve, SSE_FLUSH_MS));
@@ -258,6 +331,10 @@ export class BatchRunner {
   private settle(run: BatchRun, task: TaskRecord): void {
     run.clearTimers();
     this.runs.delete(run.taskId);
+    // finished, or left for the next owner: either way this process lets the batch go
+    this.leases
+      .release(run.taskId)
+      .catch((err: Error) => this.logger.warn(taskLog(run.taskId, `lease not released: ${err.message}`)));
     run.resolveDone(task);
   }
 

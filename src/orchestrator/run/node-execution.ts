@@ -74,8 +74,8 @@ export class NodeExecution {
         ),
       this.options.agentTimeoutMs,
     );
-    let concept = '';
-    let inputOmitted = 0;
+    let concept: string;
+    let inputOmitted: number;
     let durationMs = 0;
     let calledAgent = false;
     let agentReleased = false;

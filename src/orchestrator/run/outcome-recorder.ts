@@ -5,6 +5,8 @@ import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../..
 import {
   EventLog,
   InvalidStateTransitionError,
+  isTerminal,
+  type NodeCounts,
   type NodeResultRecord,
   TaskNotFoundError,
   type PerformanceMetrics,
@@ -19,6 +21,9 @@ import { DurationEstimates } from '../concurrency/duration-estimates';
 import { truncationView } from '../dto/task-status.dto';
 import { runningProgressPercent, settledStatus } from '../status-rules';
 import type { NodeOutcomeRecord } from './run.types';
+
+/** How often `terminalWithin` looks at a task another process finalises. */
+const TERMINAL_POLL_MS = 50;
 
 /**
  * Outcome recording: every task event is built here (`taskEvent`, the one typed factory) and stored with what it
@@ -260,6 +265,21 @@ export class OutcomeRecorder {
   }
 
   /** Stores the agent durations learned since the last save. */
+  /** The task once terminal, if it gets there within `ms` (its owner may be another process); else as it is then. */
+  async terminalWithin(taskId: string, ms: number): Promise<TaskRecord | undefined> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const task = await this.store.findTask(taskId);
+      if (!task || isTerminal(task.status) || Date.now() >= until) return task;
+      await new Promise((resolve) => setTimeout(resolve, TERMINAL_POLL_MS));
+    }
+  }
+
+  /** Completed, failed and skipped counts as stored. */
+  counts(taskId: string): Promise<NodeCounts> {
+    return this.store.nodeCounts(taskId);
+  }
+
   async saveDurations(): Promise<void> {
     await this.estimates.save();
   }

@@ -21,6 +21,7 @@ import { BatchRunner } from './batch-runner';
 import { NodeExecution } from './node-execution';
 import { OutcomeRecorder } from './outcome-recorder';
 import { Recovery } from './recovery';
+import { LocalTaskLeases } from '../ownership/task-leases';
 
 /*
  * The orchestrator's parts on the in-memory adapters (task store, event log, dispatcher), with doubles for the
@@ -109,7 +110,14 @@ function parts() {
   const recorder = new OutcomeRecorder(store, log, new EventEmitter2(), estimates, options);
   const nodes = new NodeExecution(canvas as unknown as CanvasService, runner, recorder, estimates, options);
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
-  const batches = new BatchRunner(canvas as unknown as CanvasService, dispatcher, nodes, recorder, options);
+  const batches = new BatchRunner(
+    canvas as unknown as CanvasService,
+    dispatcher,
+    nodes,
+    recorder,
+    new LocalTaskLeases(),
+    options,
+  );
   const admission = new Admission(store, canvas as unknown as CanvasService);
   const admit = async (nodeIds: string[], groups = 1): Promise<TaskRecord> =>
     (
@@ -322,7 +330,7 @@ describe('BatchOrchestrator (the facade over the parts)', () => {
   it('executeGroup resolves once the group settles; aggregateResults counts per group from the store', async () => {
     const p = parts();
     const estimates = new DurationEstimates(p.store);
-    const recovery = new Recovery(p.store, p.recorder, p.batches);
+    const recovery = new Recovery(p.store, p.recorder, p.batches, new LocalTaskLeases());
     const orchestrator = new BatchOrchestrator(
       p.admission,
       p.batches,
