@@ -17,7 +17,8 @@ import {
 } from './common';
 import { DashboardModule } from './dashboard';
 import { ObservabilityModule } from './observability';
-import { type AppConfig, resolveVaultRoot } from './config';
+import { type AppConfig, resolveRedisEngine, resolveVaultRoot } from './config';
+import { connectRedis, RedisAuthFailureStore, RedisKeys, RedisThrottlerStorage } from './redis';
 import { type CanvasBatchOptions, OrchestratorModule } from './orchestrator';
 
 /**
@@ -53,6 +54,9 @@ export function canvasBatchOptionsOf(config: AppConfig): CanvasBatchOptions {
   };
 }
 
+/** Failed sign-ins shared by the service's processes (`AuthFailureStore`), or null in one process. */
+export const AUTH_FAILURE_STORE = Symbol('AuthFailureStore');
+
 /** `POST /parallel/execute`: the only route under the rate limit. */
 function isExecuteRequest(ctx: ExecutionContext): boolean {
   const req = ctx.switchToHttp().getRequest<Request>();
@@ -79,7 +83,12 @@ export class AppModule {
       autoLogging: { ignore: (req) => req.url === '/health' },
     };
     // one object, imported here and by the modules that need its exports (nothing is global)
-    const orchestrator = OrchestratorModule.forRoot(canvasBatchOptionsOf(config));
+    const options = canvasBatchOptionsOf(config);
+    const orchestrator = OrchestratorModule.forRoot(options);
+    // the distributed engine: the execute rate limit and failed sign-ins count in Redis, once for every process
+    const redis = options.redis && resolveRedisEngine(options.redis);
+    const limits = redis && connectRedis(redis.url, `${redis.instanceId}:http-limits`);
+    const keys = redis && new RedisKeys(redis.prefix);
     return {
       module: AppModule,
       imports: [
@@ -94,8 +103,11 @@ export class AppModule {
         ThrottlerModule.forRoot({
           throttlers: [{ name: 'default', ttl: 60_000, limit: Math.max(1, config.executeRateLimit) }],
           skipIf: (ctx) => config.executeRateLimit === 0 || !isExecuteRequest(ctx),
+          // closes the shared connection on shutdown
+          ...(limits &&
+            keys && { storage: new RedisThrottlerStorage(limits, keys, { quitOnShutdown: true }) }),
         }),
-        ObservabilityModule.register(orchestrator),
+        ObservabilityModule.register(orchestrator, { instance: redis?.instanceId }),
         DashboardModule.register(orchestrator),
         orchestrator,
       ],
@@ -103,7 +115,12 @@ export class AppModule {
         // the token check and problem+json errors (the filter included) are the HTTP edge's: configureHttpEdge
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_GUARD, useClass: ThrottlerGuard },
+        {
+          provide: AUTH_FAILURE_STORE,
+          useValue: limits && keys ? new RedisAuthFailureStore(limits, keys) : null,
+        },
       ],
+      exports: [AUTH_FAILURE_STORE],
     };
   }
 }

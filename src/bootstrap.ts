@@ -4,8 +4,14 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
-import { AppModule } from './app.module';
-import { configureHttpEdge, exitAfterFileCalls, type HttpEdgeOptions, shutdownWatchdog } from './common';
+import { AppModule, AUTH_FAILURE_STORE } from './app.module';
+import {
+  type AuthFailureStore,
+  configureHttpEdge,
+  exitAfterFileCalls,
+  type HttpEdgeOptions,
+  shutdownWatchdog,
+} from './common';
 import { mountDashboard } from './dashboard';
 import { httpMetrics, MetricsService } from './observability';
 import { listenFailure, loadAppConfig, resolveRedisEngine, type AppConfig } from './config';
@@ -39,7 +45,9 @@ export async function createApp(
 export function configureApp(app: NestExpressApplication, config: HttpEdgeOptions): void {
   const metrics = app.get(MetricsService, { strict: false });
   app.use(httpMetrics(metrics.httpDuration));
-  configureHttpEdge(app, config, (edge) => mountDashboard(app, edge));
+  const authFailureStore =
+    app.get<AuthFailureStore | null>(AUTH_FAILURE_STORE, { strict: false }) ?? undefined;
+  configureHttpEdge(app, { ...config, authFailureStore }, (edge) => mountDashboard(app, edge));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -61,6 +61,33 @@ describe('AuthFailureLimiter', () => {
     expect(limiter.retryAfterSeconds('c')).toBe(1);
     expect(limiter.retryAfterSeconds('e')).toBe(1);
   });
+  it('with a store, takes the shared count when it is higher; a failing store changes nothing', async () => {
+    const answers: Promise<{ failures: number; expiresInMs: number }>[] = [
+      Promise.resolve({ failures: 1, expiresInMs: 60_000 }),
+      Promise.resolve({ failures: 9, expiresInMs: 30_000 }),
+      Promise.reject(new Error('connection lost')),
+    ];
+    const add = jest.fn(
+      (_client: string, _windowMs: number) =>
+        answers.shift() as Promise<{ failures: number; expiresInMs: number }>,
+    );
+    const limiter = new AuthFailureLimiter({ limit: 3, windowMs: 60_000, now: clock, store: { add } });
+    limiter.fail('a');
+    await Promise.resolve();
+    expect(limiter.retryAfterSeconds('a')).toBe(0);
+    // other processes failed 8 times meanwhile: blocked for what is left of the shared window
+    limiter.fail('a');
+    await Promise.resolve();
+    expect(limiter.retryAfterSeconds('a')).toBe(30);
+    limiter.fail('a');
+    await new Promise((r) => setImmediate(r));
+    expect(limiter.retryAfterSeconds('a')).toBe(30);
+    expect(add.mock.calls).toEqual([
+      ['a', 60_000],
+      ['a', 60_000],
+      ['a', 60_000],
+    ]);
+  });
 });
 
 describe('clientKey', () => {

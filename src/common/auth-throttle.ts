@@ -12,6 +12,17 @@ export interface AuthFailureLimiterOptions {
   windowMs?: number;
   maxClients?: number;
   now?: () => number;
+  /** Where the service's processes share their counts (Redis); without it each process counts alone. */
+  store?: AuthFailureStore;
+}
+
+/** Failure counts shared by the processes of one service. */
+export interface AuthFailureStore {
+  /**
+   * Counts one failure of `client` in its shared window (started by its first failure anywhere, `windowMs` long);
+   * resolves with the shared count and the milliseconds left in that window.
+   */
+  add(client: string, windowMs: number): Promise<{ failures: number; expiresInMs: number }>;
 }
 
 interface Window {
@@ -24,12 +35,18 @@ interface Window {
  * Counts failed authentications per client (fixed one-minute windows). Once a client has failed `limit` times in its
  * window, it gets no answer about any token until the window ends: `retryAfterSeconds` says how long. Clients are
  * told apart by address (`clientKey`); other clients are never affected.
+ *
+ * With a `store`, each failure is also counted there, and the shared count it answers raises this process's own:
+ * the checks stay synchronous and local, so a process learns of other processes' failures of a client at that
+ * client's next failure here (a guesser spread over N processes gets at most N − 1 more tries per window, not N ×
+ * the limit). A store that fails changes nothing: the local count stands.
  */
 export class AuthFailureLimiter {
   readonly limit: number;
   private readonly windowMs: number;
   private readonly maxClients: number;
   private readonly now: () => number;
+  private readonly store: AuthFailureStore | undefined;
   private readonly clients = new Map<string, Window>();
 
   constructor(options: AuthFailureLimiterOptions = {}) {
@@ -37,6 +54,7 @@ export class AuthFailureLimiter {
     this.windowMs = options.windowMs ?? AUTH_FAILURE_WINDOW_MS;
     this.maxClients = options.maxClients ?? MAX_THROTTLED_CLIENTS;
     this.now = options.now ?? Date.now;
+    this.store = options.store;
   }
 
   /** Clients with a current window. */
@@ -52,6 +70,10 @@ export class AuthFailureLimiter {
 
   /** Records a failed attempt by `client`. */
   fail(client: string): void {
+    this.store?.add(client, this.windowMs).then(
+      (shared) => this.learn(client, shared.failures, shared.expiresInMs),
+      () => undefined,
+    );
     const w = this.current(client);
     if (w) {
       w.failures++;
@@ -59,6 +81,15 @@ export class AuthFailureLimiter {
     }
     if (this.clients.size >= this.maxClients) this.makeRoom();
     this.clients.set(client, { failures: 1, resetAt: this.now() + this.windowMs });
+  }
+
+  /** The shared count of `client`'s window, when it is higher than this process's own, becomes its own. */
+  private learn(client: string, failures: number, expiresInMs: number): void {
+    if (!(expiresInMs > 0) || !Number.isFinite(failures)) return;
+    const w = this.current(client);
+    if (w && w.failures >= failures) return;
+    if (!w && this.clients.size >= this.maxClients) this.makeRoom();
+    this.clients.set(client, { failures, resetAt: this.now() + expiresInMs });
   }
 
   /** The client's window if it has not ended yet (an ended one is dropped). */

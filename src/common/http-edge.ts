@@ -4,6 +4,7 @@ import cookieParser from 'cookie-parser';
 import type { NextFunction, Request, Response } from 'express';
 import { isLoopbackHost, RESOLVED_OPTIONS } from '../config';
 import { ApiTokenCheck } from './api-token';
+import { AuthFailureLimiter, type AuthFailureStore } from './auth-throttle';
 import { apiTokenMiddleware } from './api-token.middleware';
 import { corsOptions, securityHeaders } from './browser-policy';
 import { jsonBodyParser } from './json-body';
@@ -17,6 +18,8 @@ export interface HttpEdgeOptions {
   apiToken?: string | undefined;
   /** Failed token attempts allowed per client per minute (`AUTH_FAILURE_LIMIT`). */
   authFailureLimit?: number;
+  /** Where failed attempts are also counted for every process of the service (the distributed engine). */
+  authFailureStore?: AuthFailureStore;
   /** Largest JSON body, counted after decompression (`BODY_LIMIT_BYTES`). */
   bodyLimitBytes: number;
   /** Browser origins allowed to call the API (`CORS_ORIGINS`). */
@@ -45,7 +48,9 @@ export function configureHttpEdge(
   options: HttpEdgeOptions,
   mount?: (edge: HttpEdge) => void,
 ): HttpEdge {
-  const check = new ApiTokenCheck(options.apiToken, { failureLimit: options.authFailureLimit });
+  const check = new ApiTokenCheck(options.apiToken, {
+    failures: new AuthFailureLimiter({ limit: options.authFailureLimit, store: options.authFailureStore }),
+  });
   const problems = new ProblemDetailsFilter(serverPathRoots(app));
   app.useGlobalFilters(problems);
   if (!check.enabled && options.host !== undefined && !isLoopbackHost(options.host)) {

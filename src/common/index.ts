@@ -22,6 +22,7 @@ export { ServerPathRedactor, type ServerPathRoots } from './server-paths';
 export { ProblemDetailsFilter } from './problem-details.filter';
 export { createValidationPipe } from './validation';
 export { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from './api-token';
+export { AuthFailureLimiter, type AuthFailureStore } from './auth-throttle';
 export { clearSessionCookie, startSession } from './api-token.middleware';
 export { configureHttpEdge, type HttpEdge, type HttpEdgeOptions } from './http-edge';
 export { SESSION_VALUE } from './login-sessions';

@@ -8,6 +8,11 @@ export {
 } from './memory-outbox';
 export { SqliteMemoryOutbox } from './sqlite-memory-outbox';
 export { InMemoryMemoryOutbox } from './in-memory-memory-outbox';
+export {
+  RedisMemoryOutbox,
+  type RedisMemoryOutboxOptions,
+  DEFAULT_CLAIM_IDLE_MS,
+} from './redis-memory-outbox';
 export { MemoryStore, type DeliveryReceipt } from './memory-store';
 export { Neo4jMemoryStore, type Neo4jConnectionOptions } from './neo4j-memory-store';
 export { EmbeddedMemoryStore, type StoredMemoryEvent } from './embedded-memory-store';

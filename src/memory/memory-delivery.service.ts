@@ -45,9 +45,10 @@ export function backoffDelay(failures: number, baseMs: number, maxMs: number, ra
 }
 
 /**
- * The drain loop: delivers the outbox to the `MemoryStore` in batches, oldest first, and marks each batch delivered
- * (in order, in one transaction) only after the store confirmed all of it. A failure (error, timeout, an answer that
- * is not the expected receipt) leaves the batch pending and backs off; the loop resumes by itself. Delivery is
+ * The drain loop: delivers the outbox to the `MemoryStore` in the batches it claims (oldest first; an outbox shared
+ * by several processes' loops gives each batch to one of them), and marks each batch delivered (in order, in one
+ * transaction) only after the store confirmed all of it. A failure (error, timeout, an answer that is not the
+ * expected receipt) leaves the batch pending and backs off; the loop resumes by itself. Delivery is
  * at-least-once and the stores are idempotent by event id, so each event ends up stored once.
  *
  * Never on a batch's path: the listener only appends to the outbox and calls `notify()`. Shutdown makes one bounded
@@ -158,7 +159,7 @@ export class MemoryDeliveryService implements OnApplicationBootstrap, BeforeAppl
     while (!(this.stopping && Date.now() >= this.deadlineAt)) {
       let batch: MemoryEvent[];
       try {
-        batch = await this.outbox.pendingBatch(this.options.batchSize);
+        batch = await this.outbox.claimBatch(this.options.batchSize);
       } catch (err) {
         if (!(await this.fail(err, 0))) break;
         await this.backOff();

@@ -26,8 +26,9 @@ export type MemoryEventDraft = Omit<MemoryEvent, 'deliveredAt' | 'attempts'>;
 
 /**
  * The durable outbox of learning-memory events (also the DI token): the listeners append, the drain loop
- * (`MemoryDeliveryService`) reads pending batches and marks them delivered. Adapters: `SqliteMemoryOutbox` (the
- * service's database) and `InMemoryMemoryOutbox` (unit tests); `describeMemoryOutboxContract` is what each must pass.
+ * (`MemoryDeliveryService`) claims pending batches and marks them delivered. Adapters: `SqliteMemoryOutbox` (the
+ * service's database), `RedisMemoryOutbox` (shared by several processes) and `InMemoryMemoryOutbox` (unit tests);
+ * `describeMemoryOutboxContract` is what each must pass.
  *
  * Contract: every method is asynchronous (an adapter may live across the network) and reports a failure as a
  * rejection, never a synchronous throw. Events are plain values: what an adapter returns is a copy, so changing it
@@ -40,6 +41,15 @@ export abstract class MemoryOutbox {
 
   /** The oldest undelivered events, at most `limit`, in delivery order (creation time, then id). */
   abstract pendingBatch(limit: number): Promise<MemoryEvent[]>;
+
+  /**
+   * The next batch for this process's drain loop to deliver, at most `limit`. With one deliverer it is the
+   * `pendingBatch`; an outbox shared by several processes hands each pending event to one of them at a time (its
+   * order across batches may then differ) and hands an event its deliverer never settled to another after a while.
+   */
+  claimBatch(limit: number): Promise<MemoryEvent[]> {
+    return this.pendingBatch(limit);
+  }
 
   /**
    * Marks the events delivered at `at` (one more attempt each), all or none; resolves with how many changed (an

@@ -16,6 +16,8 @@ export interface MemoryModuleOptions {
   memoryDelivery?: MemoryDeliveryOptions;
   /** Characters of a node's content read for its concept (a resumed batch's events). Default 262,144. */
   maxInputChars?: number;
+  /** The distributed engine: the outbox in this Redis, shared by every process. Default: SQLite under `dataDir`. */
+  redis?: { url: string; prefix: string; instanceId: string };
 }
 
 export const { ConfigurableModuleClass: MemoryConfigurableModule, MODULE_OPTIONS_TOKEN: MEMORY_OPTIONS } =

@@ -15,6 +15,8 @@ import { MemoryStore } from './memory-store';
 import { MemoryListener } from './memory.listener';
 import { Neo4jMemoryStore } from './neo4j-memory-store';
 import { SqliteMemoryOutbox } from './sqlite-memory-outbox';
+import { DEFAULT_CLAIM_IDLE_MS, RedisMemoryOutbox } from './redis-memory-outbox';
+import { connectRedis, RedisKeys } from '../redis';
 
 /** The host's store, else Neo4j when configured, else the embedded one. */
 export function createMemoryStore(options: MemoryModuleOptions, db: SqliteDatabase): MemoryStore {
@@ -25,6 +27,22 @@ export function createMemoryStore(options: MemoryModuleOptions, db: SqliteDataba
       resolveMemoryDelivery(options.memoryDelivery).attemptTimeoutMs,
     );
   return new EmbeddedMemoryStore(db);
+}
+
+/** The outbox in Redis (the distributed engine: every process drains it through one consumer group), else SQLite. */
+export function createMemoryOutbox(options: MemoryModuleOptions, db: SqliteDatabase): MemoryOutbox {
+  if (!options.redis) return new SqliteMemoryOutbox(db);
+  const delivery = resolveMemoryDelivery(options.memoryDelivery);
+  return new RedisMemoryOutbox(
+    connectRedis(options.redis.url, `${options.redis.instanceId}:memory-outbox`),
+    new RedisKeys(options.redis.prefix),
+    {
+      // a restarted process takes its own unfinished batch back at once; a dead one's waits out the claim time
+      consumer: options.redis.instanceId,
+      claimIdleMs: Math.max(DEFAULT_CLAIM_IDLE_MS, 2 * delivery.attemptTimeoutMs),
+      quitOnShutdown: true,
+    },
+  );
 }
 
 /**
@@ -38,7 +56,7 @@ export function createMemoryStore(options: MemoryModuleOptions, db: SqliteDataba
 @Module({
   controllers: [MemoryStatusController],
   providers: [
-    { provide: MemoryOutbox, useClass: SqliteMemoryOutbox },
+    { provide: MemoryOutbox, inject: [MEMORY_OPTIONS, SqliteDatabase], useFactory: createMemoryOutbox },
     { provide: MemoryStore, inject: [MEMORY_OPTIONS, SqliteDatabase], useFactory: createMemoryStore },
     MemoryDeliveryService,
     MemoryListener,

@@ -1,3 +1,3 @@
 export { ObservabilityModule } from './observability.module';
-export { MetricsService } from './metrics.service';
+export { MetricsService, METRICS_INSTANCE, defaultMetricsInstance } from './metrics.service';
 export { httpMetrics } from './http-metrics';

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { MemoryDeliveryService } from '../memory';
 import { InProcessDispatcher, type SseFanout } from '../orchestrator';
 import { InMemoryEventLog, type TaskStore, type TaskEventRecord } from '../session';
@@ -10,6 +11,13 @@ const event = (type: string, data: Record<string, unknown>): TaskEventRecord => 
   timestamp: new Date(0).toISOString(),
   data,
 });
+
+/** The exposition without the `instance` label, so that samples read as they are written here. */
+const withoutInstance = (text: string): string =>
+  text
+    .replace(/\{instance="[^"]*"\}/g, '')
+    .replace(/,instance="[^"]*"/g, '')
+    .replace(/instance="[^"]*",/g, '');
 
 describe('MetricsService', () => {
   const store = {
@@ -30,7 +38,14 @@ describe('MetricsService', () => {
 
   it('counts node outcomes from published events, tolerating events without the usual fields', async () => {
     const bus = new InMemoryEventLog();
-    const metrics = new MetricsService(bus, store, new InProcessDispatcher({ capacity: 3 }), outbox, sse);
+    const metrics = new MetricsService(
+      bus,
+      store,
+      new InProcessDispatcher({ capacity: 3 }),
+      outbox,
+      sse,
+      'replica-a',
+    );
     metrics.onModuleInit();
     bus.publish([
       event('task_completed', { agent_type: 'oral-explanation', duration_ms: 1500 }),
@@ -42,7 +57,11 @@ describe('MetricsService', () => {
       event('session_completed', {}),
       event('progress_update', { progress_percent: 50 }),
     ]);
-    const text = (await metrics.render()).body;
+    const raw = (await metrics.render()).body;
+    // every sample says which process it comes from
+    const samples = raw.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    expect(samples.filter((line) => !line.includes('instance="replica-a"'))).toEqual([]);
+    const text = withoutInstance(raw);
     expect(text).toContain(
       'canvas_batch_nodes_total{agent="oral-explanation",outcome="completed",error_type=""} 2',
     );
@@ -66,8 +85,21 @@ describe('MetricsService', () => {
     expect(text).toContain('canvas_batch_global_concurrency_limit 3');
     metrics.onModuleDestroy();
     bus.publish([event('task_completed', { agent_type: 'oral-explanation' })]);
-    expect((await metrics.render()).body).toContain(
+    expect(withoutInstance((await metrics.render()).body)).toContain(
       'canvas_batch_nodes_total{agent="oral-explanation",outcome="completed",error_type=""} 2',
+    );
+  });
+
+  it('labels samples with the host name and pid when given no instance', async () => {
+    const metrics = new MetricsService(
+      new InMemoryEventLog(),
+      store,
+      new InProcessDispatcher({ capacity: 1 }),
+      outbox,
+      sse,
+    );
+    expect((await metrics.render()).body).toContain(
+      `canvas_batch_sse_clients{instance="${hostname()}:${process.pid}"} 2`,
     );
   });
 

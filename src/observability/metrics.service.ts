@@ -1,4 +1,5 @@
-import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
+import { hostname } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { MemoryDeliveryService } from '../memory';
@@ -9,10 +10,19 @@ import { EventLog, TaskStore } from '../session';
 const AGENT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** DI token of this process's `instance` label (e.g. the resolved instance id); optional. */
+export const METRICS_INSTANCE = Symbol('METRICS_INSTANCE');
+
+/** The `instance` label when none is given: one value per process. */
+export function defaultMetricsInstance(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
 /**
  * The service's Prometheus metrics, in a registry of its own (several apps in one process never share counters).
  * Node outcomes and agent latency are counted from the published task events; gauges (tasks by status, running
- * agents, semaphore waiters, SSE clients, memory outbox backlog) are read when scraped.
+ * agents, semaphore waiters, SSE clients, memory outbox backlog) are read when scraped. Every sample carries the
+ * label `instance`: each process of the service exposes its own figures, and a query sums or compares them.
  */
 @Injectable()
 export class MetricsService implements OnModuleInit, OnModuleDestroy {
@@ -55,7 +65,9 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     dispatcher: Dispatcher,
     memory: MemoryDeliveryService,
     sse: SseFanout,
+    @Optional() @Inject(METRICS_INSTANCE) instance: string = defaultMetricsInstance(),
   ) {
+    this.registry.setDefaultLabels({ instance });
     new Gauge({
       name: 'canvas_batch_tasks',
       help: 'Stored tasks by status',

@@ -1,10 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { MetricsController } from './metrics.controller';
-import { MetricsService } from './metrics.service';
+import { METRICS_INSTANCE, MetricsService } from './metrics.service';
 
 /**
  * Prometheus metrics at `/metrics`. Import it with `register(orchestrator)`, `orchestrator` being the application's
- * `OrchestratorModule.forRoot(...)` (the same object it imports), whose exports it measures.
+ * `OrchestratorModule.forRoot(...)` (the same object it imports), whose exports it measures. `instance` labels
+ * every sample (default: host name and pid).
  */
 @Module({
   controllers: [MetricsController],
@@ -12,7 +13,12 @@ import { MetricsService } from './metrics.service';
   exports: [MetricsService],
 })
 export class ObservabilityModule {
-  static register(orchestrator: DynamicModule): DynamicModule {
-    return { module: ObservabilityModule, imports: [orchestrator] };
+  static register(orchestrator: DynamicModule, options: { instance?: string } = {}): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      imports: [orchestrator],
+      providers:
+        options.instance === undefined ? [] : [{ provide: METRICS_INSTANCE, useValue: options.instance }],
+    };
   }
 }

@@ -38,17 +38,23 @@ export interface ComposedOptions {
 /** Fills in the defaults and hands each module the part it owns. */
 export function composeOptions(options: CanvasBatchOptions): ComposedOptions {
   const resolved = resolveOptions(options);
+  const redis = resolved.redis && {
+    url: resolved.redis.url,
+    prefix: resolved.redis.prefix,
+    instanceId: resolved.redis.instanceId,
+  };
   return {
     orchestrator: resolved,
     database: { dataDir: resolved.dataDir },
     canvas: { vaultRoot: resolved.vaultRoot },
-    session: { cleanupIntervalMs: resolved.cleanupIntervalMs },
+    session: { cleanupIntervalMs: resolved.cleanupIntervalMs, ...(redis && { redis }) },
     agent: { agentRunner: options.agentRunner, llm: resolved.llm, agentLatencyMs: resolved.agentLatencyMs },
     memory: {
       memoryStore: options.memoryStore,
       neo4j: options.neo4j,
       memoryDelivery: resolved.memoryDelivery,
       maxInputChars: resolved.maxInputChars,
+      ...(redis && { redis }),
     },
   };
 }

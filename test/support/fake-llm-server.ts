@@ -10,7 +10,9 @@ import { prng } from './prng';
  *
  * and can misbehave on purpose: latency drawn from a range, a concurrency capacity beyond which it answers 429
  * with `Retry-After`, random 5xx and malformed JSON, hung connections, connection resets, scripted answers per
- * request. Every request is logged (arrival, close, status, tokens, whether the client hung up first).
+ * request. Every request is logged (arrival, close, status, tokens, whether the client hung up first). For tests
+ * of several service processes, each process gets its own key (`processKeys`), so every call names its process;
+ * `peakConcurrency` tells how many calls were open at once, overall and per process.
  */
 export type Wire = 'openai' | 'anthropic' | 'google';
 
@@ -46,9 +48,17 @@ export interface RequestLogEntry {
   /** `x-canvas-batch-node` / `x-canvas-batch-attempt` headers the service sends (for per-node timelines). */
   node: string | undefined;
   attempt: number | undefined;
+  /** The service process that made the call: the name `processKeys` gives its credential (undefined without). */
+  process: string | undefined;
   arrivedAt: number;
   /** When the response finished or the connection closed, whichever came first (epoch ms). */
   closedAt: number | undefined;
+  /**
+   * Where the request's arrival and its close fall in one sequence of all arrivals and closes on this server: their
+   * exact order, where the millisecond timestamps tie (`peakConcurrency` counts with these).
+   */
+  openOrder: number;
+  closeOrder: number | undefined;
   /** HTTP status sent (0 when none: hang or reset). */
   status: number;
   behaviour: Behaviour['kind'] | 'capacity-429' | 'unauthorized';
@@ -76,6 +86,11 @@ export interface FakeLlmOptions {
   malformedRate?: number;
   /** The key every request must carry; a mismatch is a 401. Undefined: any key is accepted. */
   apiKey?: string;
+  /**
+   * Keys of several service processes, each to the name of its process (e.g. `{ 'key-A': 'A' }`): a request with
+   * one of them is logged with that `process`. When set, a key neither here nor `apiKey` is a 401.
+   */
+  processKeys?: Record<string, string>;
   /** Chooses the behaviour of one request; default: `ok`. Called after auth and the capacity check. */
   script?: (req: FakeRequest) => Behaviour;
   /** The answer text of an `ok` request without its own; default: a reply fitting the requested output contract. */
@@ -106,6 +121,7 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
   let peak = 0;
   let idleWaiters: Array<() => void> = [];
   let seq = 0;
+  let order = 0;
 
   const server: Server = createServer((req, res) => {
     void handle(req, res);
@@ -119,14 +135,18 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
     const arrivedAt = Date.now();
     inFlight++;
     peak = Math.max(peak, inFlight);
+    const key = credentialOf(req);
     const entry: RequestLogEntry = {
       seq: ++seq,
       wire: 'openai',
       stream: false,
       node: header(req, 'x-canvas-batch-node'),
       attempt: Number(header(req, 'x-canvas-batch-attempt')) || undefined,
+      process: key === undefined ? undefined : options.processKeys?.[key],
       arrivedAt,
       closedAt: undefined,
+      openOrder: ++order,
+      closeOrder: undefined,
       status: 0,
       behaviour: 'ok',
       clientClosed: false,
@@ -141,6 +161,7 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
     const settle = (): void => {
       if (entry.closedAt !== undefined) return;
       entry.closedAt = Date.now();
+      entry.closeOrder = ++order;
       inFlight--;
       if (inFlight === 0) {
         const waiters = idleWaiters;
@@ -176,7 +197,7 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
     entry.system = fake.system;
     entry.prompt = fake.prompt;
     entry.credential = credentialOf(req);
-    if (options.apiKey !== undefined && entry.credential !== options.apiKey) {
+    if (!authorized(options, entry.credential)) {
       entry.behaviour = 'unauthorized';
       return send(res, entry, 401, errorBody(route.wire, 401, 'invalid x-api-key'));
     }
@@ -259,6 +280,47 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Whether `credential` passes: `apiKey` or one of `processKeys`, any key when neither is set. */
+function authorized(options: FakeLlmOptions, credential: string | undefined): boolean {
+  if (options.apiKey === undefined && options.processKeys === undefined) return true;
+  if (credential === undefined) return false;
+  return credential === options.apiKey || Object.hasOwn(options.processKeys ?? {}, credential);
+}
+
+/** How many calls were open at once: at the peak, and per process (`?` for calls without one). */
+export interface Concurrency {
+  peak: number;
+  byProcess: Record<string, { calls: number; peak: number }>;
+}
+
+/**
+ * The most calls of `log` (or of a part of it) open at the same time, over all processes and per process, in the
+ * exact order the server saw arrivals and closes (a call still open counts as open to the end).
+ */
+export function peakConcurrency(log: readonly RequestLogEntry[]): Concurrency {
+  const steps = log.flatMap((e) => [
+    { at: e.openOrder, delta: 1, who: e.process ?? '?' },
+    ...(e.closeOrder === undefined ? [] : [{ at: e.closeOrder, delta: -1, who: e.process ?? '?' }]),
+  ]);
+  steps.sort((a, b) => a.at - b.at);
+  const byProcess: Concurrency['byProcess'] = {};
+  const open = new Map<string, number>();
+  let now = 0;
+  let peak = 0;
+  for (const e of log) {
+    const p = (byProcess[e.process ?? '?'] ??= { calls: 0, peak: 0 });
+    p.calls++;
+  }
+  for (const { delta, who } of steps) {
+    now += delta;
+    peak = Math.max(peak, now);
+    const mine = (open.get(who) ?? 0) + delta;
+    open.set(who, mine);
+    byProcess[who].peak = Math.max(byProcess[who].peak, mine);
+  }
+  return { peak, byProcess };
 }
 
 /** ~4 characters per token, at least 1: deterministic, so tests can sum what the server reported. */

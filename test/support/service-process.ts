@@ -6,12 +6,16 @@ const repo = path.resolve(__dirname, '..', '..');
 
 /**
  * The test process's environment without the service settings a suite must choose itself: a child service only
- * talks to the Neo4j of NEO4J_URI (which .ci/run exports for the memory suites) when its suite passes it explicitly,
- * so crash tests never write into, or SIGKILL a service in the middle of creating, another suite's graph.
+ * talks to the Neo4j of NEO4J_URI (which .ci/run exports for the memory suites) or the Redis of REDIS_URL when its
+ * suite passes it explicitly, so crash tests never write into, or SIGKILL a service in the middle of creating,
+ * another suite's graph, and a suite of the embedded engine stays embedded when .ci/run exports REDIS_URL.
  */
 function baseEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_)/.test(k)));
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_|REDIS_)/.test(k)));
 }
+
+/** Node's arguments that run the service from its TypeScript source (no build needed). */
+export const SOURCE_ENTRY = ['-r', '@swc-node/register', 'src/main.ts'];
 
 /** The real service (`src/main.ts`) as a child process, on a fixed port so clients can reconnect across restarts. */
 export interface ServiceProcess {
@@ -39,10 +43,17 @@ export interface ChildUser {
   gid?: number;
 }
 
-/** Spawns the service and resolves once it logs that it listens (or rejects with its output if it exits first). */
-export function startService(env: Record<string, string>, user: ChildUser = {}): Promise<ServiceProcess> {
+/**
+ * Spawns the service and resolves once it logs that it listens (or rejects with its output if it exits first).
+ * `entry`: Node's arguments, from the checkout (default: the TypeScript source; `['dist/main.js']` for the build).
+ */
+export function startService(
+  env: Record<string, string>,
+  user: ChildUser = {},
+  entry: string[] = SOURCE_ENTRY,
+): Promise<ServiceProcess> {
   const output: string[] = [];
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
+  const child = spawn(process.execPath, entry, {
     cwd: repo,
     env: { ...baseEnv(), LOG_PRETTY: 'false', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
