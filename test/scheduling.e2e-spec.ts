@@ -39,7 +39,7 @@ describe('scheduling between and within batches (real server)', () => {
       }
       const running = await status(server, bigId);
       expect(running.body.scheduler).toMatchObject({
-        policy: 'fair',
+        policy: 'least-work',
         global_limit: 4,
         global_capacity: 4,
         global_in_use: 4,

@@ -24,7 +24,7 @@ describe('resolveOptions', () => {
       shutdownGraceMs: 30_000,
       maxInputChars: 262_144,
       maxResultBytes: 1_048_576,
-      scheduling: 'fair',
+      scheduling: 'least-work',
       adaptiveConcurrency: true,
       memoryDelivery: {
         batchSize: 500,

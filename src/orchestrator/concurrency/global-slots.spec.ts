@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import type { SchedulingPolicy } from '../dispatch/dispatcher';
 import { GlobalSlots, type Slot, SlotLimiter } from './slot-limiter';
 
 /** Starts `acquire` calls in the given order and records the order in which they get their slot. */
@@ -57,6 +58,131 @@ describe('GlobalSlots', () => {
     expect(slots.waitingFor('big')).toBe(0);
   });
 
+  /** Grants the held slot's successors one at a time; returns the order in which the waiters got their slots. */
+  async function grantsInOrder(slots: GlobalSlots, first: Slot, batches: string[], expected: number[] = []) {
+    const granted: string[] = [];
+    const held: Slot[] = [];
+    void batches.map((b, i) =>
+      slots.acquire(b, expected[i] ?? 0).then((s) => {
+        granted.push(`${b}${i}`);
+        held.push(s);
+      }),
+    );
+    await tick();
+    first.release();
+    for (let i = 0; i < batches.length; i++) {
+      await tick();
+      held[i]?.release();
+    }
+    await tick();
+    return granted;
+  }
+
+  describe('least-work', () => {
+    it('a freed slot goes to the waiting batch with the least declared work not started yet', async () => {
+      const slots = new GlobalSlots(1, 'least-work');
+      slots.setWork('big', [100, 100, 100, 100, 100]);
+      slots.setWork('small', [100, 100]);
+      const first = await slots.acquire('big', 100);
+      expect(slots.workOf('big')).toEqual({ jobs: 4, ms: 400 });
+      const order = ['big', 'big', 'small', 'big', 'small'];
+      const granted = await grantsInOrder(slots, first, order, [100, 100, 100, 100, 100]);
+      expect(granted).toEqual(['small2', 'small4', 'big0', 'big1', 'big3']);
+      expect(slots.workOf('small')).toEqual({ jobs: 0, ms: 0 });
+      expect(slots.workOf('big')).toEqual({ jobs: 1, ms: 100 });
+    });
+
+    it('compares expected ms, not job counts, when estimates are known', async () => {
+      const slots = new GlobalSlots(1, 'least-work');
+      slots.setWork('few-long', [1_000, 1_000]);
+      slots.setWork('many-short', [10, 10, 10, 10]);
+      const first = await slots.acquire('other');
+      const granted = await grantsInOrder(
+        slots,
+        first,
+        ['few-long', 'many-short', 'few-long', 'many-short'],
+        [1_000, 10, 1_000, 10],
+      );
+      expect(granted).toEqual(['many-short1', 'many-short3', 'few-long0', 'few-long2']);
+    });
+
+    it('ties go to the batch declared first, and it keeps them: it finishes first', async () => {
+      const slots = new GlobalSlots(1, 'least-work');
+      slots.setWork('a', [5, 5]);
+      slots.setWork('b', [5, 5]);
+      const first = await slots.acquire('x');
+      // b waits first, but a was declared first; once a job of a started, a has less left
+      const granted = await grantsInOrder(slots, first, ['b', 'a', 'b', 'a'], [5, 5, 5, 5]);
+      expect(granted).toEqual(['a1', 'a3', 'b0', 'b2']);
+    });
+
+    it('without estimates (0 ms) compares jobs left; an unestimated job weighs as the mean estimated one', async () => {
+      const counts = new GlobalSlots(1, 'least-work');
+      counts.setWork('three', [0, 0, 0]);
+      counts.setWork('two', [0, 0]);
+      const first = await counts.acquire('x');
+      expect(await grantsInOrder(counts, first, ['three', 'two', 'three', 'two'])).toEqual([
+        'two1',
+        'two3',
+        'three0',
+        'three2',
+      ]);
+
+      // mean estimated job = (4 × 10 + 100) / 5 = 28 ms: 'unknown' (2 × 28 = 56) goes before 'known' (2 × 10 + 100)
+      const mixed = new GlobalSlots(1, 'least-work');
+      mixed.setWork('known', [10, 10, 100]);
+      mixed.setWork('unknown', [0, 0]);
+      mixed.setWork('elsewhere', [10, 10]);
+      const held = await mixed.acquire('x');
+      expect(
+        await grantsInOrder(mixed, held, ['known', 'unknown', 'known', 'unknown'], [10, 0, 10, 0]),
+      ).toEqual(['unknown1', 'unknown3', 'known0', 'known2']);
+    });
+
+    it('forgetWork drops a batch’s declaration: an undeclared batch comes after every declared one', async () => {
+      const slots = new GlobalSlots(1, 'least-work');
+      slots.setWork('gone', [1]);
+      slots.setWork(
+        'big',
+        Array.from({ length: 1_000 }, () => 1_000),
+      );
+      slots.forgetWork('gone');
+      expect(slots.workOf('gone')).toBeUndefined();
+      const first = await slots.acquire('x');
+      expect(await grantsInOrder(slots, first, ['gone', 'big', 'gone'], [1, 1_000, 1])).toEqual([
+        'big1',
+        'gone0',
+        'gone2',
+      ]);
+    });
+
+    it('a waiting batch is passed over at most 2 × capacity times in a row (no starvation)', async () => {
+      const slots = new GlobalSlots(2, 'least-work');
+      slots.setWork(
+        'big',
+        Array.from({ length: 100 }, () => 10),
+      );
+      const a = await slots.acquire('x');
+      const b = await slots.acquire('x');
+      const granted: string[] = [];
+      const held: Slot[] = [a, b];
+      const wait = (batch: string) =>
+        void slots.acquire(batch, 10).then((s) => {
+          granted.push(batch);
+          held.push(s);
+        });
+      wait('big');
+      // a stream of small batches, each with less work than 'big', each waiting before the next slot frees
+      for (let i = 0; i < 6; i++) {
+        slots.setWork(`small${i}`, [10]);
+        wait(`small${i}`);
+        held.shift()?.release();
+        await tick();
+      }
+      expect(granted).toEqual(['small0', 'small1', 'small2', 'small3', 'big', 'small4']);
+    });
+  });
+
   it('setLimit lowers the limit as slots free up and raises it at once, within 1..capacity', async () => {
     const slots = new GlobalSlots(4);
     const { granted, held } = contenders(slots, ['a', 'a', 'a', 'a', 'a', 'a']);
@@ -96,7 +222,7 @@ describe('SlotLimiter', () => {
 describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
   /** One simulated run: every node takes its batch's slot, then a global one, holds it some ticks, releases both. */
   async function simulate(
-    policy: 'fair' | 'fifo',
+    policy: SchedulingPolicy,
     limit: number,
     batches: { cap: number; holds: number[] }[],
   ) {
@@ -104,12 +230,25 @@ describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
     const grants: { batch: number }[] = [];
     // the scheduler's own choices, seen where it makes them: which batch it picked, and who else was waiting
     const picks: { batch: string; waiting: string[] }[] = [];
-    const internals = slots as unknown as { next: () => unknown; turns: Map<string, unknown[]> };
+    // least-work: each waiting batch's work left and times passed over, and the batch picked
+    const leastWorkPicks: { batch: string; waiting: { batch: string; ms: number; passedOver: number }[] }[] =
+      [];
+    const internals = slots as unknown as {
+      next: () => { batchId: string };
+      turns: Map<string, unknown[]>;
+      passedOver: Map<string, number>;
+    };
     const next = internals.next.bind(slots);
     internals.next = () => {
       const waiting = [...internals.turns.keys()];
+      const before = waiting.map((batch) => ({
+        batch,
+        ms: slots.workOf(batch)?.ms ?? Infinity,
+        passedOver: internals.passedOver.get(batch) ?? 0,
+      }));
       const picked = next();
       if (policy === 'fair') picks.push({ batch: waiting[0], waiting: waiting.slice(1) });
+      if (policy === 'least-work') leastWorkPicks.push({ batch: picked.batchId, waiting: before });
       return picked;
     };
     const running = batches.map(() => 0);
@@ -118,13 +257,18 @@ describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
     const ids = batches.map((_, i) => `b${i}`);
     await Promise.all(
       batches.map(async (b, bi) => {
+        // every job's estimate is its hold + 1 ticks (known, and not all equal)
+        slots.setWork(
+          ids[bi],
+          b.holds.map((h) => h + 1),
+        );
         const cap = new SlotLimiter(b.cap);
         const inflight: Promise<void>[] = [];
         for (const hold of b.holds) {
           const own = await cap.acquire();
           inflight.push(
             (async () => {
-              const global = await slots.acquire(ids[bi]);
+              const global = await slots.acquire(ids[bi], hold + 1);
               grants.push({ batch: bi });
               running[bi]++;
               maxGlobal = Math.max(maxGlobal, slots.inUse);
@@ -137,9 +281,10 @@ describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
           );
         }
         await Promise.all(inflight);
+        slots.forgetWork(ids[bi]);
       }),
     );
-    return { grants, picks, maxGlobal, maxPerBatch, slots };
+    return { grants, picks, leastWorkPicks, maxGlobal, maxPerBatch, slots };
   }
 
   const mix = fc.record({
@@ -153,7 +298,7 @@ describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
     ),
   });
 
-  it.each(['fair', 'fifo'] as const)(
+  it.each(['fair', 'least-work', 'fifo'] as const)(
     '%s: every node runs, never above the global limit or its batch cap, and nothing is left held',
     async (policy) => {
       await fc.assert(
@@ -188,5 +333,27 @@ describe('GlobalSlots + batch caps under random batch mixes (property)', () => {
       { numRuns: 60 },
     );
     expect(contended).toBeGreaterThan(20); // the property was put to work, not vacuously true
+  });
+
+  it('least-work: the batch picked has the least work left of those waiting, unless another was passed over 2 × limit times', async () => {
+    let contended = 0;
+    await fc.assert(
+      fc.asyncProperty(mix, async ({ limit, batches }) => {
+        const { leastWorkPicks } = await simulate('least-work', limit, batches);
+        for (const { batch, waiting } of leastWorkPicks) {
+          const picked = waiting.find((w) => w.batch === batch);
+          expect(picked).toBeDefined();
+          const starving = waiting.filter((w) => w.passedOver >= 2 * limit);
+          if (starving.length) {
+            expect(picked?.passedOver).toBe(Math.max(...starving.map((w) => w.passedOver)));
+          } else {
+            for (const other of waiting) expect(picked?.ms).toBeLessThanOrEqual(other.ms);
+          }
+          if (waiting.length > 1) contended++;
+        }
+      }),
+      { numRuns: 60 },
+    );
+    expect(contended).toBeGreaterThan(20);
   });
 });

@@ -1,8 +1,12 @@
 import type { AgentStructuredOutput, ProviderFeedback } from '../../agent';
 import type { NodeErrorType, NodeTruncation } from '../../session';
 
-/** How the global slots are shared between batches: round-robin between batches (`fair`) or to the longest waiter. */
-export type SchedulingPolicy = 'fair' | 'fifo';
+/**
+ * How the global slots are shared between batches: round-robin between batches (`fair`), to the batch with the least
+ * expected work not started yet (`least-work`), or to the longest waiter (`fifo`). Within a batch, jobs start
+ * longest-expected-first except under `fifo`.
+ */
+export type SchedulingPolicy = 'fair' | 'least-work' | 'fifo';
 
 /**
  * One node to run, as plain data: what a queue stores and what a worker in any process needs to run it (the task, the

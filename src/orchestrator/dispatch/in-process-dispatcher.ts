@@ -27,10 +27,11 @@ interface Batch {
 }
 
 /**
- * The embedded engine: the global cap is `GlobalSlots` (round-robin between batches under `fair`), each batch's cap
- * an `async-sema` semaphore, and a batch's jobs are started by one loop each. A job holds, in this order, a write
- * slot (twice the batch's cap: nodes between their start and their result file, so fast agents cannot pile
- * thousands of file writes onto the thread pool), a batch slot, then a global slot; the stop is checked after each.
+ * The embedded engine: the global cap is `GlobalSlots` (round-robin between batches under `fair`, least work first
+ * under `least-work`), each batch's cap an `async-sema` semaphore, and a batch's jobs are started by one loop each.
+ * A job holds, in this order, a write slot (twice the batch's cap: nodes between their start and their result file,
+ * so fast agents cannot pile thousands of file writes onto the thread pool), a batch slot, then a global slot; the
+ * stop is checked after each.
  */
 export class InProcessDispatcher extends Dispatcher {
   private readonly logger = new Logger(InProcessDispatcher.name);
@@ -42,7 +43,7 @@ export class InProcessDispatcher extends Dispatcher {
 
   constructor(options: InProcessDispatcherOptions) {
     super();
-    this.slots = new GlobalSlots(options.capacity, options.policy ?? 'fair');
+    this.slots = new GlobalSlots(options.capacity, options.policy ?? 'least-work');
     this.adaptive = new AdaptiveLimit(options.capacity, (n) => this.slots.setLimit(n), {
       enabled: options.adaptive ?? true,
       inFlight: () => this.slots.inUse,
@@ -58,6 +59,10 @@ export class InProcessDispatcher extends Dispatcher {
     if (!handler) throw new Error('no job handler registered: call handle() first');
     const state: Batch = { stopped: false, running: new Set() };
     this.batches.set(batch.taskId, state);
+    this.slots.setWork(
+      batch.taskId,
+      jobs.map((job) => job.expectedMs),
+    );
     const own = new SlotLimiter(batch.maxConcurrent);
     const writes = new SlotLimiter(2 * batch.maxConcurrent);
     const inflight = new Set<Promise<void>>();
@@ -80,7 +85,10 @@ export class InProcessDispatcher extends Dispatcher {
       }
       while (inflight.size) await Promise.allSettled([...inflight]);
     } finally {
-      if (this.batches.get(batch.taskId) === state) this.batches.delete(batch.taskId);
+      if (this.batches.get(batch.taskId) === state) {
+        this.batches.delete(batch.taskId);
+        this.slots.forgetWork(batch.taskId);
+      }
     }
   }
 
@@ -120,9 +128,9 @@ export class InProcessDispatcher extends Dispatcher {
     return Promise.resolve(this.slots.waitingFor(taskId));
   }
 
-  /** Longest expected first under `fair` (stable: submission order among equals); submission order under `fifo`. */
+  /** Longest expected first (stable: submission order among equals); submission order under `fifo`. */
   private order(jobs: readonly NodeJob[]): readonly NodeJob[] {
-    if (this.slots.policy !== 'fair') return jobs;
+    if (this.slots.policy === 'fifo') return jobs;
     return jobs
       .map((job, index) => ({ job, index }))
       .sort((a, b) => b.job.expectedMs - a.job.expectedMs || a.index - b.index)
@@ -137,7 +145,7 @@ export class InProcessDispatcher extends Dispatcher {
     writeSlot: Slot,
     hooks: BatchHooks,
   ): Promise<void> {
-    const globalSlot = await this.slots.acquire(job.taskId);
+    const globalSlot = await this.slots.acquire(job.taskId, job.expectedMs);
     if (batch.stopped) {
       globalSlot.release();
       return; // never started

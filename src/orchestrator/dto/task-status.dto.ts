@@ -103,9 +103,12 @@ export class ResultsPageDto {
 }
 
 export class SchedulerStatusDto {
-  /** `fair`: round-robin between batches, longest expected first within one; `fifo`: first come, first served. */
-  @ApiProperty({ enum: ['fair', 'fifo'] })
-  policy!: 'fair' | 'fifo';
+  /**
+   * `fair`: round-robin between batches, longest expected first within one; `least-work`: the batch with the least
+   * expected work not started yet first, longest expected first within one; `fifo`: first come, first served.
+   */
+  @ApiProperty({ enum: ['fair', 'least-work', 'fifo'] })
+  policy!: 'fair' | 'least-work' | 'fifo';
   /** This batch's nodes holding its own slot and waiting for a process-wide one. */
   waiting_for_slot!: number;
   /** The process-wide limit in force (at most `global_capacity`). */
