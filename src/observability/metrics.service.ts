@@ -153,7 +153,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.subscription = this.bus.all().subscribe((e) => this.observe(e));
+    this.subscription = this.bus.stored().subscribe((e) => this.observe(e));
   }
 
   onModuleDestroy(): void {

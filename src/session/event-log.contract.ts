@@ -60,9 +60,15 @@ function receive(source: Observable<TaskEvent>): Received {
   return received;
 }
 
-/** Lets pending reads and the work they trigger run, until `done()` holds (or a generous number of turns passed). */
-async function settle(done: () => boolean = () => false): Promise<void> {
-  for (let turn = 0; turn < 200 && !done(); turn++) await new Promise((r) => setImmediate(r));
+/**
+ * Lets pending reads and the work they trigger run: 200 turns of the event loop, or, given a condition, until
+ * `done()` holds (within a generous bound: a network adapter's reads take many turns on a loaded machine).
+ */
+async function settle(done?: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 200 && !done?.(); turn++) await new Promise((r) => setImmediate(r));
+  for (const until = Date.now() + 10_000; done && !done() && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 const range = (from: number, to: number): number[] =>
@@ -237,17 +243,21 @@ export function describeEventLogContract(
         // appends land while each page read is under way: before, during and after the read of the rows
         const after = log.after.bind(log);
         let appended = 0;
+        let reading = 0;
         const spy = jest.spyOn(log, 'after').mockImplementation(async (taskId, afterId, limit) => {
+          reading++;
           const early = log.append('t1', [resumed(-1)]);
           const page = await after(taskId, afterId, limit);
           await early;
           await log.append('t1', [resumed(-2)]);
           appended += 2;
+          reading--;
           return page;
         });
         const followed = receive(log.follow('t1', 0));
         await settle(() => appended >= 8);
         spy.mockRestore();
+        await settle(() => reading === 0); // a read that began before the restore still appends its two
         await log.append('t1', [resumed(-3)]);
         const total = stored + appended + 1;
         await settle(() => followed.events.length >= total);

@@ -36,8 +36,15 @@ export abstract class EventLog {
   abstract publish(records: readonly TaskEventRecord[]): void;
   /** The task's events published from now on (not the stored ones); completes when the log closes. */
   abstract live(taskId: string): Observable<TaskEvent>;
-  /** Every task's events published from now on (observers such as metrics; not counted as a live feed). */
+  /** Every task's events published from now on (observers such as views; not counted as a live feed). */
   abstract all(): Observable<TaskEvent>;
+  /**
+   * The events this process stores, from now on (per-process figures: metrics). In one process, `all()`; where
+   * several processes share the log, only this one's, so the processes' counters add up instead of repeating.
+   */
+  stored(): Observable<TaskEvent> {
+    return this.all();
+  }
   /**
    * Whether the task has finished (a terminal status, or it is gone): every event it will ever have is stored, so a
    * reader that has read its log to the end has everything.

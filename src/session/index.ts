@@ -5,6 +5,8 @@ export { InMemoryTaskStore } from './in-memory-task-store';
 export { EventLog, REPLAY_PAGE, replayLog, type LogReader, type ReplayEnd } from './event-log';
 export { SqliteEventLog, insertTaskEvents } from './sqlite-event-log';
 export { InMemoryEventLog, type InMemoryEventLogOptions } from './in-memory-event-log';
+export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log';
+export { RedisTaskStore } from './redis-task-store';
 export {
   TASK_EVENT_TYPES,
   isTaskEventType,

@@ -5,6 +5,8 @@ import { IMPORTS_EXTRA, withImports } from '../config';
 export interface SessionModuleOptions {
   /** How often the cleanup loop looks for expired tasks. Default: `OPTION_DEFAULTS.cleanupIntervalMs` (60 s). */
   cleanupIntervalMs?: number;
+  /** The distributed engine: tasks and event logs in this Redis, shared by every process. Default: SQLite. */
+  redis?: { url: string; prefix: string; instanceId: string };
 }
 
 export const { ConfigurableModuleClass: SessionConfigurableModule, MODULE_OPTIONS_TOKEN: SESSION_OPTIONS } =

@@ -2,19 +2,44 @@ import { Module } from '@nestjs/common';
 import { EventLog } from './event-log';
 import { TaskCleanupService } from './task-cleanup.service';
 import { SqliteEventLog } from './sqlite-event-log';
-import { SessionConfigurableModule } from './session.module-definition';
+import {
+  SESSION_OPTIONS,
+  SessionConfigurableModule,
+  type SessionModuleOptions,
+} from './session.module-definition';
+import { SqliteDatabase } from '../database';
+import { RedisEventLog } from './redis-event-log';
+import { RedisTaskStore } from './redis-task-store';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
 /**
- * Task lifecycle and storage: the `TaskStore` port (SQLite adapter) and the cleanup loop. Import it with
+ * Task lifecycle and storage: the `TaskStore` and `EventLog` ports — SQLite adapters (the embedded engine), or Redis
+ * ones when `redis` is given (the distributed engine: every process of the service shares them) — and the cleanup
+ * loop. Import it with
  * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
  * `DatabaseModule.forRoot(...)`.
  */
 @Module({
   providers: [
-    { provide: TaskStore, useClass: SqliteTaskStore },
-    { provide: EventLog, useClass: SqliteEventLog },
+    {
+      provide: EventLog,
+      inject: [SESSION_OPTIONS, SqliteDatabase],
+      useFactory: (options: SessionModuleOptions, db: SqliteDatabase): EventLog =>
+        options.redis
+          ? new RedisEventLog({
+              url: options.redis.url,
+              prefix: options.redis.prefix,
+              name: options.redis.instanceId,
+            })
+          : new SqliteEventLog(db),
+    },
+    {
+      provide: TaskStore,
+      inject: [EventLog, SqliteDatabase],
+      useFactory: (events: EventLog, db: SqliteDatabase): TaskStore =>
+        events instanceof RedisEventLog ? new RedisTaskStore(events) : new SqliteTaskStore(db, events),
+    },
     TaskCleanupService,
   ],
   exports: [TaskStore, EventLog],
