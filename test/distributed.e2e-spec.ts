@@ -21,7 +21,6 @@ jest.setTimeout(240_000);
 const LEASE_MS = 3_000;
 
 const settings = {
-  LOG_LEVEL: 'warn',
   TASK_LEASE_MS: String(LEASE_MS),
   GLOBAL_MAX_CONCURRENT: '12',
   ADAPTIVE_CONCURRENCY: 'false',

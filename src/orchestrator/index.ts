@@ -22,6 +22,7 @@ export {
   type SchedulingPolicy,
 } from './dispatch/dispatcher';
 export { InProcessDispatcher, type InProcessDispatcherOptions } from './dispatch/in-process-dispatcher';
+export { BullmqDispatcher, type BullmqDispatcherOptions } from './dispatch/bullmq-dispatcher';
 // the task events' vocabulary lives in session (the log stores and types them); re-exported for consumers
 export {
   TASK_EVENT_TYPES,

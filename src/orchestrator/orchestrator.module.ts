@@ -16,6 +16,7 @@ import {
 } from './orchestrator.module-definition';
 import { DurationEstimates } from './concurrency/duration-estimates';
 import { Dispatcher } from './dispatch/dispatcher';
+import { BullmqDispatcher } from './dispatch/bullmq-dispatcher';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
 import { LocalTaskLeases, TaskLeases } from './ownership/task-leases';
 import { RedisTaskLeases } from './ownership/redis-task-leases';
@@ -44,12 +45,29 @@ import { TaskViewService } from './task-view.service';
     {
       provide: Dispatcher,
       inject: [RESOLVED_OPTIONS],
-      useFactory: (options: ResolvedCanvasBatchOptions): Dispatcher =>
-        new InProcessDispatcher({
+      useFactory: async (options: ResolvedCanvasBatchOptions): Promise<Dispatcher> => {
+        if (!options.redis)
+          return new InProcessDispatcher({
+            capacity: options.globalMaxConcurrent,
+            policy: options.scheduling,
+            adaptive: options.adaptiveConcurrency,
+          });
+        // the distributed engine: node jobs on one BullMQ queue, the cap cluster-wide; a killed worker's job runs
+        // again elsewhere once its lock (the lease time) lapsed
+        const dispatcher = new BullmqDispatcher({
+          redisUrl: options.redis.url,
+          prefix: options.redis.prefix,
           capacity: options.globalMaxConcurrent,
           policy: options.scheduling,
           adaptive: options.adaptiveConcurrency,
-        }),
+          worker: options.redis.role !== 'api',
+          instanceId: options.redis.instanceId,
+          lockDurationMs: options.redis.leaseMs,
+          stalledIntervalMs: Math.max(500, Math.floor(options.redis.leaseMs / 2)),
+        });
+        await dispatcher.start();
+        return dispatcher;
+      },
     },
     {
       provide: TaskLeases,
