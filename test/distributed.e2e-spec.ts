@@ -10,7 +10,10 @@ import {
   startFakeLlm,
 } from './support/fake-llm-server';
 import { http, type ReceivedEvent, sseClient } from './support/harness';
-import { describeWithRedis, RedisServer, uniquePrefix } from './support/redis';
+import neo4j, { type Driver } from 'neo4j-driver';
+import { type GraphEvent, graphEventsOf } from './support/memory-graph';
+import { describeWithService, neo4jFromEnv, reachableSync } from './support/neo4j';
+import { describeWithRedis, RedisServer, redisMissing, testRedisUrl, uniquePrefix } from './support/redis';
 
 type Json = Record<string, any>;
 
@@ -57,6 +60,17 @@ async function expectWholeLog(node: ClusterNode, taskId: string): Promise<Receiv
   expect(log.map((e) => e.id)).toEqual(log.map((_, i) => i + 1));
   expect(log.at(-1)?.event).toBe('session_completed');
   return log;
+}
+
+/** A finished task's status with its node errors, so a failing assertion shows why nodes failed. */
+function outcome(final: Json): Json {
+  return {
+    status: final.status,
+    completed: final.completed_nodes,
+    errors: (final.groups as Json[]).flatMap((g) =>
+      (g.errors as Json[]).map((e) => `${e.error_type}: ${e.error_message}`),
+    ),
+  };
 }
 
 /** The task's final status from `node`, riding out failed requests (a process or Redis restarting meanwhile). */
@@ -115,9 +129,12 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
       redisUrl,
       prefix: uniquePrefix('dist'),
       env: settings,
+      // C coordinates and answers, but runs no node
+      envOf: (name): Record<string, string> => (name === 'C' ? { PROCESS_ROLE: 'api' } : {}),
       llm: { fake, wire: 'anthropic' },
       setupVault: (vault) => {
         ids = writeGridCanvas(vault, 'Test/big.canvas', 4, 60);
+        writeGridCanvas(vault, 'Test/term.canvas', 1, 60);
         pairIds = {
           A: writeGridCanvas(vault, 'Test/pairA.canvas', 1, 60),
           B: writeGridCanvas(vault, 'Test/pairB.canvas', 1, 60),
@@ -147,8 +164,7 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
     const final = await waitFinal(c, taskId, 120_000);
     const events = await stream.done;
 
-    expect(final.status).toBe('completed');
-    expect(final.completed_nodes).toBe(240);
+    expect(outcome(final)).toEqual({ status: 'completed', completed: 240, errors: [] });
     // B streamed every event, in order, to the end, though A accepted the batch
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
     expect(events.filter((e) => e.event === 'task_completed')).toHaveLength(240);
@@ -163,8 +179,9 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
     const { peak, byProcess } = peakConcurrency(calls);
     expect(peak).toBeLessThanOrEqual(12);
     expect(peak).toBeGreaterThanOrEqual(10);
-    // the work spread over the processes
+    // the work spread over the processes that run nodes (A, B); C (PROCESS_ROLE=api) ran none
     expect(Object.values(byProcess).filter((p) => p.calls > 0).length).toBeGreaterThanOrEqual(2);
+    expect(byProcess.C?.calls ?? 0).toBe(0);
     expectOneResultPerNode(cluster.vault, 'Test/big.canvas', 240);
   });
 
@@ -232,8 +249,7 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
     const killedAt = Date.now();
     const [, b, c] = cluster.nodes;
     const final = await waitFinal(c, taskId, 60_000);
-    expect(final.status).toBe('completed');
-    expect(final.completed_nodes).toBe(120);
+    expect(outcome(final)).toEqual({ status: 'completed', completed: 120, errors: [] });
     // taken over within the lease and finished: the rest took well under a minute
     expect(Date.now() - killedAt).toBeLessThan(60_000);
     await follower.done;
@@ -242,6 +258,27 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
     // the roaming follower saw every event once, in order, across its reconnections
     expect(follower.seen.map((e) => e.id)).toEqual(log.map((e) => e.id));
     expectOneResultPerNode(cluster.vault, 'Test/kill.canvas', 120);
+    await a.restart();
+  });
+
+  it('SIGTERM of the owner hands its batch over at once: another process finishes it, the owner exits 0', async () => {
+    const [a, b, c] = cluster.nodes;
+    await Promise.all(cluster.nodes.filter((n) => !n.running).map((n) => n.restart()));
+    const text = JSON.parse(readFileSync(path.join(cluster.vault, 'Test/term.canvas'), 'utf8')).nodes.filter(
+      (n: Json) => n.type === 'text',
+    );
+    const res = await execute(a, 'Test/term.canvas', [text.map((n: Json) => n.id)]);
+    const taskId = res.body.task_id as string;
+    for (let i = 0; i < 800 && answered(fake.log).length < 15; i++) await sleep(25);
+    const exit = await a.kill('SIGTERM');
+    expect(exit?.code).toBe(0);
+    const final = await waitFinal(c, taskId, 60_000);
+    expect(outcome(final)).toEqual({ status: 'completed', completed: 60, errors: [] });
+    const log = await expectWholeLog(b, taskId);
+    expect(log.filter((e) => e.event === 'resumed')).toHaveLength(1);
+    await fake.idle();
+    expect(new Set(answered(fake.log).map((e) => e.node)).size).toBe(60);
+    expectOneResultPerNode(cluster.vault, 'Test/term.canvas', 60);
     await a.restart();
   });
 
@@ -274,8 +311,7 @@ describeWithRedis('distributed engine: three service processes on one Redis', (r
     await worker.kill('SIGKILL');
     const watcher = [a, b, c].find((n) => n.running)!;
     const final = await waitFinal(watcher, taskId, 90_000);
-    expect(final.status).toBe('completed');
-    expect(final.completed_nodes).toBe(24);
+    expect(outcome(final)).toEqual({ status: 'completed', completed: 24, errors: [] });
     const victimCalls = fake.log.filter((e) => e.node === victimNode);
     expect(victimCalls).toHaveLength(2);
     expect(victimCalls[1].process).not.toBe(first!.process);
@@ -318,9 +354,76 @@ describeWithRedis('distributed engine: a Redis restart mid-batch', () => {
     await sleep(1_000);
     await redis.start();
     const final = await waitFinal(b, taskId, 120_000);
-    expect(final.status).toBe('completed');
-    expect(final.completed_nodes).toBe(120);
+    expect(outcome(final)).toEqual({ status: 'completed', completed: 120, errors: [] });
     await expectWholeLog(a, taskId);
     expectOneResultPerNode(cluster.vault, 'Test/restart.canvas', 120);
   });
 });
+
+const neo = neo4jFromEnv();
+const neoMissing =
+  redisMissing() ??
+  (!neo
+    ? 'NEO4J_URI is not set (.ci/run starts test/neo4j-launcher and sets it)'
+    : !reachableSync(neo.uri)
+      ? `NEO4J_URI ${neo.uri} is not reachable`
+      : undefined);
+
+describeWithService(
+  'distributed engine: learning memory in Neo4j, exactly once, a deliverer killed',
+  neoMissing,
+  () => {
+    let fake: FakeLlmServer;
+    let cluster: Cluster | undefined;
+    let driver: Driver;
+
+    beforeAll(async () => {
+      fake = await startFakeLlm({ latencyMs: { min: 50, max: 100 } });
+      driver = neo4j.driver(neo!.uri, neo4j.auth.basic(neo!.user, neo!.password), {
+        disableLosslessIntegers: true,
+      });
+    });
+
+    afterAll(async () => {
+      await cluster?.stop();
+      await fake?.close();
+      await driver?.close();
+    });
+
+    it('every completed node is one event in the graph, though the owner was SIGKILLed mid-batch', async () => {
+      let groups: string[][] = [];
+      cluster = await startCluster({
+        size: 2,
+        redisUrl: testRedisUrl(),
+        env: {
+          ...settings,
+          NEO4J_URI: neo!.uri,
+          NEO4J_USER: neo!.user,
+          NEO4J_PASSWORD: neo!.password,
+          MEMORY_RETRY_MAX_MS: '500',
+        },
+        llm: { fake, wire: 'anthropic' },
+        setupVault: (vault) => (groups = writeGridCanvas(vault, 'Test/memory.canvas', 2, 40)),
+      });
+      const [a, b] = cluster.nodes;
+      const res = await execute(a, 'Test/memory.canvas', groups);
+      const taskId = res.body.task_id as string;
+      for (let i = 0; i < 800 && answered(fake.log).length < 30; i++) await sleep(25);
+      await a.kill('SIGKILL');
+      const final = await waitFinal(b, taskId, 90_000);
+      expect(final.status).toBe('completed');
+      // the killed process comes back (as a supervisor would restart it): its unfinished deliveries are its own again
+      await a.restart();
+      let events: GraphEvent[] = [];
+      for (let i = 0; i < 600; i++) {
+        events = await graphEventsOf(driver, taskId);
+        if (events.filter((e) => e.nodeId !== null).length >= 80) break;
+        await sleep(100);
+      }
+      const perNode = events.filter((e) => e.nodeId !== null);
+      expect(perNode).toHaveLength(80);
+      expect(new Set(perNode.map((e) => e.nodeId)).size).toBe(80);
+      expect(events.every((e) => e.copies === 1)).toBe(true);
+    });
+  },
+);

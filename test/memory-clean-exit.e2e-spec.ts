@@ -1,3 +1,4 @@
+import { withoutRedis } from './support/redis';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -40,7 +41,7 @@ function runChild(
       ['-r', '@swc-node/register', 'test/support/close-with-pending.ts'],
       {
         cwd: REPO,
-        env: { ...process.env, LOG_PRETTY: 'false', LOG_LEVEL: 'warn', ...env },
+        env: { ...withoutRedis(process.env), LOG_PRETTY: 'false', LOG_LEVEL: 'warn', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

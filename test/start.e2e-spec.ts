@@ -24,7 +24,7 @@ function listeningUrl(child: ChildProcess, output: string[]): Promise<string> {
 
 /** The test's environment without the NEO4J_ and MEMORY_ settings .ci/run exports for the memory suites. */
 function embeddedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_)/.test(k)));
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEO4J_|MEMORY_|REDIS_)/.test(k)));
 }
 
 describe('npm start on the embedded defaults (real child process)', () => {

@@ -132,3 +132,13 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The environment without the distributed engine's settings: a child process of a suite about the embedded engine
+ * must not switch engines because CI exports REDIS_URL for the Redis suites.
+ */
+export function withoutRedis(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(([k]) => !/^(REDIS_|PROCESS_ROLE$|TASK_LEASE_MS$|INSTANCE_ID$)/.test(k)),
+  );
+}

@@ -154,7 +154,7 @@ export class BullmqDispatcher extends Dispatcher {
     super();
     this.keys = new RedisKeys(options.prefix);
     this.bullPrefix = this.keys.key('bull');
-    this.policy = options.policy ?? 'fair';
+    this.policy = options.policy ?? 'least-work';
     this.capacity = options.capacity;
     this.lockDurationMs = options.lockDurationMs ?? 5_000;
     this.stalledIntervalMs = options.stalledIntervalMs ?? 2_500;

@@ -37,6 +37,8 @@ export class BatchRunner {
   private readonly logger = new Logger('BatchOrchestrator');
   private readonly runs = new Map<string, BatchRun>();
   private readonly background = new Set<Promise<unknown>>();
+  /** The process is shutting down: jobs of batches it let go are handed back, not run. */
+  private closing = false;
   /** Runs a function in the async context this service was created in (no request's AsyncLocalStorage). */
   private readonly detached = AsyncResource.bind(<T>(fn: () => T): T => fn());
 
@@ -121,6 +123,12 @@ export class BatchRunner {
    */
   executeNode(job: NodeJob, ctx: JobContext): Promise<NodeRunResult> {
     const run = this.runs.get(job.taskId);
+    if (run?.stopReason === 'shutdown') {
+      // a batch this process let go goes on elsewhere: while shutting down, the job goes back to the queue; after a
+      // lost lease, the job runs here for the batch's new owner
+      return this.closing ? Promise.resolve({ kind: 'shutdown' }) : this.nodes.runJob(job, ctx);
+    }
+    // a cancelled or timed-out batch starts no node
     if (run?.stopReason) return Promise.resolve({ kind: 'not-started' });
     return this.nodes.runJob(job, ctx, run?.canvas.absPath ? run.canvas : undefined);
   }
@@ -199,6 +207,7 @@ export class BatchRunner {
    * reconnect with `Last-Event-ID` later), and the detached listeners of the last domain events get their turn.
    */
   async shutdown(): Promise<void> {
+    this.closing = true;
     for (const run of this.runs.values()) run.stop('shutdown', false);
     const drained = Promise.allSettled([...this.background]);
     if (!(await settleWithin(drained, this.options.shutdownGraceMs))) {
