@@ -256,7 +256,7 @@ export async function benchFairness(root: string): Promise<Record<string, Figure
       'fairness',
       round(results[DEFAULT_MODE].slowdown, 3),
       'ratio',
-      { max: 2.5 },
+      { max: 1.3 },
       {
         pass: valid,
         beside: {

@@ -76,7 +76,7 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     return this.batches.startBatchSession(taskId);
   }
 
-  /** Runs one node job (the dispatcher's handler): content → agent → result file; its owner places and records it. */
+  /** Runs one node job (the dispatcher's handler): content → agent; its owner writes, places and records the result. */
   executeNode(job: NodeJob, ctx: JobContext): Promise<NodeRunResult> {
     return this.batches.executeNode(job, ctx);
   }

@@ -27,7 +27,8 @@ export interface NodeJob {
 
 /**
  * What running a node produced, as data: it travels from the worker that ran the job (any process) to the batch's
- * owner, which places the result on the canvas and records the outcome. `not-started`: the job found its task
+ * owner, which writes the result file, places the card on the canvas and records the outcome — so a job holds its
+ * global slot for its agent call only (a queue job cannot give its slot back before it ends). `not-started`: the job found its task
  * stopped and did nothing; `shutdown`: this process's shutdown aborted it (left unrecorded, it runs again).
  */
 export type NodeRunResult =
@@ -39,10 +40,9 @@ export type NodeRunResult =
       finishedAt: string;
       durationMs: number;
       concept: string;
-      filePath: string;
-      fileSize: number;
-      /** The file's text (the canvas card shows it). */
-      body: string;
+      /** The result file's heading and text (capped): the owner writes the file and the card. */
+      title: string;
+      markdown: string;
       structured?: AgentStructuredOutput;
       inputTokens: number;
       outputTokens: number;

@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { AgentRunError, AgentRunner, capNodeInput, capResultMarkdown, conceptOf } from '../../agent';
-import { CanvasService, NodeNotFoundError, type ResolvedCanvasPath, capStructuredOutput } from '../../canvas';
+import {
+  CanvasService,
+  NodeNotFoundError,
+  type ResolvedCanvasPath,
+  type ResultFile,
+  capStructuredOutput,
+} from '../../canvas';
 import { failpoint } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
@@ -54,8 +60,9 @@ export class NodeExecution {
   }
 
   /**
-   * Runs one node (the dispatcher's handler, in whichever process holds the job): content → agent → result file. The
-   * canvas card and the outcome are the owner's part (`settle`). `canvas`: the batch's canvas as its owner resolved
+   * Runs one node (the dispatcher's handler, in whichever process holds the job): content → agent → the capped
+   * result, as data. The result file, the canvas card and the outcome are the owner's part (`settle`): a job holds its
+   * global slot only for its agent call (on a queue it cannot give the slot back before it ends). `canvas`: the batch's canvas as its owner resolved
    * it, when the owner is this process; otherwise it is resolved (and checked) here. Every error becomes the node's
    * failure.
    */
@@ -127,22 +134,14 @@ export class NodeExecution {
         inputOmitted,
       });
       const cards = output.structured && capStructuredOutput(output.structured);
-      const file = await this.canvas.writeResultFile({
-        canvas,
-        taskId: job.taskId,
-        sourceNodeId: nodeId,
-        agentType,
-        title,
-        markdown: result.markdown,
-      });
-      ctx.releaseWriteSlot();
       return {
         kind: 'completed',
         startedAt,
         finishedAt: new Date().toISOString(),
         durationMs,
         concept: concept || nodeId,
-        ...file,
+        title,
+        markdown: result.markdown,
         ...(cards && { structured: cards.structured }),
         inputTokens: output.usage.inputTokens,
         outputTokens: output.usage.outputTokens,
@@ -167,7 +166,6 @@ export class NodeExecution {
         attempts: cost.attempts ?? (calledAgent ? 1 : 0),
       };
     } finally {
-      ctx.releaseWriteSlot();
       ctx.signal.removeEventListener('abort', onAbort);
     }
   }
@@ -188,7 +186,11 @@ export class NodeExecution {
     };
     const result = await this.runJob(job, { ...ctx, releaseAgentSlots: endAgent }, run.canvas);
     endAgent();
-    await this.settle(run, job, result);
+    try {
+      await this.settle(run, job, result, ctx);
+    } finally {
+      ctx.releaseWriteSlot(); // also when no file was written (a failure): released once either way
+    }
   }
 
   /** A job of `run` started (it holds its slots): it counts as running. */
@@ -212,7 +214,12 @@ export class NodeExecution {
    * recorded with its events and the domain event memory listens to. A result that cannot be placed (its source
    * node was removed meanwhile, the canvas cannot be written) fails the node; its file is kept.
    */
-  async settle(run: BatchRun, job: NodeJob, result: NodeRunResult | undefined): Promise<void> {
+  async settle(
+    run: BatchRun,
+    job: NodeJob,
+    result: NodeRunResult | undefined,
+    ctx?: Pick<JobContext, 'releaseWriteSlot'>,
+  ): Promise<void> {
     if (!result || result.kind === 'not-started' || result.kind === 'shutdown') return;
     if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
     const { groupIndex, nodeId, agentType } = job;
@@ -222,22 +229,21 @@ export class NodeExecution {
       return;
     }
     this.estimates.observe(agentType, result.durationMs);
+    let file: ResultFile;
     try {
+      const where = { canvas: run.canvas, taskId: run.taskId, sourceNodeId: nodeId, agentType };
+      file = await this.canvas.writeResultFile({ ...where, title: result.title, markdown: result.markdown });
+      ctx?.releaseWriteSlot();
       const placed = await this.canvas.placeResult({
-        canvas: run.canvas,
-        taskId: run.taskId,
-        sourceNodeId: nodeId,
-        agentType,
-        filePath: result.filePath,
-        fileSize: result.fileSize,
-        body: result.body,
+        ...where,
+        ...file,
         structured: result.structured,
         // the batch's last result: nothing of it can join a coalesced write any more
         last: run.lastResult,
       });
       failpoint('node.before-record');
       if (!placed.placed) {
-        throw new NodeNotFoundError(`${placed.reason}; the result file is kept at ${result.filePath}`);
+        throw new NodeNotFoundError(`${placed.reason}; the result file is kept at ${file.filePath}`);
       }
     } catch (err) {
       const { errorType, message } = classify(err, new AbortController().signal);
@@ -253,8 +259,8 @@ export class NodeExecution {
       groupIndex,
       nodeId,
       outcome: 'completed',
-      filePath: result.filePath,
-      fileSize: result.fileSize,
+      filePath: file.filePath,
+      fileSize: file.fileSize,
       durationMs: result.durationMs,
       inputTokens: result.inputTokens,
       outputTokens: result.outputTokens,
@@ -271,7 +277,7 @@ export class NodeExecution {
       nodeId,
       agentType,
       concept: result.concept,
-      filePath: result.filePath,
+      filePath: file.filePath,
       durationMs: result.durationMs,
       completedAt: new Date().toISOString(),
     });
