@@ -12,6 +12,8 @@
  *     embedded store.
  * (e) Rate-limited provider: 200 nodes through the real LLM runner against the fake provider (capacity 8,
  *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
+ * `distributed` (bench/perf/distributed.ts): the distributed engine on Redis + BullMQ beside the embedded one, as real
+ *     service processes on a private redis-server (makespan with 1–3 processes, cross-process cancel and SSE, overhead).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
  * bench/perf/, one file per section; section (a) also yields `overhead_us_per_node` and `throughput_nodes_per_s`.
  *
@@ -39,6 +41,7 @@ import { EventLog } from '../src/session/event-log';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 import { sectionFilter } from './perf/common';
+import { benchDistributed } from './perf/distributed';
 import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
 import { benchFairness } from './perf/fairness';
 import { benchSseFanout, benchStatusLoad } from './perf/http-load';
@@ -631,6 +634,7 @@ const SECTIONS = [
   'sse-fanout',
   'status-load',
   'memory-drain',
+  'distributed',
 ];
 
 async function main(): Promise<void> {
@@ -701,6 +705,7 @@ async function main(): Promise<void> {
     if (want('rss-batches')) Object.assign(results, await benchRssBatches(root));
     if (want('sse-fanout')) Object.assign(results, await benchSseFanout(root));
     if (want('status-load')) Object.assign(results, await benchStatusLoad(root));
+    if (want('distributed')) Object.assign(results, await benchDistributed(root));
 
     results.environment = { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) };
     results.total_bench_s = round((performance.now() - started) / 1000, 1);

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import * as path from 'node:path';
 import { type Figure, fmt, out, table, targetText } from './common';
 
-/** The issue's figures, in the order of the issue. */
+/** The performance issue's figures, in the order of the issue, then the distributed engine's (issue 20). */
 export const FIGURE_NAMES = [
   'makespan_ratio_uniform',
   'makespan_ratio_hetero',
@@ -22,6 +22,10 @@ export const FIGURE_NAMES = [
   'rss_growth_mb_500_batches',
   'sse_fanout_p99_ms',
   'status_p99_ms_under_load',
+  // issue 20: the distributed engine
+  'distributed_makespan_ratio_3p',
+  'distributed_cancel_p99_ms',
+  'distributed_sse_p99_ms',
 ] as const;
 
 /** Keys of a run that describe the run rather than a section. */
@@ -85,7 +89,7 @@ function valueText(f: Figure): string {
 export function printFigures(results: Record<string, unknown>): void {
   const rows = figuresOf(results);
   if (!rows.length) return;
-  out('figures (issue 7)');
+  out('figures (issues 7 and 20)');
   out(
     table([
       ['figure', 'value', 'unit', 'target', 'pass', 'beside it (same run)'],
