@@ -16,6 +16,10 @@ import { DurationEstimates } from '../concurrency/duration-estimates';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
+/** Canvases a worker keeps resolved for other processes' batches, and for how long. */
+const RESOLVED_CANVASES = 64;
+const RESOLVED_CANVAS_MS = 5_000;
+
 /**
  * Node execution: one node's content → agent → result file and canvas cards, owning its slots from start to end.
  * The agent phase (content read + agent call) holds the agent slots (the batch's and the global one) — that is when
@@ -26,6 +30,11 @@ import { OutcomeRecorder } from './outcome-recorder';
  */
 @Injectable()
 export class NodeExecution {
+  private readonly resolvedCanvases = new Map<
+    string,
+    { canvas: Promise<ResolvedCanvasPath>; until: number }
+  >();
+
   constructor(
     private readonly canvas: CanvasService,
     private readonly runner: AgentRunner,
@@ -96,7 +105,7 @@ export class NodeExecution {
     try {
       let output;
       try {
-        const where = canvas ?? (await this.canvas.resolve(job.canvasPath));
+        const where = canvas ?? (await this.resolved(job.canvasPath));
         // the agent gets at most `maxInputChars` of the content (with a note saying so); the concept comes from the
         // same part, so a 5 MB node does not hold the event loop for its whole text
         const { input, omitted } = capNodeInput(
@@ -191,6 +200,27 @@ export class NodeExecution {
     } finally {
       ctx.releaseWriteSlot(); // also when no file was written (a failure): released once either way
     }
+  }
+
+  /**
+   * A canvas resolved for jobs of batches another process owns, kept a few seconds (as the owner keeps its batch's
+   * for the whole batch): every read and write through it is still opened and checked when it happens.
+   */
+  private resolved(canvasPath: string): Promise<ResolvedCanvasPath> {
+    const now = Date.now();
+    const hit = this.resolvedCanvases.get(canvasPath);
+    if (hit && hit.until > now) return hit.canvas;
+    const canvas = this.canvas.resolve(canvasPath);
+    this.resolvedCanvases.delete(canvasPath);
+    if (this.resolvedCanvases.size >= RESOLVED_CANVASES) {
+      for (const [key, entry] of this.resolvedCanvases)
+        if (entry.until <= now) this.resolvedCanvases.delete(key);
+      if (this.resolvedCanvases.size >= RESOLVED_CANVASES) this.resolvedCanvases.clear();
+    }
+    this.resolvedCanvases.set(canvasPath, { canvas, until: now + RESOLVED_CANVAS_MS });
+    // a failed resolution is not kept: the next job tries again
+    canvas.catch(() => this.resolvedCanvases.delete(canvasPath));
+    return canvas;
   }
 
   /** A job of `run` started (it holds its slots): it counts as running. */
