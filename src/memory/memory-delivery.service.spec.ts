@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { memoryEvent } from '../../test/support/memory-events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -10,17 +11,7 @@ import type { MemoryEventDraft } from './memory-outbox';
 import { SqliteMemoryOutbox } from './sqlite-memory-outbox';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 
-const event = (i: number): MemoryEventDraft => ({
-  eventId: `e${String(i).padStart(3, '0')}`,
-  taskId: 't1',
-  canvasPath: 'Biology/cells.canvas',
-  nodeId: `n${i}`,
-  agentType: 'oral-explanation',
-  memoryType: 'explanation_generated',
-  concept: `Concept ${i}`,
-  createdAt: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, i)).toISOString(),
-  payload: { duration_ms: i },
-});
+const event = memoryEvent;
 
 /** A scripted store: each call takes the next behaviour (the last one repeats), and records what it was given. */
 class ScriptedStore extends MemoryStore {

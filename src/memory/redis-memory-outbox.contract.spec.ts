@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { memoryEvent } from '../../test/support/memory-events';
 import type { Redis } from 'ioredis';
 import { connectRedis, RedisKeys } from '../redis';
 import { deletePrefix, describeWithRedis, uniquePrefix } from '../../test/support/redis';
@@ -8,17 +9,7 @@ import { describeMemoryOutboxContract } from './memory-outbox.contract';
 import { type DeliveryReceipt, MemoryStore } from './memory-store';
 import { RedisMemoryOutbox, type RedisMemoryOutboxOptions } from './redis-memory-outbox';
 
-const event = (i: number): MemoryEventDraft => ({
-  eventId: `e${String(i).padStart(3, '0')}`,
-  taskId: 't1',
-  canvasPath: 'Biology/cells.canvas',
-  nodeId: `n${i}`,
-  agentType: 'oral-explanation',
-  memoryType: 'explanation_generated',
-  concept: `Concept ${i}`,
-  createdAt: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, i)).toISOString(),
-  payload: { duration_ms: i },
-});
+const event = memoryEvent;
 
 /** A store that counts how often it was given each event (the graph's MERGE would keep one; this shows them all). */
 class CountingStore extends MemoryStore {

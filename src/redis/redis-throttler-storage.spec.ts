@@ -96,6 +96,21 @@ describeWithRedis('RedisThrottlerStorage', (url) => {
     await expect(s.increment('k', 60_000, 2, 0, 'default')).resolves.toMatchObject({ totalHits: 3 });
   });
 
+  it('on shutdown leaves a shared connection open; one of its own is closed once, even if closed already', async () => {
+    const shared = connectRedis(url, 'throttler-shared');
+    connections.push(shared);
+    await new RedisThrottlerStorage(shared, new RedisKeys(prefix)).onApplicationShutdown();
+    await expect(shared.ping()).resolves.toBe('PONG');
+
+    const own = replica(true);
+    await own.increment('k', 60_000, 5, 0, 'default');
+    await own.onApplicationShutdown();
+    const redis = connections[connections.length - 1];
+    await until('the connection closed', () => Promise.resolve(redis.status === 'end'));
+    // a second shutdown hook (or one after the creator closed it) does not fail on the closed connection
+    await expect(own.onApplicationShutdown()).resolves.toBeUndefined();
+  });
+
   it("is the storage of two apps' ThrottlerGuard: the limit holds across both", async () => {
     @Controller()
     class PingController {

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import type { Observable } from 'rxjs';
 import {
@@ -7,11 +8,13 @@ import {
   redisServerAvailable,
   uniquePrefix,
 } from '../../test/support/redis';
+import { REPLAY_PAGE } from './event-log';
 import { RedisEventLog } from './redis-event-log';
 import { runScript } from './redis-session-layout';
 import { RedisTaskStore } from './redis-task-store';
 import type { EventDraft } from './task-store';
 import { taskEvent, type TaskEvent } from './task-events';
+import { TaskNotFoundError } from './task.errors';
 import type { NewTask, NodeResultRecord } from './task.types';
 
 /*
@@ -50,6 +53,14 @@ const range = (from: number, to: number): number[] =>
 async function waitFor(done: () => boolean, what: string, boundMs = 15_000): Promise<void> {
   const until = Date.now() + boundMs;
   while (!done()) {
+    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function waitForAsync(done: () => Promise<boolean>, what: string, boundMs = 15_000): Promise<void> {
+  const until = Date.now() + boundMs;
+  while (!(await done())) {
     if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -288,4 +299,259 @@ describeWithRedis('Redis engine: a Redis restart', () => {
       }
     },
   );
+});
+
+/*
+ * One process's log on its own: reads and writes at their edges, what it does with what it cannot read (a message
+ * on the channel, a gap in the log), feeds that leave while the log is being read for them, and its shutdown.
+ */
+describeWithRedis('RedisEventLog: edges', (url) => {
+  let prefix: string;
+  let log: RedisEventLog;
+  let store: RedisTaskStore;
+  let others: RedisEventLog[];
+  let admin: Redis;
+  let warn: jest.SpyInstance;
+
+  const warnings = (): string[] => warn.mock.calls.map(([message]) => String(message));
+
+  /** Another process's log on the same prefix. */
+  const other = (): RedisEventLog => {
+    const o = new RedisEventLog({ url, prefix, name: `${prefix}-other${others.length}` });
+    others.push(o);
+    return o;
+  };
+
+  /** A running task `taskId` with `events` events stored (by another process). */
+  async function taskWith(taskId: string, events: number): Promise<void> {
+    await store.createTask(newTask(taskId));
+    await store.transition(taskId, 'running');
+    if (events) await log.insert(taskId, range(1, events).map(resumed));
+  }
+
+  /** Once the feed's track has read where the log ended: a read on the same connection answers after it. */
+  const floorRead = (taskId: string): Promise<unknown> => log.after(taskId, 0, 1);
+
+  beforeEach(() => {
+    prefix = uniquePrefix('event-log-edge');
+    log = new RedisEventLog({ url, prefix, name: prefix });
+    store = new RedisTaskStore(log);
+    others = [];
+    admin = new Redis(url);
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+
+  afterEach(async () => {
+    await Promise.all([log, ...others].map((l) => l.shutdown()));
+    admin.disconnect();
+    await deletePrefix(url, prefix);
+    jest.restoreAllMocks();
+  });
+
+  it('names its connections after the service by default', async () => {
+    const unnamed = new RedisEventLog({ url, prefix });
+    others.push(unnamed);
+    await unnamed.ready();
+    await expect(unnamed.redis.client('GETNAME')).resolves.toBe('canvas-batch:events');
+  });
+
+  it('answers the edges of its reads and writes', async () => {
+    await taskWith('t', 3);
+    await expect(log.insert('nope', [resumed(1)])).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(log.after('t', 0, 0)).resolves.toEqual([]);
+    expect((await log.after('t', -1)).map((e) => e.id)).toEqual([1, 2, 3]);
+    // a task that is gone (deleted after its retention) has no more events to wait for
+    await expect(log.finished('gone')).resolves.toBe(true);
+    await expect(log.finished('t')).resolves.toBe(false);
+  });
+
+  it('ignores a message on the channel it cannot read (with a warning) and an empty one', async () => {
+    await log.ready();
+    const everything = collect(log.all());
+    await admin.publish(log.keys.channel, 'another-process\n[]');
+    await admin.publish(log.keys.channel, 'another-process\n[{"id":1,');
+    await waitFor(() => warnings().length > 0, 'the warning');
+    expect(warnings()).toEqual([
+      expect.stringMatching(new RegExp(`^a message on ${log.keys.channel} could not be read: `)),
+    ]);
+    // and goes on
+    await taskWith('t', 0);
+    await other().append('t', [resumed(1)]);
+    await waitFor(() => everything.ids.length === 1, 'the next event');
+    expect(everything.ids).toEqual([1]);
+    everything.unsubscribe();
+  });
+
+  it('fills a gap longer than a replay page from the log, page by page, in order', async () => {
+    await taskWith('t', 0);
+    const live = collect(log.live('t'));
+    await floorRead('t');
+    // stored and never published (a crashed writer), then one published event after them
+    await log.insert('t', range(1, REPLAY_PAGE + 5).map(resumed));
+    await log.append('t', [resumed(0)]);
+    expect(live.ids).toEqual(range(1, REPLAY_PAGE + 6));
+    live.unsubscribe();
+  });
+
+  it('skips a gap it could not read (with a warning): the events after it still reach the feed', async () => {
+    await taskWith('t', 0);
+    const live = collect(log.live('t'));
+    await floorRead('t');
+    const xrange = jest.spyOn(log.redis, 'xrange');
+    // nothing handed out yet: the gap runs from where the log ended when the feed joined
+    await log.insert('t', [resumed(1), resumed(2)]);
+    xrange.mockRejectedValueOnce(new Error('Connection is closed.'));
+    await log.append('t', [resumed(3)]);
+    expect(live.ids).toEqual([3]);
+    // and after what it handed out
+    await log.insert('t', [resumed(4), resumed(5)]);
+    xrange.mockRejectedValueOnce(new Error('Connection is closed.'));
+    await log.append('t', [resumed(6)]);
+    expect(live.ids).toEqual([3, 6]);
+    expect(warnings()).toEqual([
+      'the log of task t could not be read to fill a gap: Connection is closed.',
+      'the log of task t could not be read to fill a gap: Connection is closed.',
+    ]);
+    // a follower reads the gap from the log itself
+    const followed = collect(log.follow('t', 0));
+    await waitFor(() => followed.ids.length === 6, 'the replay');
+    expect(followed.ids).toEqual(range(1, 6));
+    live.unsubscribe();
+    followed.unsubscribe();
+  });
+
+  it('when the last feed of a task leaves during a gap read, what waited still reaches all()', async () => {
+    await taskWith('fresh', 0);
+    await taskWith('seen', 0);
+    const everything = collect(log.all());
+    const fresh = collect(log.live('fresh'));
+    const seen = collect(log.live('seen'));
+    await floorRead('fresh');
+    await floorRead('seen');
+    log.publish(await log.insert('seen', [resumed(1)]));
+    expect(seen.ids).toEqual([1]);
+    // the last of several stored events arrives alone: the feed reads the others first
+    const [, , third] = await log.insert('fresh', [resumed(1), resumed(2), resumed(3)]);
+    const [, , fourth] = await log.insert('seen', [resumed(2), resumed(3), resumed(4)]);
+    log.publish([third, fourth]);
+    fresh.unsubscribe();
+    seen.unsubscribe();
+    expect(everything.ids).toEqual([1, 3, 4]);
+    // the reads finish for nobody: nothing more is handed out
+    await log.after('seen', 0);
+    expect(fresh.ids).toEqual([]);
+    expect(seen.ids).toEqual([1]);
+    expect(everything.ids).toEqual([1, 3, 4]);
+    everything.unsubscribe();
+  });
+
+  it('a feed joined before the log subscribed starts where the log ended, or at the last event if that read failed', async () => {
+    await taskWith('known', 2);
+    await taskWith('unknown', 3);
+    await taskWith('empty', 0);
+    const late = other();
+    // each feed reads where its task's log ends when it joins; two of these reads fail
+    const xrevrange = jest.spyOn(late.redis, 'xrevrange');
+    const known = collect(late.live('known'));
+    xrevrange.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const unknown = collect(late.live('unknown'));
+    xrevrange.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const empty = collect(late.live('empty'));
+    await late.ready();
+    await late.append('known', [resumed(3)]);
+    await waitFor(() => unknown.ids.length === 1, 'the last stored event');
+    expect(known.ids).toEqual([3]);
+    expect(unknown.ids).toEqual([3]);
+    await late.append('empty', [resumed(1)]);
+    expect(empty.ids).toEqual([1]);
+    for (const c of [known, unknown, empty]) c.unsubscribe();
+  });
+
+  it('a feed that leaves while its catch-up is being read gets nothing, and the log goes on', async () => {
+    await taskWith('slow', 2);
+    await taskWith('quick', 2);
+    const late = other();
+    const xrevrange = jest.spyOn(late.redis, 'xrevrange');
+    let failFloor!: (err: Error) => void;
+    xrevrange.mockImplementationOnce(() => new Promise((_, reject) => (failFloor = reject)) as never);
+    const slow = collect(late.live('slow'));
+    xrevrange.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const quick = collect(late.live('quick'));
+    await late.ready();
+    // slow's catch-up waits for its log end; quick's reads the last event (its own log end read failed)
+    slow.unsubscribe();
+    quick.unsubscribe();
+    failFloor(new Error('Connection is closed.'));
+    await late.append('slow', [resumed(3)]);
+    await late.after('quick', 0);
+    expect(slow.ids).toEqual([]);
+    expect(quick.ids).toEqual([]);
+    expect(late.liveFeedCount).toBe(0);
+    expect(warnings()).toEqual([]);
+  });
+
+  it('ends its feeds on module destroy and quits its connections on shutdown, one closed already', async () => {
+    await taskWith('t', 0);
+    let completed = false;
+    const sub = log.live('t').subscribe({ complete: () => (completed = true) });
+    log.onModuleDestroy();
+    expect(completed).toBe(true);
+    expect(log.liveFeedCount).toBe(0);
+    sub.unsubscribe();
+    const ended = new Promise((resolve) => log.redis.once('end', resolve));
+    await log.redis.quit();
+    await ended;
+    await log.onApplicationShutdown();
+    await expect(log.redis.ping()).rejects.toThrow(/closed/);
+  });
+});
+
+describeWithRedis('RedisEventLog: a Redis outage', () => {
+  const skip = !redisServerAvailable();
+  let server: RedisServer | undefined;
+
+  beforeAll(async () => {
+    if (!skip) await (server = new RedisServer()).start();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  (skip ? it.skip : it)('warns once per connection and outage, not at every retry', async () => {
+    const redisServer = server;
+    if (!redisServer) throw new Error('no redis-server');
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const log = new RedisEventLog({ url: redisServer.url, prefix: uniquePrefix('outage') });
+    const outageWarnings = (): string[] =>
+      warn.mock.calls.map(([message]) => String(message)).filter((m) => m.endsWith('(reconnecting)'));
+    let retries = 0;
+    log.redis.on('reconnecting', () => retries++);
+    const ready = (): Promise<unknown> =>
+      new Promise((resolve) =>
+        log.redis.status === 'ready' ? resolve(undefined) : log.redis.once('ready', resolve),
+      );
+    try {
+      await log.ready();
+      for (const outage of [1, 2]) {
+        await redisServer.stop('SIGKILL');
+        const before = retries;
+        await waitFor(() => retries >= before + 3, 'a few retries');
+        expect(outageWarnings()).toHaveLength(2 * outage);
+        expect(outageWarnings().slice(-2).sort()).toEqual([
+          expect.stringMatching(/^Redis commands connection: .* \(reconnecting\)$/),
+          expect.stringMatching(/^Redis subscriber connection: .* \(reconnecting\)$/),
+        ]);
+        await redisServer.start();
+        await ready();
+        // and the subscriber subscribed again (a quit before that would cut its SUBSCRIBE off)
+        await waitForAsync(async () => {
+          const [, count] = (await log.redis.pubsub('NUMSUB', log.keys.channel)) as [string, number];
+          return count > 0;
+        }, 'the subscriber back');
+      }
+    } finally {
+      await log.shutdown();
+      warn.mockRestore();
+    }
+  });
 });

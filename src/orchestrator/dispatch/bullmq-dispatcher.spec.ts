@@ -1,6 +1,9 @@
+import { Logger } from '@nestjs/common';
+import { Queue, Worker } from 'bullmq';
+import { connectRedis } from '../../redis';
 import { deletePrefix, describeWithRedis, uniquePrefix } from '../../../test/support/redis';
 import { NodeAbort } from '../batch-run';
-import { BullmqDispatcher, type BullmqDispatcherOptions } from './bullmq-dispatcher';
+import { BullmqDispatcher, type BullmqDispatcherOptions, nodeJobId } from './bullmq-dispatcher';
 import type { BatchHooks, JobContext, NodeJob, NodeRunResult } from './dispatcher';
 
 /*
@@ -147,6 +150,25 @@ async function until(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A "process" of the test cluster: small capacity, short locks and reconcile rounds, so crashes show quickly. */
+function testOptions(
+  url: string,
+  prefix: string,
+  name: string,
+  extra: Partial<BullmqDispatcherOptions> = {},
+): BullmqDispatcherOptions {
+  return {
+    redisUrl: url,
+    prefix,
+    capacity: 4,
+    instanceId: name,
+    lockDurationMs: 1_000,
+    stalledIntervalMs: 500,
+    reconcileIntervalMs: 300,
+    ...extra,
+  };
+}
+
 describeWithRedis('BullmqDispatcher across processes', (url) => {
   let prefix: string;
   let farm: Farm;
@@ -157,16 +179,7 @@ describeWithRedis('BullmqDispatcher across processes', (url) => {
     name: string,
     options: Partial<BullmqDispatcherOptions> = {},
   ): Promise<BullmqDispatcher> => {
-    const d = new BullmqDispatcher({
-      redisUrl: url,
-      prefix,
-      capacity: 4,
-      instanceId: name,
-      lockDurationMs: 1_000,
-      stalledIntervalMs: 500,
-      reconcileIntervalMs: 300,
-      ...options,
-    });
+    const d = new BullmqDispatcher(testOptions(url, prefix, name, options));
     instances.push(d);
     d.handle(farm.handler(name));
     await d.start();
@@ -357,5 +370,283 @@ describeWithRedis('BullmqDispatcher across processes', (url) => {
     expect([...hooks.results.values()].map((r) => r?.kind)).toEqual(['completed', 'completed']);
     expect(hooks.startedIds.sort()).toEqual(['n0', 'n1']);
     for (const id of ['n0', 'n1']) expect(farm.callsOf(id).map((c) => c.instance)).toEqual(['W1', 'W2']);
+  });
+});
+
+/*
+ * One owner and its workers at the edges: a dispatcher used out of its lifecycle, batches let go or stopped before
+ * their jobs were queued, jobs removed or lost from the queue behind the owner's back, a task stopped before a worker
+ * listened, handlers that throw or ignore an abort, and the job ids themselves.
+ */
+describeWithRedis('BullmqDispatcher: edges', (url) => {
+  let prefix: string;
+  let farm: Farm;
+  let instances: BullmqDispatcher[];
+  let queues: Queue[];
+  let warn: jest.SpyInstance;
+  let error: jest.SpyInstance;
+
+  const options = (name: string, extra: Partial<BullmqDispatcherOptions>): BullmqDispatcherOptions =>
+    testOptions(url, prefix, name, extra);
+
+  /** A started "process"; its handler is the farm's unless given one. */
+  const start = async (
+    name: string,
+    extra: Partial<BullmqDispatcherOptions> = {},
+    handler?: (job: NodeJob, ctx: JobContext) => Promise<NodeRunResult>,
+  ): Promise<BullmqDispatcher> => {
+    const d = new BullmqDispatcher(options(name, extra));
+    instances.push(d);
+    d.handle(handler ?? farm.handler(name));
+    await d.start();
+    return d;
+  };
+
+  /** The queue as an operator's tool sees it. */
+  const adminQueue = (): Queue => {
+    const q = new Queue('nodes', { connection: { url }, prefix: `${prefix}:bull` });
+    queues.push(q);
+    return q;
+  };
+
+  const messages = (spy: jest.SpyInstance): string[] => spy.mock.calls.map(([m]) => String(m));
+
+  beforeEach(() => {
+    prefix = uniquePrefix('dispatch-edge');
+    farm = new Farm();
+    instances = [];
+    queues = [];
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+
+  afterEach(async () => {
+    farm.finishAll();
+    await Promise.all(instances.map((d) => d.close(1_000, new NodeAbort('SHUTDOWN', 'the test is over'))));
+    await Promise.all(queues.map((q) => q.close()));
+    await deletePrefix(url, prefix);
+    jest.restoreAllMocks();
+  });
+
+  it('refuses work before start and after close, starts once, and closes a never-started one quietly', async () => {
+    const job = jobs('a', 1);
+    const never = new BullmqDispatcher({ redisUrl: url, prefix, capacity: 2, instanceId: 'N' });
+    await expect(never.run({ taskId: 'a', maxConcurrent: 1 }, job)).rejects.toThrow('not started');
+    await expect(never.stop('a')).rejects.toThrow('not started');
+    await expect(never.abandon()).resolves.toBeUndefined();
+    await expect(never.close(0, new Error('bye'))).resolves.toBeUndefined();
+    await expect(never.state()).rejects.toThrow('not started');
+
+    // the defaults (lock, stalled check, ack wait, reconcile) for a process that only queues
+    const d = new BullmqDispatcher({ redisUrl: url, prefix, capacity: 2, instanceId: 'D', worker: false });
+    instances.push(d);
+    await d.start();
+    await expect(d.start()).rejects.toThrow('started already');
+    await expect(d.state()).resolves.toMatchObject({ policy: 'least-work', capacity: 2, limit: 2 });
+    await d.close(0, new Error('bye'));
+    await expect(d.state()).rejects.toThrow('not started');
+    await expect(d.abort('a', new Error('late'))).rejects.toThrow('not started');
+    // a 429 reported after the close cannot lower the shared limit any more: said, not thrown
+    d.adaptive.rateLimited(Date.now());
+    await until('the warning', () => messages(warn).length > 0);
+    expect(messages(warn)).toEqual(['could not set the global limit: the dispatcher is not started']);
+  });
+
+  it('abort in process scope reaches only this process; a plain error reaches the others as an Error', async () => {
+    const a = await start('A', { capacity: 2 });
+    const heard: string[] = [];
+    a.onRemoteStop((taskId, reason) => heard.push(`A:${taskId}:${reason?.message}`));
+    const done = a.run({ taskId: 'a', maxConcurrent: 4 }, jobs('a', 4), new Owner());
+    await until('2 running on A', () => farm.running().length === 2);
+    const b = await start('B', { capacity: 4 });
+    b.onRemoteStop((taskId, reason) => heard.push(`B:${taskId}:${reason?.message}`));
+    await until('4 running', () => farm.running().length === 4);
+    const onA = farm.running('a').filter((c) => c.instance === 'A');
+    const onB = farm.running('a').filter((c) => c.instance === 'B');
+
+    await a.abort('a', new NodeAbort('CANCELLED', 'only here'), 'process');
+    expect(onA.map((c) => c.ctx.signal.aborted)).toEqual([true, true]);
+    expect(onB.map((c) => c.ctx.signal.aborted)).toEqual([false, false]);
+    expect(heard).toEqual([]);
+
+    await a.abort('a', new Error('the deadline passed'));
+    for (const call of onB) {
+      expect(call.ctx.signal.reason).toBeInstanceOf(Error);
+      expect(call.ctx.signal.reason).not.toBeInstanceOf(NodeAbort);
+      expect((call.ctx.signal.reason as Error).message).toBe('the deadline passed');
+    }
+    expect(heard).toEqual(['B:a:the deadline passed']);
+    await done;
+  });
+
+  it('a second run of a task lets the first go; waitingFor counts its jobs not started', async () => {
+    const o = await start('O', { worker: false });
+    const first = new Owner();
+    const second = new Owner();
+    const p1 = o.run({ taskId: 'a', maxConcurrent: 3 }, jobs('a', 3), first);
+    const p2 = o.run({ taskId: 'a', maxConcurrent: 3 }, jobs('a', 3), second);
+    await p1;
+    await expect(o.waitingFor('a')).resolves.toBe(3);
+    await expect(o.waitingFor('unknown')).resolves.toBe(0);
+    await expect(o.release('unknown')).resolves.toBeUndefined();
+    await start('W', { capacity: 1 });
+    await until('one running', () => farm.running('a').length === 1);
+    await until('the owner heard it started', () => second.startedIds.length === 1);
+    await expect(o.waitingFor('a')).resolves.toBe(2);
+    farm.finishAll();
+    await p2;
+    expect(first.endedIds).toEqual([]);
+    expect(second.endedIds.sort()).toEqual(['n0', 'n1', 'n2']);
+    for (const id of ['n0', 'n1', 'n2']) expect(farm.callsOf(id)).toHaveLength(1);
+  });
+
+  it("reports its capacity as the limit once an operator removed the queue's global limit", async () => {
+    const d = await start('D', { worker: false, capacity: 3 });
+    await d.setLimit(2);
+    await expect(d.state()).resolves.toMatchObject({ limit: 2, capacity: 3 });
+    await adminQueue().removeGlobalConcurrency();
+    await expect(d.state()).resolves.toMatchObject({ limit: 3, capacity: 3, inUse: 0, waiting: 0 });
+  });
+
+  it('a batch let go or stopped before its jobs were queued queues none of them', async () => {
+    const o = await start('O', { worker: false });
+    const released = new Owner();
+    const r = o.run({ taskId: 'r', maxConcurrent: 2 }, jobs('r', 2), released);
+    await o.release('r');
+    await r;
+    const stopped = new Owner();
+    const s = o.run({ taskId: 's', maxConcurrent: 2 }, jobs('s', 2), stopped);
+    await o.stop('s');
+    await s;
+    await expect(adminQueue().getJobCounts('waiting', 'prioritized', 'active')).resolves.toEqual({
+      waiting: 0,
+      prioritized: 0,
+      active: 0,
+    });
+    expect([released.endedIds, stopped.endedIds]).toEqual([[], []]);
+  });
+
+  it('a job an operator removed from the queue leaves the batch without a result', async () => {
+    const o = await start('O', { worker: false });
+    const owner = new Owner();
+    const all = jobs('a', 2);
+    const done = o.run({ taskId: 'a', maxConcurrent: 2 }, all, owner);
+    const queue = adminQueue();
+    await until('both queued', async () => (await o.state()).waiting === 2);
+    await expect(queue.remove(nodeJobId(all[0]))).resolves.toBe(1);
+    await until('the owner dropped it', async () => (await o.waitingFor('a')) === 1);
+    await start('W');
+    farm.finishAll();
+    await done;
+    expect(owner.endedIds).toEqual(['n1']);
+    expect(farm.callsOf('n0')).toEqual([]);
+  });
+
+  it('a job lost from the queue without a trace is queued again by its owner, and runs once', async () => {
+    const o = await start('O', { worker: false, policy: 'fifo', reconcileIntervalMs: 100 });
+    const owner = new Owner();
+    const [job] = jobs('a', 1);
+    const done = o.run({ taskId: 'a', maxConcurrent: 1 }, [job], owner);
+    const queue = adminQueue();
+    const id = nodeJobId(job);
+    await until('queued', async () => (await queue.getJobState(id)) === 'waiting');
+    // as a Redis that lost its last writes would: no job, no event
+    const redis = connectRedis(url, 'dispatch-edge-admin');
+    await redis.multi().del(`${prefix}:bull:nodes:${id}`).lrem(`${prefix}:bull:nodes:wait`, 0, id).exec();
+    await redis.quit();
+    expect(await queue.getJobState(id)).toBe('unknown');
+    await until('queued again', async () => (await queue.getJobState(id)) === 'waiting');
+    await start('W');
+    farm.finishAll();
+    await done;
+    expect(owner.results.get('n0')).toMatchObject({ kind: 'completed' });
+    expect(farm.callsOf('n0')).toHaveLength(1);
+  });
+
+  it('a worker that did not hear a stop finds it in Redis: the job ends not started, its handler never runs', async () => {
+    const s = await start('S', { worker: false });
+    await s.stop('a');
+    // started after the stop: neither heard it
+    const o = await start('O', { worker: false });
+    await start('W');
+    const owner = new Owner();
+    await o.run({ taskId: 'a', maxConcurrent: 2 }, jobs('a', 2), owner);
+    expect([...owner.results.values()]).toEqual([{ kind: 'not-started' }, { kind: 'not-started' }]);
+    expect(farm.calls).toEqual([]);
+  });
+
+  it('a handler that throws: logged, its job ends without a result, and the batch goes on', async () => {
+    const owner = new Owner();
+    const handler = (job: NodeJob): Promise<NodeRunResult> =>
+      job.nodeId === 'n0' ? Promise.reject(new Error('boom')) : Promise.resolve(completed(job));
+    const o = await start('O', {}, handler);
+    await o.run({ taskId: 'a', maxConcurrent: 1 }, jobs('a', 3), owner);
+    expect(owner.results.get('n0')).toBeUndefined();
+    expect(owner.endedIds.sort()).toEqual(['n0', 'n1', 'n2']);
+    expect(owner.results.get('n2')).toMatchObject({ kind: 'completed' });
+    expect(messages(error)).toContain('job a/n0 failed: boom');
+  });
+
+  it('jobs failed by another worker on the queue (another version of the service) end failed, with their reason', async () => {
+    const first = await start('O1', { worker: false });
+    const all = jobs('a', 2);
+    const released = first.run({ taskId: 'a', maxConcurrent: 2 }, all, new Owner());
+    await until('both queued', async () => (await first.state()).waiting === 2);
+    await first.release('a');
+    await released;
+    // while no process owns the batch, a plain BullMQ worker whose processor throws (with a message and without)
+    // takes both
+    const foreign = new Worker(
+      'nodes',
+      (job) => Promise.reject(new Error(job.id === nodeJobId(all[0]) ? 'unknown agent type' : '')),
+      { connection: { url, maxRetriesPerRequest: null }, prefix: `${prefix}:bull`, concurrency: 2 },
+    );
+    const queue = adminQueue();
+    try {
+      await until('both failed', async () => (await queue.getJobCounts('failed')).failed === 2);
+    } finally {
+      await foreign.close();
+    }
+    // the batch's next owner finds them failed
+    const owner = new Owner();
+    await (await start('O2', { worker: false })).run({ taskId: 'a', maxConcurrent: 2 }, all, owner);
+    expect(owner.results.get('n0')).toMatchObject({
+      kind: 'failed',
+      errorType: 'AGENT_ERROR',
+      errorMessage: "the node's job failed: unknown agent type",
+    });
+    expect(owner.results.get('n1')).toMatchObject({ errorMessage: "the node's job failed: no reason given" });
+    expect(farm.calls).toEqual([]);
+  });
+
+  it('close hands back the jobs of handlers that ignore the abort, after a grace, to another worker', async () => {
+    const o = await start('O', { worker: false });
+    const stuck: { job: NodeJob; ctx: JobContext; release(): void }[] = [];
+    // a handler that never looks at its signal
+    const deaf = (job: NodeJob, ctx: JobContext): Promise<NodeRunResult> =>
+      new Promise((resolve) => stuck.push({ job, ctx, release: () => resolve(completed(job)) }));
+    const w1 = await start('W1', { capacity: 1 }, deaf);
+    const owner = new Owner();
+    const done = o.run({ taskId: 'a', maxConcurrent: 1 }, jobs('a', 1), owner);
+    await until('n0 stuck on W1', () => stuck.length === 1);
+    await start('W2');
+    farm.finishAll();
+    await w1.close(50, new NodeAbort('SHUTDOWN', 'the service shut down'));
+    expect(stuck[0].ctx.signal.aborted).toBe(true);
+    await done;
+    expect(owner.results.get('n0')).toMatchObject({ kind: 'completed' });
+    expect(farm.callsOf('n0').map((c) => c.instance)).toEqual(['W2']);
+    // the deaf handler returning at last changes nothing
+    stuck[0].release();
+  });
+
+  it('derives one queue id per node of a task, whichever process computes it, without ":"', () => {
+    const job = { taskId: 'task-1', groupIndex: 2, nodeId: 'node:1' };
+    expect(nodeJobId(job)).toBe(nodeJobId({ ...job }));
+    expect(nodeJobId(job)).toMatch(/^task-1\.2\.[0-9a-f]{20}$/);
+    const odd = nodeJobId({ ...job, taskId: 'tenant:task 1' });
+    expect(odd).toMatch(/^[0-9a-f]{20}\.2\.[0-9a-f]{20}$/);
+    expect(odd).not.toBe(nodeJobId({ ...job, taskId: 'tenant:task 2' }));
+    expect(nodeJobId({ ...job, groupIndex: 3 })).not.toBe(nodeJobId(job));
   });
 });

@@ -111,9 +111,7 @@ describeWithRedis('ControlChannel', (url) => {
     await silent.subscribe(keys.key('dispatch', 'control'));
     await a.channel.send(stop('t1'));
     expect(a.heard).toHaveLength(1);
-    expect(warnings()).toEqual([
-      'stop of task t1: 1 of 2 processes acknowledged within 200 ms',
-    ]);
+    expect(warnings()).toEqual(['stop of task t1: 1 of 2 processes acknowledged within 200 ms']);
   });
 
   it('matches acknowledgements by command: a late one for an earlier send does not count for the next', async () => {

@@ -225,6 +225,7 @@ export class NodeExecution {
 
   /** A job of `run` started (it holds its slots): it counts as running. */
   started(run: BatchRun, job: NodeJob): void {
+    run.startedNodes.add(nodeKey(job.groupIndex, job.nodeId));
     run.dispatched++;
     run.running++;
     run.groups[job.groupIndex].started++;
@@ -250,7 +251,15 @@ export class NodeExecution {
     result: NodeRunResult | undefined,
     ctx?: Pick<JobContext, 'releaseWriteSlot'>,
   ): Promise<void> {
-    if (!result || result.kind === 'not-started' || result.kind === 'shutdown') return;
+    const started = run.startedNodes.delete(nodeKey(job.groupIndex, job.nodeId));
+    if (!result || result.kind === 'not-started' || result.kind === 'shutdown') {
+      // a queue reports a job active before its worker finds the batch stopped: it did not start after all
+      if (started && result?.kind === 'not-started') {
+        run.dispatched--;
+        run.groups[job.groupIndex].started--;
+      }
+      return;
+    }
     if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
     const { groupIndex, nodeId, agentType } = job;
     const group = run.groups[groupIndex];

@@ -301,6 +301,19 @@ describe('NodeExecution', () => {
     expect(p.canvas.written).toEqual(['b']);
   });
 
+  it('un-counts a job a queue reported started but whose worker found the batch stopped', async () => {
+    const p = parts();
+    const task = await p.admit(['a']);
+    const run = new BatchRun(task, { relPath: 'c.canvas', absPath: '' }, () => undefined);
+    const j = job(task.taskId, 'a');
+    p.nodes.started(run, j);
+    expect([run.dispatched, run.groups[0].started, run.running]).toEqual([1, 1, 1]);
+    p.nodes.agentEnded(run);
+    await p.nodes.settle(run, j, { kind: 'not-started' });
+    expect([run.dispatched, run.groups[0].started, run.running]).toEqual([0, 0, 0]);
+    expect(run.unstored.results).toEqual([]);
+  });
+
   it('starts nothing for a stopped batch', async () => {
     const p = parts();
     const task = await p.admit(['a']);
