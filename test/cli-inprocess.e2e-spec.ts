@@ -237,6 +237,14 @@ describe('ApiClient event stream', () => {
     http = createServer((req, res) => {
       const last = req.headers['last-event-id'] as string | undefined;
       seen.push(last);
+      if (req.url?.includes('finished')) {
+        // a finished task: its two events, then (resumed past them) 204 — nothing more will come
+        if (last === '0') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end('id: 1\nevent: progress_update\ndata: {"type":"progress_update","data":{}}\n\n');
+        } else res.writeHead(204).end();
+        return;
+      }
       if (req.url?.includes('gone')) {
         res.writeHead(404, { 'content-type': 'application/problem+json' });
         res.end(JSON.stringify({ title: 'Task not found', detail: 'no task gone', status: 404 }));
@@ -269,6 +277,13 @@ describe('ApiClient event stream', () => {
       [3, 'session_completed', 3],
     ]);
     expect(seen).toEqual(['0', '2']);
+  });
+
+  it('ends quietly when a resume is answered 204 (the task finished, nothing more will come)', async () => {
+    const client = new ApiClient({ baseUrl: url, reconnectDelayMs: 1 });
+    const got: number[] = [];
+    for await (const e of client.events('finished')) got.push(e.id);
+    expect(got).toEqual([1]);
   });
 
   it('reports a refused stream and an unreachable service as ApiError', async () => {

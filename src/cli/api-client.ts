@@ -116,6 +116,8 @@ export class ApiClient {
         await sleep(this.options.reconnectDelayMs ?? 500);
         continue;
       }
+      // 204: the task is finished and every event after `lastId` was seen already — nothing more will come
+      if (res.status === 204) return;
       if (!res.ok || !res.body) {
         const problem = (await res.json().catch(() => ({}))) as Problem;
         throw new ApiError(

@@ -80,6 +80,16 @@ export class SseFanout {
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
+  /**
+   * Whether a client resuming after `afterId` has had everything: the task finished (asked first: a finished task's
+   * log is complete) and no event is stored after that id. Its reconnect is then answered 204, which stops an
+   * EventSource from reconnecting (HTML standard); a 200 that ends at once would make it reconnect forever.
+   */
+  async exhausted(taskId: string, afterId: number): Promise<boolean> {
+    if (!(await this.log.finished(taskId))) return false;
+    return (await this.log.after(taskId, afterId, 1)).length === 0;
+  }
+
   /** Answers `req` with the task's event stream after event `afterId` (the task exists: checked by the caller). */
   attach(taskId: string, afterId: number, req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, SSE_HEADERS);

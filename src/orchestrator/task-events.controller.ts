@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Controller, Get, Headers, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { EventsQueryDto } from './dto/task-query.dto';
 import { SseFanout } from './sse-fanout';
 import { TaskViewService } from './task-view.service';
@@ -16,11 +16,15 @@ export class TaskEventsController {
   /**
    * Server-Sent Events: every stored event after `Last-Event-ID` (header) or `?last_event_id=`, in order, then the
    * live ones; ends after `session_completed`. `: keep-alive` comments keep idle streams open. An unknown or
-   * malformed task id is answered with problem+json before the stream opens.
+   * malformed task id is answered with problem+json before the stream opens. A resume (an id given) of a finished
+   * task past its last event gets 204 No Content: the one answer that stops an EventSource's reconnecting.
    */
   @Get('events/:taskId')
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'text/event-stream of task events' })
+  @ApiNoContentResponse({
+    description: 'resumed past the last event of a finished task: nothing more will come',
+  })
   async events(
     @Param('taskId') taskId: string,
     @Query() query: EventsQueryDto,
@@ -30,8 +34,11 @@ export class TaskEventsController {
   ): Promise<void> {
     await this.views.find(taskId);
     const fromHeader = Number.parseInt(lastEventIdHeader ?? '', 10);
-    const after =
-      Number.isSafeInteger(fromHeader) && fromHeader >= 0 ? fromHeader : (query.last_event_id ?? 0);
-    this.fanout.attach(taskId, after, req, res);
+    const resumeFrom = Number.isSafeInteger(fromHeader) && fromHeader >= 0 ? fromHeader : query.last_event_id;
+    if (resumeFrom !== undefined && (await this.fanout.exhausted(taskId, resumeFrom))) {
+      res.writeHead(204).end();
+      return;
+    }
+    this.fanout.attach(taskId, resumeFrom ?? 0, req, res);
   }
 }
