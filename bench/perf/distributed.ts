@@ -698,27 +698,9 @@ export async function benchDistributed(root: string): Promise<Record<string, unk
     out(
       table([
         ['3 processes', 'samples', 'p50 ms', 'p99 ms', 'max ms'],
-        [
-          'SSE: receipt on B/C (not the node’s runner) − timestamp',
-          String(sse.other_process_not_runner.samples),
-          fmt(sse.other_process_not_runner.p50, 1),
-          fmt(sse.other_process_not_runner.p99, 1),
-          fmt(sse.other_process_not_runner.max, 1),
-        ],
-        [
-          'SSE: receipt on A (the owner) − timestamp',
-          String(sse.owner.samples),
-          fmt(sse.owner.p50, 1),
-          fmt(sse.owner.p99, 1),
-          fmt(sse.owner.max, 1),
-        ],
-        [
-          'SSE: receipt on B/C − receipt on A',
-          String(sse.other_minus_owner_receipt.samples),
-          fmt(sse.other_minus_owner_receipt.p50, 1),
-          fmt(sse.other_minus_owner_receipt.p99, 1),
-          fmt(sse.other_minus_owner_receipt.max, 1),
-        ],
+        latencyRow('SSE: receipt on B/C (not the node’s runner) − timestamp', sse.other_process_not_runner),
+        latencyRow('SSE: receipt on A (the owner) − timestamp', sse.owner),
+        latencyRow('SSE: receipt on B/C − receipt on A', sse.other_minus_owner_receipt),
         [
           'abort-cancel via B/C → last call closed',
           String(cancelMs.length),
@@ -900,4 +882,12 @@ export async function benchDistributed(root: string): Promise<Record<string, unk
     for (const e of engines) await stopEngine(e);
     await redis.stop();
   }
+}
+
+/** One row of the latency table: a label, then samples, p50, p99 and max in ms. */
+function latencyRow(
+  label: string,
+  q: { samples: number; p50: number; p99: number; max: number | null },
+): string[] {
+  return [label, String(q.samples), fmt(q.p50, 1), fmt(q.p99, 1), fmt(q.max, 1)];
 }

@@ -31,3 +31,4 @@ export { requestIdOf } from './request-id';
 export { taskIdOfUrl, taskLog } from './task-log';
 export { exitAfterFileCalls, shutdownWatchdog } from './process-exit';
 export { reportStartupFailure, startupFailureText } from './startup-failure';
+export { settleWithin } from './settle-within';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { deletePrefix, describeWithRedis, uniquePrefix } from '../../test/support/redis';
 import { AgentRunner, type AgentRunRequest, type AgentRunResult } from '../agent';
 import { RedisKeys } from '../redis';
-import { TaskStore } from '../session';
+import { type NewTask, TaskStore } from '../session';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { OrchestratorModule } from './orchestrator.module';
 import { TaskLeases } from './ownership/task-leases';
@@ -119,6 +119,20 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
     return app.get(BatchOrchestrator);
   }
 
+  /** Agent calls held open now, and made so far, over every instance. */
+  const held = (): number => [...runners.values()].reduce((n, r) => n + r.held, 0);
+  const callCount = (): number => [...runners.values()].reduce((n, r) => n + r.calls.length, 0);
+
+  /** A task stored `pending` as a process leaves one that crashed between storing and starting it. */
+  const pendingTask = (groupId: string, nodeIds: string[], createdAt: string): NewTask => ({
+    taskId: randomUUID(),
+    canvasPath: 'c.canvas',
+    groups: [{ groupId, agentType: 'oral-explanation', nodeIds }],
+    maxConcurrent: 2,
+    timeoutMs: 60_000,
+    createdAt,
+  });
+
   const request = (nodeIds = ids) => ({
     canvasPath: 'c.canvas',
     groups: [{ groupId: 'g', agentType: 'oral-explanation', nodeIds }],
@@ -139,17 +153,16 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
   it('a graceful cancel through B of a batch A runs: nothing more starts anywhere, A finalises it cancelled', async () => {
     const a = await instance('A');
     const b = await instance('B');
-    runners.get('A')!.hold = true;
-    runners.get('B')!.hold = true;
+    for (const r of runners.values()) r.hold = true;
     const { task } = await a.submit(request());
-    await until(() => runners.get('A')!.held + runners.get('B')!.held === 4);
+    await until(() => held() === 4);
     const reply = await b.cancel(task.taskId, 'graceful');
     expect(reply.message).toMatch(/no new node will start/);
-    const started = runners.get('A')!.calls.length + runners.get('B')!.calls.length;
+    const started = callCount();
     for (const r of runners.values()) r.release();
     const final = await b.waitForCompletion(task.taskId);
     expect(final.status).toBe('cancelled');
-    expect(runners.get('A')!.calls.length + runners.get('B')!.calls.length).toBe(started);
+    expect(callCount()).toBe(started);
     const counts = await b.aggregateResults(task.taskId);
     expect(counts.completed).toBe(4);
     expect(counts.skipped).toBe(20);
@@ -158,13 +171,12 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
   it('an abort-cancel through B aborts the running calls on both instances and replies with the final status', async () => {
     const a = await instance('A');
     const b = await instance('B');
-    runners.get('A')!.hold = true;
-    runners.get('B')!.hold = true;
+    for (const r of runners.values()) r.hold = true;
     const { task } = await a.submit(request());
-    await until(() => runners.get('A')!.held + runners.get('B')!.held === 4);
+    await until(() => held() === 4);
     const reply = await b.cancel(task.taskId, 'abort');
     expect(reply.status).toBe('cancelled');
-    expect(runners.get('A')!.held + runners.get('B')!.held).toBe(0);
+    expect(held()).toBe(0);
     const counts = await b.aggregateResults(task.taskId);
     expect(counts.completed).toBe(0);
     expect(counts.failed).toBe(4);
@@ -177,14 +189,7 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
     await a.waitForCompletion(task.taskId);
     // a pending task as a process that crashed between storing and starting it leaves one
     const store = apps[0].get(TaskStore);
-    const { task: pending } = await store.createTask({
-      taskId: randomUUID(),
-      canvasPath: 'c.canvas',
-      groups: [{ groupId: 'p', agentType: 'oral-explanation', nodeIds: ['n0'] }],
-      maxConcurrent: 2,
-      timeoutMs: 60_000,
-      createdAt: new Date().toISOString(),
-    });
+    const { task: pending } = await store.createTask(pendingTask('p', ['n0'], new Date().toISOString()));
     const reply = await b.cancel(pending.taskId, 'graceful');
     expect(reply).toMatchObject({ status: 'cancelled', message: 'Task cancelled before it started' });
   });
@@ -192,10 +197,9 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
   it('an instance that shuts down hands its batch over: another takes it over at once and finishes it', async () => {
     const a = await instance('A');
     const b = await instance('B');
-    runners.get('A')!.latencyMs = 30;
-    runners.get('B')!.latencyMs = 30;
+    for (const r of runners.values()) r.latencyMs = 30;
     const { task } = await a.submit(request());
-    await until(() => runners.get('A')!.calls.length + runners.get('B')!.calls.length >= 6);
+    await until(() => callCount() >= 6);
     await apps[0].close(); // A: SIGTERM's path
     apps.splice(0, 1);
     const final = await b.waitForCompletion(task.taskId);
@@ -207,10 +211,9 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
   it('an owner that lost its lease lets the batch go; the new owner finishes it, every node once', async () => {
     const a = await instance('A');
     const b = await instance('B');
-    runners.get('A')!.latencyMs = 40;
-    runners.get('B')!.latencyMs = 40;
+    for (const r of runners.values()) r.latencyMs = 40;
     const { task } = await a.submit(request());
-    await until(() => runners.get('A')!.calls.length + runners.get('B')!.calls.length >= 4);
+    await until(() => callCount() >= 4);
     // another process takes the lease (A was cut off longer than the lease): A hears it lost at its next renewal
     const redis = new Redis(url);
     await redis.set(new RedisKeys(prefix).key('lease', task.taskId), 'Z', 'PX', 1_500);
@@ -228,22 +231,10 @@ describeWithRedis('distributed engine, several instances in one process', (url) 
     const store = apps[0].get(TaskStore);
     const leases = apps[0].get(TaskLeases);
     expect(leases.shared).toBe(true);
-    const old = await store.createTask({
-      taskId: randomUUID(),
-      canvasPath: 'c.canvas',
-      groups: [{ groupId: 'o', agentType: 'oral-explanation', nodeIds: ['n1', 'n2'] }],
-      maxConcurrent: 2,
-      timeoutMs: 60_000,
-      createdAt: new Date(Date.now() - 60_000).toISOString(),
-    });
-    const young = await store.createTask({
-      taskId: randomUUID(),
-      canvasPath: 'c.canvas',
-      groups: [{ groupId: 'y', agentType: 'oral-explanation', nodeIds: ['n3'] }],
-      maxConcurrent: 2,
-      timeoutMs: 60_000,
-      createdAt: new Date().toISOString(),
-    });
+    const old = await store.createTask(
+      pendingTask('o', ['n1', 'n2'], new Date(Date.now() - 60_000).toISOString()),
+    );
+    const young = await store.createTask(pendingTask('y', ['n3'], new Date().toISOString()));
     const final = await a.waitForCompletion(old.task.taskId);
     expect(final.status).toBe('completed');
     expect((await store.findTask(young.task.taskId))?.status).toBe('pending');

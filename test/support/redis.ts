@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { describeWithService } from './neo4j';
+import { freePort } from './service-process';
 
 /**
  * Redis for the tests. Suites that need one use `REDIS_URL` (`.ci/run` starts a redis-server with AOF and exports
@@ -52,17 +52,6 @@ export async function deletePrefix(url: string, prefix: string): Promise<void> {
 
 export function redisServerAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A private redis-server (AOF on, `appendfsync always`), stoppable and restartable on the same port and data. */

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Job, Queue, QueueEvents, WaitingError, Worker } from 'bullmq';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { settleWithin } from '../../common';
 import { connectRedis, RedisKeys } from '../../redis';
 import { NodeAbort } from '../batch-run';
 import { AdaptiveLimit } from '../concurrency/adaptive-limit';
@@ -16,6 +17,7 @@ import {
   type NodeJob,
   type NodeRunResult,
   type RemoteStopListener,
+  startOrder,
   type SchedulingPolicy,
 } from './dispatcher';
 
@@ -240,7 +242,7 @@ export class BullmqDispatcher extends Dispatcher {
     if (previous) this.letGo(previous);
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const ordered = this.order(jobs);
+    const ordered = startOrder(jobs, this.policy);
     const b: OwnedBatch = {
       taskId: batch.taskId,
       hooks,
@@ -350,15 +352,6 @@ export class BullmqDispatcher extends Dispatcher {
   }
 
   // ─── owner side ─────────────────────────────────────────────────────────────────────────────────────────────────
-
-  /** Longest expected first (stable: submission order among equals); submission order under `fifo`. */
-  private order(jobs: readonly NodeJob[]): readonly NodeJob[] {
-    if (this.policy === 'fifo') return [...jobs];
-    return jobs
-      .map((job, index) => ({ job, index }))
-      .sort((a, b) => b.job.expectedMs - a.job.expectedMs || a.index - b.index)
-      .map(({ job }) => job);
-  }
 
   /** Takes the batch's next jobs up to its window (at once, so `waitingFor` counts them) and queues their add. */
   private fill(b: OwnedBatch): void {
@@ -737,9 +730,9 @@ export class BullmqDispatcher extends Dispatcher {
 
   private async closeWorker(worker: Worker<NodeJob>, graceMs: number, abortWith: Error): Promise<void> {
     const closing = worker.close();
-    if (await settlesWithin(closing, graceMs)) return;
+    if (await settleWithin(closing, graceMs)) return;
     for (const set of this.running.values()) for (const r of set) r.controller.abort(abortWith);
-    if (await settlesWithin(closing, ABORTED_GRACE_MS)) return;
+    if (await settleWithin(closing, ABORTED_GRACE_MS)) return;
     // handlers that ignore the abort: their jobs go back to the queue anyway
     for (const set of [...this.running.values()]) {
       for (const r of [...set]) {
@@ -819,20 +812,4 @@ function workPriority(remainingMs: number): number {
 function asResult(value: unknown): NodeRunResult | undefined {
   if (value && typeof value === 'object' && 'kind' in value) return value as NodeRunResult;
   return undefined;
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -171,3 +171,16 @@ export abstract class Dispatcher {
   /** Jobs of one task holding its batch slot and waiting for a global one (0 under `fifo`, which keeps no turns). */
   abstract waitingFor(taskId: string): Promise<number>;
 }
+
+/**
+ * The order a batch's jobs start in: longest expected first (stable: submission order among equals) —
+ * longest-processing-time-first, which ends a batch closest to max(longest node, work / cap) — or submission order
+ * under `fifo`. Both adapters start a batch's jobs in it.
+ */
+export function startOrder(jobs: readonly NodeJob[], policy: SchedulingPolicy): readonly NodeJob[] {
+  if (policy === 'fifo') return jobs;
+  return jobs
+    .map((job, index) => ({ job, index }))
+    .sort((a, b) => b.job.expectedMs - a.job.expectedMs || a.index - b.index)
+    .map(({ job }) => job);
+}

@@ -10,6 +10,7 @@ import {
   type NodeJob,
   type NodeRunResult,
   type SchedulingPolicy,
+  startOrder,
 } from './dispatcher';
 
 export interface InProcessDispatcherOptions {
@@ -67,7 +68,7 @@ export class InProcessDispatcher extends Dispatcher {
     const writes = new SlotLimiter(2 * batch.maxConcurrent);
     const inflight = new Set<Promise<void>>();
     try {
-      for (const job of this.order(jobs)) {
+      for (const job of startOrder(jobs, this.slots.policy)) {
         if (state.stopped) break;
         const writeSlot = await writes.acquire();
         const batchSlot = await own.acquire();
@@ -126,15 +127,6 @@ export class InProcessDispatcher extends Dispatcher {
 
   waitingFor(taskId: string): Promise<number> {
     return Promise.resolve(this.slots.waitingFor(taskId));
-  }
-
-  /** Longest expected first (stable: submission order among equals); submission order under `fifo`. */
-  private order(jobs: readonly NodeJob[]): readonly NodeJob[] {
-    if (this.slots.policy === 'fifo') return jobs;
-    return jobs
-      .map((job, index) => ({ job, index }))
-      .sort((a, b) => b.job.expectedMs - a.job.expectedMs || a.index - b.index)
-      .map(({ job }) => job);
   }
 
   private async start(

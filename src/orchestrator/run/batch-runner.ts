@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
-import { type BatchResumedEvent, taskLog } from '../../common';
+import { type BatchResumedEvent, settleWithin, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { isTerminal, type NodeResultRecord, type PerformanceMetrics, type TaskRecord } from '../../session';
 import { ABORTS, BatchRun } from '../batch-run';
@@ -372,23 +372,6 @@ async function finishedWithin<T>(done: Promise<T>, ms: number): Promise<T | unde
   );
   try {
     return await Promise.race([done, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits for `promise` at most `ms`; true when it settled in time. The timer is cleared either way. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      timeout,
-    ]);
   } finally {
     clearTimeout(timer);
   }

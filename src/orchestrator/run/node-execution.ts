@@ -218,8 +218,10 @@ export class NodeExecution {
       if (this.resolvedCanvases.size >= RESOLVED_CANVASES) this.resolvedCanvases.clear();
     }
     this.resolvedCanvases.set(canvasPath, { canvas, until: now + RESOLVED_CANVAS_MS });
-    // a failed resolution is not kept: the next job tries again
-    canvas.catch(() => this.resolvedCanvases.delete(canvasPath));
+    // a failed resolution is not kept (unless a newer one replaced it meanwhile): the next job tries again
+    canvas.catch(() => {
+      if (this.resolvedCanvases.get(canvasPath)?.canvas === canvas) this.resolvedCanvases.delete(canvasPath);
+    });
     return canvas;
   }
 
@@ -323,26 +325,11 @@ export class NodeExecution {
   }
 }
 
-/** A failed node's outcome fields. */
-function failure(r: {
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  errorType: NodeErrorType;
-  errorMessage: string;
-  inputTokens: number;
-  outputTokens: number;
-  attempts: number;
-}): {
-  durationMs: number;
-  errorType: NodeErrorType;
-  errorMessage: string;
-  inputTokens: number;
-  outputTokens: number;
-  attempts: number;
-  startedAt: string;
-  finishedAt: string;
-} {
+/** What a failed run reports (its result without the kind): the outcome fields of a failed node. */
+type FailedRun = Omit<Extract<NodeRunResult, { kind: 'failed' }>, 'kind'>;
+
+/** A failed node's outcome fields, from a failed run (or a completed one that failed after, with its error). */
+function failure(r: FailedRun): FailedRun {
   return {
     durationMs: r.durationMs,
     errorType: r.errorType,
