@@ -1,13 +1,13 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AddressInfo } from 'node:net';
 import { AppModule, AUTH_FAILURE_STORE } from './app.module';
 import {
   type AuthFailureStore,
   configureHttpEdge,
+  mountApiDocs,
   exitAfterFileCalls,
   type HttpEdgeOptions,
   shutdownWatchdog,
@@ -40,7 +40,7 @@ export async function createApp(
 
 /**
  * HTTP metrics, then the HTTP edge (`configureHttpEdge`: request ids, security headers, CORS, the token check, body
- * parsing, problem+json errors) with the dashboard at `/` behind it, and the OpenAPI UI at `/docs`.
+ * parsing, problem+json errors) with the dashboard at `/` behind it, and the contract (`specs/api`) at `/docs`.
  */
 export function configureApp(app: NestExpressApplication, config: HttpEdgeOptions): void {
   const metrics = app.get(MetricsService, { strict: false });
@@ -48,16 +48,7 @@ export function configureApp(app: NestExpressApplication, config: HttpEdgeOption
   const authFailureStore =
     app.get<AuthFailureStore | null>(AUTH_FAILURE_STORE, { strict: false }) ?? undefined;
   configureHttpEdge(app, { ...config, authFailureStore }, (edge) => mountDashboard(app, edge));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('canvas-batch')
-      .setDescription('Run learning agents over many Obsidian canvas nodes at once.')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  mountApiDocs(app);
 }
 
 /**

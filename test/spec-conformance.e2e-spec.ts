@@ -1,5 +1,6 @@
 import type { ValidateFunction } from 'ajv/dist/2020';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import * as path from 'node:path';
 import {
   http,
@@ -9,6 +10,7 @@ import {
   type TestServer,
   waitTerminal,
 } from './support/harness';
+import { AGENT_CATALOGUE, MEMORY_EVENT_TYPES, RUNNABLE_AGENT_NAMES } from '../src/agent';
 import { ajv, type Json, OPENAPI_ID, openapi, taskSchema, validator } from './support/contract';
 
 /**
@@ -85,6 +87,30 @@ function expectEventsConform(events: ReceivedEvent[], taskId: string): void {
     if (i > 0) expect(e.id).toBe(events[i - 1].id + 1);
   });
   expect(events.at(-1)!.event).toBe('session_completed');
+}
+
+/** Any method, TRACE included (fetch refuses it), without a body. */
+function rawRequest(
+  method: string,
+  target: string,
+): Promise<{ status: number; allow: string | undefined; type: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(target, { method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode!,
+          allow: res.headers.allow,
+          type: res.headers['content-type'],
+          body,
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 const CANVAS = 'Biology/cells.canvas';
@@ -178,16 +204,57 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       }
     });
 
-    it('describe every route the server registers (and no other)', async () => {
+    it('are what the server serves: GET /docs/openapi.json is the contract file, unchanged', async () => {
       const res = await http('GET', url('/docs/openapi.json'));
       expectConforms(res, 'get', '/docs/openapi.json', 200);
-      const norm = (p: string): string => p.replace(/\{[^}]+\}/g, '{}');
-      const ops = (paths: Json): string[] =>
-        Object.entries(paths)
-          .flatMap(([p, item]) => Object.keys(item as Json).map((m) => `${m.toUpperCase()} ${norm(p)}`))
-          .sort();
-      const ours = ops(openapi.paths as Json).filter((o) => !o.includes(' /docs'));
-      expect(ours).toEqual(ops((res.body as Json).paths as Json));
+      expect(res.body).toEqual(openapi);
+    });
+
+    it('list the catalogue: agent_type is an enum of the runnable agents and their aliases, and the Agent schema has its enums', () => {
+      for (const schema of [
+        openapi.components.schemas.NodeGroupRequest,
+        taskSchema.$defs.NodeGroupRequest,
+      ] as Json[]) {
+        expect([...(schema.properties.agent_type.enum as string[])].sort()).toEqual(
+          [...RUNNABLE_AGENT_NAMES].sort(),
+        );
+      }
+      // and what GET /agents says of each agent
+      const agent = openapi.components.schemas.Agent as Json;
+      expect(agent.properties.memory_event_type.enum).toEqual([...MEMORY_EVENT_TYPES]);
+      expect([...(agent.properties.output_kind.enum as string[])].sort()).toEqual(
+        [...new Set(AGENT_CATALOGUE.map((a) => a.outputKind))].sort(),
+      );
+    });
+
+    it('name every method of every path: others get 405 with Allow, OPTIONS gets 204 with Allow', async () => {
+      const others = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE'];
+      for (const [route, item] of Object.entries(openapi.paths as Json)) {
+        const declared = Object.keys(item as Json).map((m) => m.toUpperCase());
+        const allow = [...declared, ...(declared.includes('GET') ? ['HEAD'] : []), 'OPTIONS']
+          .sort()
+          .join(', ');
+        const target = url(route.replace(/\{[^}]+\}/g, UNKNOWN_ID));
+        const options = await rawRequest('OPTIONS', target);
+        expect({ route, status: options.status, allow: options.allow }).toEqual({
+          route,
+          status: 204,
+          allow,
+        });
+        for (const method of others.filter((m) => !declared.includes(m))) {
+          const res = await rawRequest(method, target);
+          expect({ route, method, status: res.status, allow: res.allow, type: res.type }).toEqual({
+            route,
+            method,
+            status: 405,
+            allow,
+            type: 'application/problem+json; charset=utf-8',
+          });
+          assertValid(api('ProblemDetails'), JSON.parse(res.body), `${method} ${route}`);
+        }
+      }
+      // a path nobody serves stays a 404, whatever the method
+      expect((await rawRequest('TRACE', url('/no/such/path'))).status).toBe(404);
     });
 
     it('the ExecuteRequest schema accepts the example request', () => {
@@ -409,6 +476,8 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       ['canvas_path with ..', { ...GOOD, canvas_path: '../outside.canvas' }, 'canvas-path-outside-vault'],
       ['canvas_path absolute', { ...GOOD, canvas_path: '/etc/secrets.canvas' }, 'canvas-path-outside-vault'],
       ['canvas_path not .canvas', { ...GOOD, canvas_path: 'Biology/cells.md' }, 'validation-failed'],
+      ['max_concurrent null', { ...GOOD, max_concurrent: null }, 'validation-failed'],
+      ['timeout null', { ...GOOD, timeout: null }, 'validation-failed'],
     ];
 
     it.each(badBodies)('400 for %s (and the ExecuteRequest schema refuses it too)', async (_, body, code) => {
@@ -465,6 +534,39 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
         { field: 'groups[0].node_ids[0]', message: expect.stringContaining('nope-1') },
         { field: 'groups[0].node_ids[2]', message: expect.stringContaining('nope-2') },
       ]);
+    });
+
+    it('422 for a repeated group_id alone (a request the schema allows), 400 when the request has other problems', async () => {
+      const repeat = {
+        canvas_path: CANVAS,
+        groups: [
+          { group_id: 'g', agent_type: 'oral-explanation', node_ids: [N1] },
+          { group_id: 'g', agent_type: 'memory-anchor', node_ids: [N2] },
+          { group_id: 7, agent_type: 'memory-anchor', node_ids: [N3] },
+          { group_id: '7', agent_type: 'memory-anchor', node_ids: [N3] },
+        ],
+      };
+      expect(api('ExecuteRequest')(repeat)).toBe(true);
+      const problem = expectProblem(
+        await execute(repeat),
+        'post',
+        '/parallel/execute',
+        422,
+        'duplicate-group-ids',
+      );
+      expect(problem.errors).toEqual([{ field: 'groups[1].group_id', message: 'duplicate group_id "g"' }]);
+      const alsoUnknownAgent = {
+        ...repeat,
+        groups: [...repeat.groups, { group_id: 'x', agent_type: 'no-such-agent', node_ids: [N1] }],
+      };
+      const mixed = expectProblem(
+        await execute(alsoUnknownAgent),
+        'post',
+        '/parallel/execute',
+        400,
+        'validation-failed',
+      );
+      expect(mixed.errors!.map((e: Json) => e.field)).toEqual(['groups[1].group_id', 'groups[4].agent_type']);
     });
 
     it('422 for a canvas file that is not valid JSON Canvas', async () => {
@@ -615,6 +717,7 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       ['/canvases/nodes?path=Biology/nope.canvas', 404, 'canvas-not-found'],
       ['/canvases/nodes?path=Biology/broken.canvas', 422, 'invalid-canvas'],
       ['/canvases/nodes?path=Biology/cells.canvas&extra=1', 400, 'validation-failed'],
+      ['/canvases/nodes?path=Biology/notes/mitochondria.md', 400, 'validation-failed'],
     ])('GET %s: %i problem', async (route, status, code) => {
       expectProblem(await http('GET', url(route)), 'get', '/canvases/nodes', status, code);
     });

@@ -2,7 +2,6 @@ import { Test } from '@nestjs/testing';
 import type { LlmSettings } from '../config';
 import { AGENT_CATALOGUE } from './agent-catalogue';
 import { AgentController } from './agent.controller';
-import { AgentDto } from './agent.dto';
 import type { AgentModuleOptions } from './agent.module-definition';
 import { AgentModule } from './agent.module';
 import { AgentRunner, type AgentRunRequest, type AgentRunResult } from './agent-runner';
@@ -44,17 +43,6 @@ describe('AgentController', () => {
     expect(new AgentController().list().agents.find((a) => a.name === 'scoring-agent')!.aliases).toEqual([
       'scoring',
     ]);
-  });
-
-  it('documents the enums of its DTO for OpenAPI', () => {
-    const props = Reflect.getMetadata(
-      'swagger/apiModelProperties',
-      AgentDto.prototype,
-      'memory_event_type',
-    ) as {
-      enum: string[];
-    };
-    expect(props.enum).toContain('scoring_completed');
   });
 });
 

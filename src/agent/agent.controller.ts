@@ -1,9 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
 import { AGENT_CATALOGUE } from './agent-catalogue';
 import type { AgentCatalogueDto } from './agent.dto';
 
-@ApiTags('agents')
 @Controller('agents')
 export class AgentController {
   /** The agent catalogue: name, memory event type and output kind of every agent. */

@@ -1,12 +1,9 @@
-import { MEMORY_EVENT_TYPES, type MemoryEventType, type OutputKind } from './agent-catalogue';
-import { ApiProperty } from '@nestjs/swagger';
+import type { MemoryEventType, OutputKind } from './agent-catalogue';
 
 export class AgentDto {
   /** Canonical agent name, used as `agent_type`. */
   name!: string;
-  @ApiProperty({ enum: MEMORY_EVENT_TYPES })
   memory_event_type!: MemoryEventType;
-  @ApiProperty({ enum: ['markdown', 'questions', 'score', 'hint', 'none'] })
   output_kind!: OutputKind;
   /** Whether a batch may run this agent. */
   runnable!: boolean;

@@ -27,6 +27,7 @@ export type DomainErrorCode =
   | 'canvas-not-found'
   | 'invalid-canvas'
   | 'unknown-node-ids'
+  | 'duplicate-group-ids'
   | 'task-not-found'
   | 'invalid-task-id'
   | 'invalid-state-transition'

@@ -8,6 +8,7 @@ import { AuthFailureLimiter, type AuthFailureStore } from './auth-throttle';
 import { apiTokenMiddleware } from './api-token.middleware';
 import { corsOptions, securityHeaders } from './browser-policy';
 import { jsonBodyParser } from './json-body';
+import { methodNotAllowed, type RoutingLayer } from './method-not-allowed';
 import { ProblemDetailsFilter } from './problem-details.filter';
 import { requestId } from './request-id';
 import type { ServerPathRoots } from './server-paths';
@@ -37,8 +38,8 @@ export interface HttpEdge {
 /**
  * The HTTP edge, in front of every route (Nest's, the docs, the dashboard, unknown paths), in this order: request
  * id, security headers, CORS, cookies, the token check (once per request: bearer, `?access_token=` or session
- * cookie; failed attempts throttled per client), JSON body parsing (UTF-8, size limit, nesting depth), then
- * `mount(edge)` (Express routes beside Nest's, e.g. the dashboard), then problem+json for every error. The one
+ * cookie; failed attempts throttled per client), 405 with `Allow` for a known path's other methods (`OPTIONS`: 204
+ * with `Allow`), JSON body parsing (UTF-8, size limit, nesting depth), then `mount(edge)` (Express routes beside Nest's, e.g. the dashboard), then problem+json for every error. The one
  * `ProblemDetailsFilter` serves Nest's routes (a global filter) and the Express-level errors. Call it once, before
  * the application listens, on an application created with `bodyParser: false`: `createApp` does, and so may a host
  * service that serves `OrchestratorModule`'s routes.
@@ -64,6 +65,8 @@ export function configureHttpEdge(
   // the session cookie is read before the token check (the dashboard's own API calls authenticate with it)
   app.use(cookieParser());
   app.use(apiTokenMiddleware(check));
+  // 405 + Allow for a known path's other methods, read from the routing table (filled by the time requests come)
+  app.use(methodNotAllowed(() => routingTable(app)));
   // UTF-8 JSON only, identity/gzip/deflate/br, nesting depth checked before JSON.parse (415/400 problems otherwise)
   app.use(jsonBodyParser({ limit: options.bodyLimitBytes }));
   const edge: HttpEdge = { check, problems };
@@ -74,6 +77,14 @@ export function configureHttpEdge(
   });
   app.disable('x-powered-by');
   return edge;
+}
+
+/** Express's routing table (Express 5 keeps it on `app.router`). */
+function routingTable(app: NestExpressApplication): readonly RoutingLayer[] | undefined {
+  const express = app.getHttpAdapter().getInstance() as unknown as {
+    router?: { stack?: readonly RoutingLayer[] };
+  };
+  return express.router?.stack;
 }
 
 /** The vault and `DATA_DIR` (shown relative in problems), when the application has the orchestrator's options. */

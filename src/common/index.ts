@@ -25,6 +25,7 @@ export { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from './api-token'
 export { AuthFailureLimiter, type AuthFailureStore } from './auth-throttle';
 export { clearSessionCookie, startSession } from './api-token.middleware';
 export { configureHttpEdge, type HttpEdge, type HttpEdgeOptions } from './http-edge';
+export { API_CONTRACT_FILE, loadApiContract, mountApiDocs } from './api-docs';
 export { SESSION_VALUE } from './login-sessions';
 export { REDACTED_LOG_PATHS, redactRequestUrl, redactUrl, secretScrubber } from './log-redaction';
 export { requestIdOf } from './request-id';

@@ -15,6 +15,7 @@ export const PROBLEM_TABLE: Readonly<Record<DomainErrorCode, { status: number; t
   'unsupported-content-encoding': { status: 415, title: 'Unsupported request Content-Encoding' },
   'invalid-canvas': { status: 422, title: 'Not a valid JSON Canvas file' },
   'unknown-node-ids': { status: 422, title: 'Node ids not found in the canvas' },
+  'duplicate-group-ids': { status: 422, title: 'Group ids repeated in the request' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
   'shutting-down': { status: 503, title: 'Service is shutting down' },
 };

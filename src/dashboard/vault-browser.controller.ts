@@ -1,5 +1,4 @@
 import { BadRequestException, Controller, Get, NotFoundException, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +8,7 @@ import {
   CanvasListDto,
   type CanvasNodeDto,
   CanvasNodesDto,
+  CanvasPathQueryDto,
   VaultPathQueryDto,
 } from './vault-browser.dto';
 
@@ -21,14 +21,12 @@ export const MAX_PREVIEW_BYTES = 2 * 1024 * 1024;
  * Read-only views of the vault for the dashboard's "new batch" form and result previews. Every path is checked by
  * `VaultService` (relative, no `..`, symlinks resolved inside the vault); nothing is written.
  */
-@ApiTags('vault')
 @Controller()
 export class VaultBrowserController {
   constructor(private readonly vault: VaultService) {}
 
   /** The vault's canvases (`*.canvas`, hidden folders skipped, symlinks not followed), sorted by path. */
   @Get('canvases')
-  @ApiOkResponse({ type: CanvasListDto })
   async canvases(): Promise<CanvasListDto> {
     const found: CanvasEntryDto[] = [];
     let truncated = false;
@@ -65,8 +63,7 @@ export class VaultBrowserController {
 
   /** The nodes of one canvas (id, type, colour, text/file/url/label, geometry), in file order. */
   @Get('canvases/nodes')
-  @ApiOkResponse({ type: CanvasNodesDto })
-  async nodes(@Query() query: VaultPathQueryDto): Promise<CanvasNodesDto> {
+  async nodes(@Query() query: CanvasPathQueryDto): Promise<CanvasNodesDto> {
     const canvas = await this.vault.resolveCanvas(query.path);
     // read through the vault's checked access: a canvas swapped for a link out of the vault or a FIFO is refused
     const bytes = await this.vault.files.readFile(canvas.absPath).catch((err: unknown) => {
@@ -97,8 +94,6 @@ export class VaultBrowserController {
 
   /** A markdown file of the vault (e.g. a generated result), as `text/markdown`. */
   @Get('files')
-  @ApiProduces('text/markdown')
-  @ApiOkResponse({ description: 'The file content (UTF-8 markdown)' })
   async file(@Query() query: VaultPathQueryDto, @Res() res: Response): Promise<void> {
     if (!/\.md$/i.test(query.path)) throw new BadRequestException('Only markdown files (.md) can be read');
     const found = this.vault.pathOf(query.path);

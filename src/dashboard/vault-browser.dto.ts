@@ -1,13 +1,17 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 
 export class VaultPathQueryDto {
   /** Vault-relative path, e.g. `Biology/cells.canvas`. */
-  @ApiProperty({ example: 'Biology/cells.canvas' })
   @IsString()
   @IsNotEmpty()
   @MaxLength(1024)
   path!: string;
+}
+
+export class CanvasPathQueryDto extends VaultPathQueryDto {
+  /** Only canvases, as `canvas_path` of a batch (another file would be refused later as an invalid canvas). */
+  @Matches(/\.canvas$/, { message: 'path must end in .canvas' })
+  declare path: string;
 }
 
 export class CanvasEntryDto {
@@ -29,15 +33,10 @@ export class CanvasNodeDto {
   /** `text`, `file`, `link`, `group` (or a plugin's own type). */
   type!: string;
   /** Canvas colour: a preset `1`..`6` or a hex colour like `#ff0000`. */
-  @ApiPropertyOptional()
   color?: string;
-  @ApiPropertyOptional()
   text?: string;
-  @ApiPropertyOptional()
   file?: string;
-  @ApiPropertyOptional()
   url?: string;
-  @ApiPropertyOptional()
   label?: string;
   x!: number;
   y!: number;

@@ -1,5 +1,4 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { MemoryDeliveryService } from './memory-delivery.service';
 
 export class MemoryStatusDto {
@@ -25,14 +24,12 @@ export class MemoryStatusDto {
   next_retry_at!: string | null;
 }
 
-@ApiTags('memory')
 @Controller('memory')
 export class MemoryStatusController {
   constructor(private readonly delivery: MemoryDeliveryService) {}
 
   /** Learning-memory delivery: outbox backlog, failures, and where events go. */
   @Get('status')
-  @ApiOkResponse({ type: MemoryStatusDto })
   async status(): Promise<MemoryStatusDto> {
     const s = await this.delivery.status();
     return {

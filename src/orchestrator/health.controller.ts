@@ -1,5 +1,4 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IO_STALL_MS, VaultService } from '../canvas';
 import { BatchOrchestrator } from './batch-orchestrator.service';
@@ -20,7 +19,6 @@ export class HealthDto {
   file_io_stalled_ms!: number;
 }
 
-@ApiTags('health')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -31,8 +29,6 @@ export class HealthController {
 
   /** Liveness and readiness: 200 while serving, 503 while file I/O is stuck or once shutting down. */
   @Get()
-  @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: HealthDto })
   async health(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
     const accepting = this.orchestrator.accepting;
     const stalled = this.vault.ioStalledMs();

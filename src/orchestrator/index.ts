@@ -43,6 +43,6 @@ export {
   type ResumedData,
   type SessionCompletedData,
 } from '../session';
-export { ShuttingDownError, BatchValidationError } from './orchestrator.errors';
+export { ShuttingDownError, BatchValidationError, DuplicateGroupIdsError } from './orchestrator.errors';
 export type { CanvasBatchOptions } from './orchestrator.module-definition';
 export type * from './dto/task-status.dto';

@@ -10,6 +10,20 @@ export class BatchValidationError extends DomainError {
   }
 }
 
+/**
+ * Two groups of one request with the same `group_id`, and nothing else wrong: 422 like unknown node ids, since no
+ * JSON Schema can say it (`uniqueItems` compares whole groups), so a schema-valid request can have it.
+ */
+export class DuplicateGroupIdsError extends DomainError {
+  readonly code: DomainErrorCode = 'duplicate-group-ids';
+  constructor(errors: ProblemFieldError[]) {
+    super(
+      `group_id must be unique within a request: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+      errors,
+    );
+  }
+}
+
 export class ShuttingDownError extends DomainError {
   readonly code: DomainErrorCode = 'shutting-down';
   constructor() {

@@ -1,13 +1,11 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { BatchOrchestrator } from './batch-orchestrator.service';
 import { ExecuteRequestDto } from './dto/execute-request.dto';
-import { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from './dto/task-status.dto';
+import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto } from './dto/task-status.dto';
 import { CancelQueryDto, StatusQueryDto, TaskListQueryDto } from './dto/task-query.dto';
 import { TaskViewService } from './task-view.service';
 
-@ApiTags('parallel')
 @Controller('parallel')
 export class ParallelController {
   constructor(
@@ -17,8 +15,6 @@ export class ParallelController {
 
   /** Starts a batch (202). A repeated `Idempotency-Key` returns the first task (200) instead. */
   @Post('execute')
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
-  @ApiAcceptedResponse({ type: ExecuteAcceptedDto })
   async execute(
     @Body() body: ExecuteRequestDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -50,7 +46,6 @@ export class ParallelController {
 
   /** Task status with per-group results and errors (paged for large tasks, or a summary). */
   @Get('status/:taskId')
-  @ApiOkResponse({ type: TaskStatusDto })
   async status(
     @Param('taskId') taskId: string,
     @Query() query: StatusQueryDto,
@@ -68,7 +63,6 @@ export class ParallelController {
 
   /** Graceful cancel: no node that had not started runs after the reply. `?mode=abort` aborts running nodes too. */
   @Delete('cancel/:taskId')
-  @ApiOkResponse({ type: CancelResponseDto })
   cancel(@Param('taskId') taskId: string, @Query() query: CancelQueryDto): Promise<CancelResponseDto> {
     return this.orchestrator.cancel(taskId, query.mode);
   }
@@ -76,14 +70,12 @@ export class ParallelController {
   /** Same as `DELETE /parallel/cancel/{task_id}`, for clients that cannot send DELETE. */
   @Post('cancel/:taskId')
   @HttpCode(200)
-  @ApiOkResponse({ type: CancelResponseDto })
   cancelPost(@Param('taskId') taskId: string, @Query() query: CancelQueryDto): Promise<CancelResponseDto> {
     return this.cancel(taskId, query);
   }
 
   /** Recent tasks, newest first. */
   @Get('tasks')
-  @ApiOkResponse({ type: TaskListDto })
   async tasks(@Query() query: TaskListQueryDto): Promise<TaskListDto> {
     return { tasks: await this.views.list(query) };
   }

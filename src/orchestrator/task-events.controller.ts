@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Controller, Get, Headers, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { EventsQueryDto } from './dto/task-query.dto';
 import { SseFanout } from './sse-fanout';
 import { TaskViewService } from './task-view.service';
 
-@ApiTags('parallel')
 @Controller('parallel')
 export class TaskEventsController {
   constructor(
@@ -20,11 +18,6 @@ export class TaskEventsController {
    * task past its last event gets 204 No Content: the one answer that stops an EventSource's reconnecting.
    */
   @Get('events/:taskId')
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'text/event-stream of task events' })
-  @ApiNoContentResponse({
-    description: 'resumed past the last event of a finished task: nothing more will come',
-  })
   async events(
     @Param('taskId') taskId: string,
     @Query() query: EventsQueryDto,

@@ -1,15 +1,12 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { TASK_STATUSES, type TaskStatus } from '../../session';
 
 export class TaskListQueryDto {
-  @ApiPropertyOptional({ enum: TASK_STATUSES })
   @IsOptional()
   @IsIn(TASK_STATUSES)
   status?: TaskStatus;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -20,7 +17,6 @@ export class TaskListQueryDto {
 
 export class CancelQueryDto {
   /** `graceful` (default): running nodes finish; `abort`: running nodes are aborted too. */
-  @ApiPropertyOptional({ enum: ['graceful', 'abort'], default: 'graceful' })
   @IsOptional()
   @IsIn(['graceful', 'abort'])
   mode?: 'graceful' | 'abort';
@@ -28,7 +24,6 @@ export class CancelQueryDto {
 
 export class EventsQueryDto {
   /** Replay starts after this event id (same as the `Last-Event-ID` header). */
-  @ApiPropertyOptional({ minimum: 0 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -36,20 +31,17 @@ export class EventsQueryDto {
   last_event_id?: number;
 
   /** The API token, for clients that cannot set headers (EventSource). */
-  @ApiPropertyOptional()
   @IsOptional()
   access_token?: string;
 }
 
 export class StatusQueryDto {
   /** `summary`: counts and totals only, no `results`/`errors` entries (the same as `results_limit=0`). */
-  @ApiPropertyOptional({ enum: ['full', 'summary'], default: 'full' })
   @IsOptional()
   @IsIn(['full', 'summary'])
   view?: 'full' | 'summary';
 
   /** Per group, skip this many results (and errors), in the order they finished. */
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -60,7 +52,6 @@ export class StatusQueryDto {
    * Per group, list at most this many results (and errors). Default: all for tasks up to 10,000 nodes, 1,000 for
    * larger ones.
    */
-  @ApiPropertyOptional({ minimum: 0, maximum: 10_000 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -1,11 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  NODE_ERROR_TYPES,
-  TASK_STATUSES,
-  type NodeErrorType,
-  type NodeTruncation,
-  type TaskStatus,
-} from '../../session';
+import type { NodeErrorType, NodeTruncation, TaskStatus } from '../../session';
 
 export class UsageDto {
   input_tokens!: number;
@@ -73,7 +66,6 @@ export class NodeResultDto {
 export class NodeErrorDto {
   node_id!: string;
   error_message!: string;
-  @ApiProperty({ enum: NODE_ERROR_TYPES })
   error_type!: NodeErrorType;
   /** Provider calls made for this node before it failed (0 when the agent was never called). */
   attempts!: number;
@@ -82,10 +74,8 @@ export class NodeErrorDto {
 }
 
 export class GroupStatusDto {
-  @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'integer' }] })
   group_id!: string | number;
   agent_type!: string;
-  @ApiProperty({ enum: TASK_STATUSES })
   status!: TaskStatus;
   total_nodes!: number;
   completed_nodes!: number;
@@ -98,7 +88,6 @@ export class GroupStatusDto {
 
 export class ResultsPageDto {
   offset!: number;
-  @ApiProperty({ type: Number, nullable: true })
   limit!: number | null;
 }
 
@@ -107,7 +96,6 @@ export class SchedulerStatusDto {
    * `fair`: round-robin between batches, longest expected first within one; `least-work`: the batch with the least
    * expected work not started yet first, longest expected first within one; `fifo`: first come, first served.
    */
-  @ApiProperty({ enum: ['fair', 'least-work', 'fifo'] })
   policy!: 'fair' | 'least-work' | 'fifo';
   /** This batch's nodes holding its own slot and waiting for a process-wide one. */
   waiting_for_slot!: number;
@@ -118,14 +106,12 @@ export class SchedulerStatusDto {
   global_in_use!: number;
   global_waiting!: number;
   /** Expected duration of one node per agent type, learned from completed nodes. */
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'number' } })
   estimated_duration_ms!: Record<string, number>;
 }
 
 export class TaskStatusDto {
   task_id!: string;
   canvas_path!: string;
-  @ApiProperty({ enum: TASK_STATUSES })
   status!: TaskStatus;
   /** floor((completed + failed + skipped) / total × 100); 100 only when terminal. */
   progress_percent!: number;
@@ -138,11 +124,8 @@ export class TaskStatusDto {
   /** The batch deadline in seconds. */
   timeout!: number;
   created_at!: string;
-  @ApiProperty({ type: String, nullable: true })
   started_at!: string | null;
-  @ApiProperty({ type: String, nullable: true })
   completed_at!: string | null;
-  @ApiProperty({ type: String, nullable: true })
   error_message!: string | null;
   groups!: GroupStatusDto[];
   performance_metrics!: TaskPerformanceMetricsDto;
@@ -151,10 +134,8 @@ export class TaskStatusDto {
    * Present when `results`/`errors` are a page, not the whole list: each group lists at most `limit` of each from
    * `offset` on (`limit` null: no limit). The group's counts give the totals.
    */
-  @ApiPropertyOptional({ type: ResultsPageDto })
   results_page?: ResultsPageDto;
   /** While the task runs: the process-wide scheduler as it concerns this batch. */
-  @ApiPropertyOptional({ type: SchedulerStatusDto })
   scheduler?: SchedulerStatusDto;
 }
 
@@ -166,7 +147,6 @@ export class TaskLinksDto {
 
 export class ExecuteAcceptedDto {
   task_id!: string;
-  @ApiProperty({ enum: ['pending', 'running'] })
   status!: TaskStatus;
   canvas_path!: string;
   total_groups!: number;
@@ -176,10 +156,8 @@ export class ExecuteAcceptedDto {
 }
 
 export class CancelResponseDto {
-  @ApiProperty({ enum: [true] })
   success!: true;
   message!: string;
-  @ApiProperty({ enum: TASK_STATUSES })
   status!: TaskStatus;
   completed_count!: number;
 }
@@ -187,7 +165,6 @@ export class CancelResponseDto {
 export class TaskSummaryDto {
   task_id!: string;
   canvas_path!: string;
-  @ApiProperty({ enum: TASK_STATUSES })
   status!: TaskStatus;
   progress_percent!: number;
   total_groups!: number;
@@ -196,7 +173,6 @@ export class TaskSummaryDto {
   failed_nodes!: number;
   skipped_nodes!: number;
   created_at!: string;
-  @ApiPropertyOptional({ type: String, nullable: true })
   completed_at!: string | null;
 }
 

@@ -4,7 +4,7 @@ import { findAgent } from '../../agent';
 import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import type { ProblemFieldError } from '../../common';
 import { type GroupSpec, TaskStore } from '../../session';
-import { BatchValidationError } from '../orchestrator.errors';
+import { BatchValidationError, DuplicateGroupIdsError } from '../orchestrator.errors';
 import {
   type BatchRequest,
   DEFAULT_MAX_CONCURRENT,
@@ -66,6 +66,7 @@ export class Admission {
 /** Canonical agent names (aliases resolved), checked to be runnable; group ids unique. */
 function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
   const problems: ProblemFieldError[] = [];
+  let duplicates = 0;
   const seen = new Set<string>();
   if (!Array.isArray(groups) || groups.length === 0)
     problems.push({ field: 'groups', message: 'at least one group is needed' });
@@ -82,11 +83,13 @@ function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
         message: `agent "${agent.name}" cannot run in a batch`,
       });
     const key = `${typeof g.groupId}:${String(g.groupId)}`;
-    if (seen.has(key))
+    if (seen.has(key)) {
+      duplicates += 1;
       problems.push({
         field: `groups[${i}].group_id`,
         message: `duplicate group_id ${JSON.stringify(g.groupId)}`,
       });
+    }
     seen.add(key);
     if (!Array.isArray(g.nodeIds) || g.nodeIds.length === 0)
       problems.push({ field: `groups[${i}].node_ids`, message: 'at least one node id is needed' });
@@ -94,6 +97,8 @@ function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
       problems.push({ field: `groups[${i}].node_ids`, message: 'node ids must be unique within a group' });
     return { groupId: g.groupId, agentType: agent?.name ?? g.agentType, nodeIds: [...(g.nodeIds ?? [])] };
   });
+  // only repeated group ids: a request its schema allows (422); anything else, all problems at once (400)
+  if (problems.length && duplicates === problems.length) throw new DuplicateGroupIdsError(problems);
   if (problems.length) throw new BatchValidationError(problems);
   return out;
 }
