@@ -1,5 +1,5 @@
 // Jest 30 on Node 20 cannot load the ESM-only Nest 12 packages by itself: @swc/jest transforms them
-// (and our TypeScript) to CommonJS. See ../shared/design/TOOLCHAIN.md.
+// (and our TypeScript) to CommonJS.
 const swc = [
   '@swc/jest',
   {
@@ -27,6 +27,7 @@ const esmOnly = [
   'eventsource-parser',
   'uid',
   'load-esm',
+  '@mdit',
 ];
 const shared = {
   testEnvironment: 'node',

@@ -7,8 +7,12 @@ import pino from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import {
+  failedRequestLine,
+  PRETTY_LOG_OPTIONS,
   REDACTED_LOG_PATHS,
-  redactRequestUrl,
+  requestLine,
+  requestLogView,
+  responseLogView,
   secretScrubber,
   SESSION_VALUE,
   requestIdOf,
@@ -72,13 +76,20 @@ export class AppModule {
     const httpLogOptions: PinoHttpOptions = {
       level: config.logLevel,
       genReqId: (req) => requestIdOf(req),
-      customProps: (req) => {
-        const taskId = taskIdOfUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
-        return taskId ? { task_id: taskId } : {};
-      },
+      // one line per request, `GET /path 200 3 ms`; the JSON format adds the fields below
+      customSuccessMessage: requestLine,
+      customErrorMessage: failedRequestLine,
+      // the human-readable line has the task id in its path already
+      ...(!config.logPretty && {
+        customProps: (req) => {
+          const taskId = taskIdOfUrl((req as { originalUrl?: string }).originalUrl ?? req.url);
+          return taskId ? { task_id: taskId } : {};
+        },
+      }),
       redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-      // the raw URL may carry ?access_token= (in any percent-encoding): log it with the token masked
-      serializers: { req: redactRequestUrl },
+      // the raw URL may carry ?access_token= (in any percent-encoding): logged with the token masked; of the headers
+      // only a few (not the same security headers on every response)
+      serializers: { req: requestLogView, res: responseLogView },
       ...(scrub ? { hooks: { streamWrite: scrub } } : {}),
       autoLogging: { ignore: (req) => req.url === '/health' },
     };
@@ -96,7 +107,7 @@ export class AppModule {
           // JSON lines are written synchronously: pino's default writes go through libuv's file pool, so when file
           // calls hang (a stuck drive under the vault) the log would go silent exactly when it is needed
           pinoHttp: config.logPretty
-            ? { ...httpLogOptions, transport: { target: 'pino-pretty', options: { singleLine: true } } }
+            ? { ...httpLogOptions, transport: { target: 'pino-pretty', options: PRETTY_LOG_OPTIONS } }
             : [httpLogOptions, pino.destination({ dest: 1, sync: true })],
         }),
         EventEmitterModule.forRoot(),

@@ -2,7 +2,9 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { AppModule, AUTH_FAILURE_STORE } from './app.module';
 import {
   type AuthFailureStore,
@@ -10,8 +12,10 @@ import {
   mountApiDocs,
   exitAfterFileCalls,
   type HttpEdgeOptions,
+  ServiceLogger,
   shutdownWatchdog,
 } from './common';
+import { VaultService } from './canvas';
 import { mountDashboard } from './dashboard';
 import { httpMetrics, MetricsService } from './observability';
 import { listenFailure, loadAppConfig, resolveRedisEngine, type AppConfig } from './config';
@@ -33,7 +37,8 @@ export async function createApp(
     bodyParser: false,
     forceCloseConnections: true,
   });
-  app.useLogger(app.get(Logger));
+  // Nest's module and route listing at debug: the start banner says what matters
+  app.useLogger(new ServiceLogger(app.get(Logger)));
   configureApp(app, config);
   return app;
 }
@@ -69,23 +74,36 @@ export async function bootstrap(env: NodeJS.ProcessEnv = process.env): Promise<N
   const { port } = app.getHttpServer().address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const logger = new NestLogger('Bootstrap');
-  logger.log(`canvas-batch listening on http://${host}:${port} (API docs at /docs)`);
-  // Which agents run, never with the key.
-  const llm = config.llm;
-  logger.log(
-    llm
-      ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
-      : 'agents: offline provider (deterministic, no network)',
-  );
-  const redis = config.redis && resolveRedisEngine(config.redis);
-  logger.log(
-    redis
-      ? `engine: distributed on Redis ${redisEndpoint(redis.url)} (prefix ${redis.prefix}), role ${redis.role}, instance ${redis.instanceId}, cluster-wide cap ${config.globalMaxConcurrent}`
-      : `engine: embedded (SQLite in ${config.dataDir}), cap ${config.globalMaxConcurrent}`,
-  );
+  const vault = app.get(VaultService, { strict: false }).root;
+  for (const line of startBanner(config, `http://${host}:${port}`, vault)) logger.log(line);
   exitOnSignals(app, logger, config.shutdownGraceMs + config.memoryShutdownMs + SHUTDOWN_MARGIN_MS);
   return app;
 }
+
+/**
+ * The start banner, one log line each: where it listens (the line test harnesses wait for: "listening on <url>"),
+ * the vault and data folder, which agents run (never with the key), and the engine.
+ */
+export function startBanner(config: AppConfig, url: string, vault: string): string[] {
+  const llm = config.llm;
+  const redis = config.redis && resolveRedisEngine(config.redis);
+  return [
+    `canvas-batch ${PACKAGE_VERSION} listening on ${url} (dashboard at /, API docs at /docs)`,
+    `vault: ${vault}${config.vaultRoot ? '' : ' (the example vault; set VAULT_ROOT to use your own)'}`,
+    `data dir: ${config.dataDir}`,
+    llm
+      ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
+      : 'agents: offline provider (deterministic, no network)',
+    redis
+      ? `engine: distributed on Redis ${redisEndpoint(redis.url)} (prefix ${redis.prefix}), role ${redis.role}, instance ${redis.instanceId}, cluster-wide cap ${config.globalMaxConcurrent}`
+      : `engine: embedded (SQLite in the data dir), cap ${config.globalMaxConcurrent} nodes at once`,
+  ];
+}
+
+/** The package's version (`src/` and `dist/` are both one level below the package root). */
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
+).version;
 
 /** Host and port of a Redis URL, never its credentials. */
 function redisEndpoint(url: string): string {

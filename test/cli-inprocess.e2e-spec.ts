@@ -11,7 +11,12 @@ import { startServer, type TestServer } from './support/harness';
 function io(env: Record<string, string>, tty = false) {
   const stdout = new PassThrough();
   const stderr = Object.assign(new PassThrough(), { isTTY: tty, columns: 100 });
-  const stdin = new PassThrough();
+  // a terminal's stdin can switch to raw mode; the modes set are recorded
+  const modes: boolean[] = [];
+  const stdin = Object.assign(
+    new PassThrough(),
+    tty ? { isTTY: true, setRawMode: (mode: boolean) => void modes.push(mode) } : {},
+  );
   let out = '';
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -30,9 +35,17 @@ function io(env: Record<string, string>, tty = false) {
   return {
     io: value,
     stdin,
+    modes,
     out: () => out,
     err: () => err,
     interrupt: () => interrupt?.(),
+    untilFollowing: async () => {
+      const end = Date.now() + 20_000;
+      while (!interrupt) {
+        if (Date.now() > end) throw new Error(`never followed:\n${err}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     until: async (pattern: RegExp) => {
       const end = Date.now() + 20_000;
       while (!pattern.test(err)) {
@@ -62,8 +75,13 @@ describe('runCli in-process', () => {
     const t = io(env, true);
     const code = await runCli(['run', 'Demo/colors.canvas', '--agent', 'oral-explanation', '--wait'], t.io);
     expect(code).toBe(EXIT.partialFailure);
-    expect(t.err()).toMatch(/1 oral-explanation .*100% \| 6\/6 \| 1 failed/);
-    expect(t.err()).toMatch(/total .*100% \| 6\/6 \| 1 failed/);
+    // coloured: completed green, failed red
+    expect(t.err()).toMatch(
+      / 1 oral-explanation \[.\[32m█+.\[0m.\[31m▓+.\[0m\] 5 completed, 1 failed, 0 skipped of 6/,
+    );
+    expect(t.err()).toMatch(/ total +\[.*\] 5 completed, 1 failed, 0 skipped of 6/);
+    // raw mode for the keys while following, and back
+    expect(t.modes).toEqual([true, false]);
     expect(t.out()).toMatch(/partial_failure: 5 completed, 1 failed, 0 skipped of 6/);
     expect(t.out()).toMatch(/^missing0\s+1\s+NODE_CONTENT_MISSING/m);
   });
@@ -88,33 +106,108 @@ describe('runCli in-process', () => {
     expect(c.err()).toContain('Task already finished');
   });
 
-  it('Ctrl-C: no answer (stdin ends) leaves the batch running with exit 130; "y" cancels it', async () => {
+  it('not on a terminal, Ctrl-C cancels gracefully; with --json too', async () => {
     const slow = await startServer({ AGENT_LATENCY_MS: '60000', SHUTDOWN_GRACE_MS: '0' }, (vault) =>
       writeDemoCanvas(vault, 'Demo/slow.canvas', { '2': 2 }),
     );
     try {
-      const a = io({ CANVAS_BATCH_URL: slow.url });
+      const e = { CANVAS_BATCH_URL: slow.url };
+      const a = io(e);
       const running = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'], a.io);
-      await a.until(/progress 0%/);
+      await a.until(/progress: 0 completed/);
+      a.interrupt();
+      a.interrupt();
+      await a.until(/Cancel requested/);
+      expect(a.err().match(/interrupted: cancelling batch/g)).toHaveLength(1);
+      const id = /cancelling batch ([0-9a-f-]{36})/.exec(a.err())![1];
+      // the graceful cancel waits for the 60 s nodes: abort them from another "shell"
+      expect(await runCli(['cancel', id, '--abort', '--json'], io(e).io)).toBe(0);
+      expect(await running).toBe(EXIT.cancelled);
+
+      const b = io(e, true);
+      const started = runCli(
+        ['--json', 'run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'],
+        b.io,
+      );
+      // --json prints nothing until the end: wait until the CLI follows (its Ctrl-C handler is in place)
+      await b.untilFollowing();
+      b.interrupt();
+      await b.until(/interrupted: cancelling batch/);
+      const id2 = /cancelling batch ([0-9a-f-]{36})/.exec(b.err())![1];
+      expect(await runCli(['cancel', id2, '--abort'], io(e).io)).toBe(0);
+      expect(await started).toBe(EXIT.cancelled);
+      expect(JSON.parse(b.out())).toMatchObject({ status: 'cancelled' });
+      // --json on a terminal: no bars, no raw mode
+      expect(b.modes).toEqual([]);
+      expect(b.err()).not.toContain('[');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('on a terminal: Ctrl-C asks, "n" goes on, "y" cancels, the next Ctrl-C offers to abort', async () => {
+    const slow = await startServer({ AGENT_LATENCY_MS: '60000', SHUTDOWN_GRACE_MS: '0' }, (vault) =>
+      writeDemoCanvas(vault, 'Demo/slow.canvas', { '2': 2 }),
+    );
+    try {
+      const e = { CANVAS_BATCH_URL: slow.url };
+      const a = io(e, true);
+      const running = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'], a.io);
+      await a.until(/0 skipped of 2\n/);
+      const id = /task ([0-9a-f-]{36}) started/.exec(a.err())![1];
+      const question = `Cancel batch ${id}? [y/N] `;
+      a.stdin.write('x');
+      a.stdin.write('\x03');
+      await a.until(/\[y\/N\] $/);
+      // a SIGINT (kill -INT) while the question is open asks nothing more
+      a.interrupt();
+      a.stdin.write('n');
+      await a.until(/no: continuing\n/);
+      a.interrupt();
+      await a.until(/\[y\/N\] $/);
+      a.stdin.write('y');
+      await a.until(/Cancel requested/);
+      a.stdin.write('\x03');
+      await a.until(/Abort the nodes of batch [0-9a-f-]{36} that are running\? \[y\/N\] $/);
+      a.stdin.write('\x03');
+      expect(await running).toBe(EXIT.cancelled);
+      expect(a.err().match(/\[y\/N\] (yes|no: continuing)/g)).toEqual([
+        '[y/N] no: continuing',
+        '[y/N] yes',
+        '[y/N] yes',
+      ]);
+      expect(a.err()).toContain(`${question}no: continuing`);
+      expect(a.out()).toMatch(/ cancelled: 0 completed, \d failed, \d skipped of 2/);
+      expect(a.modes).toEqual([true, false]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('on a terminal: end of input at the question leaves the batch running (exit 130); a batch that ends closes the question', async () => {
+    const slow = await startServer({ AGENT_LATENCY_MS: '60000', SHUTDOWN_GRACE_MS: '0' }, (vault) =>
+      writeDemoCanvas(vault, 'Demo/slow.canvas', { '2': 2 }),
+    );
+    try {
+      const e = { CANVAS_BATCH_URL: slow.url };
+      const a = io(e, true);
+      const running = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'], a.io);
+      await a.until(/0 skipped of 2\n/);
       a.interrupt();
       await a.until(/\[y\/N\] $/);
       a.stdin.end();
       expect(await running).toBe(EXIT.interrupted);
-      expect(a.err()).toMatch(/no answer: task ([0-9a-f-]{36}) keeps running/);
-      const id = /task ([0-9a-f-]{36}) keeps running/.exec(a.err())![1];
+      expect(a.err()).toMatch(/no answer: leaving it running\n/);
+      const id = /task ([0-9a-f-]{36}) keeps running \(canvas-batch watch /.exec(a.err())![1];
 
-      const b = io({ CANVAS_BATCH_URL: slow.url });
+      const b = io(e, true);
       const watching = runCli(['watch', id], b.io);
-      await b.until(/progress 0%/);
-      b.interrupt();
+      await b.until(/0 skipped of 2\n/);
+      b.stdin.write('\x03');
       await b.until(/\[y\/N\] $/);
-      b.stdin.write('yes\n');
-      await b.until(/Cancel requested/);
-      // the graceful cancel waits for the 60 s nodes: abort them from another "shell"
-      expect(await runCli(['cancel', id, '--abort', '--json'], io({ CANVAS_BATCH_URL: slow.url }).io)).toBe(
-        0,
-      );
-      expect(await watching).toBe(EXIT.failedOrCancelled);
+      expect(await runCli(['cancel', id, '--abort'], io(e).io)).toBe(0);
+      expect(await watching).toBe(EXIT.cancelled);
+      expect(b.err()).toContain(`Cancel batch ${id}? [y/N] (the batch ended)`);
     } finally {
       await slow.close();
     }
@@ -137,7 +230,7 @@ describe('runCli in-process', () => {
       const tasks = io(e);
       expect(await runCli(['tasks', '--status', 'partial_failure'], tasks.io)).toBe(0);
       expect(tasks.out()).toMatch(/^TASK\s+STATUS/m);
-      expect(tasks.out()).toMatch(/partial_failure\s+100%\s+22\/73\s+51\s+Demo\/big\.canvas/);
+      expect(tasks.out()).toMatch(/partial_failure\s+\[█+▓+\]\s+22\s+51\s+0\s+73\s+Demo\/big\.canvas/);
       const agents = io(e);
       expect(await runCli(['agents'], agents.io)).toBe(0);
       expect(agents.out()).toMatch(/^basic-decomposition\s+questions\s+yes\s+/m);
@@ -157,30 +250,14 @@ describe('runCli in-process', () => {
     }
   });
 
-  it('on a terminal, Ctrl-C notes go above the bars; cancel from the prompt, or with the cancel command', async () => {
+  it('starts a batch without --wait and cancels it with the cancel command', async () => {
     const slow = await startServer({ AGENT_LATENCY_MS: '1500', SHUTDOWN_GRACE_MS: '0' }, (vault) =>
       writeDemoCanvas(vault, 'Demo/slow.canvas', { '2': 2 }),
     );
     try {
       const e = { CANVAS_BATCH_URL: slow.url };
-      const a = io(e, true);
-      const running = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation', '--wait'], a.io);
-      // the bars are drawn once the Ctrl-C handler is in place
-      await a.until(/0\/2 \| 0 failed/);
-      a.interrupt();
-      await a.until(/\[y\/N\] /);
-      a.stdin.write('n\n');
-      await a.until(/continuing/);
-      a.interrupt();
-      await a.until(/\[y\/N\] [^]*\[y\/N\] /);
-      a.stdin.write('y\n');
-      expect(await running).toBe(EXIT.failedOrCancelled);
-      expect(a.err()).toMatch(/Cancel requested; no new node will start/);
-      expect(a.out()).toMatch(/ cancelled: /);
-
       const c = io(e);
-      const second = runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation'], c.io);
-      expect(await second).toBe(0);
+      expect(await runCli(['run', 'Demo/slow.canvas', '--agent', 'oral-explanation'], c.io)).toBe(0);
       const id2 = /started task ([0-9a-f-]{36})/.exec(c.out())![1];
       const cancel = io(e);
       expect(await runCli(['cancel', id2], cancel.io)).toBe(0);
@@ -196,7 +273,7 @@ describe('runCli in-process', () => {
       exitCodeFor('partial_failure'),
       exitCodeFor('failed'),
       exitCodeFor('cancelled'),
-    ]).toEqual([0, 2, 1, 1]);
+    ]).toEqual([0, 2, 1, 4]);
     const nodes = [
       { id: 'a', type: 'text', color: '1', result: false },
       { id: 'b', type: 'group', color: '1', result: false },

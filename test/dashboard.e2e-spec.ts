@@ -1,17 +1,30 @@
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Page } from 'playwright-core';
-import { chromiumPath, launchBrowser, SCREENSHOT_DIR, type TestBrowser } from './support/browser';
+import type { Locator, Page } from 'playwright-core';
+import {
+  chromiumPath,
+  DOCS_SCREENSHOT_DIR,
+  launchBrowser,
+  recordCspViolations,
+  SCREENSHOT_DIR,
+  type TestBrowser,
+  UPDATE_DOCS_SCREENSHOTS,
+} from './support/browser';
 import { writeDemoCanvas } from './support/demo-canvas';
 import { http, startServer, type TestServer } from './support/harness';
 
 type Json = Record<string, any>;
 /** The page's DOM inside `page.evaluate` callbacks (this project compiles without the DOM lib). */
 declare const document: any;
+declare const window: any;
+declare const getComputedStyle: (el: any) => any;
 
 /**
  * The dashboard in real headless Chromium (Debian's `chromium` through playwright-core) against a real server with
- * API_TOKEN set: sign in, start a batch from the form, watch the bars reach 100 %, open a result, see a failed
- * node's error, cancel a batch from its page, reload mid-batch. Every test saves a screenshot to artifacts/.
+ * API_TOKEN set: sign in, start a batch from the form, watch the bars reach 100 %, open a result (math, table,
+ * callout, footnote; no script runs), see a failed node's error, cancel a batch from its page (its bar shows what was
+ * skipped), reload mid-batch, and a server without API_TOKEN (no "Sign out"). Every test saves a screenshot to
+ * artifacts/; with UPDATE_SCREENSHOTS=1 the ones of docs/screenshots/ are rewritten too.
  */
 const executable = chromiumPath();
 if (!executable) {
@@ -34,8 +47,55 @@ const TOKEN = 'dashboard-token-0123456789';
 
   const api = <T = Json>(method: string, route: string, body?: unknown) =>
     http<T>(method, `${server.url}${route}`, body, { authorization: `Bearer ${TOKEN}` });
-  const shot = (name: string) =>
-    page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  /** A full-page screenshot to artifacts/, and to docs/screenshots/ as `docs` when UPDATE_SCREENSHOTS=1. */
+  const shot = async (name: string, docs?: string) => {
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+    if (docs && UPDATE_DOCS_SCREENSHOTS) {
+      await page.screenshot({ path: path.join(DOCS_SCREENSHOT_DIR, `${docs}.png`), fullPage: true });
+    }
+  };
+  /**
+   * The widths of a bar's segments as shares of its track, once they match `counts` (the bar is drawn from events:
+   * it may lag a moment behind the stored status).
+   */
+  const expectSegments = async (
+    bar: Locator,
+    counts: { completed: number; failed: number; skipped: number; total: number },
+  ) => {
+    const expected: Record<string, number> = {
+      completed: counts.completed / counts.total,
+      failed: counts.failed / counts.total,
+      skipped: counts.skipped / counts.total,
+    };
+    /** Each segment's width and the width it should have (its share of the track), in pixels. */
+    const measure = (el: any, wanted: Record<string, number>) => {
+      const track = el.querySelector('.track').clientWidth as number;
+      return Object.entries(wanted).map(([kind, share]) => ({
+        kind,
+        px: Math.round(el.querySelector(`.seg.${kind}`).getBoundingClientRect().width * 10) / 10,
+        expected: Math.round(share * track * 10) / 10,
+      }));
+    };
+    const handle = await bar.elementHandle();
+    // whole pixels: a narrow bar rounds each segment by up to a pixel
+    await page
+      .waitForFunction(
+        ([el, wanted]) => {
+          const track = el.querySelector('.track').clientWidth as number;
+          return Object.entries(wanted as Record<string, number>).every(
+            ([kind, share]) =>
+              Math.abs(el.querySelector(`.seg.${kind}`).getBoundingClientRect().width - share * track) <= 1.5,
+          );
+        },
+        [handle, expected] as const,
+        { timeout: 15_000 },
+      )
+      .catch(() => undefined); // the assertion below says what differs
+    for (const { kind, px, expected: want } of await bar.evaluate(measure, expected)) {
+      const off = Math.abs(px - want) <= 1.5 ? 'within 1.5 px' : `${px} px where ${want} px were due`;
+      expect({ kind, off }).toEqual({ kind, off: 'within 1.5 px' });
+    }
+  };
   const overall = () => page.locator('#overall');
   const valueOf = async (selector: string) =>
     Number(await page.locator(selector).getAttribute('aria-valuenow'));
@@ -53,6 +113,7 @@ const TOKEN = 'dashboard-token-0123456789';
       (vault) => writeDemoCanvas(vault, 'Demo/slow.canvas', { '6': 10 }),
     );
     browser = await launchBrowser(executable!);
+    await recordCspViolations(browser.context);
     page = await browser.context.newPage();
     page.on('request', (r) => requests.push(r.url()));
     page.on('console', (m) => {
@@ -83,6 +144,9 @@ const TOKEN = 'dashboard-token-0123456789';
     });
   });
 
+  /** The batch the form starts: its results are previewed, its generated nodes hidden from the form. */
+  let formTask = '';
+
   it('starts a batch from the form (nodes by colour, an agent per group), bars reach 100 %, a result opens', async () => {
     await page.getByRole('link', { name: 'New batch' }).click();
     await page.getByLabel('Canvas').selectOption('Demo/colors.canvas');
@@ -97,18 +161,23 @@ const TOKEN = 'dashboard-token-0123456789';
     const groups = page.locator('#groups-table tbody tr');
     await expect(groups.count()).resolves.toBe(2);
     await expect(groups.nth(1).innerText()).resolves.toMatch(/Group 2\s+basic-decomposition\s+4/);
-    await shot('02-new-batch-form');
+    await shot('02-new-batch-form', 'dashboard-new-batch');
     await page.getByRole('button', { name: 'Start batch' }).click();
     await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);
     const taskId = page.url().split('/').pop()!;
+    formTask = taskId;
 
     await page.locator('#overall[aria-valuenow="100"]').waitFor({ timeout: 20_000 });
     await page.locator('#task-status').getByText('completed').waitFor();
     expect(await valueOf('#group-1')).toBe(100);
     expect(await valueOf('#group-2')).toBe(100);
-    await expect(overall().getAttribute('aria-valuetext')).resolves.toBe('100 % (8 of 8)');
+    await expect(overall().getAttribute('aria-valuetext')).resolves.toBe(
+      '100 % (8 of 8: 8 completed, 0 failed, 0 skipped)',
+    );
+    await expectSegments(overall(), { completed: 8, failed: 0, skipped: 0, total: 8 });
     await expect(page.locator('#results-list li').count()).resolves.toBe(8);
-    await expect(page.getByRole('button', { name: 'Cancel batch' }).isDisabled()).resolves.toBe(true);
+    // a finished task has no cancel button
+    await expect(page.locator('#cancel').isHidden()).resolves.toBe(true);
 
     const status = await api('GET', `/parallel/status/${taskId}`);
     expect(status.body).toMatchObject({
@@ -135,7 +204,120 @@ const TOKEN = 'dashboard-token-0123456789';
     await expect(page.locator('#preview').evaluate((el) => el === document.activeElement)).resolves.toBe(
       true,
     );
-    await shot('03-batch-completed-with-preview');
+    await shot('03-batch-completed-with-preview', 'dashboard-batch-completed');
+  });
+
+  it('previews a result with math (KaTeX), a table, a callout and a footnote; its raw HTML never runs', async () => {
+    await page.goto(`${server.url}/#/tasks/${formTask}`);
+    const first = page.locator('#results-list a').first();
+    await first.waitFor();
+    const file = (await first.getAttribute('data-preview'))!;
+    // the result, as a learner might have edited it in Obsidian
+    writeFileSync(
+      path.join(server.vault, file),
+      [
+        '---',
+        'tags: [calculus]',
+        '---',
+        '# The derivative',
+        '',
+        'The derivative of $f$ at $x_0$ is the limit of the difference quotient[^def]:',
+        '',
+        '$$',
+        "f'(x_0)=\\lim_{h\\to 0}\\frac{f(x_0+h)-f(x_0)}{h}",
+        '$$',
+        '',
+        '> [!note] Differentiable implies continuous',
+        '> The converse fails: $|x|$ at $x=0$.',
+        '',
+        '| Function | Derivative |',
+        '|:--|:-:|',
+        '| $x^n$ | $n x^{n-1}$ |',
+        '| $\\sin x$ | $\\cos x$ |',
+        '',
+        'See also [[Chain rule]] and ![[Limits]].',
+        '',
+        'Raw HTML stays text: <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2">',
+        '',
+        '[^def]: Newton and Leibniz, independently.',
+      ].join('\n'),
+    );
+    await first.click();
+    const body = page.locator('#preview-body');
+    await body.locator('.katex').first().waitFor();
+    // math: inline and display, laid out by KaTeX's stylesheet and fonts (served by the server)
+    expect(await body.locator('.katex').count()).toBeGreaterThanOrEqual(7);
+    await expect(body.locator('.katex-display').count()).resolves.toBe(1);
+    await expect(body.locator('.katex-display annotation').textContent()).resolves.toContain('\\lim_{h');
+    // KaTeX's fonts, served by the server from the katex package, are in use
+    await page.waitForFunction(() =>
+      [...document.fonts].some((f: any) => f.family === 'KaTeX_Main' && f.status === 'loaded'),
+    );
+    const layout = await body.evaluate((el) => ({
+      // KaTeX's positions arrive as data-style and are set through the CSSOM
+      struts: [...el.querySelectorAll('.katex .strut')].filter((s) => s.style.height !== '').length,
+      hiddenMathml: getComputedStyle(el.querySelector('.katex-mathml')).position,
+      font: getComputedStyle(el.querySelector('.katex .mathnormal')).fontFamily,
+    }));
+    expect(layout.struts).toBeGreaterThanOrEqual(7);
+    expect(layout.hiddenMathml).toBe('absolute');
+    expect(layout.font).toContain('KaTeX_Math');
+    // headings start at level 3, the table has its columns, the callout its title, the footnote its note
+    await expect(body.locator('h3').first().innerText()).resolves.toBe('The derivative');
+    await expect(body.locator('table th').allInnerTexts()).resolves.toEqual(['Function', 'Derivative']);
+    await expect(body.locator('table td.align-center .katex').count()).resolves.toBe(2);
+    await expect(body.locator('.callout.callout-note .callout-title').innerText()).resolves.toBe(
+      'Differentiable implies continuous',
+    );
+    await expect(body.locator('.callout .katex').count()).resolves.toBe(2);
+    await expect(body.locator('.wikilink').innerText()).resolves.toBe('Chain rule');
+    await expect(body.locator('.embed').innerText()).resolves.toBe('Embedded note: Limits');
+    await expect(body.locator('.footnotes li').innerText()).resolves.toContain('Newton and Leibniz');
+    // a footnote link scrolls to its note without leaving the task's page
+    const taskUrl = page.url();
+    await body.locator('sup.footnote-ref a').click();
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('fn-preview-1');
+    expect(page.url()).toBe(taskUrl);
+    // raw HTML: shown as text, never as live elements, never run
+    await expect(body.innerText()).resolves.toContain(
+      'Raw HTML stays text: <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2">',
+    );
+    await expect(body.locator('script, img, iframe, [onerror]').count()).resolves.toBe(0);
+    await expect(page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).resolves.toBe(
+      undefined,
+    );
+    // and nothing the page did broke its Content Security Policy
+    await expect(
+      page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations),
+    ).resolves.toEqual([]);
+    expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
+    await page.locator('#preview').scrollIntoViewIfNeeded();
+    await page.locator('#preview').screenshot({ path: path.join(SCREENSHOT_DIR, '03b-preview-math.png') });
+    if (UPDATE_DOCS_SCREENSHOTS) {
+      await page.locator('#preview').screenshot({ path: path.join(DOCS_SCREENSHOT_DIR, 'preview-math.png') });
+    }
+  });
+
+  it('leaves generated nodes out of the node picker unless "show generated nodes" is ticked', async () => {
+    const listing = await api('GET', '/canvases/nodes?path=Demo/colors.canvas');
+    const nodes = (listing.body.nodes as Json[]).filter((n) => n.type !== 'group');
+    const generated = nodes.filter((n) => n.result).length;
+    expect(generated).toBeGreaterThanOrEqual(8);
+    await page.goto(`${server.url}/#/new`);
+    await page.getByLabel('Canvas').selectOption('Demo/colors.canvas');
+    const boxes = page.locator('#nodes input[type="checkbox"]');
+    await page.locator('#nodes-hint').getByText(`(${generated} generated node(s) hidden)`).waitFor();
+    await expect(boxes.count()).resolves.toBe(nodes.length - generated);
+    await page.getByRole('button', { name: 'Select all' }).click();
+    await page.getByLabel('Show generated nodes').check();
+    await expect(boxes.count()).resolves.toBe(nodes.length);
+    await expect(page.locator('#nodes .node-meta').filter({ hasText: 'generated' }).count()).resolves.toBe(
+      generated,
+    );
+    // what was selected stays selected; the generated nodes come unselected
+    await expect(page.locator('#nodes input:checked').count()).resolves.toBe(nodes.length - generated);
+    await page.getByLabel('Show generated nodes').uncheck();
+    await expect(boxes.count()).resolves.toBe(nodes.length - generated);
   });
 
   it("shows a failed node's error type and message", async () => {
@@ -158,8 +340,14 @@ const TOKEN = 'dashboard-token-0123456789';
     const stored = await api('GET', `/parallel/status/${started.body.task_id}`);
     const message = stored.body.groups[0].errors[0].error_message as string;
     await page.getByText(message).first().waitFor();
-    await expect(overall().getAttribute('aria-valuetext')).resolves.toBe('100 % (5 of 5)');
-    await shot('04-failed-nodes');
+    await expect(overall().getAttribute('aria-valuetext')).resolves.toBe(
+      '100 % (5 of 5: 3 completed, 2 failed, 0 skipped)',
+    );
+    // a partial failure: green and red side by side, in proportion
+    await expectSegments(overall(), { completed: 3, failed: 2, skipped: 0, total: 5 });
+    await expect(overall().locator('.label').innerText()).resolves.toBe('100 % · 5/5 · 2 failed');
+    await expect(page.locator('#cancel').isHidden()).resolves.toBe(true);
+    await shot('04-failed-nodes', 'dashboard-failures');
   });
 
   const slowAuth = { authorization: `Bearer ${TOKEN}` };
@@ -197,21 +385,54 @@ const TOKEN = 'dashboard-token-0123456789';
     const taskId = await startSlow(10, 1);
     await page.goto(`${slow.url}/#/tasks/${taskId}`);
     await page.locator('#live').getByText('Live').waitFor();
+    // let two nodes finish first: the bar then has all three parts
+    await page.waitForFunction(
+      () => Number(document.querySelector('#overall')?.getAttribute('aria-valuenow')) >= 20,
+      undefined,
+      { timeout: 30_000 },
+    );
     await page.getByRole('button', { name: 'Cancel batch' }).click();
     await page
       .locator('#live')
       .getByText(/Cancel requested/)
       .waitFor();
     await page.locator('#task-status').getByText('cancelled').waitFor({ timeout: 20_000 });
-    await expect(page.getByRole('button', { name: 'Cancel batch' }).isDisabled()).resolves.toBe(true);
-    await expect(overall().getAttribute('aria-valuenow')).resolves.toBe('100');
-    await shot('05-cancelled');
+    await expect(page.locator('#cancel').isHidden()).resolves.toBe(true);
     const status = await http<Json>('GET', `${slow.url}/parallel/status/${taskId}`, undefined, slowAuth);
     expect(status.body.status).toBe('cancelled');
-    expect(status.body.skipped_nodes).toBeGreaterThan(0);
+    const counts = {
+      completed: status.body.completed_nodes as number,
+      failed: status.body.failed_nodes as number,
+      skipped: status.body.skipped_nodes as number,
+      total: 10,
+    };
+    expect(counts.completed).toBeGreaterThanOrEqual(2);
+    expect(counts.skipped).toBeGreaterThan(0);
     await expect(page.locator('#group-1-counts').innerText()).resolves.toBe(
-      `${status.body.completed_nodes} done, 0 failed, ${status.body.skipped_nodes} skipped`,
+      `${counts.completed} done, 0 failed, ${counts.skipped} skipped`,
     );
+    // never a full bar: what ran is green, what was skipped grey, each in proportion
+    const pct = Math.floor(counts.completed * 10);
+    await expect(overall().getAttribute('aria-valuenow')).resolves.toBe(String(pct));
+    await expect(overall().locator('.label').innerText()).resolves.toBe(
+      `${pct} % · ${counts.completed}/10 · ${counts.skipped} skipped`,
+    );
+    await expectSegments(overall(), counts);
+    const skippedLook = await overall()
+      .locator('.seg.skipped')
+      .evaluate((el) => getComputedStyle(el).backgroundImage);
+    expect(skippedLook).toMatch(/^repeating-linear-gradient\(.*rgb\(139, 141, 148\)/);
+    await shot('05-cancelled', 'dashboard-cancelled');
+    // and the same in the task list
+    await page.goto(`${slow.url}/#/`);
+    const row = page.locator('#tasks-table tbody tr').filter({ hasText: 'cancelled' });
+    await row.waitFor();
+    await expect(row.innerText()).resolves.toMatch(
+      new RegExp(
+        `${pct} % · ${counts.completed}/10 · ${counts.skipped} skipped\\s+${counts.completed}/10\\s+0\\s+${counts.skipped}`,
+      ),
+    );
+    await expectSegments(row.locator('[role="progressbar"]'), counts);
   });
 
   it('keeps following after a reload in the middle of a batch', async () => {
@@ -234,7 +455,8 @@ const TOKEN = 'dashboard-token-0123456789';
         ) >= n,
       seen,
     );
-    await shot('06-after-reload');
+    await shot('06-after-reload', 'dashboard-running');
+    await expect(page.getByRole('button', { name: 'Cancel batch' }).isVisible()).resolves.toBe(true);
     await page.locator('#overall[aria-valuenow="100"]').waitFor({ timeout: 30_000 });
     await page.locator('#task-status').getByText('completed').waitFor();
     await expect(page.locator('#results-list li').count()).resolves.toBe(9);
@@ -247,10 +469,16 @@ const TOKEN = 'dashboard-token-0123456789';
     await rows.first().waitFor();
     await expect(rows.count()).resolves.toBe(2);
     await expect(rows.nth(0).innerText()).resolves.toMatch(
-      /Demo\/mixed\.canvas\s+partial failure\s+100 % · 5\/5\s+3\/5\s+2/,
+      /Demo\/mixed\.canvas\s+partial failure\s+100 % · 5\/5 · 2 failed\s+3\/5\s+2\s+0/,
     );
+    await expectSegments(rows.nth(0).locator('[role="progressbar"]'), {
+      completed: 3,
+      failed: 2,
+      skipped: 0,
+      total: 5,
+    });
     await expect(rows.nth(1).innerText()).resolves.toMatch(
-      /Demo\/colors\.canvas\s+completed\s+100 % · 8\/8\s+8\/8\s+0/,
+      /Demo\/colors\.canvas\s+completed\s+100 % · 8\/8\s+8\/8\s+0\s+0/,
     );
     await shot('07-tasks');
     // from a fresh load: the skip link first, then the main navigation
@@ -274,6 +502,24 @@ const TOKEN = 'dashboard-token-0123456789';
     const hosts = new Set(requests.map((u) => new URL(u).origin));
     expect([...hosts].filter((o) => !o.startsWith('http://127.0.0.1:'))).toEqual([]);
     expect(consoleErrors.filter((e) => !/401 \(Unauthorized\)/.test(e))).toEqual([]);
+    await expect(
+      page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations),
+    ).resolves.toEqual([]);
+  });
+
+  it('shows "Sign out" only when the server has an API token', async () => {
+    await page.goto(`${server.url}/#/`);
+    await page.getByRole('heading', { name: 'Recent tasks' }).waitFor();
+    await expect(page.getByRole('button', { name: 'Sign out' }).isVisible()).resolves.toBe(true);
+    const open = await startServer({ SHUTDOWN_GRACE_MS: '0' });
+    try {
+      await page.goto(`${open.url}/#/`);
+      await page.getByRole('heading', { name: 'Recent tasks' }).waitFor();
+      await expect(page.getByRole('button', { name: 'Sign out' }).count()).resolves.toBe(0);
+      await expect(page.locator('form[action="/logout"]').count()).resolves.toBe(0);
+    } finally {
+      await open.close();
+    }
   });
 });
 

@@ -66,6 +66,151 @@ describe('error texts of the API (real server)', () => {
   });
 });
 
+/** Issue 15 item 6: the slips people make with `POST /parallel/execute` and the query parameters, said plainly. */
+describe('validation texts for common slips (real server)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server.close());
+
+  const GOOD = {
+    canvas_path: 'Biology/cells.canvas',
+    groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: ['b10c0ffee0000001'] }],
+  };
+  const JSON_BODY =
+    'the body must be JSON (Content-Type: application/json): an object with the fields `canvas_path`, `groups`, ' +
+    '`max_concurrent`, `timeout`';
+
+  /** A raw POST /parallel/execute, its problem parsed. */
+  async function execute(init: { headers?: Record<string, string>; body?: string }): Promise<{
+    status: number;
+    type: string | null;
+    problem: Json;
+  }> {
+    const res = await fetch(`${server.url}/parallel/execute`, { method: 'POST', ...init });
+    return { status: res.status, type: res.headers.get('content-type'), problem: (await res.json()) as Json };
+  }
+
+  it.each([
+    ['no body, no Content-Type', {}],
+    [
+      'a JSON body sent as text/plain',
+      { headers: { 'content-type': 'text/plain' }, body: JSON.stringify(GOOD) },
+    ],
+    [
+      'a form',
+      { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'canvas_path=a.canvas' },
+    ],
+    ['Content-Type: application/json and no body', { headers: { 'content-type': 'application/json' } }],
+    [
+      'Content-Type: application/json and an empty body',
+      { headers: { 'content-type': 'application/json' }, body: '' },
+    ],
+  ])('%s: one problem, "the body must be JSON"', async (_name, init) => {
+    const { status, type, problem } = await execute(init);
+    expect(status).toBe(400);
+    expect(type).toMatch(/^application\/problem\+json/);
+    expect(problem).toEqual({
+      type: 'https://canvas-batch.dev/problems/validation-failed',
+      title: 'Request validation failed',
+      status: 400,
+      detail: JSON_BODY,
+      instance: '/parallel/execute',
+    });
+  });
+
+  it('a JSON array: one problem saying an object is expected', async () => {
+    const { status, problem } = await execute({
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([GOOD]),
+    });
+    expect(status).toBe(400);
+    expect(problem.detail).toBe(
+      'the body must be a JSON object, not an array, with the fields `canvas_path`, `groups`, `max_concurrent`, ' +
+        '`timeout`',
+    );
+    expect(problem).not.toHaveProperty('errors');
+  });
+
+  it('missing fields are "required", once each, without their type and range checks', async () => {
+    const res = await http<Json>('POST', `${server.url}/parallel/execute`, {
+      groups: [{ group_id: 1, node_ids: ['b10c0ffee0000001'] }],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([
+      { field: 'canvas_path', message: '`canvas_path` is required' },
+      { field: 'groups[0].agent_type', message: '`agent_type` is required' },
+    ]);
+    expect(res.body.detail).toBe(
+      'canvas_path: `canvas_path` is required; groups[0].agent_type: `agent_type` is required',
+    );
+    const empty = await http<Json>('POST', `${server.url}/parallel/execute`, {});
+    expect(empty.body.errors).toEqual([
+      { field: 'canvas_path', message: '`canvas_path` is required' },
+      { field: 'groups', message: '`groups` is required' },
+    ]);
+  });
+
+  it('camelCase (and other) spellings of every field get "did you mean", not also "required"', async () => {
+    const res = await http<Json>('POST', `${server.url}/parallel/execute`, {
+      canvasPath: GOOD.canvas_path,
+      groups: [{ groupId: 1, agentType: 'oral-explanation', nodeIds: ['b10c0ffee0000001'] }],
+      maxConcurrent: 2,
+      Timeout: 600,
+      priority: 'high',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.type).toBe('https://canvas-batch.dev/problems/validation-failed');
+    expect(res.body.errors).toEqual([
+      { field: 'canvasPath', message: 'unknown field `canvasPath`: did you mean `canvas_path`?' },
+      { field: 'maxConcurrent', message: 'unknown field `maxConcurrent`: did you mean `max_concurrent`?' },
+      { field: 'Timeout', message: 'unknown field `Timeout`: did you mean `timeout`?' },
+      {
+        field: 'priority',
+        message:
+          'unknown field `priority` (the fields are `canvas_path`, `groups`, `max_concurrent`, `timeout`)',
+      },
+      { field: 'groups[0].groupId', message: 'unknown field `groupId`: did you mean `group_id`?' },
+      { field: 'groups[0].agentType', message: 'unknown field `agentType`: did you mean `agent_type`?' },
+      { field: 'groups[0].nodeIds', message: 'unknown field `nodeIds`: did you mean `node_ids`?' },
+    ]);
+    expect(JSON.stringify(res.body)).not.toMatch(/should not exist|is required|must be a string/);
+  });
+
+  it.each([
+    ['/parallel/tasks?Limit=5', 'Limit', 'limit'],
+    [
+      `/parallel/status/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}?resultsLimit=5`,
+      'resultsLimit',
+      'results_limit',
+    ],
+    [
+      `/parallel/status/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}?resultsOffset=5`,
+      'resultsOffset',
+      'results_offset',
+    ],
+    [
+      `/parallel/events/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}?lastEventId=5`,
+      'lastEventId',
+      'last_event_id',
+    ],
+    [
+      `/parallel/events/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}?accessToken=x`,
+      'accessToken',
+      'access_token',
+    ],
+    ['/canvases/nodes?Path=Biology/cells.canvas', 'Path', 'path'],
+  ])('query %s: did you mean', async (route, slip, field) => {
+    const res = await http<Json>('GET', `${server.url}${route}`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toContainEqual({
+      field: slip,
+      message: `unknown field \`${slip}\`: did you mean \`${field}\`?`,
+    });
+  });
+});
+
 /**
  * A result that cannot be written: the node fails with the file system's error, which names the file by its absolute
  * path. Status and events show it vault-relative. As root (CI) the service runs as `nobody` over a results folder

@@ -78,11 +78,19 @@ describe('structured logs', () => {
     const text = service.output.join('');
     expect(text).not.toContain(SECRET);
 
-    const execute = all.find((l) => l.req?.id === 'req-execute-1')!;
+    const execute = all.find((l) => l.req?.id === 'req-execute-1' && l.res)!;
     expect(execute).toMatchObject({
+      msg: expect.stringMatching(/^POST \/parallel\/execute 202 \d+ ms$/),
       req: { method: 'POST', url: '/parallel/execute', headers: { authorization: '[redacted]' } },
       res: { statusCode: 202 },
+      responseTime: expect.any(Number),
     });
+    // a few request headers, none of the response's (the same security headers on every line)
+    expect(execute.res).toEqual({ statusCode: 202 });
+    expect(execute.req.headers).toMatchObject({ 'content-type': 'application/json' });
+    expect(execute.req.headers).not.toHaveProperty('host');
+    expect(execute.req.headers).not.toHaveProperty('x-request-id'); // it is req.id
+    expect(text).not.toMatch(/content-security-policy|default-src/);
     const sse = all.find((l) => l.req?.url?.startsWith(`/parallel/events/${taskId}`))!;
     expect(sse.req.url).toBe(`/parallel/events/${taskId}?access_token=[redacted]`);
     expect(sse.task_id).toBe(taskId);
@@ -94,7 +102,11 @@ describe('structured logs', () => {
       status_code: 401,
       request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
-    expect(status).toMatchObject({ task_id: taskId, req: { headers: { cookie: '[redacted]' } } });
+    expect(status).toMatchObject({
+      task_id: taskId,
+      msg: expect.stringMatching(new RegExp(`^GET /parallel/status/${taskId} 200 \\d+ ms$`)),
+      req: { headers: { cookie: '[redacted]' } },
+    });
     expect(typeof status.req.id).toBe('string');
 
     // every line that is about this batch names it as a field, and node lines name their node

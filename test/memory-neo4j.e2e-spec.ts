@@ -16,7 +16,7 @@ type Json = Record<string, any>;
 
 const env = neo4jFromEnv();
 const missing = !env
-  ? 'NEO4J_URI is not set (.ci/run starts test/neo4j-launcher and sets it; see README "Learning memory")'
+  ? 'NEO4J_URI is not set (.ci/run starts test/neo4j-launcher and sets it; see docs/testing.md "Neo4j")'
   : !reachableSync(env.uri)
     ? `NEO4J_URI ${env.uri} is not reachable`
     : undefined;

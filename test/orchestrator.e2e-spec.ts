@@ -7,6 +7,7 @@ import { MemoryOutbox } from '../src/memory/memory-outbox';
 import { overlappingPairs, writeGridCanvas } from './support/canvas-fixtures';
 import { http, readCanvas, sseClient, startServer, type TestServer, waitTerminal } from './support/harness';
 import { instrumentRunner } from './support/instrument';
+import { EDGE_SIDES } from '../src/canvas/layout';
 
 type Json = Record<string, any>;
 
@@ -113,7 +114,9 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
       for (const e of addedEdges) {
         const target = added.find((n) => n.id === e.toNode);
         expect(target).toBeDefined();
-        expect(e).toMatchObject({ fromSide: 'bottom', toSide: 'top', label: 'oral-explanation' });
+        expect(e.label).toBe('oral-explanation');
+        // attached on the side of the source the card went to (under it, or beside it when that space is taken)
+        expect(Object.values(EDGE_SIDES)).toContainEqual({ fromSide: e.fromSide, toSide: e.toSide });
         expect(ids.flat()).toContain(e.fromNode);
       }
       const raw = readFileSync(path.join(server.vault, 'Test/grid.canvas'), 'utf8');
@@ -401,7 +404,7 @@ describe('batch orchestration end to end (real server, temp vault, SQLite, SSE)'
         [{ ...good, groups: [{ ...good.groups[0], node_ids: [] }] }, 400],
         [{ ...good, groups: [{ ...good.groups[0], node_ids: ['x', 'x'] }] }, 400],
         [{ ...good, groups: [{ ...good.groups[0], group_id: 1.5 }] }, 400],
-        [{ ...good, groups: [good.groups[0], good.groups[0]] }, 400],
+        [{ ...good, groups: [good.groups[0], good.groups[0]] }, 422], // a repeated group_id alone: duplicate-group-ids
         [{ ...good, max_concurrent: 0 }, 400],
         [{ ...good, max_concurrent: 51 }, 400],
         [{ ...good, extra: true }, 400],

@@ -150,9 +150,11 @@ async function startInstalledServer(
 /** The README section's `npm install` line (registry form) and its host code block, read as a user reads them. */
 function readmeHost(): { packages: string[]; code: string } {
   const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
-  const start = readme.indexOf('### Using it from another Nest service');
+  // its heading level is the README's layout, not part of what a user copies
+  const start = readme.search(/^#{2,3} Using it from another Nest service$/m);
   if (start < 0) throw new Error('README has no "Using it from another Nest service" section');
-  const section = readme.slice(start, readme.indexOf('\n## ', start));
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
   const install = /^npm install canvas-batch (.+)$/m.exec(section);
   const code = /```ts\n([\s\S]*?)```/.exec(section);
   if (!install || !code)

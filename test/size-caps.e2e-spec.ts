@@ -6,7 +6,7 @@ import { http, sseClient, startServer, type TestServer, waitTerminal } from './s
 
 /**
  * Issue 14, item 11: a 5 MB text node used to be copied whole into the canvas by the decomposition agent and
- * doubled into a 10 MB result file by the offline agent. The documented caps (README "Size caps"): an agent reads at
+ * doubled into a 10 MB result file by the offline agent. The documented caps (docs/results.md "Size caps"): an agent reads at
  * most 262,144 characters of a node, a result file holds at most 1 MiB, a canvas card at most 2,000 characters of
  * the agent's text and one result's cards at most 20,000. Each cut is visible: a note in the agent's input, at the
  * top and end of the result file and at the end of a cut card, and `truncated` in the status and the event.

@@ -128,9 +128,11 @@ describe('start-up refusals (real service process)', () => {
     expect(pretty.code).toBe(1);
     expect(pretty.stdout).toBe('');
     expect(pretty.stderr.trim().split('\n')).toHaveLength(1);
+    // the service's human-readable line: time, level, message (no pid, no JSON object, no stack trace)
     expect(pretty.stderr).toMatch(
-      /FATAL \(\d+\): canvas-batch failed to start: Invalid configuration: PORT must be/,
+      /^\[[\d:.]+\] FATAL: canvas-batch failed to start: Invalid configuration: PORT must be [^{]*\n$/,
     );
+    expect(pretty.stderr).not.toMatch(/^\s+at /m);
   }, 60_000);
 
   it("a port in use: one line naming PORT and HOST, not Nest's error line and a stack trace", async () => {

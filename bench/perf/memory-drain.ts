@@ -102,7 +102,7 @@ export async function benchMemoryDrain(root: string) {
     runs.push(await drainOnce(root, 'embedded', 500, (db) => new EmbeddedMemoryStore(db), `bench-embedded`));
     if (!uri) {
       return {
-        skipped: 'NEO4J_URI is not set (start test/neo4j-launcher, see README)',
+        skipped: 'NEO4J_URI is not set (start test/neo4j-launcher, see docs/testing.md)',
         events: E_EVENTS,
         runs,
       };

@@ -263,7 +263,9 @@ describe('CanvasWriteQueue (real temp file)', () => {
     const userNode = canvas.nodes.find((n) => n.id === 'user-node')!;
     const ours = canvas.nodes.find((n) => n.id === 'result-1')!;
     expect(userNode).toBeDefined();
-    expect(ours.y).toBe(userNode.y + userNode.height + LAYOUT_GAP);
+    // the user's node took the spot under the source: the result goes beside it, its edge from the right side
+    expect([ours.x, ours.y]).toEqual([SOURCE.x + SOURCE.width + LAYOUT_GAP, SOURCE.y]);
+    expect(canvas.edges[0]).toMatchObject({ fromSide: 'right', toSide: 'left' });
     expect(overlaps(ours, userNode)).toBe(false);
     expect(tempFiles()).toEqual([]);
   });
@@ -455,7 +457,7 @@ describe('CanvasWriteQueue (real temp file)', () => {
     expect(src.color).toBeUndefined();
   });
 
-  it('places a right-hand block beside the source, past what is already there', async () => {
+  it('places a right-hand block beside the source, the next one in the nearest free spot', async () => {
     const queue = track(new CanvasWriteQueue(file));
     const src = readCanvas().nodes.find((n) => n.id === 'src') as CanvasNode;
     const card = (id: string): CanvasAddition => ({
@@ -468,9 +470,8 @@ describe('CanvasWriteQueue (real temp file)', () => {
     await queue.add(card('s2'));
     const after = readCanvas();
     const [s1, s2] = ['s1', 's2'].map((id) => after.nodes.find((n) => n.id === id) as CanvasNode);
-    expect([s1.y, s2.y]).toEqual([src.y, src.y]);
-    expect(s1.x).toBeGreaterThanOrEqual(src.x + src.width);
-    expect(s2.x).toBeGreaterThanOrEqual(s1.x + s1.width);
+    expect([s1.x, s1.y]).toEqual([src.x + src.width + LAYOUT_GAP, src.y]);
+    expect([s2.x, s2.y]).toEqual([src.x, src.y + src.height + LAYOUT_GAP]); // under it: nearer than below s1
     expect(
       after.nodes.filter((n) => n !== s1 && n !== s2).some((n) => overlaps(n, s1) || overlaps(n, s2)),
     ).toBe(false);

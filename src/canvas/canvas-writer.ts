@@ -12,10 +12,9 @@ import {
   type CanvasNode,
   detectFormat,
   parseCanvas,
-  type Rect,
   serializeCanvas,
 } from './json-canvas';
-import { GRID_GAP, ObstacleIndex, placeBelow, placeRight, rectOf } from './layout';
+import { CanvasLayout, rectOf } from './layout';
 import { type VaultDir, VaultFs, VaultPathError } from './vault-fs';
 
 /** A node we add; `x`/`y` are chosen at write time against what is on disk then. Ids are deterministic. */
@@ -31,9 +30,9 @@ export interface NewNode {
 }
 
 /**
- * A result to add to a canvas: nodes laid out together as one block next to `sourceNodeId` (a grid of `columns`
- * columns, filled row by row, under the source or to its right), the edges linking them, and optionally a preset
- * colour for the source node (a score band).
+ * A result to add to a canvas: nodes laid out together as one block in the nearest free spot next to `sourceNodeId`
+ * (a grid of `columns` columns, filled row by row; see `placeNear`), the edges linking them (those from the source
+ * get the sides the block went to), and optionally a preset colour for the source node (a score band).
  */
 export interface CanvasAddition {
   sourceNodeId: string;
@@ -41,7 +40,7 @@ export interface CanvasAddition {
   edges: CanvasEdge[];
   /** Grid columns of the block (default 1). */
   columns?: number;
-  /** Where the block goes: under the source (default) or beside it on the right. */
+  /** The side tried first: under the source (default) or beside it on the right. */
   side?: 'below' | 'right';
   sourceColor?: string;
 }
@@ -484,7 +483,7 @@ function sameFile(a: BigIntStats, b: BigIntStats): boolean {
 function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAddition[]): AdditionOutcome[] {
   const index = new Map(nodes.map((n, i) => [n.id, i]));
   const edgeIds = new Set(edges.map((e) => e.id));
-  const obstacles = new ObstacleIndex(nodes.map(rectOf));
+  const layout = new CanvasLayout(nodes, edges);
   return additions.map((addition): AdditionOutcome => {
     if (addition.nodes.some((n) => index.has(n.id))) return { placed: true, alreadyPresent: true };
     const sourceIndex = index.get(addition.sourceNodeId);
@@ -492,46 +491,22 @@ function merge(nodes: CanvasNode[], edges: CanvasEdge[], additions: CanvasAdditi
       return { placed: false, reason: `source node ${addition.sourceNodeId} is no longer in the canvas` };
     }
     const source = nodes[sourceIndex];
-    for (const placed of placeBlock(rectOf(source), addition, obstacles)) {
+    const block = layout.place(rectOf(source), addition);
+    for (const placed of block.nodes) {
       index.set(placed.id, nodes.length);
       nodes.push(placed);
-      obstacles.add(rectOf(placed));
     }
     if (addition.sourceColor !== undefined && source.color !== addition.sourceColor) {
       nodes[sourceIndex] = { ...source, color: addition.sourceColor };
     }
-    for (const edge of addition.edges) {
+    for (const edge of block.edges) {
       // an edge left behind by a deleted result node is reused, not duplicated
       if (edgeIds.has(edge.id) || !index.has(edge.fromNode) || !index.has(edge.toNode)) continue;
       edges.push(edge);
       edgeIds.add(edge.id);
     }
+    layout.add(block.nodes, block.edges);
     return { placed: true, alreadyPresent: false };
-  });
-}
-
-/** The addition's nodes laid out as a grid block in a free spot next to the source. */
-function placeBlock(source: Rect, addition: CanvasAddition, obstacles: ObstacleIndex): CanvasNode[] {
-  const columns = Math.max(1, Math.min(addition.columns ?? 1, addition.nodes.length));
-  const colWidth = Math.max(...addition.nodes.map((n) => n.width));
-  const rowHeights: number[] = [];
-  addition.nodes.forEach((n, i) => {
-    const row = Math.floor(i / columns);
-    rowHeights[row] = Math.max(rowHeights[row] ?? 0, n.height);
-  });
-  const width = columns * colWidth + (columns - 1) * GRID_GAP;
-  const height = rowHeights.reduce((a, b) => a + b, 0) + (rowHeights.length - 1) * GRID_GAP;
-  const block =
-    addition.side === 'right'
-      ? placeRight(source, width, height, obstacles)
-      : placeBelow(source, width, height, obstacles);
-  const rowTops = rowHeights.map(
-    (_, row) => block.y + rowHeights.slice(0, row).reduce((a, b) => a + b + GRID_GAP, 0),
-  );
-  return addition.nodes.map(({ id, type, width: w, height: h, ...rest }, i): CanvasNode => {
-    const row = Math.floor(i / columns);
-    const x = block.x + (i % columns) * (colWidth + GRID_GAP);
-    return { id, type, ...rest, x, y: rowTops[row], width: w, height: h };
   });
 }
 

@@ -617,7 +617,7 @@ describe('CanvasService (real temp vault)', () => {
       spy.mockRestore();
     });
 
-    it('adds a file node under the source and an edge bottom → top labelled with the agent', async () => {
+    it('adds a file node next to the source and an edge from that side labelled with the agent', async () => {
       const written = await service.writeResult(result());
       expect(written.canvas).toEqual({ placed: true, alreadyPresent: false });
       const doc = readCanvas();
@@ -628,16 +628,17 @@ describe('CanvasService (real temp vault)', () => {
         file: written.filePath,
         width: RESULT_NODE_WIDTH,
         height: 240,
-        x: 0,
+        // a group takes the space under the source and a link its right: the nearest free spot is on its left
+        x: -50 - RESULT_NODE_WIDTH,
+        y: 0,
       });
-      expect(added.y).toBeGreaterThanOrEqual(100);
       expect(doc.edges).toEqual([
         {
           id: shortId('e', key('text1', 'oral-explanation')),
           fromNode: 'text1',
-          fromSide: 'bottom',
+          fromSide: 'left',
           toNode: nodeId,
-          toSide: 'top',
+          toSide: 'right',
           label: 'oral-explanation',
         },
       ]);

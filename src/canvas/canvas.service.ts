@@ -92,6 +92,25 @@ function resultKey(r: { taskId: string; sourceNodeId: string; agentType: string 
   return `${r.taskId}\0${r.sourceNodeId}\0${r.agentType}`;
 }
 
+/**
+ * The ids of the cards and edges `placeResult` adds for this result, without writing anything: they derive from
+ * task, node and agent (and the output's shape), so the orchestrator can keep them in its store before the write.
+ */
+export function resultCardIds(r: Omit<ResultToPlace, 'canvas' | 'last' | 'fileSize'>): {
+  nodeIds: string[];
+  edgeIds: string[];
+} {
+  const { nodes, edges } = resultAddition({
+    key: resultKey(r),
+    sourceNodeId: r.sourceNodeId,
+    agentType: r.agentType,
+    fileRel: r.filePath,
+    body: r.body,
+    structured: r.structured,
+  });
+  return { nodeIds: nodes.map((n) => n.id), edgeIds: edges.map((e) => e.id) };
+}
+
 function cachedCanvas(key: string, doc: CanvasDocument): CachedCanvas {
   return { key, doc, byId: new Map(doc.nodes.map((n) => [n.id, n])) };
 }

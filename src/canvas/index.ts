@@ -3,6 +3,7 @@ export { CANVAS_OPTIONS, type CanvasModuleOptions } from './canvas.module-defini
 export {
   CanvasService,
   canvasReadError,
+  resultCardIds,
   type ResultToWrite,
   type WrittenResult,
   type ResultFile,

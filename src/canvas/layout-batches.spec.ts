@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type CanvasAddition, CanvasWriteQueue } from './canvas-writer';
-import { type CanvasNode, overlaps } from './json-canvas';
+import { type CanvasEdge, type CanvasNode, overlaps } from './json-canvas';
+import { type Beside, EDGE_SIDES, LAYOUT_GAP, rectGap } from './layout';
 
 /** Queues made by a test, closed after it (their settle checks would otherwise fire during later tests). */
 const queues: CanvasWriteQueue[] = [];
@@ -39,7 +40,7 @@ function addition(source: string, agent: string): CanvasAddition {
   };
 }
 
-async function runBatch(agents: number): Promise<CanvasNode[]> {
+async function runBatch(agents: number): Promise<{ nodes: CanvasNode[]; edges: CanvasEdge[] }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'layout-batch-'));
   try {
     const file = path.join(dir, 'dense.canvas');
@@ -53,7 +54,7 @@ async function runBatch(agents: number): Promise<CanvasNode[]> {
         .nodes.filter((n) => n.type === 'text' && n.id !== 'n22')
         .map((n) => queue.add(addition(n.id, 'agent-0'))),
     );
-    return (JSON.parse(readFileSync(file, 'utf8')) as { nodes: CanvasNode[] }).nodes;
+    return JSON.parse(readFileSync(file, 'utf8')) as { nodes: CanvasNode[]; edges: CanvasEdge[] };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,7 +64,8 @@ describe.each([1, 5, 15])(
   'layout of a batch with %i agent(s) on the same source, on a dense canvas',
   (agents) => {
     let nodes: CanvasNode[];
-    beforeAll(async () => (nodes = await runBatch(agents)));
+    let edges: CanvasEdge[];
+    beforeAll(async () => ({ nodes, edges } = await runBatch(agents)));
 
     it('adds every result node, and no new node overlaps any other node (groups included)', () => {
       const added = nodes.filter((n) => n.type === 'file');
@@ -74,17 +76,32 @@ describe.each([1, 5, 15])(
       expect(clashes).toEqual([]);
     });
 
-    it('stacks the agents of one source in its column, below it, in submission order', () => {
-      const stack = nodes.filter((n) => n.id.startsWith('n22-'));
-      expect(stack.map((n) => n.id)).toEqual(Array.from({ length: agents }, (_, i) => `n22-agent-${i}`));
-      expect(stack.every((n) => n.x === 440)).toBe(true);
-      for (let i = 1; i < stack.length; i++)
-        expect(stack[i].y).toBeGreaterThan(stack[i - 1].y + stack[i - 1].height);
+    it('places the agents of one source around it in submission order, nearest first, edges on their side', () => {
+      const src = nodes.find((n) => n.id === 'n22') as CanvasNode;
+      const around = nodes.filter((n) => n.id.startsWith('n22-'));
+      expect(around.map((n) => n.id)).toEqual(Array.from({ length: agents }, (_, i) => `n22-agent-${i}`));
+      const gaps = around.map((n) => rectGap(src, n));
+      expect(gaps).toEqual([...gaps].sort((p, q) => p - q));
+      // nearer than the spot under the column of three rows below it (where results used to go)
+      expect(gaps[0]).toBeLessThan(3 * 120 + LAYOUT_GAP);
+      for (const n of around) {
+        const edge = edges.find((e) => e.toNode === n.id);
+        const beside =
+          n.y >= src.y + src.height && edge?.fromSide === 'bottom'
+            ? 'below'
+            : n.x >= src.x + src.width
+              ? 'right'
+              : n.x + n.width <= src.x
+                ? 'left'
+                : 'none';
+        expect(edge).toMatchObject(EDGE_SIDES[beside as Beside] ?? { fromSide: 'none' });
+      }
     });
 
     it('places the same input at the same coordinates', async () => {
       const again = await runBatch(agents);
-      expect(again.map((n) => [n.id, n.x, n.y])).toEqual(nodes.map((n) => [n.id, n.x, n.y]));
+      expect(again.nodes.map((n) => [n.id, n.x, n.y])).toEqual(nodes.map((n) => [n.id, n.x, n.y]));
+      expect(again.edges).toEqual(edges);
     });
   },
 );

@@ -1,62 +1,117 @@
 import fc from 'fast-check';
 import { type CanvasNode, overlaps, type Rect } from './json-canvas';
 import { prng } from '../../test/support/prng';
-import { LAYOUT_GAP, LAYOUT_MARGIN, MAX_BELOW_JUMPS, ObstacleIndex, placeBelow, rectOf } from './layout';
+import {
+  type EdgeLine,
+  edgeCrossings,
+  LAYOUT_GAP,
+  LAYOUT_MARGIN,
+  lineBox,
+  ObstacleIndex,
+  placeNear,
+  rectGap,
+  rectOf,
+  SEARCH_JUMPS,
+  segmentCrossesRect,
+} from './layout';
 
 const source: Rect = { x: 0, y: 0, width: 300, height: 100 };
 
-describe('placeBelow', () => {
+describe('placeNear', () => {
   it('places right under the source, aligned left, when nothing is in the way', () => {
-    expect(placeBelow(source, 400, 240, [source])).toEqual({
+    expect(placeNear(source, 400, 240, [source])).toEqual({
       x: 0,
       y: 100 + LAYOUT_GAP,
       width: 400,
       height: 240,
+      beside: 'below',
     });
   });
 
   it('rounds a fractional source position to whole pixels', () => {
-    const rect = placeBelow({ x: 10.4, y: 0.3, width: 100, height: 99.5 }, 50, 50, []);
-    expect(rect).toEqual({ x: 10, y: 150, width: 50, height: 50 });
+    const rect = placeNear({ x: 10.4, y: 0.3, width: 100, height: 99.5 }, 50, 50, []);
+    expect(rect).toEqual({ x: 10, y: 150, width: 50, height: 50, beside: 'below' });
   });
 
-  it('moves below an obstacle sitting where the result would go', () => {
-    const obstacle = { x: 0, y: 160, width: 300, height: 200 };
-    const rect = placeBelow(source, 400, 240, [source, obstacle]);
-    expect(rect.y).toBe(160 + 200 + LAYOUT_GAP);
-    expect(overlaps(rect, obstacle, LAYOUT_MARGIN)).toBe(false);
+  it('goes beside the source — right, then left — when the space under it belongs to another card', () => {
+    const under = { x: 0, y: 160, width: 300, height: 200 };
+    expect(placeNear(source, 400, 240, [source, under])).toMatchObject({
+      x: 300 + LAYOUT_GAP,
+      y: 0,
+      beside: 'right',
+    });
+    const right = { x: 330, y: -50, width: 300, height: 400 };
+    expect(placeNear(source, 400, 240, [source, under, right])).toMatchObject({
+      x: -LAYOUT_GAP - 400,
+      y: 0,
+      beside: 'left',
+    });
   });
 
-  it('keeps the margin: an obstacle closer than LAYOUT_MARGIN to the spot also pushes it down', () => {
-    // The natural spot is x 0..400; this obstacle starts 10 px to its right.
-    const nearby = { x: 410, y: 150, width: 100, height: 100 };
-    const rect = placeBelow(source, 400, 240, [nearby]);
-    expect(rect.y).toBe(250 + LAYOUT_GAP);
+  it('prefers the right side for a right-hand block, and the spot under the source when that is nearer', () => {
+    expect(placeNear(source, 200, 80, [source], { prefer: 'right' })).toMatchObject({ x: 350, y: 0 });
+    const right = { x: 330, y: -50, width: 300, height: 400 };
+    expect(placeNear(source, 200, 80, [source, right], { prefer: 'right' })).toMatchObject({
+      x: 0,
+      y: 150,
+      beside: 'below',
+    });
+  });
+
+  it('keeps the margin: an obstacle closer than LAYOUT_MARGIN to a spot rules it out', () => {
+    const nearby = { x: 410, y: 150, width: 100, height: 100 }; // 10 px right of the spot under the source
+    expect(placeNear(source, 400, 240, [nearby])).not.toMatchObject({ x: 0, y: 150 });
     const farEnough = { x: 400 + LAYOUT_MARGIN, y: 150, width: 100, height: 100 };
-    expect(placeBelow(source, 400, 240, [farEnough]).y).toBe(150);
+    expect(placeNear(source, 400, 240, [farEnough])).toMatchObject({ x: 0, y: 150, beside: 'below' });
   });
 
-  it('ignores obstacles beside the column', () => {
-    const beside = { x: 1000, y: 150, width: 300, height: 300 };
-    expect(placeBelow(source, 400, 240, [beside]).y).toBe(150);
+  it('moves along the side of a column of cards to the first free spot beside it', () => {
+    const column = [0, 1, 2].map((i) => ({ x: 0, y: i * 140, width: 300, height: 100 }));
+    const leftOfIt = { x: -500, y: -100, width: 400, height: 600 };
+    const first = placeNear(column[0], 400, 240, [...column, leftOfIt]);
+    expect(first).toMatchObject({ x: 350, y: 0, beside: 'right' });
+    const second = placeNear(column[1], 400, 240, [...column, leftOfIt, first]);
+    expect(second).toMatchObject({ x: 350, y: 240 + LAYOUT_GAP, beside: 'right' });
   });
 
-  it('skips a whole stack of earlier results under the source', () => {
-    const stack: Rect[] = [source];
-    for (let i = 0; i < 20; i++) {
-      const rect = placeBelow(source, 400, 240, stack);
-      for (const o of stack) expect(overlaps(rect, o)).toBe(false);
-      stack.push(rect);
-    }
-    const ys = stack.slice(1).map((r) => r.y);
-    expect(ys).toEqual([...ys].sort((p, q) => p - q));
-    expect(new Set(ys).size).toBe(20);
-  });
-
-  it('escapes an enclosing group by moving below it', () => {
+  it('escapes an enclosing group to the nearest side of it', () => {
     const group = { x: -100, y: -100, width: 1000, height: 1000 };
-    const rect = placeBelow(source, 400, 240, [group, source]);
-    expect(rect.y).toBe(900 + LAYOUT_GAP);
+    const rect = placeNear(source, 400, 240, [group, source]);
+    expect(rect).toMatchObject({ x: -100 - LAYOUT_GAP - 400, beside: 'left' });
+    expect(overlaps(rect, group, LAYOUT_MARGIN)).toBe(false);
+  });
+
+  it('takes a farther spot whose edge crosses no card over a nearer one whose edge would', () => {
+    // a thin card between the source and the spot under it: the edge would run through it
+    const thin = { x: 100, y: 105, width: 100, height: 10 };
+    const rect = placeNear(source, 400, 240, [source, thin]);
+    expect(rect.beside).toBe('right');
+    expect(edgeCrossings(source, rect, [{ x: 0, y: 0, width: 400, height: 240 }], 'right', [thin])).toBe(0);
+  });
+
+  it('keeps its cards off the edges already on the canvas where it can', () => {
+    const lines = new ObstacleIndex<EdgeLine>([lineBox({ x: 150, y: 100 }, { x: 150, y: 2_000 })]);
+    expect(placeNear(source, 400, 240, [source], { lines })).toMatchObject({ beside: 'right', x: 350, y: 0 });
+  });
+
+  it(`goes right of the row in a dense grid of cards with nothing free within ${SEARCH_JUMPS} moves`, () => {
+    const grid = Array.from({ length: 4 * 200 }, (_, i) => ({
+      x: (i % 4) * 480,
+      y: Math.floor(i / 4) * 280,
+      width: 400,
+      height: 200,
+    }));
+    const src = grid[4 * 100 + 1]; // row 100, column 1
+    const index = new ObstacleIndex(grid);
+    const placed: Rect[] = [];
+    for (let k = 0; k < 3; k++) {
+      const r = placeNear(src, 400, 240, index);
+      expect([...grid, ...placed].some((o) => overlaps(r, o, LAYOUT_MARGIN))).toBe(false);
+      expect(rectGap(src, r)).toBeLessThan(4 * 480);
+      placed.push(r);
+      index.add(r);
+    }
+    expect(placeNear(src, 400, 240, grid)).toEqual(placed[0]); // same input, same spot
   });
 
   it('never overlaps any obstacle in dense random layouts, keeping at least the margin', () => {
@@ -71,13 +126,9 @@ describe('placeBelow', () => {
       const src = obstacles[Math.floor(random() * obstacles.length)];
       const width = 50 + Math.round(random() * 450);
       const height = 50 + Math.round(random() * 600);
-      const rect = placeBelow(src, width, height, obstacles);
-      expect(rect.width).toBe(width);
-      expect(rect.height).toBe(height);
-      expect(rect.x).toBe(Math.round(src.x));
-      expect(rect.y).toBeGreaterThanOrEqual(src.y + src.height + LAYOUT_GAP - 1);
-      const hit = obstacles.find((o) => overlaps(rect, o, LAYOUT_MARGIN));
-      expect(hit).toBeUndefined();
+      const rect = placeNear(src, width, height, obstacles);
+      expect([rect.width, rect.height]).toEqual([width, height]);
+      expect(obstacles.find((o) => overlaps(rect, o, LAYOUT_MARGIN))).toBeUndefined();
     }
   });
 
@@ -90,10 +141,28 @@ describe('placeBelow', () => {
       height: 100 + Math.round(random() * 300),
     }));
     const before = JSON.stringify(obstacles);
-    const first = placeBelow(obstacles[0], 400, 300, obstacles);
-    const second = placeBelow(obstacles[0], 400, 300, JSON.parse(before) as Rect[]);
+    const first = placeNear(obstacles[0], 400, 300, obstacles);
+    const second = placeNear(obstacles[0], 400, 300, JSON.parse(before) as Rect[]);
     expect(second).toEqual(first);
     expect(JSON.stringify(obstacles)).toBe(before);
+  });
+});
+
+describe('segmentCrossesRect', () => {
+  const r = { x: 0, y: 0, width: 100, height: 100 };
+  it.each([
+    [{ x: -10, y: 50 }, { x: 110, y: 50 }, true],
+    [{ x: 50, y: 50 }, { x: 50, y: 200 }, true], // starts inside
+    [{ x: -10, y: -10 }, { x: 110, y: 110 }, true], // the diagonal
+    [{ x: -10, y: 0 }, { x: 110, y: 0 }, false], // along the top border
+    [{ x: 100, y: -10 }, { x: 100, y: 110 }, false], // along the right border
+    [{ x: -10, y: 10 }, { x: 10, y: -10 }, false], // cuts nothing but the corner's neighbourhood
+    [{ x: -50, y: 50 }, { x: 50, y: -50 }, false], // touches the corner only
+    [{ x: 200, y: 200 }, { x: 300, y: 300 }, false],
+    [{ x: 120, y: 50 }, { x: 120, y: 50 }, false], // a point outside
+  ])('%j → %j crosses: %s', (a, b, crosses) => {
+    expect(segmentCrossesRect(a, b, r)).toBe(crosses);
+    expect(segmentCrossesRect(b, a, r)).toBe(crosses);
   });
 });
 
@@ -182,29 +251,5 @@ describe('ObstacleIndex', () => {
       ...start,
       x: 2_000,
     });
-  });
-
-  it(`puts a block beside its source when more than ${MAX_BELOW_JUMPS} obstacles stand below it (a dense grid)`, () => {
-    const grid = Array.from({ length: 4 * 200 }, (_, i) => ({
-      x: (i % 4) * 480,
-      y: Math.floor(i / 4) * 280,
-      width: 400,
-      height: 200,
-    }));
-    const source = grid[5]; // row 1, column 1
-    const index = new ObstacleIndex(grid);
-    const placed: Rect[] = [];
-    for (let k = 0; k < 3; k++) {
-      const r = placeBelow(source, 400, 240, index);
-      expect([...grid, ...placed].some((o) => overlaps(r, o, LAYOUT_MARGIN))).toBe(false);
-      expect(r.y).toBe(source.y); // beside it, top-aligned, right of the grid's row
-      expect(r.x).toBeGreaterThan(3 * 480);
-      placed.push(r);
-      index.add(r);
-    }
-    expect(placeBelow(source, 400, 240, grid)).toEqual(placed[0]); // same input, same spot
-    // a short column is still passed below the source
-    const short = grid.filter((r) => r.y < (MAX_BELOW_JUMPS - 2) * 280);
-    expect(placeBelow(source, 400, 240, short).x).toBe(source.x);
   });
 });

@@ -117,13 +117,22 @@ describe.each([1, 5, 15])(
 );
 
 describe('result nodes by output kind', () => {
-  it('questions form a two-column grid under the source with Q-numbered edges; a score sits to the right and recolours the source', async () => {
+  it('questions form a two-column grid beside the source with Q-numbered edges from that side; a score sits to the right and recolours the source', async () => {
     const { nodes, edges } = await runBatch(3);
     const src = nodes.find((n) => n.id === 'n22') as CanvasNode;
     const qEdges = edges.filter((e) => e.fromNode === 'n22' && /^Q\d$/.test(String(e.label)));
     expect(qEdges.map((e) => e.label)).toEqual(['Q1', 'Q2', 'Q3']);
     const qs = qEdges.map((e) => nodes.find((n) => n.id === e.toNode) as CanvasNode);
-    expect(qs.every((q) => q.type === 'text' && q.y > src.y + src.height)).toBe(true);
+    expect(qs.every((q) => q.type === 'text')).toBe(true);
+    // the whole grid on one side of the source, every edge leaving the source on that side
+    const sides = new Set(qEdges.map((e) => `${String(e.fromSide)}→${String(e.toSide)}`));
+    expect(sides.size).toBe(1);
+    const onSide = {
+      'bottom→top': (q: CanvasNode) => q.y >= src.y + src.height,
+      'right→left': (q: CanvasNode) => q.x >= src.x + src.width,
+      'left→right': (q: CanvasNode) => q.x + q.width <= src.x,
+    }[[...sides][0]];
+    expect(onSide && qs.every(onSide)).toBe(true);
     expect(qs[0].y).toBe(qs[1].y); // one row: Q1 | Q2
     expect(qs[1].x).toBeGreaterThan(qs[0].x + qs[0].width);
     expect(qs[2].x).toBe(qs[0].x); // next row

@@ -62,10 +62,11 @@ export interface ResultNodesInput {
 }
 
 /**
- * What a result adds to the canvas, by output kind: a file node under the source (explanations, and any agent
- * without structure); one text node per question in a two-column grid under the source, each linked by an edge
- * labelled with its number; a score card to the right of the source with the source recoloured by score band; a
- * hint card under the source. Ids derive from the result's key, so a replay finds what it placed before.
+ * What a result adds to the canvas, by output kind: a file node (explanations, and any agent without structure); one
+ * text node per question in a two-column grid, each linked by an edge labelled with its number; a score card, to
+ * the right of the source by preference, with the source recoloured by score band; a hint card. Each goes as one
+ * block into the nearest free spot next to its source (under it by preference; `placeNear`), and its edges leave
+ * the source on that side. Ids derive from the result's key, so a replay finds what it placed before.
  */
 export function resultAddition(r: ResultNodesInput): CanvasAddition {
   const s = r.structured && capStructuredOutput(r.structured).structured;
@@ -77,7 +78,7 @@ export function resultAddition(r: ResultNodesInput): CanvasAddition {
   return {
     sourceNodeId: r.sourceNodeId,
     nodes: [{ id, type: 'file', file: r.fileRel, width: RESULT_NODE_WIDTH, height }],
-    edges: [edgeBelow(r, id, r.key, r.agentType)],
+    edges: [sourceEdge(r, id, r.key, r.agentType)],
   };
 }
 
@@ -168,7 +169,7 @@ function questionsAddition(r: ResultNodesInput, questions: AgentQuestion[]): Can
     sourceNodeId: r.sourceNodeId,
     nodes,
     columns: QUESTION_COLUMNS,
-    edges: nodes.map((n, i) => edgeBelow(r, n.id, `${r.key}\0q${i}`, `Q${i + 1}`)),
+    edges: nodes.map((n, i) => sourceEdge(r, n.id, `${r.key}\0q${i}`, `Q${i + 1}`)),
   };
 }
 
@@ -222,11 +223,12 @@ function hintAddition(r: ResultNodesInput, hint: AgentHint): CanvasAddition {
         height: textHeight(text, HINT_NODE_WIDTH),
       },
     ],
-    edges: [edgeBelow(r, id, r.key, r.agentType)],
+    edges: [sourceEdge(r, id, r.key, r.agentType)],
   };
 }
 
-function edgeBelow(
+/** An edge from the source to a result card; bottom → top until the placement attaches it where the card went. */
+function sourceEdge(
   r: ResultNodesInput,
   toNode: string,
   key: string,

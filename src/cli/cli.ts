@@ -1,30 +1,48 @@
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
+import { parseEnv } from 'node:util';
 import type { AgentCatalogueDto } from '../agent';
 import type { CanvasNodesDto } from '../dashboard';
 import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from '../orchestrator';
 import { ApiClient, ApiError } from './api-client';
-import { BarsView, BatchProgress, LinesView, type ProgressView } from './progress';
+import {
+  BarsView,
+  BatchProgress,
+  countsText,
+  LinesView,
+  type ProgressView,
+  renderBar,
+  type TerminalStream,
+} from './progress';
 import { formatTable } from './table';
 
-/** Exit codes: by the batch's final status, then for errors around it. */
+/**
+ * Exit codes, one per outcome, the same however the CLI is launched (`node bin/canvas-batch.js`, `npx canvas-batch`,
+ * an npm script): first by the batch's final status, then for what happened around it.
+ */
 export const EXIT = {
   completed: 0,
-  failedOrCancelled: 1,
+  /** Every node failed, or the batch could not run. */
+  failed: 1,
+  /** Some nodes completed, some failed. */
   partialFailure: 2,
-  /** The service refused a request or could not be reached. */
+  /** The service refused a request (an HTTP error). */
   apiError: 3,
+  /** The batch was cancelled (from the Ctrl-C prompt, `canvas-batch cancel` or the dashboard). */
+  cancelled: 4,
   usage: 64,
-  /** Ctrl-C, then the batch was left running. */
+  /** The service could not be reached (EX_UNAVAILABLE). */
+  unreachable: 69,
+  /** Stopped following (Ctrl-D at the prompt, or Ctrl-C before the batch started): the batch keeps running. */
   interrupted: 130,
 } as const;
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  stdin: NodeJS.ReadableStream;
+  stderr: TerminalStream & { isTTY?: boolean };
+  /** A terminal's stdin can be read a key at a time (`setRawMode`); the Ctrl-C prompt needs one. */
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?(mode: boolean): unknown };
   env: Record<string, string | undefined>;
   /** Routes Ctrl-C (SIGINT) to `handler` until the returned function is called. */
   onInterrupt(handler: () => void): () => void;
@@ -42,15 +60,68 @@ class UsageError extends Error {}
 export function exitCodeFor(status: string): number {
   if (status === 'completed') return EXIT.completed;
   if (status === 'partial_failure') return EXIT.partialFailure;
-  return EXIT.failedOrCancelled;
+  if (status === 'cancelled') return EXIT.cancelled;
+  return EXIT.failed;
+}
+
+/**
+ * The service's URL when neither `--url` nor `CANVAS_BATCH_URL` gives it: where a service started with this `PORT`
+ * and `HOST` listens (a wildcard bind address is reached on loopback).
+ */
+export function serviceUrl(env: Record<string, string | undefined>): string {
+  if (env.CANVAS_BATCH_URL) return env.CANVAS_BATCH_URL;
+  const port = env.PORT?.trim() || '3000';
+  if (port === '0')
+    throw new UsageError('PORT=0 lets the service pick a free port: give --url (or CANVAS_BATCH_URL)');
+  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`PORT "${port}" is not a port number`);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const reach =
+    host === '0.0.0.0'
+      ? '127.0.0.1'
+      : host === '::' || host === '[::]'
+        ? '[::1]'
+        : host.includes(':') && !host.startsWith('[')
+          ? `[${host}]`
+          : host;
+  return `http://${reach}:${port}`;
+}
+
+/** The variables of a `.env` file the CLI reads, as the service reads its own at start-up. */
+const DOTENV_KEYS = ['CANVAS_BATCH_URL', 'CANVAS_BATCH_TOKEN', 'API_TOKEN', 'PORT', 'HOST'] as const;
+
+/**
+ * The CLI's variables from `.env` in `dir` (the service's own configuration file, when the CLI runs where the
+ * service does); `{}` without one. The environment wins over the file, as for the service.
+ */
+export function readDotEnv(dir: string, warn: (line: string) => void): Record<string, string> {
+  const file = path.join(dir, '.env');
+  if (!existsSync(file)) return {};
+  let parsed: NodeJS.Dict<string>;
+  try {
+    parsed = parseEnv(readFileSync(file, 'utf8'));
+  } catch (e) {
+    warn(`canvas-batch: ${file} ignored: ${(e as Error).message}`);
+    return {};
+  }
+  const picked: Record<string, string> = {};
+  for (const k of DOTENV_KEYS) {
+    const v = parsed[k];
+    if (v) picked[k] = v;
+  }
+  return picked;
 }
 
 /**
  * Parses `--nodes`: `all`, `color:N` (preset 1–6 or `#rrggbb`), or comma-separated node ids. `all` and `color:`
- * leave out group nodes and the result nodes of earlier batches.
+ * leave out group nodes and every card the service generated (result files, question, score and hint cards),
+ * unless `includeGenerated`; ids are taken as given.
  */
-export function selectNodes(nodes: CanvasNodesDto['nodes'], spec: string): string[] {
-  const runnable = nodes.filter((n) => n.type !== 'group' && !n.result);
+export function selectNodes(
+  nodes: CanvasNodesDto['nodes'],
+  spec: string,
+  options: { includeGenerated?: boolean } = {},
+): string[] {
+  const runnable = nodes.filter((n) => n.type !== 'group' && (options.includeGenerated || !n.result));
   const s = spec.trim();
   if (s === 'all') return runnable.map((n) => n.id);
   if (s.startsWith('color:')) {
@@ -76,7 +147,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('canvas-batch')
     .description('Run learning agents over many Obsidian canvas nodes through a canvas-batch service.')
     .version(VERSION)
-    .addOption(new Option('--url <url>', 'service URL (or CANVAS_BATCH_URL; default http://127.0.0.1:3000)'))
+    .addOption(
+      new Option(
+        '--url <url>',
+        'service URL (or CANVAS_BATCH_URL; default http://HOST:PORT, read as the service reads them: environment, then ./.env; else http://127.0.0.1:3000)',
+      ),
+    )
     .addOption(new Option('--token <token>', 'API token (or CANVAS_BATCH_TOKEN / API_TOKEN)'))
     .option('--json', 'machine-readable JSON on stdout (no progress bars)')
     .exitOverride()
@@ -84,11 +160,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Exit codes: 0 completed, 1 failed, 2 partial failure, 3 refused by the service, 4 cancelled,',
+        '64 usage error, 69 service unreachable, 130 stopped following (the batch keeps running).',
+        'Ctrl-C while following on a terminal asks "Cancel batch <id>? [y/N]" (one key: y or Ctrl-C cancels,',
+        'Ctrl-D stops following, anything else goes on); elsewhere it cancels the batch gracefully.',
+      ].join('\n'),
+    );
 
   const client = (cmd: Command): { api: ApiClient; g: GlobalOptions } => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const url = g.url ?? (io.env.CANVAS_BATCH_URL || `http://127.0.0.1:${io.env.PORT || '3000'}`);
+    const url = g.url ?? serviceUrl(io.env);
     const token = g.token ?? (io.env.CANVAS_BATCH_TOKEN || io.env.API_TOKEN);
     return { api: new ApiClient({ baseUrl: url, token: token || undefined }), g };
   };
@@ -105,6 +191,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       collect,
     )
     .option('--nodes <spec>', 'all | color:N | id,id,... (one per --agent; default all)', collect)
+    .option(
+      '--include-generated',
+      'let all and color:N include the cards the service generated (results, questions, scores, hints)',
+    )
     .option('--max-concurrent <n>', 'agents of this batch running at once (1-50)', parseIntArg)
     .option('--timeout <seconds>', 'the whole batch deadline in seconds (60-3600)', parseIntArg)
     .option('--wait', 'follow the batch live until it ends')
@@ -123,9 +213,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       );
       const groups = opts.agent.map((agent, i) => {
         const spec = specs[i] ?? 'all';
-        const ids = selectNodes(listing.nodes, spec);
-        if (ids.length === 0)
-          throw new UsageError(`--nodes ${spec} matches no node of ${listing.canvas_path}`);
+        const ids = selectNodes(listing.nodes, spec, { includeGenerated: opts.includeGenerated });
+        if (ids.length === 0) {
+          const generated = selectNodes(listing.nodes, spec, { includeGenerated: true }).length;
+          throw new UsageError(
+            `--nodes ${spec} matches no node of ${listing.canvas_path}` +
+              (generated ? ` (${generated} generated card(s) left out: --include-generated)` : ''),
+          );
+        }
         return { group_id: i + 1, agent_type: agent, node_ids: ids };
       });
       const started = await api.request<ExecuteAcceptedDto>('POST', '/parallel/execute', {
@@ -204,16 +299,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       if (list.tasks.length === 0) return out('no tasks');
       out(
         formatTable(
-          ['TASK', 'STATUS', 'PROGRESS', 'DONE', 'FAILED', 'CANVAS', 'CREATED'],
+          ['TASK', 'STATUS', 'PROGRESS', 'COMPLETED', 'FAILED', 'SKIPPED', 'TOTAL', 'CANVAS', 'CREATED'],
           list.tasks.map((t) => [
             t.task_id,
             t.status,
-            `${t.progress_percent}%`,
-            `${t.completed_nodes}/${t.total_nodes}`,
+            // segmented like the live bars: a cancelled or partly failed task is never a full bar
+            renderBar(
+              {
+                total: t.total_nodes,
+                completed: t.completed_nodes,
+                failed: t.failed_nodes,
+                skipped: t.skipped_nodes,
+              },
+              10,
+            ),
+            String(t.completed_nodes),
             String(t.failed_nodes),
+            String(t.skipped_nodes),
+            String(t.total_nodes),
             t.canvas_path,
             t.created_at,
           ]),
+          [false, false, false, true, true, true, true],
         ),
       );
     });
@@ -246,7 +353,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (e instanceof ApiError) {
       err(`error: ${e.message}`);
-      return EXIT.apiError;
+      return e.status === 0 ? EXIT.unreachable : EXIT.apiError;
     }
     err(`error: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT.apiError;
@@ -256,6 +363,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 interface RunOptions {
   agent: string[];
   nodes?: string[];
+  includeGenerated?: boolean;
   maxConcurrent?: number;
   timeout?: number;
   wait?: boolean;
@@ -270,85 +378,158 @@ function parseIntArg(value: string): number {
   return Number(value);
 }
 
+/** What a key pressed at the Ctrl-C prompt means. */
+export type PromptAnswer = 'yes' | 'no' | 'detach';
+
+/**
+ * The prompt's keys: `y` or Ctrl-C (pressed twice, the user means it) say yes; Ctrl-D (end of input, or stdin
+ * closed) stops following and leaves the batch running; any other key says no.
+ */
+export function answerFor(key: string | undefined): PromptAnswer {
+  if (key === undefined || key.startsWith('\x04')) return 'detach';
+  if (/^[yY]/.test(key) || key.startsWith('\x03')) return 'yes';
+  return 'no';
+}
+
+/**
+ * A terminal's keys, one at a time, for as long as the CLI follows a batch: stdin in raw mode, so Ctrl-C is the byte
+ * 0x03, not a SIGINT. That keeps the signal from the processes that launched the CLI: `npx` and npm scripts run it
+ * under `sh -c`, and dash, once its child has exited, kills itself with a SIGINT it saw, whatever the child's exit
+ * code — so `npx canvas-batch` would end 130 where `node bin/canvas-batch.js` ends 4. Raw mode also keeps the keys
+ * typed meanwhile from being echoed into the bars. `onKey(undefined)`: stdin ended.
+ */
+function listenKeys(stdin: CliIo['stdin'], onKey: (key: string | undefined) => void): () => void {
+  const onData = (chunk: Buffer | string): void => onKey(chunk.toString());
+  const onEnd = (): void => onKey(undefined);
+  stdin.setRawMode?.(true);
+  stdin.on('data', onData);
+  stdin.once('end', onEnd);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    stdin.off('end', onEnd);
+    stdin.setRawMode?.(false);
+    stdin.pause();
+  };
+}
+
 /**
  * Follows a task live (bars on a terminal, lines otherwise, nothing with --json) until `session_completed`, then
- * prints the summary (or the final status as JSON). Ctrl-C asks whether to cancel the batch; a second Ctrl-C or no
- * answer leaves it running and exits 130.
+ * prints the summary (or the final status as JSON) and exits by the final status.
+ *
+ * On a terminal (stdin and stderr both terminals, no --json), Ctrl-C pauses the bars and asks `Cancel batch <id>?
+ * [y/N]` on its own line; the answer is one key. Once a cancel was asked for, the next Ctrl-C asks whether to abort
+ * the running nodes too. Anywhere else, the first SIGINT cancels the batch gracefully without a question (later ones
+ * are ignored: the cancel is under way). Either way the CLI follows the batch to its end and exits by its status.
  */
 async function follow(api: ApiClient, taskId: string, g: GlobalOptions, io: CliIo): Promise<number> {
   const out = (line = ''): void => void io.stdout.write(`${line}\n`);
   const initial = await api.request<TaskStatusDto>('GET', `/parallel/status/${encodeURIComponent(taskId)}`);
   const progress = new BatchProgress(initial);
-  const view: ProgressView | undefined = g.json
-    ? undefined
-    : io.stderr.isTTY
-      ? new BarsView(io.stderr, progress)
-      : new LinesView(io.stderr);
-  const note = (line: string): void => (view ? view.log(line) : void io.stderr.write(`${line}\n`));
+  const interactive =
+    !g.json &&
+    io.stderr.isTTY === true &&
+    io.stdin.isTTY === true &&
+    typeof io.stdin.setRawMode === 'function';
   const stream = new AbortController();
   let detached = false;
-  let asking = false;
+  let cancelAsked = false;
+  let abortAsked = false;
+  let question: string | undefined;
+  // keys before bars: once a bar is on screen, a Ctrl-C is a key (see `listenKeys`)
+  let bars: BarsView | undefined;
+  const stopKeys = interactive
+    ? listenKeys(io.stdin, (key) => {
+        if (!bars) return;
+        if (question !== undefined) answer(bars, key);
+        else if (key?.includes('\x03')) ask(bars);
+      })
+    : undefined;
+  if (!g.json && io.stderr.isTTY)
+    bars = new BarsView(io.stderr, progress, { color: !io.env.NO_COLOR && io.env.TERM !== 'dumb' });
+  const view: ProgressView | undefined = bars ?? (g.json ? undefined : new LinesView(io.stderr, progress));
+  const note = (line: string): void => (view ? view.log(line) : void io.stderr.write(`${line}\n`));
 
-  const detach = (why: string): void => {
-    detached = true;
-    note(`${why}: task ${taskId} keeps running (canvas-batch watch ${taskId})`);
-    stream.abort();
+  const cancel = async (mode: 'graceful' | 'abort'): Promise<void> => {
+    try {
+      const res = await api.request<CancelResponseDto>(
+        'DELETE',
+        `/parallel/cancel/${encodeURIComponent(taskId)}${mode === 'abort' ? '?mode=abort' : ''}`,
+      );
+      note(res.message);
+    } catch (e) {
+      note(`cancel failed: ${(e as Error).message}`);
+    }
   };
+
+  const ask = (view: BarsView): void => {
+    if (question !== undefined || abortAsked) return;
+    question = cancelAsked
+      ? `Abort the nodes of batch ${taskId} that are running? [y/N] `
+      : `Cancel batch ${taskId}? [y/N] `;
+    view.pause(question);
+  };
+
+  const answer = (view: BarsView, key: string | undefined): void => {
+    if (question === undefined) return;
+    const a = answerFor(key);
+    view.resume(
+      `${question}${{ yes: 'yes', no: 'no: continuing', detach: 'no answer: leaving it running' }[a]}`,
+    );
+    question = undefined;
+    if (a === 'detach') {
+      detached = true;
+      note(`task ${taskId} keeps running (canvas-batch watch ${taskId})`);
+      stream.abort();
+    } else if (a === 'yes') {
+      const mode = cancelAsked ? 'abort' : 'graceful';
+      cancelAsked = true;
+      abortAsked ||= mode === 'abort';
+      void cancel(mode);
+    }
+  };
+
+  // a SIGINT still comes from `kill -INT`, or from a terminal when stdin is not one
   const unregister = io.onInterrupt(() => {
-    if (asking) return detach('interrupted again');
-    asking = true;
-    void ask(io, `Cancel batch ${taskId}? [y/N] `).then(async (answer) => {
-      asking = false;
-      if (answer === undefined) return detach('no answer');
-      if (!/^y(es)?$/i.test(answer.trim())) return note('continuing');
-      try {
-        const res = await api.request<CancelResponseDto>(
-          'DELETE',
-          `/parallel/cancel/${encodeURIComponent(taskId)}`,
-        );
-        note(res.message);
-      } catch (e) {
-        note(`cancel failed: ${(e as Error).message}`);
-      }
-    });
+    if (detached) return;
+    if (interactive && bars) return ask(bars);
+    if (cancelAsked) return;
+    cancelAsked = true;
+    note(
+      `interrupted: cancelling batch ${taskId}; running nodes finish (canvas-batch cancel ${taskId} --abort stops them)`,
+    );
+    void cancel('graceful');
   });
+  let final: TaskStatusDto | undefined;
   try {
     for await (const e of api.events(taskId, stream.signal)) {
       view?.update(progress, progress.apply(e));
     }
+    if (!detached) {
+      final = await api.request<TaskStatusDto>('GET', `/parallel/status/${encodeURIComponent(taskId)}`);
+      progress.reconcile(final);
+    }
   } finally {
-    view?.stop();
     unregister();
+    stopKeys?.();
+    if (question !== undefined) {
+      // the batch ended while the question was open: nothing is left to ask
+      bars?.resume(`${question}(the batch ended)`);
+      question = undefined;
+    }
+    view?.stop();
   }
-  if (detached) return EXIT.interrupted;
-  const final = await api.request<TaskStatusDto>('GET', `/parallel/status/${encodeURIComponent(taskId)}`);
+  if (!final) return EXIT.interrupted;
   if (g.json) out(JSON.stringify(final, null, 2));
   else printSummary(final, out);
   return exitCodeFor(final.status);
-}
-
-/** Reads one line of answer from stdin; `undefined` when stdin ends first. */
-function ask(io: CliIo, question: string): Promise<string | undefined> {
-  io.stderr.write(question);
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: io.stdin, terminal: false });
-    let settled = false;
-    rl.once('line', (line) => {
-      settled = true;
-      rl.close();
-      resolve(line);
-    });
-    rl.once('close', () => {
-      if (!settled) resolve(undefined);
-    });
-  });
 }
 
 /** The end-of-batch table: totals, one row per group, then failures and result files. */
 export function printSummary(s: TaskStatusDto, out: (line?: string) => void): void {
   const seconds = s.performance_metrics.total_duration_seconds;
   out(
-    `task ${s.task_id} ${s.status}: ${s.completed_nodes} completed, ${s.failed_nodes} failed, ${s.skipped_nodes} skipped of ${s.total_nodes} in ${seconds} s`,
+    `task ${s.task_id} ${s.status}: ${countsText({ total: s.total_nodes, completed: s.completed_nodes, failed: s.failed_nodes, skipped: s.skipped_nodes })} in ${seconds} s`,
   );
   out(`canvas ${s.canvas_path}`);
   out();

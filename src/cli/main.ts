@@ -1,6 +1,9 @@
-import { runCli } from './cli';
+import { readDotEnv, runCli } from './cli';
 
-/** The `canvas-batch` command: wires the process's streams, environment and Ctrl-C to `runCli`. */
+/**
+ * The `canvas-batch` command: wires the process's streams, environment (with `.env` of the working directory, as the
+ * service reads it) and Ctrl-C to `runCli`. Ctrl-C before a batch is followed ends the process at once (exit 130).
+ */
 let interrupt: (() => void) | undefined;
 process.on('SIGINT', () => {
   if (interrupt) interrupt();
@@ -11,7 +14,7 @@ runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
-  env: process.env,
+  env: { ...readDotEnv(process.cwd(), (line) => void process.stderr.write(`${line}\n`)), ...process.env },
   onInterrupt(handler) {
     interrupt = handler;
     return () => {

@@ -29,6 +29,14 @@ export { API_CONTRACT_FILE, loadApiContract, mountApiDocs } from './api-docs';
 export { SESSION_VALUE } from './login-sessions';
 export { REDACTED_LOG_PATHS, redactRequestUrl, redactUrl, secretScrubber } from './log-redaction';
 export { requestIdOf } from './request-id';
+export {
+  failedRequestLine,
+  PRETTY_LOG_OPTIONS,
+  requestLine,
+  requestLogView,
+  responseLogView,
+  ServiceLogger,
+} from './service-log';
 export { taskIdOfUrl, taskLog } from './task-log';
 export { exitAfterFileCalls, shutdownWatchdog } from './process-exit';
 export { reportStartupFailure, startupFailureText } from './startup-failure';

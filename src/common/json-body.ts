@@ -77,12 +77,16 @@ export class InvalidContentEncodingError extends DomainError {
  */
 export function jsonBodyParser(options: { limit: number; maxDepth?: number }): RequestHandler {
   const maxDepth = options.maxDepth ?? JSON_MAX_DEPTH;
+  // requests whose JSON-typed body was empty: body-parser makes that `{}`, but no bytes are no JSON (the route says
+  // "the body must be JSON", not that each of its fields is missing)
+  const empty = new WeakSet<object>();
   const parse = express.json({
     limit: options.limit,
     type: JSON_MEDIA_TYPES,
     // runs on the raw (decoded, not yet parsed) bytes; `charset` is the Content-Type's, lower-cased, or utf-8
-    verify: (_req, _res, body, charset) => {
+    verify: (req, _res, body, charset) => {
       if (charset !== 'utf-8') throw new UnsupportedCharsetError(charset);
+      if (body.length === 0) empty.add(req);
       const nesting = scanJsonNesting(body, maxDepth);
       if (nesting.firstPastLimit >= 0)
         throw new JsonTooDeepError(nesting.depth, maxDepth, nesting.firstPastLimit);
@@ -95,8 +99,9 @@ export function jsonBodyParser(options: { limit: number; maxDepth?: number }): R
       return;
     }
     parse(req, res, (err?: unknown) => {
-      if (err === undefined || err === null) next();
-      else next(bodyParserError(err, encoding));
+      if (err !== undefined && err !== null) return next(bodyParserError(err, encoding));
+      if (empty.has(req)) req.body = undefined;
+      next();
     });
   };
 }

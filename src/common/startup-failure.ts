@@ -1,6 +1,7 @@
 import pino, { type DestinationStream } from 'pino';
 import pinoPretty from 'pino-pretty';
 import { ConfigValidationError, StartupError } from '../config';
+import { PRETTY_LOG_OPTIONS } from './service-log';
 
 /** The message of a failed start-up's log line, on one line (a configuration error lists every problem). */
 export function startupFailureText(err: unknown): string {
@@ -19,8 +20,8 @@ function prettyLogs(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * Logs a failed start-up as one `fatal` line on stderr, in the service's log format (JSON lines with pino, or
- * pino-pretty's single line when `LOG_PRETTY` is on) whatever `LOG_LEVEL` says. An unexpected error (not a
+ * Logs a failed start-up as one `fatal` line on stderr, in the service's log format (JSON lines with pino, or the
+ * service's pino-pretty line when `LOG_PRETTY` is on) whatever `LOG_LEVEL` says. An unexpected error (not a
  * configuration or `StartupError`) carries its stack trace in `err` only with `LOG_LEVEL=debug` or `trace`.
  */
 export function reportStartupFailure(
@@ -32,7 +33,7 @@ export function reportStartupFailure(
   const stream =
     destination ??
     (pretty
-      ? pinoPretty({ destination: 2, sync: true, singleLine: true })
+      ? pinoPretty({ ...PRETTY_LOG_OPTIONS, destination: 2, sync: true })
       : pino.destination({ dest: 2, sync: true }));
   const logger = pino({ level: 'fatal' }, stream);
   const described = err instanceof ConfigValidationError || err instanceof StartupError;

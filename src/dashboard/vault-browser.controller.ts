@@ -1,16 +1,26 @@
-import { BadRequestException, Controller, Get, NotFoundException, Query, Res } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  NotFoundException,
+  Optional,
+  Query,
+  Res,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidCanvasError, canvasReadError, VaultPathError, parseCanvas, VaultService } from '../canvas';
+import { GeneratedNodes } from '../session';
 import {
   type CanvasEntryDto,
   CanvasListDto,
   type CanvasNodeDto,
   CanvasNodesDto,
   CanvasPathQueryDto,
-  VaultPathQueryDto,
 } from './vault-browser.dto';
+import { FileQueryDto } from './file-query.dto';
+import { renderPreview } from './markdown-preview';
 
 /** At most this many canvases are listed (the rest is reported as `truncated`). */
 export const MAX_LISTED_CANVASES = 2000;
@@ -23,7 +33,11 @@ export const MAX_PREVIEW_BYTES = 2 * 1024 * 1024;
  */
 @Controller()
 export class VaultBrowserController {
-  constructor(private readonly vault: VaultService) {}
+  constructor(
+    private readonly vault: VaultService,
+    // absent when the module is registered with a `CanvasModule` alone: results are then told by their folder only
+    @Optional() private readonly generated?: GeneratedNodes,
+  ) {}
 
   /** The vault's canvases (`*.canvas`, hidden folders skipped, symlinks not followed), sorted by path. */
   @Get('canvases')
@@ -71,6 +85,9 @@ export class VaultBrowserController {
     });
     const parsed = parseCanvas(bytes.toString('utf8'));
     if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
+    // what the service wrote into this canvas, as its store knows it; a file card linking into the results folder
+    // also counts (written before the store kept ids, or by a service with another DATA_DIR)
+    const generated = new Set((await this.generated?.inCanvas(canvas.relPath))?.nodes.map((n) => n.id));
     const resultsFolder = `${canvas.relPath.replace(/\.canvas$/i, '')}-explanations/`;
     return {
       canvas_path: canvas.relPath,
@@ -82,7 +99,9 @@ export class VaultBrowserController {
           y: n.y,
           width: n.width,
           height: n.height,
-          result: n.type === 'file' && typeof n.file === 'string' && n.file.startsWith(resultsFolder),
+          result:
+            generated.has(n.id) ||
+            (n.type === 'file' && typeof n.file === 'string' && n.file.startsWith(resultsFolder)),
         };
         for (const key of ['color', 'text', 'file', 'url', 'label'] as const) {
           if (typeof n[key] === 'string') node[key] = n[key];
@@ -92,9 +111,9 @@ export class VaultBrowserController {
     };
   }
 
-  /** A markdown file of the vault (e.g. a generated result), as `text/markdown`. */
+  /** A markdown file of the vault (e.g. a generated result), as `text/markdown`, or with `format=html` rendered. */
   @Get('files')
-  async file(@Query() query: VaultPathQueryDto, @Res() res: Response): Promise<void> {
+  async file(@Query() query: FileQueryDto, @Res() res: Response): Promise<void> {
     if (!/\.md$/i.test(query.path)) throw new BadRequestException('Only markdown files (.md) can be read');
     const found = this.vault.pathOf(query.path);
     if ('reason' in found) throw new BadRequestException(`path "${query.path}" is refused: ${found.reason}`);
@@ -117,6 +136,7 @@ export class VaultBrowserController {
     } finally {
       await opened.handle.close();
     }
-    res.status(200).type('text/markdown; charset=utf-8').send(text);
+    if (query.format === 'html') res.status(200).type('text/html; charset=utf-8').send(renderPreview(text));
+    else res.status(200).type('text/markdown; charset=utf-8').send(text);
   }
 }

@@ -42,7 +42,10 @@ export class CanvasNodeDto {
   y!: number;
   width!: number;
   height!: number;
-  /** A result file node an earlier batch added (its file is in the canvas's `<name>-explanations/` folder). */
+  /**
+   * A card the service added (a result file, question, score or hint card), as its store recorded when writing it;
+   * also a file card linking into the canvas's `<name>-explanations/` folder (results of older versions).
+   */
   result!: boolean;
 }
 

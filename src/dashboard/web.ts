@@ -1,11 +1,14 @@
 import { Logger, UnauthorizedException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { clearSessionCookie, type HttpEdge, requestIdOf, startSession, TooManyAuthFailures } from '../common';
 
 /** The dashboard's static files (HTML, CSS, JS): served from here in `src/` and copied beside the build in `dist/`. */
 export const PUBLIC_DIR = path.join(__dirname, 'public');
+/** KaTeX's stylesheet and fonts for math in result previews, served from the installed package (no CDN). */
+export const KATEX_DIR = path.dirname(require.resolve('katex'));
 
 /**
  * The dashboard page, its static files, the sign-in/sign-out form handlers, and the login form for a browser whose
@@ -19,10 +22,17 @@ export function mountDashboard(app: NestExpressApplication, { check, problems }:
     '/ui',
     express.static(PUBLIC_DIR, { index: false, fallthrough: true, maxAge: 0, dotfiles: 'deny' }),
   );
+  // of the katex package, only its stylesheet and fonts
+  const katexFiles = express.Router();
+  katexFiles.get('/katex.min.css', (_req, res) => res.sendFile(path.join(KATEX_DIR, 'katex.min.css')));
+  katexFiles.use('/fonts', express.static(path.join(KATEX_DIR, 'fonts'), { index: false, dotfiles: 'deny' }));
+  app.use('/ui/vendor/katex', katexFiles);
   const router = express.Router();
-  router.get('/', (_req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
-    res.sendFile(index);
+  router.get('/', (_req, res, next) => {
+    readFile(index, 'utf8').then((html) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.type('html').send(indexPage(html, check.enabled));
+    }, next);
   });
   router.get('/login', (_req, res) => {
     res.status(200).type('html').send(loginPage());
@@ -73,6 +83,11 @@ export function mountDashboard(app: NestExpressApplication, { check, problems }:
       .type('html')
       .send(loginPage(throttled ? tooManyAttempts(err.retryAfterSeconds) : undefined));
   });
+}
+
+/** The page as served: without the "Sign out" button when the server has no API_TOKEN (there is nothing to end). */
+export function indexPage(html: string, signOut: boolean): string {
+  return signOut ? html : html.replace(/<!-- sign-out -->[\s\S]*?<!-- \/sign-out -->\n?/, '');
 }
 
 function tooManyAttempts(seconds: number): string {

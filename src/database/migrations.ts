@@ -107,4 +107,13 @@ export const MIGRATIONS: readonly string[] = [
   /* 6: what the size caps left out of a node's run (JSON of NodeTruncation); NULL when nothing was cut */ `
   ALTER TABLE node_results ADD COLUMN truncated_json TEXT;
   `,
+  /* 7: every card and edge the service added to a canvas (kept after its task expires: the cards stay) */ `
+  CREATE TABLE generated_items (
+    canvas_path  TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('node', 'edge')),
+    item_id      TEXT NOT NULL,
+    task_id      TEXT NOT NULL,
+    PRIMARY KEY (canvas_path, kind, item_id)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -51,6 +51,7 @@ describe('SqliteDatabase (real file)', () => {
       ).map((r) => r.name);
       expect(tables).toEqual([
         'agent_duration_estimates',
+        'generated_items',
         'memory_events',
         'memory_outbox',
         'node_results',
@@ -373,6 +374,44 @@ describe('migration from schema version 1', () => {
           peak_concurrent: 0,
           cancel_requested: null,
         });
+      } finally {
+        db.onApplicationShutdown();
+        jest.restoreAllMocks();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migration from schema version 6', () => {
+  it('adds the table of generated canvas items, empty, keeping what was stored', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'migrate-6-'));
+    try {
+      const old = new Database(path.join(dir, DATABASE_FILE));
+      for (const m of MIGRATIONS.slice(0, 6)) old.exec(m);
+      old.pragma('user_version = 6');
+      old
+        .prepare(
+          `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at)
+         VALUES ('t-old', 'a.canvas', 'completed', 4, 600000, '[]', 0, '2026-01-01T00:00:00.000Z')`,
+        )
+        .run();
+      old.close();
+
+      jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+      const db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
+      try {
+        expect(db.handle.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+        expect(db.handle.prepare('SELECT task_id FROM tasks').pluck().all()).toEqual(['t-old']);
+        expect(db.handle.prepare('SELECT count(*) FROM generated_items').pluck().get()).toBe(0);
+        const insert = db.handle.prepare(
+          `INSERT INTO generated_items (canvas_path, kind, item_id, task_id) VALUES ('a.canvas', ?, 'x', 't-old')`,
+        );
+        insert.run('node');
+        insert.run('edge');
+        expect(() => insert.run('group')).toThrow(/CHECK constraint failed/);
+        expect(() => insert.run('node')).toThrow(/UNIQUE constraint failed/);
       } finally {
         db.onApplicationShutdown();
         jest.restoreAllMocks();

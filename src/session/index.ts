@@ -8,6 +8,15 @@ export { InMemoryEventLog, type InMemoryEventLogOptions } from './in-memory-even
 export { RedisEventLog, type RedisEventLogOptions } from './redis-event-log';
 export { RedisTaskStore } from './redis-task-store';
 export {
+  GeneratedNodes,
+  type CanvasItemIds,
+  type GeneratedItem,
+  type GeneratedItems,
+} from './generated-nodes';
+export { SqliteGeneratedNodes } from './sqlite-generated-nodes';
+export { InMemoryGeneratedNodes } from './in-memory-generated-nodes';
+export { RedisGeneratedNodes } from './redis-generated-nodes';
+export {
   TASK_EVENT_TYPES,
   isTaskEventType,
   taskEvent,

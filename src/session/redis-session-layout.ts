@@ -25,6 +25,7 @@ import { TASK_STATUSES } from './task.types';
  *   P:tasks:expiring            zset, all scores 0: `<expiresAt>\0<id>`
  *   P:idem:<key>                the task id an idempotency key created
  *   P:agent-durations           hash: agent type → `{"meanMs":…,"samples":…}`
+ *   P:generated:<canvas path>   hash: `n:<node id>` / `e:<edge id>` → the task that added that card or edge
  *   P:op:<uuid>                 a write already done (see `OP_TTL_S`)
  *   P:events                    pub/sub channel: `<origin>\n[<records>]` per script that appended
  *
@@ -105,6 +106,10 @@ export class RedisSessionKeys {
   }
   agentDurations(): string {
     return this.keys.key('agent-durations');
+  }
+  /** The canvas path comes last: nothing is appended after it, so no path can name another canvas's key. */
+  generated(canvasPath: string): string {
+    return this.keys.key('generated', canvasPath);
   }
   /** A fresh key for one write's replay guard. */
   op(): string {

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DatabaseModule, SqliteDatabase } from '../database';
+import { GeneratedNodes } from './generated-nodes';
 import { SessionModule } from './session.module';
+import { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
@@ -21,7 +23,7 @@ describe('SessionModule wiring', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('binds TaskStore to SQLite, and on close stops the cleanup timer and closes the database', async () => {
+  it('binds TaskStore and GeneratedNodes to SQLite, and on close stops the cleanup timer and closes the database', async () => {
     const setIntervalSpy = jest.spyOn(global, 'setInterval');
     const clearIntervalSpy = jest.spyOn(global, 'clearInterval');
     // standing alone: its own options and the database module it is handed, nothing global
@@ -34,6 +36,7 @@ describe('SessionModule wiring', () => {
 
     const store = app.get(TaskStore);
     expect(store).toBeInstanceOf(SqliteTaskStore);
+    expect(app.get(GeneratedNodes)).toBeInstanceOf(SqliteGeneratedNodes);
     const db = app.get(SqliteDatabase);
     expect(db.handle.open).toBe(true);
     expect(setIntervalSpy).toHaveBeenCalledTimes(1);

@@ -8,13 +8,16 @@ import {
   type SessionModuleOptions,
 } from './session.module-definition';
 import { SqliteDatabase } from '../database';
+import { GeneratedNodes } from './generated-nodes';
+import { RedisGeneratedNodes } from './redis-generated-nodes';
+import { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 import { RedisEventLog } from './redis-event-log';
 import { RedisTaskStore } from './redis-task-store';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
 /**
- * Task lifecycle and storage: the `TaskStore` and `EventLog` ports — SQLite adapters (the embedded engine), or Redis
+ * Task lifecycle and storage: the `TaskStore`, `EventLog` and `GeneratedNodes` ports — SQLite adapters (the embedded engine), or Redis
  * ones when `redis` is given (the distributed engine: every process of the service shares them) — and the cleanup
  * loop. Import it with
  * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
@@ -40,8 +43,14 @@ import { TaskStore } from './task-store';
       useFactory: (events: EventLog, db: SqliteDatabase): TaskStore =>
         events instanceof RedisEventLog ? new RedisTaskStore(events) : new SqliteTaskStore(db, events),
     },
+    {
+      provide: GeneratedNodes,
+      inject: [EventLog, SqliteDatabase],
+      useFactory: (events: EventLog, db: SqliteDatabase): GeneratedNodes =>
+        events instanceof RedisEventLog ? new RedisGeneratedNodes(events) : new SqliteGeneratedNodes(db),
+    },
     TaskCleanupService,
   ],
-  exports: [TaskStore, EventLog],
+  exports: [TaskStore, EventLog, GeneratedNodes],
 })
 export class SessionModule extends SessionConfigurableModule {}

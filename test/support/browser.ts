@@ -5,6 +5,24 @@ import type { BrowserContext } from 'playwright-core';
 
 /** Where browser tests save their screenshots (ignored by git). */
 export const SCREENSHOT_DIR = path.resolve(__dirname, '..', '..', 'artifacts', 'screenshots');
+/** The screenshots the docs show (committed): rewritten only when UPDATE_SCREENSHOTS=1. */
+export const DOCS_SCREENSHOT_DIR = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+export const UPDATE_DOCS_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+
+/**
+ * Records every Content-Security-Policy violation of the context's pages in `window.__cspViolations` (directive and
+ * blocked URI or "inline"): Chromium also logs them as console errors, this names them.
+ */
+export async function recordCspViolations(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const w = globalThis as unknown as { __cspViolations: string[]; document: EventTarget };
+    w.__cspViolations = [];
+    w.document.addEventListener('securitypolicyviolation', (e) => {
+      const v = e as unknown as { violatedDirective: string; blockedURI: string };
+      w.__cspViolations.push(`${v.violatedDirective} ${v.blockedURI || 'inline'}`);
+    });
+  });
+}
 
 /** Debian's Chromium (`apt-get install chromium`), or CHROMIUM_PATH. */
 export function chromiumPath(): string | undefined {
@@ -12,7 +30,7 @@ export function chromiumPath(): string | undefined {
   return candidates.find((p): p is string => !!p && existsSync(p));
 }
 
-/** The flags of ../shared/design/TOOLCHAIN.md: headless, no sandbox (root in CI), nothing phoning home. */
+/** Chromium flags for tests: headless, no sandbox (root in CI), nothing phoning home. */
 const FLAGS = [
   '--headless',
   '--no-sandbox',

@@ -19,7 +19,7 @@ export interface CliRun {
 export function spawnCli(
   args: string[],
   env: Record<string, string> = {},
-  options: { built?: boolean } = {},
+  options: { built?: boolean; cwd?: string } = {},
 ): CliRun {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: {
@@ -29,6 +29,7 @@ export function spawnCli(
       ...env,
     },
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   let out = '';
   let err = '';
@@ -72,7 +73,7 @@ export function spawnCli(
 export function runCli(
   args: string[],
   env: Record<string, string> = {},
-  options: { built?: boolean } = {},
+  options: { built?: boolean; cwd?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = spawnCli(args, env, options);
   run.child.stdin.end();

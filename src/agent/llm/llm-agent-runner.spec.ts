@@ -150,7 +150,8 @@ describe('LlmAgentRunner with a time limit per provider call', () => {
         // collections before the 100-ms limit: a weakly held timeout signal would be gone, the call hung forever
         for (const ms of [10, 30, 60]) setTimeout(gc, ms);
       });
-    const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref());
+    // far beyond the two 100-ms attempts: only a call that would never end gets here (a loaded machine's GCs are slow)
+    const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref());
     const outcome = await Promise.race([
       new LlmAgentRunner(timed, { call: hang })
         .run({ ...request('oral-explanation'), signal: node.signal })
@@ -159,7 +160,7 @@ describe('LlmAgentRunner with a time limit per provider call', () => {
     ]);
     expect(outcome).toBe('AGENT_TIMEOUT');
     expect(getEventListeners(node.signal, 'abort')).toHaveLength(0); // each attempt took its listener back
-  });
+  }, 60_000);
 
   it('a call started on a node signal that is already aborted gets an aborted signal', async () => {
     // the retry layer checks the node's signal before each attempt; the attempt itself must not rely on that

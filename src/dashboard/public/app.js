@@ -1,7 +1,7 @@
 // canvas-batch dashboard: plain ES modules, no framework, no external requests. Views by URL hash:
 //   #/            recent tasks          #/new          the "new batch" form
 //   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
-import { escapeHtml, renderMarkdown } from './markdown.js';
+// Result previews are rendered by the server (GET /files?format=html: markdown-it, KaTeX, footnotes, callouts).
 
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
@@ -48,6 +48,13 @@ async function api(method, path, body) {
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML content and attribute values. */
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
 function announce(message) {
   announcer.textContent = '';
   setTimeout(() => (announcer.textContent = message), 20);
@@ -69,36 +76,52 @@ function statusBadge(status) {
   return `<span class="status status-${escapeHtml(status)}">${escapeHtml(status.replace('_', ' '))}</span>`;
 }
 
-/** A labelled progress bar (role=progressbar with its value for assistive technology and tests). */
-function bar(id, label, value, max, failed = 0) {
-  const pct = max === 0 ? 100 : Math.floor((value / max) * 100);
-  const failedPct = max === 0 ? 0 : (failed / max) * 100;
-  return `<div class="bar${pct === 100 ? ' done' : ''}" id="${escapeHtml(id)}" role="progressbar" aria-label="${escapeHtml(label)}"
-    aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" aria-valuetext="${pct} % (${value} of ${max})">
-    <span class="track"><span class="fill" data-width="${pct}%"></span>${failed ? `<span class="fill failed" data-width="${failedPct}%"></span>` : ''}</span>
-    <span class="label">${pct} % · ${value}/${max}</span></div>`;
+/** Share of `n` in `total`, in percent (for widths). */
+const share = (n, total) => (total === 0 ? 0 : (n / total) * 100);
+
+/**
+ * What a bar says of its counts ({ completed, failed, skipped, total }): its value is the share of nodes run
+ * (completed or failed), so a cancelled batch never reads 100 %; failed and skipped nodes are named beside it.
+ */
+function barText({ completed, failed, skipped, total }) {
+  const run = completed + failed;
+  const pct = total === 0 ? 100 : Math.floor(share(run, total));
+  const extra = `${failed ? ` · ${failed} failed` : ''}${skipped ? ` · ${skipped} skipped` : ''}`;
+  return {
+    pct,
+    label: `${pct} % · ${run}/${total}${extra}`,
+    valuetext: `${pct} % (${run} of ${total}: ${completed} completed, ${failed} failed, ${skipped} skipped)`,
+  };
 }
 
-/** Sets a bar's value in place (no re-render, so focus and reading position stay). */
-function setBar(el, value, max, failed = 0) {
-  if (!el) return;
-  const pct = max === 0 ? 100 : Math.floor((value / max) * 100);
-  el.setAttribute('aria-valuenow', String(pct));
-  el.setAttribute('aria-valuetext', `${pct} % (${value} of ${max})`);
-  el.classList.toggle('done', pct === 100);
-  const fills = el.querySelectorAll('.fill');
-  fills[0].style.width = `${pct}%`;
-  if (failed) {
-    let f = fills[1];
-    if (!f) {
-      f = document.createElement('span');
-      f.className = 'fill failed';
-      el.querySelector('.track').append(f);
-    }
-    f.style.width = `${(failed / max) * 100}%`;
-  }
-  el.querySelector('.label').textContent = `${pct} % · ${value}/${max}`;
+/**
+ * A labelled progress bar (role=progressbar with its value for assistive technology and tests), one segment per
+ * outcome: completed (green), failed (red), skipped (grey, hatched); the rest of the track is still to run.
+ */
+function bar(id, label, counts) {
+  const { pct, label: text, valuetext } = barText(counts);
+  const seg = (kind) => `<span class="seg ${kind}" data-width="${share(counts[kind], counts.total)}%"></span>`;
+  return `<div class="bar" id="${escapeHtml(id)}" role="progressbar" aria-label="${escapeHtml(label)}"
+    aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" aria-valuetext="${escapeHtml(valuetext)}">
+    <span class="track">${seg('completed')}${seg('failed')}${seg('skipped')}</span>
+    <span class="label">${escapeHtml(text)}</span></div>`;
 }
+
+/** Sets a bar's counts in place (no re-render, so focus and reading position stay). */
+function setBar(el, counts) {
+  if (!el) return;
+  const { pct, label, valuetext } = barText(counts);
+  el.setAttribute('aria-valuenow', String(pct));
+  el.setAttribute('aria-valuetext', valuetext);
+  for (const kind of ['completed', 'failed', 'skipped']) {
+    el.querySelector(`.seg.${kind}`).style.width = `${share(counts[kind], counts.total)}%`;
+  }
+  el.querySelector('.label').textContent = label;
+}
+
+/** The colours of the bars' segments, said in words once per page. */
+const LEGEND = `<p class="legend muted" aria-hidden="true"><span class="key completed"></span> completed
+  <span class="key failed"></span> failed <span class="key skipped"></span> skipped (not run: cancelled or stopped)</p>`;
 
 function showError(err, where = main) {
   const p = document.createElement('p');
@@ -126,6 +149,19 @@ function setView(nav, title) {
   }
 }
 
+/**
+ * The server's preview of a markdown file (GET /files?format=html: source HTML escaped, links checked). KaTeX's
+ * layout styles come as data-style, set here through the CSSOM: the CSP allows no inline style attributes.
+ */
+function previewContent(html) {
+  const t = document.createElement('template');
+  t.innerHTML = html;
+  for (const el of t.content.querySelectorAll('.katex [data-style], .katex-error[data-style]')) {
+    el.style.cssText = el.dataset.style;
+  }
+  return t.content;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // views
 
@@ -145,15 +181,22 @@ async function tasksView() {
     box.replaceChildren(
       h(`<table><caption class="visually-hidden">Recent tasks, newest first</caption><thead><tr>
         <th scope="col">Task</th><th scope="col">Canvas</th><th scope="col">Status</th><th scope="col">Progress</th>
-        <th scope="col" class="num">Completed</th><th scope="col" class="num">Failed</th><th scope="col">Created</th></tr></thead><tbody>${tasks
+        <th scope="col" class="num">Completed</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Skipped</th>
+        <th scope="col">Created</th></tr></thead><tbody>${tasks
           .map(
             (t) => `<tr><td><a class="mono" href="#/tasks/${escapeHtml(t.task_id)}">${escapeHtml(t.task_id.slice(0, 8))}</a></td>
             <td>${escapeHtml(t.canvas_path)}</td><td>${statusBadge(t.status)}</td>
-            <td>${bar(`task-bar-${t.task_id}`, `Progress of task ${t.task_id.slice(0, 8)}`, t.completed_nodes + t.failed_nodes + t.skipped_nodes, t.total_nodes, t.failed_nodes)}</td>
+            <td>${bar(`task-bar-${t.task_id}`, `Progress of task ${t.task_id.slice(0, 8)}`, {
+              completed: t.completed_nodes,
+              failed: t.failed_nodes,
+              skipped: t.skipped_nodes,
+              total: t.total_nodes,
+            })}</td>
             <td class="num">${t.completed_nodes}/${t.total_nodes}</td><td class="num">${t.failed_nodes}</td>
+            <td class="num">${t.skipped_nodes}</td>
             <td><time datetime="${escapeHtml(t.created_at)}">${escapeHtml(new Date(t.created_at).toLocaleString())}</time></td></tr>`,
           )
-          .join('')}</tbody></table>`),
+          .join('')}</tbody></table>${LEGEND}`),
     );
   };
   await render();
@@ -173,6 +216,8 @@ async function newBatchView() {
       <fieldset id="nodes-box" disabled><legend>2. Nodes</legend>
         <div class="actions" id="quick-select" aria-label="Quick selection"></div>
         <p class="muted" id="nodes-hint">Choose a canvas first.</p>
+        <p><label class="inline"><input type="checkbox" id="show-generated"> Show generated nodes
+        <span class="muted">(results and cards an earlier batch added)</span></label></p>
         <ul class="nodes" id="nodes"></ul>
       </fieldset>
       <fieldset id="groups-box" disabled><legend>3. Agents per group</legend>
@@ -194,7 +239,10 @@ async function newBatchView() {
   const groupsBody = form.querySelector('#groups-table tbody');
   /** Groups added so far: { agent, nodeIds }. */
   const groups = [];
+  /** The canvas's nodes but groups; `nodes`: those listed (generated ones only when asked for). */
+  let listed = [];
   let nodes = [];
+  const showGenerated = document.getElementById('show-generated');
 
   const [{ canvases }, { agents }] = await Promise.all([api('GET', '/canvases'), api('GET', '/agents')]);
   canvasSelect.replaceChildren(
@@ -252,6 +300,7 @@ async function newBatchView() {
     const hint = document.getElementById('nodes-hint');
     nodesList.replaceChildren();
     document.getElementById('quick-select').replaceChildren();
+    listed = [];
     if (!canvasSelect.value) {
       nodesBox.disabled = true;
       document.getElementById('groups-box').disabled = true;
@@ -261,7 +310,7 @@ async function newBatchView() {
     hint.textContent = 'Loading nodes…';
     try {
       const listing = await api('GET', `/canvases/nodes?path=${encodeURIComponent(canvasSelect.value)}`);
-      nodes = listing.nodes.filter((n) => n.type !== 'group' && !n.result);
+      listed = listing.nodes.filter((n) => n.type !== 'group');
     } catch (err) {
       hint.textContent = '';
       showError(err, nodesBox);
@@ -269,17 +318,27 @@ async function newBatchView() {
     }
     nodesBox.disabled = false;
     document.getElementById('groups-box').disabled = false;
-    hint.textContent = `${nodes.length} node(s). Pick them by hand or by colour, then add them as a group with an agent.`;
+    renderNodes();
+  });
+
+  /** Lists the nodes to pick from; what the service generated (results, question cards…) only when ticked. */
+  const renderNodes = () => {
+    const checked = new Set(checkboxes().filter((b) => b.checked).map((b) => b.value));
+    nodes = showGenerated.checked ? listed : listed.filter((n) => !n.result);
+    const hidden = listed.length - nodes.length;
+    document.getElementById('nodes-hint').textContent =
+      `${nodes.length} node(s)${hidden ? ` (${hidden} generated node(s) hidden)` : ''}. ` +
+      'Pick them by hand or by colour, then add them as a group with an agent.';
     nodesList.replaceChildren(
       h(
         nodes
           .map((n) => {
             const text = n.text ?? n.file ?? n.url ?? n.label ?? '';
             const colour = n.color ? colorName(n.color) : 'no colour';
-            return `<li><label><input type="checkbox" name="node" value="${escapeHtml(n.id)}" data-color="${escapeHtml(n.color ?? '')}">
+            return `<li><label><input type="checkbox" name="node" value="${escapeHtml(n.id)}" data-color="${escapeHtml(n.color ?? '')}"${checked.has(n.id) ? ' checked' : ''}>
             ${n.color ? `<span class="swatch" data-bg="${swatch(n.color)}" aria-hidden="true"></span>` : ''}
             <span><span class="node-text">${escapeHtml(text.slice(0, 140))}${text.length > 140 ? '…' : ''}</span>
-            <span class="node-meta">${escapeHtml(n.type)} · ${escapeHtml(colour)} · <span class="mono">${escapeHtml(n.id)}</span></span>
+            <span class="node-meta">${escapeHtml(n.type)} · ${escapeHtml(colour)}${n.result ? ' · generated' : ''} · <span class="mono">${escapeHtml(n.id)}</span></span>
             <span class="in-group"></span></span></label></li>`;
           })
           .join(''),
@@ -297,6 +356,10 @@ async function newBatchView() {
            .join('')}`,
       ),
     );
+    renderGroups();
+  };
+  showGenerated.addEventListener('change', () => {
+    if (canvasSelect.value && listed.length) renderNodes();
   });
 
   document.getElementById('quick-select').addEventListener('click', (e) => {
@@ -380,15 +443,16 @@ async function taskView(taskId) {
     <div class="card">
       <p>Canvas <strong>${escapeHtml(initial.canvas_path)}</strong> · <span id="task-status">${statusBadge(initial.status)}</span>
       · <span id="counts"></span></p>
-      ${bar('overall', 'Overall progress', 0, total)}
-      <div class="actions"><button type="button" class="danger" id="cancel">Cancel batch</button>
+      ${bar('overall', 'Overall progress', { completed: 0, failed: 0, skipped: 0, total })}
+      ${LEGEND}
+      <div class="actions"><button type="button" class="danger" id="cancel" hidden>Cancel batch</button>
       <span id="live" class="muted"></span></div>
     </div>
     <h3>Groups</h3>
     <div class="groups card" id="groups">${state.groups
       .map(
         (g) => `<div class="group-row"><span>Group ${escapeHtml(g.key)} · <strong>${escapeHtml(g.agent)}</strong></span>
-        ${bar(`group-${g.key}`, `Progress of group ${g.key} (${g.agent})`, 0, g.total)}
+        ${bar(`group-${g.key}`, `Progress of group ${g.key} (${g.agent})`, { completed: 0, failed: 0, skipped: 0, total: g.total })}
         <span class="muted" id="group-${escapeHtml(g.key)}-counts"></span></div>`,
       )
       .join('')}</div>
@@ -401,22 +465,21 @@ async function taskView(taskId) {
 
   const cancelButton = document.getElementById('cancel');
   const render = () => {
-    let done = 0;
-    let failed = 0;
-    let completed = 0;
+    const sum = { completed: 0, failed: 0, skipped: 0, total };
     for (const g of state.groups) {
-      const settled = g.closed ? g.total : g.completed + g.failed;
-      done += settled;
-      failed += g.failed;
-      completed += g.completed;
-      setBar(document.getElementById(`group-${g.key}`), settled, g.total, g.failed);
+      sum.completed += g.completed;
+      sum.failed += g.failed;
+      sum.skipped += g.skipped;
+      setBar(document.getElementById(`group-${g.key}`), g);
       document.getElementById(`group-${g.key}-counts`).textContent =
         `${g.completed} done, ${g.failed} failed${g.skipped ? `, ${g.skipped} skipped` : ''}`;
     }
-    setBar(document.getElementById('overall'), done, total, failed);
-    document.getElementById('counts').textContent = `${completed} completed, ${failed} failed of ${total}`;
+    setBar(document.getElementById('overall'), sum);
+    document.getElementById('counts').textContent =
+      `${sum.completed} completed, ${sum.failed} failed${sum.skipped ? `, ${sum.skipped} skipped` : ''} of ${total}`;
     document.getElementById('task-status').innerHTML = statusBadge(state.status);
-    cancelButton.disabled = TERMINAL.has(state.status);
+    // a finished task has nothing to cancel: no button rather than a dead one
+    cancelButton.hidden = TERMINAL.has(state.status);
   };
   const renderLists = () => {
     const failures = document.getElementById('failures');
@@ -536,9 +599,21 @@ async function taskView(taskId) {
       live.textContent = res.message;
       announce(res.message);
     } catch (err) {
-      cancelButton.disabled = TERMINAL.has(state.status);
+      cancelButton.disabled = false;
       showError(err, document.querySelector('.card'));
     }
+  });
+
+  document.getElementById('preview').addEventListener('click', (e) => {
+    const link = e.target.closest('#preview-body a[href^="#"]');
+    if (!link) return;
+    // footnote references and back-references: the URL hash is the router's, so scroll to the target instead
+    e.preventDefault();
+    const target = document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
+    if (!target) return;
+    target.setAttribute('tabindex', '-1');
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: 'center' });
   });
 
   document.getElementById('results').addEventListener('click', async (e) => {
@@ -550,14 +625,15 @@ async function taskView(taskId) {
     preview.hidden = false;
     preview.replaceChildren(h(`<h3 id="preview-title">${escapeHtml(file)}</h3><p class="muted">Loading…</p>`));
     try {
-      const res = await fetch(`/files?path=${encodeURIComponent(file)}`, { credentials: 'same-origin' });
+      const res = await fetch(`/files?path=${encodeURIComponent(file)}&format=html`, { credentials: 'same-origin' });
       if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => undefined));
-      const markdown = await res.text();
+      const html = await res.text();
       preview.replaceChildren(
         h(`<h3 id="preview-title">${escapeHtml(file.split('/').pop())}</h3>
         <p class="muted"><a href="/files?path=${encodeURIComponent(file)}">Raw markdown</a> · <button type="button" class="secondary" id="close-preview">Close preview</button></p>
-        <article id="preview-body">${renderMarkdown(markdown)}</article>`),
+        <article id="preview-body" class="markdown"></article>`),
       );
+      document.getElementById('preview-body').append(previewContent(html));
       document.getElementById('close-preview').addEventListener('click', () => {
         preview.hidden = true;
         link.focus();

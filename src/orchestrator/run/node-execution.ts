@@ -7,6 +7,7 @@ import {
   type ResolvedCanvasPath,
   type ResultFile,
   capStructuredOutput,
+  resultCardIds,
 } from '../../canvas';
 import { failpoint } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
@@ -275,10 +276,10 @@ export class NodeExecution {
       const where = { canvas: run.canvas, taskId: run.taskId, sourceNodeId: nodeId, agentType };
       file = await this.canvas.writeResultFile({ ...where, title: result.title, markdown: result.markdown });
       ctx?.releaseWriteSlot();
+      const cards = { ...where, ...file, structured: result.structured };
+      await this.recorder.recordGenerated(run, resultCardIds(cards));
       const placed = await this.canvas.placeResult({
-        ...where,
-        ...file,
-        structured: result.structured,
+        ...cards,
         // the batch's last result: nothing of it can join a coalesced write any more
         last: run.lastResult,
       });

@@ -3,7 +3,9 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { type DomainEventMap, type DomainEventName, ServerPathRedactor, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import {
+  type CanvasItemIds,
   EventLog,
+  GeneratedNodes,
   InvalidStateTransitionError,
   isTerminal,
   type NodeCounts,
@@ -45,7 +47,17 @@ export class OutcomeRecorder {
     private readonly emitter: EventEmitter2,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly generated: GeneratedNodes,
   ) {}
+
+  /**
+   * Keeps the ids of the cards and edges a result of `run` puts on its canvas, before they are written: no card of
+   * the service is ever on a canvas without its store knowing it (a node run again after a crash records the same
+   * deterministic ids once more, harmlessly).
+   */
+  recordGenerated(run: BatchRun, items: CanvasItemIds): Promise<void> {
+    return this.generated.record(run.canvas.relPath, run.taskId, items);
+  }
 
   /** Moves a `pending` task to `running`, its deadline counting from now; throws for a missing or started task. */
   async recordStarted(taskId: string): Promise<TaskRecord> {

@@ -9,7 +9,7 @@ import type {
   ResultToWrite,
 } from '../../canvas';
 import { resolveOptions } from '../../config';
-import { InMemoryEventLog, InMemoryTaskStore, type TaskRecord } from '../../session';
+import { InMemoryEventLog, InMemoryGeneratedNodes, InMemoryTaskStore, type TaskRecord } from '../../session';
 import { BatchOrchestrator } from '../batch-orchestrator.service';
 import { BatchRun } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
@@ -107,7 +107,14 @@ function parts() {
   const canvas = new FakeCanvas();
   const runner = new FakeRunner();
   const estimates = new DurationEstimates(store);
-  const recorder = new OutcomeRecorder(store, log, new EventEmitter2(), estimates, options);
+  const recorder = new OutcomeRecorder(
+    store,
+    log,
+    new EventEmitter2(),
+    estimates,
+    options,
+    new InMemoryGeneratedNodes(),
+  );
   const nodes = new NodeExecution(canvas as unknown as CanvasService, runner, recorder, estimates, options);
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
   const batches = new BatchRunner(

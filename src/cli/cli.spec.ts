@@ -1,0 +1,72 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { answerFor, EXIT, exitCodeFor, readDotEnv, selectNodes, serviceUrl } from './cli';
+
+describe('CLI settings and choices', () => {
+  it('one exit code per final status', () => {
+    expect(['completed', 'partial_failure', 'failed', 'cancelled'].map(exitCodeFor)).toEqual([
+      EXIT.completed,
+      EXIT.partialFailure,
+      EXIT.failed,
+      EXIT.cancelled,
+    ]);
+    expect(new Set(Object.values(EXIT)).size).toBe(Object.keys(EXIT).length);
+  });
+
+  it('reaches the service where PORT and HOST put it when no URL is given', () => {
+    expect(serviceUrl({})).toBe('http://127.0.0.1:3000');
+    expect(serviceUrl({ PORT: '4123' })).toBe('http://127.0.0.1:4123');
+    expect(serviceUrl({ PORT: ' ', HOST: '' })).toBe('http://127.0.0.1:3000');
+    expect(serviceUrl({ PORT: '4123', HOST: '0.0.0.0' })).toBe('http://127.0.0.1:4123');
+    expect(serviceUrl({ PORT: '4123', HOST: '::' })).toBe('http://[::1]:4123');
+    expect(serviceUrl({ HOST: '::1' })).toBe('http://[::1]:3000');
+    expect(serviceUrl({ HOST: 'box.lan' })).toBe('http://box.lan:3000');
+    expect(serviceUrl({ CANVAS_BATCH_URL: 'http://x:1', PORT: '2' })).toBe('http://x:1');
+    expect(() => serviceUrl({ PORT: '0' })).toThrow('PORT=0 lets the service pick a free port');
+    expect(() => serviceUrl({ PORT: 'http' })).toThrow('PORT "http" is not a port number');
+  });
+
+  it("reads the CLI's variables from .env, as the service does", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'canvas-batch-cli-'));
+    try {
+      const warnings: string[] = [];
+      expect(readDotEnv(dir, (l) => warnings.push(l))).toEqual({});
+      writeFileSync(
+        path.join(dir, '.env'),
+        '# comment\nPORT=4555\nHOST=\nAPI_TOKEN="secret value"\nVAULT_ROOT=/elsewhere\n',
+      );
+      expect(readDotEnv(dir, (l) => warnings.push(l))).toEqual({ PORT: '4555', API_TOKEN: 'secret value' });
+      const unreadable = path.join(dir, 'sub');
+      mkdirSync(path.join(unreadable, '.env'), { recursive: true });
+      expect(readDotEnv(unreadable, (l) => warnings.push(l))).toEqual({});
+      expect(warnings).toEqual([expect.stringMatching(/\.env ignored: /)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads one key at the Ctrl-C question', () => {
+    expect(['y', 'Y', 'yes', '\x03'].map(answerFor)).toEqual(['yes', 'yes', 'yes', 'yes']);
+    expect(['n', '\r', ' ', '\x1b[A'].map(answerFor)).toEqual(['no', 'no', 'no', 'no']);
+    expect([undefined, '\x04'].map(answerFor)).toEqual(['detach', 'detach']);
+  });
+
+  it('leaves groups and generated cards out of all and color:, unless asked for', () => {
+    const nodes = [
+      { id: 'a', type: 'text', color: '1', result: false },
+      { id: 'b', type: 'group', color: '1', result: false },
+      { id: 'c', type: 'file', color: '1', result: true },
+      { id: 'q', type: 'text', color: '#FF0000', result: true },
+      { id: 'd', type: 'link', result: false },
+    ] as Parameters<typeof selectNodes>[0];
+    expect(selectNodes(nodes, 'all')).toEqual(['a', 'd']);
+    expect(selectNodes(nodes, ' all ', { includeGenerated: true })).toEqual(['a', 'c', 'q', 'd']);
+    expect(selectNodes(nodes, 'color:1')).toEqual(['a']);
+    expect(selectNodes(nodes, 'color:#ff0000')).toEqual([]);
+    expect(selectNodes(nodes, 'color:#ff0000', { includeGenerated: true })).toEqual(['q']);
+    expect(selectNodes(nodes, 'q,c')).toEqual(['q', 'c']);
+    expect(() => selectNodes(nodes, 'color: ')).toThrow('needs a colour');
+    expect(() => selectNodes(nodes, ' , ')).toThrow('names no node');
+  });
+});
