@@ -13,6 +13,9 @@ export interface Neo4jConnectionOptions {
   database?: string;
 }
 
+/** How long a start-up waits for the graph model's indexes (constraints included) to be online, in seconds. */
+const SCHEMA_ONLINE_TIMEOUT_S = 60;
+
 /** Uniqueness constraints (and two lookup indexes) of the graph model; every statement is idempotent. */
 export const NEO4J_SCHEMA: readonly string[] = [
   'CREATE CONSTRAINT learning_event_id IF NOT EXISTS FOR (e:LearningEvent) REQUIRE e.event_id IS UNIQUE',
@@ -224,6 +227,17 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
           `${this.target}: "${statement}" refused (${code}: ${(err as Error).message}); delivering without it`,
         );
       }
+    }
+    // Another process creating a constraint right now makes IF NOT EXISTS return while its index still populates:
+    // writes before it is online could slip duplicates past it (and its creation then fails for good). Wait for it.
+    try {
+      await this.schemaStatement(`CALL db.awaitIndexes(${SCHEMA_ONLINE_TIMEOUT_S})`, signal);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('Neo.ClientError.')) throw err;
+      this.logger.warn(
+        `${this.target}: indexes not all online (${code}: ${(err as Error).message}); delivering anyway`,
+      );
     }
     this.schemaReady = true;
   }
