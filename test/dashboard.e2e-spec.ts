@@ -508,16 +508,22 @@ const TOKEN = 'dashboard-token-0123456789';
   });
 
   it('shows "Sign out" only when the server has an API token', async () => {
-    await page.goto(`${server.url}/#/`);
-    await page.getByRole('heading', { name: 'Recent tasks' }).waitFor();
-    await expect(page.getByRole('button', { name: 'Sign out' }).isVisible()).resolves.toBe(true);
+    // a page of its own, signed in by ?access_token= (traded for the cookie): nothing left by the tests before it
+    const own = await browser.context.newPage();
     const open = await startServer({ SHUTDOWN_GRACE_MS: '0' });
     try {
-      await page.goto(`${open.url}/#/`);
-      await page.getByRole('heading', { name: 'Recent tasks' }).waitFor();
-      await expect(page.getByRole('button', { name: 'Sign out' }).count()).resolves.toBe(0);
-      await expect(page.locator('form[action="/logout"]').count()).resolves.toBe(0);
+      await own.goto(`${server.url}/?access_token=${TOKEN}`);
+      await own.getByRole('heading', { name: 'Recent tasks' }).waitFor();
+      await expect(own.getByRole('button', { name: 'Sign out' }).isVisible()).resolves.toBe(true);
+      await own.goto(`${open.url}/`);
+      await own.getByRole('heading', { name: 'Recent tasks' }).waitFor();
+      await expect(own.getByRole('button', { name: 'Sign out' }).count()).resolves.toBe(0);
+      await expect(own.locator('form[action="/logout"]').count()).resolves.toBe(0);
+    } catch (err) {
+      await own.screenshot({ path: path.join(SCREENSHOT_DIR, '08-sign-out-FAILED.png'), fullPage: true });
+      throw err;
     } finally {
+      await own.close();
       await open.close();
     }
   });
