@@ -29,7 +29,7 @@ import {
 import {
   anchor,
   containsRect,
-  GRID_GAP,
+  blockCards,
   LAYOUT_GAP,
   LAYOUT_MARGIN,
   CanvasLayout,
@@ -78,15 +78,8 @@ function oldPlaceAddition(
   addition: CanvasAddition,
   all: readonly Rect[],
 ): { nodes: CanvasNode[]; edges: CanvasEdge[] } {
-  const columns = Math.max(1, Math.min(addition.columns ?? 1, addition.nodes.length));
-  const colWidth = Math.max(...addition.nodes.map((n) => n.width));
-  const rowHeights: number[] = [];
-  addition.nodes.forEach((n, i) => {
-    const row = Math.floor(i / columns);
-    rowHeights[row] = Math.max(rowHeights[row] ?? 0, n.height);
-  });
-  const width = columns * colWidth + (columns - 1) * GRID_GAP;
-  const height = rowHeights.reduce((a, b) => a + b, 0) + (rowHeights.length - 1) * GRID_GAP;
+  // the grid of cards inside the block is the same then and now: only where the block goes differs
+  const { width, height, cards } = blockCards(addition);
   const right = { x: source.x + source.width + LAYOUT_GAP, y: source.y, width, height };
   const block =
     addition.side === 'right'
@@ -96,21 +89,15 @@ function oldPlaceAddition(
           all,
           OLD_MAX_BELOW_JUMPS,
         ) ?? oldSlideRight(right, all));
-  const rowTops = rowHeights.map(
-    (_, row) => block.y + rowHeights.slice(0, row).reduce((a, b) => a + b + GRID_GAP, 0),
-  );
-  const nodes = addition.nodes.map(({ id, type, width: w, height: h, ...rest }, i): CanvasNode => {
-    const row = Math.floor(i / columns);
-    return {
-      id,
-      type,
-      ...rest,
-      x: block.x + (i % columns) * (colWidth + GRID_GAP),
-      y: rowTops[row],
-      width: w,
-      height: h,
-    };
-  });
+  const nodes = addition.nodes.map(({ id, type, width: w, height: h, ...rest }, i): CanvasNode => ({
+    id,
+    type,
+    ...rest,
+    x: block.x + cards[i].x,
+    y: block.y + cards[i].y,
+    width: w,
+    height: h,
+  }));
   return { nodes, edges: addition.edges };
 }
 

@@ -96,11 +96,15 @@ function resultKey(r: { taskId: string; sourceNodeId: string; agentType: string 
  * The ids of the cards and edges `placeResult` adds for this result, without writing anything: they derive from
  * task, node and agent (and the output's shape), so the orchestrator can keep them in its store before the write.
  */
-export function resultCardIds(r: Omit<ResultToPlace, 'canvas' | 'last' | 'fileSize'>): {
-  nodeIds: string[];
-  edgeIds: string[];
-} {
-  const { nodes, edges } = resultAddition({
+export function resultCardIds(r: ResultCards): { nodeIds: string[]; edgeIds: string[] } {
+  const { nodes, edges } = additionOf(r);
+  return { nodeIds: nodes.map((n) => n.id), edgeIds: edges.map((e) => e.id) };
+}
+
+/** What a result adds to the canvas: the one mapping `resultCardIds` and `placeResult` share. */
+type ResultCards = Omit<ResultToPlace, 'canvas' | 'last' | 'fileSize'>;
+function additionOf(r: ResultCards): ReturnType<typeof resultAddition> {
+  return resultAddition({
     key: resultKey(r),
     sourceNodeId: r.sourceNodeId,
     agentType: r.agentType,
@@ -108,7 +112,6 @@ export function resultCardIds(r: Omit<ResultToPlace, 'canvas' | 'last' | 'fileSi
     body: r.body,
     structured: r.structured,
   });
-  return { nodeIds: nodes.map((n) => n.id), edgeIds: edges.map((e) => e.id) };
 }
 
 function cachedCanvas(key: string, doc: CanvasDocument): CachedCanvas {
@@ -272,17 +275,7 @@ export class CanvasService implements OnModuleDestroy {
    * with an edge. Idempotent per task, node and agent: placing the same result again replaces its cards.
    */
   placeResult(r: ResultToPlace): Promise<AdditionOutcome> {
-    return this.queue(r.canvas.absPath).add(
-      resultAddition({
-        key: resultKey(r),
-        sourceNodeId: r.sourceNodeId,
-        agentType: r.agentType,
-        fileRel: r.filePath,
-        body: r.body,
-        structured: r.structured,
-      }),
-      { urgent: r.last },
-    );
+    return this.queue(r.canvas.absPath).add(additionOf(r), { urgent: r.last });
   }
 
   /** Resolves when every queued canvas write is done. */
