@@ -11,6 +11,7 @@ export default tseslint.config(
       'coverage/**',
       'node_modules/**',
       'data/**',
+      '.cache/**',
       'examples/**',
       'eslint.config.mjs',
       'jest.config.js',

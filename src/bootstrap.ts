@@ -91,12 +91,14 @@ export function startBanner(config: AppConfig, url: string, vault: string): stri
     `canvas-batch ${PACKAGE_VERSION} listening on ${url} (dashboard at /, API docs at /docs)`,
     `vault: ${vault}${config.vaultRoot ? '' : ' (the example vault; set VAULT_ROOT to use your own)'}`,
     `data dir: ${config.dataDir}`,
-    llm
-      ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
-      : 'agents: offline provider (deterministic, no network)',
+    llm?.local
+      ? `agents: local model ${llm.model}, ${llm.local.sequences} parallel sequence${llm.local.sequences === 1 ? '' : 's'} (at most ${Math.min(llm.local.sequences, config.globalMaxConcurrent)} nodes at once), ${llm.local.threads} thread${llm.local.threads === 1 ? '' : 's'}, context ${llm.local.contextSize ?? 'auto'} tokens`
+      : llm
+        ? `agents: ${llm.provider}, model ${llm.model}${llm.baseUrl ? ` at ${llm.baseUrl}` : ''}${llm.apiKey ? ' (key set)' : ''}, adaptive concurrency ${config.adaptiveConcurrency ? 'on' : 'off'}`
+        : 'agents: offline provider (deterministic, no network)',
     redis
       ? `engine: distributed on Redis ${redisEndpoint(redis.url)} (prefix ${redis.prefix}), role ${redis.role}, instance ${redis.instanceId}, cluster-wide cap ${config.globalMaxConcurrent}`
-      : `engine: embedded (SQLite in the data dir), cap ${config.globalMaxConcurrent} nodes at once`,
+      : `engine: embedded (SQLite in the data dir), cap ${Math.min(config.globalMaxConcurrent, config.llm?.local?.sequences ?? Infinity)} nodes at once`,
   ];
 }
 

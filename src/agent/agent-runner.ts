@@ -140,5 +140,11 @@ export class AgentRunError extends Error {
  * `signal` and report token usage (zeros when it cannot know).
  */
 export abstract class AgentRunner {
+  /**
+   * The most nodes this runner can work on at once (a local model's parallel sequences); the dispatcher never runs
+   * more than that at once, whatever `GLOBAL_MAX_CONCURRENT` says. `undefined`: no limit of its own.
+   */
+  declare readonly capacity?: number;
+
   abstract run(request: AgentRunRequest): Promise<AgentRunResult>;
 }

@@ -6,9 +6,13 @@ import { AgentRunner } from './agent-runner';
 import { LlmAgentRunner } from './llm/llm-agent-runner';
 import { OfflineAgentRunner } from './offline-agent-runner';
 
-/** The runner the options choose: the host's own, else the LLM provider's, else the offline one. */
-export function createAgentRunner(options: AgentModuleOptions): AgentRunner {
+/**
+ * The runner the options choose: the host's own, else the LLM provider's, else the offline one. The local provider
+ * loads its model first (a promise then; a model that cannot be loaded stops start-up).
+ */
+export function createAgentRunner(options: AgentModuleOptions): AgentRunner | Promise<AgentRunner> {
   if (options.agentRunner) return options.agentRunner;
+  if (options.llm?.provider === 'local') return LlmAgentRunner.create(options.llm);
   if (options.llm) return new LlmAgentRunner(options.llm);
   return new OfflineAgentRunner(options.agentLatencyMs ?? OPTION_DEFAULTS.agentLatencyMs);
 }

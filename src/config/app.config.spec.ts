@@ -221,7 +221,7 @@ describe('loadAppConfig', () => {
       EXECUTE_RATE_LIMIT: 'many',
     });
     expect(problems).toEqual([
-      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "magic")',
+      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google, local (got "magic")',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
       'LOG_PRETTY must be true or false (got "yes")',
       'CORS_ORIGINS must be a comma-separated list of origins like app://obsidian.md or http://localhost:5173 (got "*")',
@@ -346,7 +346,7 @@ describe('loadAppConfig', () => {
 
   it('refuses an unknown provider', () => {
     expect(problemsOf({ AGENT_PROVIDER: 'gpt' })).toEqual([
-      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google (got "gpt")',
+      'AGENT_PROVIDER must be one of offline, anthropic, openai-compatible, google, local (got "gpt")',
     ]);
   });
 

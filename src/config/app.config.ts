@@ -122,7 +122,7 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     return raw === 'true' || raw === '1';
   };
 
-  const llm = parseLlmSettings(get, int, problems);
+  const llm = parseLlmSettings(get, int, problems, cwd);
   const logLevel = (get('LOG_LEVEL') ?? 'info') as AppConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const pretty = get('LOG_PRETTY');

@@ -20,7 +20,16 @@ export {
 } from './canvas-batch-options';
 export { IMPORTS_EXTRA, withImports, type ModuleImports } from './module-imports';
 export { ConfigValidationError, isLoopbackHost, loadAppConfig, type AppConfig } from './app.config';
-export { costOf, type LlmSettings, type RetrySettings, type TokenPrices } from './llm-settings';
+export {
+  costOf,
+  DEFAULT_LOCAL_SEQUENCES,
+  ggufProblem,
+  type LlmSettings,
+  type LocalGpu,
+  type LocalModelSettings,
+  type RetrySettings,
+  type TokenPrices,
+} from './llm-settings';
 export {
   checkAccess,
   DataDirNotWritableError,

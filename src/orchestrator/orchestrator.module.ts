@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AgentModule } from '../agent';
+import { AgentModule, AgentRunner } from '../agent';
 import { CanvasModule } from '../canvas';
 import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../config';
 import { DatabaseModule } from '../database';
@@ -33,6 +33,16 @@ import { TaskEventsController } from './task-events.controller';
 import { TaskViewService } from './task-view.service';
 
 /**
+ * Nodes run at once in this process: `GLOBAL_MAX_CONCURRENT`, or the agent runner's own capacity when it declares a
+ * smaller one (a local model's parallel sequences). A capacity that is not a positive integer is ignored.
+ */
+export function effectiveCapacity(globalMax: number, runnerCapacity: number | undefined): number {
+  if (runnerCapacity === undefined || !Number.isInteger(runnerCapacity) || runnerCapacity < 1)
+    return globalMax;
+  return Math.min(globalMax, runnerCapacity);
+}
+
+/**
  * The batch orchestrator with its REST + SSE API. Import it with `forRoot(options)` or `forRootAsync({ useFactory,
  * inject })`: it composes the feature modules (database, canvas, session, agent, memory), each configured through its
  * own `forRootAsync` from the one `CanvasBatchOptions`, and exports them with its own providers. Nothing is global:
@@ -44,11 +54,13 @@ import { TaskViewService } from './task-view.service';
   providers: [
     {
       provide: Dispatcher,
-      inject: [RESOLVED_OPTIONS],
-      useFactory: async (options: ResolvedCanvasBatchOptions): Promise<Dispatcher> => {
+      inject: [RESOLVED_OPTIONS, AgentRunner],
+      useFactory: async (options: ResolvedCanvasBatchOptions, runner: AgentRunner): Promise<Dispatcher> => {
+        // the provider's own capacity (a local model's parallel sequences) caps the global limit, AIMD included
+        const capacity = effectiveCapacity(options.globalMaxConcurrent, runner.capacity);
         if (!options.redis)
           return new InProcessDispatcher({
-            capacity: options.globalMaxConcurrent,
+            capacity,
             policy: options.scheduling,
             adaptive: options.adaptiveConcurrency,
           });
@@ -57,7 +69,7 @@ import { TaskViewService } from './task-view.service';
         const dispatcher = new BullmqDispatcher({
           redisUrl: options.redis.url,
           prefix: options.redis.prefix,
-          capacity: options.globalMaxConcurrent,
+          capacity,
           policy: options.scheduling,
           adaptive: options.adaptiveConcurrency,
           worker: options.redis.role !== 'api',

@@ -212,3 +212,97 @@ describe('createModel and redactor', () => {
     expect(redactor('abc')('abc')).toBe('abc');
   });
 });
+
+describe('LlmAgentRunner with the local provider (model loader replaced)', () => {
+  const localSettings = settings({
+    provider: 'local',
+    model: '/m.gguf',
+    baseUrl: undefined,
+    apiKey: undefined,
+    local: { modelPath: '/m.gguf', threads: 2, contextSize: undefined, sequences: 3, gpu: false },
+  });
+
+  /** A loaded model double: answers structured agents with JSON, markdown agents with text. */
+  function fakeModel(answer: (args: { jsonSchema?: Record<string, unknown> }) => string | Error) {
+    const calls: { system: string; prompt: string; jsonSchema?: Record<string, unknown> }[] = [];
+    let closed = 0;
+    const model = {
+      capacity: 3,
+      description: 'Fake, context 100 tokens × 3 sequences, 2 threads',
+      generate: (args: {
+        system: string;
+        prompt: string;
+        signal: AbortSignal;
+        jsonSchema?: Record<string, unknown>;
+      }) => {
+        calls.push(args);
+        const a = answer(args);
+        return a instanceof Error
+          ? Promise.reject(a)
+          : Promise.resolve({ text: a, stopReason: 'eogToken', usage: { inputTokens: 21, outputTokens: 5 } });
+      },
+      close: () => {
+        closed++;
+        return Promise.resolve();
+      },
+    };
+    return { model, calls, closed: () => closed };
+  }
+
+  it('loads the model once, declares its capacity and frees it at shutdown', async () => {
+    const fake = fakeModel(() => 'Spoken explanation.');
+    let loads = 0;
+    const runner = await LlmAgentRunner.create(localSettings, {
+      load: (s) => {
+        loads++;
+        expect(s.local.sequences).toBe(3);
+        return Promise.resolve(fake.model as never);
+      },
+    });
+    expect(loads).toBe(1);
+    expect(runner.capacity).toBe(3);
+    await expect(runner.run(request('oral-explanation'))).resolves.toEqual({
+      markdown: 'Spoken explanation.\n',
+      usage: { inputTokens: 21, outputTokens: 5 },
+      attempts: 1,
+    });
+    // markdown agents are not constrained
+    expect(fake.calls[0].jsonSchema).toBeUndefined();
+    await runner.onApplicationShutdown();
+    expect(fake.closed()).toBe(1);
+  });
+
+  it('constrains structured agents with their JSON Schema and still validates the answer', async () => {
+    const fake = fakeModel(({ jsonSchema }) =>
+      jsonSchema ? '{"text":"Think about what the ribosome reads.","level":1}' : 'x',
+    );
+    const runner = await LlmAgentRunner.create(localSettings, {
+      load: () => Promise.resolve(fake.model as never),
+    });
+    const result = await runner.run(request('hint-generation'));
+    expect(result.structured).toEqual({
+      kind: 'hint',
+      hint: { text: 'Think about what the ribosome reads.', level: 1 },
+    });
+    expect(fake.calls[0].jsonSchema).toMatchObject({ type: 'object', required: ['text', 'level'] });
+  });
+
+  it('a prompt the context cannot hold fails the node at once (AGENT_BAD_REQUEST, one attempt)', async () => {
+    const fake = fakeModel(() => new AgentRunError('the prompt takes 900 tokens', 'AGENT_BAD_REQUEST'));
+    const runner = await LlmAgentRunner.create(localSettings, {
+      load: () => Promise.resolve(fake.model as never),
+    });
+    const err = await runner.run(request('oral-explanation')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentRunError);
+    expect((err as AgentRunError).errorType).toBe('AGENT_BAD_REQUEST');
+    expect((err as AgentRunError).details.attempts).toBe(1);
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('an SDK provider gets a runner without a capacity of its own; createModel refuses the local provider', async () => {
+    const runner = await LlmAgentRunner.create(settings());
+    expect(runner.capacity).toBeUndefined();
+    await runner.onApplicationShutdown();
+    expect(() => createModel(localSettings)).toThrow('LlmAgentRunner.create');
+  });
+});

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
@@ -10,17 +11,23 @@ import {
   type TokenUsage,
 } from '../agent-runner';
 import { findAgent } from '../agent-catalogue';
-import type { LlmSettings } from '../../config';
+import type { LlmSettings, LocalModelSettings } from '../../config';
+import { loadLocalModel, type LocalModel } from './local-model';
 import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
 import { AttemptTimeoutError, withRetries } from './retry';
-import { parseAnswer } from './structured-output';
+import { outputJsonSchema, parseAnswer } from './structured-output';
 
-/** The SDK call, behind a seam so unit tests can replace the network. */
+/** The model call (the SDK's, or the local model's), behind a seam so unit tests can replace it. */
 export type ModelCall = (args: {
   system: string;
   prompt: string;
   signal: AbortSignal;
   headers: Record<string, string>;
+  /**
+   * Structured agents: the JSON Schema of the answer (also in the system prompt). A provider that can constrain
+   * generation to it does (the local one); the others ignore it and the answer is validated (and asked for once more).
+   */
+  jsonSchema?: Record<string, unknown>;
 }) => Promise<{ text: string; usage: TokenUsage }>;
 
 /**
@@ -33,20 +40,65 @@ export class LlmAgentRunner extends AgentRunner {
   private readonly templates: Map<string, PromptTemplate>;
   private readonly call: ModelCall;
   private readonly redact: (s: string) => string;
+  override readonly capacity: number | undefined;
+  private readonly onClose: (() => Promise<void>) | undefined;
 
+  /**
+   * `call` replaces the model call (tests); `capacity` is the most nodes the provider can work on at once (the
+   * local model's sequences), `close` what frees it. The local provider is built with `LlmAgentRunner.create`.
+   */
   constructor(
     private readonly settings: LlmSettings,
-    options: { templates?: Map<string, PromptTemplate>; call?: ModelCall } = {},
+    options: {
+      templates?: Map<string, PromptTemplate>;
+      call?: ModelCall;
+      capacity?: number;
+      close?: () => Promise<void>;
+    } = {},
   ) {
     super();
     this.templates = options.templates ?? loadPromptTemplates();
     this.call = options.call ?? sdkCall(createModel(settings), settings);
     this.redact = redactor(settings.apiKey);
+    this.capacity = options.capacity;
+    this.onClose = options.close;
+  }
+
+  /**
+   * The runner for `settings`; for the local provider, loads the model first (once, at start-up: a file that cannot
+   * be loaded is a `StartupError`). `load` replaces the model loader (tests).
+   */
+  static async create(
+    settings: LlmSettings,
+    options: {
+      templates?: Map<string, PromptTemplate>;
+      load?: (
+        s: LlmSettings & { local: LocalModelSettings },
+        t: Map<string, PromptTemplate>,
+      ) => Promise<LocalModel>;
+    } = {},
+  ): Promise<LlmAgentRunner> {
+    const templates = options.templates ?? loadPromptTemplates();
+    if (settings.provider !== 'local' || !settings.local) return new LlmAgentRunner(settings, { templates });
+    const started = Date.now();
+    const model = await (options.load ?? loadLocalModel)({ ...settings, local: settings.local }, templates);
+    new Logger('LocalModel').log(`local model loaded in ${Date.now() - started} ms: ${model.description}`);
+    return new LlmAgentRunner(settings, {
+      templates,
+      call: localCall(model),
+      capacity: model.capacity,
+      close: () => model.close(),
+    });
   }
 
   /** `provider/model`, for the start-up log (never the key). */
   get description(): string {
     return `${this.settings.provider}/${this.settings.model}${this.settings.baseUrl ? ` at ${this.settings.baseUrl}` : ''}`;
+  }
+
+  /** Frees the provider's resources (the local model) once the application has stopped. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.onClose?.();
   }
 
   async run({ agentType, node, signal, deadline, feedback }: AgentRunRequest): Promise<AgentRunResult> {
@@ -60,6 +112,10 @@ export class LlmAgentRunner extends AgentRunner {
       );
     }
     const { system, prompt, lang } = buildPrompt(template, node, this.settings.contextTokens);
+    const jsonSchema =
+      template.output === 'questions' || template.output === 'score' || template.output === 'hint'
+        ? (JSON.parse(outputJsonSchema(template.output, template.questions)) as Record<string, unknown>)
+        : undefined;
     const usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
     let attempts = 0;
     let problem = '';
@@ -72,6 +128,7 @@ export class LlmAgentRunner extends AgentRunner {
             this.attempt(signal, {
               system,
               prompt,
+              ...(jsonSchema && { jsonSchema }),
               headers: {
                 'x-canvas-batch-node': node.nodeId,
                 'x-canvas-batch-attempt': String(attempts + attempt),
@@ -134,9 +191,19 @@ export class LlmAgentRunner extends AgentRunner {
   }
 }
 
+/** The local model as a `ModelCall`: the schema constrains generation; usage is the model's own token count. */
+export function localCall(model: Pick<LocalModel, 'generate'>): ModelCall {
+  return async ({ system, prompt, signal, jsonSchema }) => {
+    const answer = await model.generate({ system, prompt, signal, ...(jsonSchema && { jsonSchema }) });
+    return { text: answer.text, usage: answer.usage };
+  };
+}
+
 /** The provider's language model, from the validated settings. */
 export function createModel(s: LlmSettings): LanguageModel {
   switch (s.provider) {
+    case 'local':
+      throw new Error('the local provider has no SDK model: build its runner with LlmAgentRunner.create');
     case 'anthropic':
       return createAnthropic({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(s.model);
     case 'google':

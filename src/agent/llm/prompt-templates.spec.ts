@@ -84,9 +84,9 @@ describe('buildPrompt', () => {
     const en = buildPrompt(t('markdown'), node('The cell is the unit of life.', { nodeType: 'link' }), 1000);
     expect(en.system).toContain('OUTPUT CONTRACT: markdown');
     expect(en.system).toContain('English');
-    expect(en.prompt).toContain('a link (URL)');
+    expect(en.prompt).toContain('(Link on a canvas');
     expect(buildPrompt(t('markdown'), node('x', { nodeType: 'group' }), 100).prompt).toContain(
-      'a group of notes',
+      '(Group of notes on a canvas',
     );
   });
 

@@ -106,9 +106,11 @@ export function buildPrompt(t: PromptTemplate, node: AgentNodeInput, budgetToken
     left -= text.length;
   }
   const kindOfNode =
-    node.nodeType === 'link' ? 'a link (URL)' : node.nodeType === 'group' ? 'a group of notes' : 'a note';
+    node.nodeType === 'link' ? 'Link' : node.nodeType === 'group' ? 'Group of notes' : 'Note';
+  // The node's content first and the surroundings after it, each under a plain label: a small model (SmolLM2-135M)
+  // copied a leading sentence about the node ("The canvas node is a note. Its content:") into its answers.
   const prompt =
-    `The canvas node is ${kindOfNode}. Its content:\n<node>\n${content}\n</node>` +
+    `<node>\n${content}\n</node>\n(${kindOfNode} on a canvas: the text above is what to work on.)` +
     (around.length
       ? `\n\nWhat surrounds it on the canvas (context only):\n<context>\n${around.join('\n')}\n</context>`
       : '');

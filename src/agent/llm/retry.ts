@@ -35,6 +35,16 @@ interface ApiErrorShape {
  * validation errors. `redact` removes secrets from the message.
  */
 export function classifyFailure(err: unknown, redact: (s: string) => string): FailureClass {
+  if (err instanceof AgentRunError) {
+    // the call itself judged the failure (e.g. the local model: a prompt larger than its context): never retried
+    return {
+      status: undefined,
+      retryAfterMs: undefined,
+      retryable: false,
+      errorType: err.errorType,
+      message: redact(err.message),
+    };
+  }
   if (err instanceof AttemptTimeoutError) {
     return {
       status: undefined,

@@ -1,4 +1,4 @@
-import { extractJson, markdownOf, outputJsonSchema, parseAnswer } from './structured-output';
+import { extractJson, markdownOf, outputJsonSchema, parseAnswer, stripPromptEcho } from './structured-output';
 
 describe('parseAnswer', () => {
   it('takes a markdown answer as is, minus a wrapping fence and a top-level title', () => {
@@ -102,5 +102,24 @@ describe('helpers', () => {
     expect(markdownOf({ kind: 'hint', hint: { text: 'Nudge.', level: 1 } }, 'en')).toBe(
       '## Hint (level 1)\n\nNudge.\n',
     );
+  });
+});
+
+describe('stripPromptEcho (what a small model copied from the prompt)', () => {
+  it('drops the prompt scaffolding and keeps the answer', () => {
+    expect(
+      stripPromptEcho(
+        'The canvas node is a note. Its content:\n<node>\nCells divide.\n</node>\n(Note on a canvas: the text above is what to work on.)\nWhat surrounds it on the canvas (context only):\n<context>\n- a neighbour\n</context>\nMitosis makes two cells.',
+      ),
+    ).toBe('Cells divide.\n\nMitosis makes two cells.');
+    expect(stripPromptEcho('Plain answer.')).toBe('Plain answer.');
+    expect(stripPromptEcho('<context>\nunterminated')).toBe('');
+  });
+
+  it('a markdown answer that was only scaffolding is empty', () => {
+    expect(parseAnswer('markdown', '<context>\n- x\n</context>', 'en')).toEqual({
+      ok: false,
+      problem: 'the answer is empty',
+    });
   });
 });

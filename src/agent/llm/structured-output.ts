@@ -60,7 +60,7 @@ export function parseAnswer(
   bounds?: { min: number; max: number },
 ): ParsedOutput {
   if (kind !== 'questions' && kind !== 'score' && kind !== 'hint') {
-    const markdown = stripHeading(unfence(text).trim());
+    const markdown = stripHeading(stripPromptEcho(unfence(text).trim()));
     return markdown.trim()
       ? { ok: true, result: { markdown } }
       : { ok: false, problem: 'the answer is empty' };
@@ -125,6 +125,21 @@ export function extractJson(text: string): string | undefined {
 function unfence(text: string): string {
   const m = /^\s*```[\w-]*\n([\s\S]*?)\n```\s*$/.exec(text);
   return m ? m[1] : text;
+}
+
+/**
+ * Drops what a small model copied from the prompt's scaffolding into its answer: the `<node>` / `<context>` tags
+ * (with the context they wrapped) and the prompt's note about the node.
+ */
+export function stripPromptEcho(text: string): string {
+  return text
+    .replace(/<context>[\s\S]*?(<\/context>|$)/g, '')
+    .replace(/<\/?(node|context)>/g, '')
+    .replace(/^\((?:Note|Link|Group of notes) on a canvas: the text above is what to work on\.\)\s*$/gm, '')
+    .replace(/^The canvas node is (?:a note|a link \(URL\)|a group of notes)\. Its content:\s*$/gm, '')
+    .replace(/^What surrounds it on the canvas(?: \(context only\))?:\s*$/gm, '')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 }
 
 /** The canvas module adds the file's top heading: drop one the model wrote itself. */
