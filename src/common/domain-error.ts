@@ -37,4 +37,5 @@ export type DomainErrorCode =
   | 'unsupported-charset'
   | 'unsupported-content-encoding'
   | 'invalid-content-encoding'
-  | 'shutting-down';
+  | 'shutting-down'
+  | 'memory-unavailable';

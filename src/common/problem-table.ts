@@ -18,6 +18,7 @@ export const PROBLEM_TABLE: Readonly<Record<DomainErrorCode, { status: number; t
   'duplicate-group-ids': { status: 422, title: 'Group ids repeated in the request' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
   'shutting-down': { status: 503, title: 'Service is shutting down' },
+  'memory-unavailable': { status: 503, title: 'Learning memory cannot be read right now' },
 };
 
 /** `type` URI of a problem: a stable, documented identifier (RFC 9457 §3.1.1). */

@@ -116,4 +116,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (canvas_path, kind, item_id)
   ) WITHOUT ROWID;
   `,
+  /* 11: a task's learning events read back in delivery order (GET /parallel/status/{task_id}/memory) */ `
+  CREATE INDEX memory_outbox_task ON memory_outbox (task_id, created_at, event_id);
+  `,
 ];

@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import type { Statement } from 'better-sqlite3';
 import { SqliteDatabase } from '../database';
 import type { MemoryEventDraft } from './memory-outbox';
-import { type DeliveryReceipt, MemoryStore } from './memory-store';
+import {
+  type DeliveryReceipt,
+  MemoryStore,
+  type RecallQuery,
+  type RecalledMemoryEvent,
+} from './memory-store';
 
 /** One learning event as the embedded store keeps it (table `memory_events`). */
 export interface StoredMemoryEvent {
@@ -28,6 +33,8 @@ export class EmbeddedMemoryStore extends MemoryStore {
   readonly target: string;
   private readonly insert: Statement;
   private readonly byCanvas: Statement;
+  private readonly byTask: Statement;
+  private readonly byTaskNodes: Statement;
 
   constructor(private readonly db: SqliteDatabase) {
     super();
@@ -38,6 +45,15 @@ export class EmbeddedMemoryStore extends MemoryStore {
     );
     this.byCanvas = db.handle.prepare(
       'SELECT * FROM memory_events WHERE canvas_path = ? ORDER BY created_at, event_id',
+    );
+    // both through the index memory_events_task
+    this.byTask = db.handle.prepare(
+      'SELECT * FROM memory_events WHERE task_id = ? ORDER BY created_at, event_id',
+    );
+    this.byTaskNodes = db.handle.prepare(
+      `SELECT * FROM memory_events WHERE task_id = ?
+         AND (node_id IS NULL OR node_id IN (SELECT value FROM json_each(?)))
+       ORDER BY created_at, event_id`,
     );
   }
 
@@ -53,21 +69,42 @@ export class EmbeddedMemoryStore extends MemoryStore {
     return Promise.resolve({ stored: events.length });
   }
 
+  override recall({ taskId, nodeIds }: RecallQuery): Promise<RecalledMemoryEvent[]> {
+    // a throw of the query (a closed database) becomes the rejection
+    return new Promise((resolve) => {
+      const rows = (
+        nodeIds === undefined
+          ? this.byTask.all(taskId)
+          : this.byTaskNodes.all(taskId, JSON.stringify(nodeIds))
+      ) as StoredRow[];
+      resolve(rows.map((r) => recalled(fromRow(r))));
+    });
+  }
+
   /** Every stored event of a canvas, oldest first. */
   forCanvas(canvasPath: string): StoredMemoryEvent[] {
-    return (this.byCanvas.all(canvasPath) as StoredRow[]).map((r) => ({
-      eventId: r.event_id,
-      type: r.type,
-      agentType: r.agent_type,
-      taskId: r.task_id,
-      canvasPath: r.canvas_path,
-      nodeId: r.node_id,
-      concept: r.concept,
-      payload: JSON.parse(r.payload_json) as Record<string, unknown>,
-      createdAt: r.created_at,
-      storedAt: r.stored_at,
-    }));
+    return (this.byCanvas.all(canvasPath) as StoredRow[]).map(fromRow);
   }
+}
+
+function fromRow(r: StoredRow): StoredMemoryEvent {
+  return {
+    eventId: r.event_id,
+    type: r.type,
+    agentType: r.agent_type,
+    taskId: r.task_id,
+    canvasPath: r.canvas_path,
+    nodeId: r.node_id,
+    concept: r.concept,
+    payload: JSON.parse(r.payload_json) as Record<string, unknown>,
+    createdAt: r.created_at,
+    storedAt: r.stored_at,
+  };
+}
+
+/** A stored event as the port reads it back (without the embedded store's own `storedAt`). */
+function recalled({ storedAt: _storedAt, ...event }: StoredMemoryEvent): RecalledMemoryEvent {
+  return event;
 }
 
 interface StoredRow {

@@ -24,4 +24,35 @@ export abstract class MemoryStore {
 
   /** `signal` aborts when the drain loop stops waiting (attempt timeout, shutdown deadline). */
   abstract deliver(events: readonly MemoryEventDraft[], signal?: AbortSignal): Promise<DeliveryReceipt>;
+
+  /**
+   * The read side (`GET /parallel/status/{task_id}/memory`): the events of one task the store holds, in delivery
+   * order (creation time, then id) — with `nodeIds`, only those about these nodes, plus the task's own events (no
+   * node: `canvas_opened`). Optional: a host's write-only store leaves it out and the route answers from the outbox
+   * alone. `signal` aborts when the caller stops waiting.
+   */
+  recall?(query: RecallQuery, signal?: AbortSignal): Promise<RecalledMemoryEvent[]>;
+}
+
+/** What `MemoryStore.recall` reads back. */
+export interface RecallQuery {
+  taskId: string;
+  /** Only events about these nodes (and the task's node-less events); all of the task's when absent. */
+  nodeIds?: readonly string[];
+}
+
+/** One learning event as a store holds it, read back. */
+export interface RecalledMemoryEvent {
+  eventId: string;
+  taskId: string;
+  /** The memory event type (`explanation_generated`, …). */
+  type: string;
+  agentType: string;
+  canvasPath: string;
+  nodeId: string | null;
+  concept: string;
+  /** ISO 8601, milliseconds, UTC. */
+  createdAt: string;
+  /** The event's other members as stored (`group_id`, `file_path`, `duration_ms`, …). */
+  payload: Record<string, unknown>;
 }

@@ -9,6 +9,7 @@ import {
   MemoryConfigurableModule,
   type MemoryModuleOptions,
 } from './memory.module-definition';
+import { MemoryRecallService } from './memory-recall';
 import { MemoryResumeListener } from './memory-resume.listener';
 import { MemoryStatusController } from './memory-status.controller';
 import { MemoryStore } from './memory-store';
@@ -49,8 +50,8 @@ export function createMemoryOutbox(options: MemoryModuleOptions, db: SqliteDatab
  * Learning memory: the detached `agent.completed` / `batch.started` listener that appends to the durable outbox
  * (the `MemoryOutbox` port, SQLite adapter), the detached `batch.resumed` listener that hands a resumed batch's
  * completed nodes to it again (their concepts read through the canvas module), the `MemoryStore` port (Neo4j or
- * embedded; the Neo4j driver is created here and closed on shutdown), the drain loop that delivers the outbox, and
- * `GET /memory/status`. Import it with `forRoot({ ...options, imports: [database, canvas] })` (or `forRootAsync`),
+ * embedded; the Neo4j driver is created here and closed on shutdown), the drain loop that delivers the outbox,
+ * `GET /memory/status`, and the read side of one task's memory (`MemoryRecallService`). Import it with `forRoot({ ...options, imports: [database, canvas] })` (or `forRootAsync`),
  * `database` and `canvas` being the application's configured `DatabaseModule` and `CanvasModule`.
  */
 @Module({
@@ -61,7 +62,8 @@ export function createMemoryOutbox(options: MemoryModuleOptions, db: SqliteDatab
     MemoryDeliveryService,
     MemoryListener,
     MemoryResumeListener,
+    MemoryRecallService,
   ],
-  exports: [MemoryOutbox, MemoryStore, MemoryDeliveryService],
+  exports: [MemoryOutbox, MemoryStore, MemoryDeliveryService, MemoryRecallService],
 })
 export class MemoryModule extends MemoryConfigurableModule {}

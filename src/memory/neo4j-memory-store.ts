@@ -2,7 +2,12 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { connect } from 'node:net';
 import type { MemoryEventDraft } from './memory-outbox';
-import { type DeliveryReceipt, MemoryStore } from './memory-store';
+import {
+  type DeliveryReceipt,
+  MemoryStore,
+  type RecallQuery,
+  type RecalledMemoryEvent,
+} from './memory-store';
 
 /** How to reach Neo4j (`NEO4J_URI`, `NEO4J_USER`, `NEO4J_PASSWORD`, `NEO4J_DATABASE`). */
 export interface Neo4jConnectionOptions {
@@ -54,6 +59,16 @@ FOREACH (_ IN CASE WHEN e.node_id IS NULL THEN [] ELSE [1] END |
     MERGE (n)-[:HAS_CONCEPT]->(k)))
 RETURN count(e) AS stored`;
 
+/**
+ * The read side: a task's events through its session (the `BatchSession.task_id` constraint is the index), all of
+ * them or those about some nodes plus the node-less ones, in delivery order. `created_at` comes back as text.
+ */
+export const NEO4J_RECALL = `
+MATCH (:BatchSession {task_id: $taskId})<-[:IN_SESSION]-(e:LearningEvent)
+WHERE $nodeIds IS NULL OR e.node_id IS NULL OR e.node_id IN $nodeIds
+WITH e ORDER BY e.created_at, e.event_id
+RETURN e {.*, created_at: toString(e.created_at)} AS e`;
+
 /** The model's own properties: a payload key of the same name never overwrites them. */
 const RESERVED = new Set([
   'event_id',
@@ -85,6 +100,26 @@ export function toNeo4jParams(e: MemoryEventDraft): Record<string, unknown> {
     concept: e.concept,
     created_at: e.createdAt,
     props,
+  };
+}
+
+/** A `LearningEvent`'s properties (as `NEO4J_RECALL` returns them) → the port's event; other properties are payload. */
+export function fromNeo4jEvent(props: Record<string, unknown>): RecalledMemoryEvent {
+  const payload: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props)) if (!RESERVED.has(k)) payload[k] = v;
+  const text = (k: string): string => (typeof props[k] === 'string' ? props[k] : '');
+  const created = Date.parse(text('created_at'));
+  return {
+    eventId: text('event_id'),
+    taskId: text('task_id'),
+    type: text('type'),
+    agentType: text('agent_type'),
+    canvasPath: text('canvas_path'),
+    nodeId: typeof props.node_id === 'string' ? props.node_id : null,
+    concept: text('concept'),
+    // Neo4j prints whole seconds without a fraction: back to the outbox's form (milliseconds, Z)
+    createdAt: Number.isFinite(created) ? new Date(created).toISOString() : text('created_at'),
+    payload,
   };
 }
 
@@ -146,6 +181,31 @@ export class Neo4jMemoryStore extends MemoryStore implements OnApplicationShutdo
       );
       this.suspect = false;
       return { stored: Number(records[0]?.get('stored')) };
+    } catch (err) {
+      this.suspect = true;
+      throw err;
+    }
+  }
+
+  /** Read-only, bounded on the server by the transaction timeout and here by `signal`. */
+  override async recall(
+    { taskId, nodeIds }: RecallQuery,
+    signal?: AbortSignal,
+  ): Promise<RecalledMemoryEvent[]> {
+    try {
+      if (this.suspect) await this.probe();
+      const { records } = await this.driver.executeQuery(
+        NEO4J_RECALL,
+        { taskId, nodeIds: nodeIds === undefined ? null : [...nodeIds] },
+        {
+          routing: neo4j.routing.READ,
+          database: this.connection.database,
+          transactionConfig: { timeout: this.timeoutMs },
+          signal,
+        },
+      );
+      this.suspect = false;
+      return records.map((r) => fromNeo4jEvent(r.get('e') as Record<string, unknown>));
     } catch (err) {
       this.suspect = true;
       throw err;

@@ -30,6 +30,7 @@ import { ParallelController } from './parallel.controller';
 import { SseFanout } from './sse-fanout';
 import { TaskEventStream } from './task-event-stream';
 import { TaskEventsController } from './task-events.controller';
+import { TaskMemoryController } from './task-memory.controller';
 import { TaskViewService } from './task-view.service';
 
 /**
@@ -50,7 +51,7 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
  * in the host application.
  */
 @Module({
-  controllers: [ParallelController, TaskEventsController, HealthController],
+  controllers: [ParallelController, TaskEventsController, TaskMemoryController, HealthController],
   providers: [
     {
       provide: Dispatcher,

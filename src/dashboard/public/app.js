@@ -3,6 +3,8 @@
 //   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
 // Result previews are rendered by the server (GET /files?format=html: markdown-it, KaTeX, footnotes, callouts).
 
+import { mountMemoryPanel } from './memory-panel.js';
+
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
 const COLOR_NAMES = { 1: 'red', 2: 'orange', 3: 'yellow', 4: 'green', 5: 'cyan', 6: 'purple' };
@@ -460,6 +462,7 @@ async function taskView(taskId) {
     <div id="failures"><p class="muted">None so far.</p></div>
     <h3>Results</h3>
     <div id="results"><p class="muted">None yet.</p></div>
+    <section id="memory" class="card memory" aria-labelledby="memory-title" hidden></section>
     <section id="preview" class="preview" hidden aria-labelledby="preview-title" tabindex="-1"></section>`),
   );
 
@@ -586,11 +589,21 @@ async function taskView(taskId) {
         renderLists();
         live.textContent = '';
         announce(`Task ${e.data.status.replace('_', ' ')}`);
+        showMemory();
       }
     });
   }
   render();
   renderLists();
+  // a finished task: what its learning events left in memory (shown once; the panel refreshes itself while needed)
+  let memoryShown = false;
+  const showMemory = () => {
+    if (memoryShown || !TERMINAL.has(state.status)) return;
+    memoryShown = true;
+    const onCleanup = (fn) => cleanup.push(fn);
+    mountMemoryPanel(document.getElementById('memory'), taskId, { api, escapeHtml, h, announce, onCleanup });
+  };
+  showMemory();
 
   cancelButton.addEventListener('click', async () => {
     cancelButton.disabled = true;

@@ -59,3 +59,20 @@ export class StatusQueryDto {
   @Max(10_000)
   results_limit?: number;
 }
+
+export class TaskMemoryQueryDto {
+  /** Skip this many concepts (nodes), in the order their first learning event happened. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  offset?: number;
+
+  /** List at most this many concepts (default 100). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000)
+  limit?: number;
+}
