@@ -3,6 +3,8 @@
 //   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
 // Result previews are rendered by the server (GET /files?format=html: markdown-it, KaTeX, footnotes, callouts).
 
+import { mountCanvasView } from './canvas-view.js';
+
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
 const COLOR_NAMES = { 1: 'red', 2: 'orange', 3: 'yellow', 4: 'green', 5: 'cyan', 6: 'purple' };
@@ -448,6 +450,7 @@ async function taskView(taskId) {
       <div class="actions"><button type="button" class="danger" id="cancel" hidden>Cancel batch</button>
       <span id="live" class="muted"></span></div>
     </div>
+    <section id="canvas-view" aria-labelledby="cv-heading"></section>
     <h3>Groups</h3>
     <div class="groups card" id="groups">${state.groups
       .map(
@@ -462,6 +465,10 @@ async function taskView(taskId) {
     <div id="results"><p class="muted">None yet.</p></div>
     <section id="preview" class="preview" hidden aria-labelledby="preview-title" tabindex="-1"></section>`),
   );
+
+  // the canvas itself, drawn live (canvas-view.js): fed the same events as the bars
+  const canvasView = mountCanvasView(document.getElementById('canvas-view'), { task: initial, api });
+  cleanup.push(() => canvasView.destroy());
 
   const cancelButton = document.getElementById('cancel');
   const render = () => {
@@ -565,7 +572,9 @@ async function taskView(taskId) {
   };
 
   const live = document.getElementById('live');
-  const source = new EventSource(`/parallel/events/${encodeURIComponent(taskId)}`);
+  // include=deltas: the agents' text as it is written (live only, never replayed), for the canvas view's focus panel
+  const source = new EventSource(`/parallel/events/${encodeURIComponent(taskId)}?include=deltas`);
+  source.addEventListener('task_output_delta', (msg) => canvasView.delta(JSON.parse(msg.data)));
   cleanup.push(() => source.close());
   source.addEventListener('open', () => (live.textContent = TERMINAL.has(state.status) ? '' : 'Live'));
   source.addEventListener('error', () => {
@@ -578,6 +587,7 @@ async function taskView(taskId) {
     source.addEventListener(type, (msg) => {
       const e = JSON.parse(msg.data);
       apply(e);
+      canvasView.apply(e);
       render();
       if (e.type === 'session_completed') {
         source.close();
