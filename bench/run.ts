@@ -14,6 +14,8 @@
  *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
  * (g) Local model: nodes/s and per-node latency of the local provider (a real GGUF model through llama.cpp) at 1, 2
  *     and 4 parallel sequences (bench/local-model.ts; also writes bench/results/local-model.json).
+ * `canvas-view` (bench/canvas-view.ts): frames per second of the dashboard's canvas view panning a 5,000-node canvas in
+ *     headless Chromium, culling on and off, and a 500-node canvas (also writes bench/results/canvas-view.json).
  * `distributed` (bench/perf/distributed.ts): the distributed engine on Redis + BullMQ beside the embedded one, as real
  *     service processes on a private redis-server (makespan with 1–3 processes, cross-process cancel and SSE, overhead).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
@@ -42,6 +44,7 @@ import type { TaskRecord } from '../src/session/task.types';
 import { EventLog } from '../src/session/event-log';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
+import { runCanvasViewBench } from './canvas-view';
 import { runLocalModelBench } from './local-model';
 import { sectionFilter } from './perf/common';
 import { benchDistributed } from './perf/distributed';
@@ -630,6 +633,7 @@ const SECTIONS = [
   'resume',
   'llm-provider',
   'local-model',
+  'canvas-view',
   'makespan-uniform',
   'makespan-hetero',
   'fairness',
@@ -705,6 +709,10 @@ async function main(): Promise<void> {
     if (want('local-model')) {
       out('(g) the local provider on SmolLM2-135M-Instruct at 1, 2 and 4 parallel sequences …');
       results.g_local_model = await runLocalModelBench();
+    }
+    if (want('canvas-view')) {
+      out('(h) the canvas view panning a 5,000-node canvas in headless Chromium …');
+      results.h_canvas_view = await runCanvasViewBench();
     }
     if (want('makespan-uniform')) Object.assign(results, await benchMakespanUniform(root));
     if (want('makespan-hetero')) Object.assign(results, await benchMakespanHetero(root));

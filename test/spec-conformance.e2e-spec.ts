@@ -722,6 +722,35 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
       expectProblem(await http('GET', url(route)), 'get', '/canvases/nodes', status, code);
     });
 
+    it("GET /canvases/document conforms: the file's nodes and edges, every key kept, and the generated ids", async () => {
+      const res = await http<Json>(
+        'GET',
+        url(`/canvases/document?path=${encodeURIComponent('Biology/mixed.canvas')}`),
+      );
+      expectConforms(res, 'get', '/canvases/document', 200);
+      const file = JSON.parse(readFileSync(path.join(server.vault, 'Biology/mixed.canvas'), 'utf8')) as Json;
+      expect(res.body.nodes).toEqual(file.nodes);
+      expect(res.body.edges).toEqual(file.edges ?? []);
+      const nodes = await http<Json>(
+        'GET',
+        url(`/canvases/nodes?path=${encodeURIComponent('Biology/mixed.canvas')}`),
+      );
+      expect(res.body.generated).toEqual(
+        nodes.body.nodes.filter((n: Json) => n.result).map((n: Json) => n.id),
+      );
+      expect(res.body.generated.length).toBeGreaterThan(0);
+    });
+
+    it.each([
+      ['/canvases/document', 400, 'validation-failed'],
+      ['/canvases/document?path=../outside.canvas', 400, 'canvas-path-outside-vault'],
+      ['/canvases/document?path=Biology/nope.canvas', 404, 'canvas-not-found'],
+      ['/canvases/document?path=Biology/broken.canvas', 422, 'invalid-canvas'],
+      ['/canvases/document?path=Biology/notes/mitochondria.md', 400, 'validation-failed'],
+    ])('GET %s: %i problem', async (route, status, code) => {
+      expectProblem(await http('GET', url(route)), 'get', '/canvases/document', status, code);
+    });
+
     it('GET /files serves vault markdown only', async () => {
       const md = await http('GET', url('/files?path=Biology/notes/mitochondria.md'));
       expectConforms(md, 'get', '/files', 200);

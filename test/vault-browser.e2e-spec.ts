@@ -18,6 +18,11 @@ describe('vault browsing routes', () => {
       mkdirSync(path.join(vault, '.obsidian'));
       writeFileSync(path.join(vault, '.obsidian', 'hidden.canvas'), '{}');
       symlinkSync(path.join(vault, 'Biology'), path.join(vault, 'Linked'));
+      // a folder of canvases outside the vault (beside it, removed with it), linked into it
+      const elsewhere = path.join(path.dirname(vault), 'elsewhere');
+      mkdirSync(elsewhere);
+      writeFileSync(path.join(elsewhere, 'elsewhere.canvas'), '{"nodes":[],"edges":[]}');
+      symlinkSync(elsewhere, path.join(vault, 'Out'));
       mkdirSync(path.join(vault, 'folder.md'));
       writeFileSync(path.join(vault, 'big.md'), 'x'.repeat(MAX_PREVIEW_BYTES + 1));
     });
@@ -33,6 +38,17 @@ describe('vault browsing routes', () => {
     expect(paths.some((p: string) => p.startsWith('.obsidian') || p.startsWith('Linked/'))).toBe(false);
     expect([...paths].sort()).toEqual(paths);
     expect(res.body.canvases[0]).toMatchObject({ size: expect.any(Number), modified_at: expect.any(String) });
+  });
+
+  it('serves a canvas document through a link inside the vault, and refuses one leading out of it', async () => {
+    const inside = await http<Json>('GET', `${server.url}/canvases/document?path=Linked/cells.canvas`);
+    expect([inside.status, inside.body.canvas_path]).toEqual([200, 'Linked/cells.canvas']);
+    expect(inside.body.nodes.length).toBeGreaterThan(0);
+    const outside = await http<Json>('GET', `${server.url}/canvases/document?path=Out/elsewhere.canvas`);
+    expect([outside.status, outside.body.type]).toEqual([
+      400,
+      expect.stringContaining('canvas-path-outside-vault'),
+    ]);
   });
 
   it('refuses folders and oversized files as previews', async () => {

@@ -10,9 +10,18 @@ import {
 import type { Response } from 'express';
 import { promises as fs, type Dirent } from 'node:fs';
 import * as path from 'node:path';
-import { InvalidCanvasError, canvasReadError, VaultPathError, parseCanvas, VaultService } from '../canvas';
+import {
+  type CanvasDocument,
+  type CanvasNode,
+  InvalidCanvasError,
+  canvasReadError,
+  VaultPathError,
+  parseCanvas,
+  VaultService,
+} from '../canvas';
 import { GeneratedNodes } from '../session';
 import {
+  CanvasDocumentDto,
   type CanvasEntryDto,
   CanvasListDto,
   type CanvasNodeDto,
@@ -78,20 +87,10 @@ export class VaultBrowserController {
   /** The nodes of one canvas (id, type, colour, text/file/url/label, geometry), in file order. */
   @Get('canvases/nodes')
   async nodes(@Query() query: CanvasPathQueryDto): Promise<CanvasNodesDto> {
-    const canvas = await this.vault.resolveCanvas(query.path);
-    // read through the vault's checked access: a canvas swapped for a link out of the vault or a FIFO is refused
-    const bytes = await this.vault.files.readFile(canvas.absPath).catch((err: unknown) => {
-      throw canvasReadError(err, query.path, canvas.relPath);
-    });
-    const parsed = parseCanvas(bytes.toString('utf8'));
-    if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
-    // what the service wrote into this canvas, as its store knows it; a file card linking into the results folder
-    // also counts (written before the store kept ids, or by a service with another DATA_DIR)
-    const generated = new Set((await this.generated?.inCanvas(canvas.relPath))?.nodes.map((n) => n.id));
-    const resultsFolder = `${canvas.relPath.replace(/\.canvas$/i, '')}-explanations/`;
+    const { relPath, doc, generated } = await this.read(query.path);
     return {
-      canvas_path: canvas.relPath,
-      nodes: parsed.doc.nodes.map((n) => {
+      canvas_path: relPath,
+      nodes: doc.nodes.map((n) => {
         const node: CanvasNodeDto = {
           id: n.id,
           type: n.type,
@@ -99,15 +98,52 @@ export class VaultBrowserController {
           y: n.y,
           width: n.width,
           height: n.height,
-          result:
-            generated.has(n.id) ||
-            (n.type === 'file' && typeof n.file === 'string' && n.file.startsWith(resultsFolder)),
+          result: generated(n),
         };
         for (const key of ['color', 'text', 'file', 'url', 'label'] as const) {
           if (typeof n[key] === 'string') node[key] = n[key];
         }
         return node;
       }),
+    };
+  }
+
+  /**
+   * One canvas as the dashboard's canvas view draws it: nodes and edges as in the file (every key kept, file order
+   * is z-order), and the ids of the nodes the service added (the `result` of `canvases/nodes`).
+   */
+  @Get('canvases/document')
+  async document(@Query() query: CanvasPathQueryDto): Promise<CanvasDocumentDto> {
+    const { relPath, doc, generated } = await this.read(query.path);
+    return {
+      canvas_path: relPath,
+      nodes: doc.nodes,
+      edges: doc.edges,
+      generated: doc.nodes.filter(generated).map((n) => n.id),
+    };
+  }
+
+  /** Reads and parses a canvas through the vault's checks, with what tells the service's own cards. */
+  private async read(
+    canvasPath: string,
+  ): Promise<{ relPath: string; doc: CanvasDocument; generated: (n: CanvasNode) => boolean }> {
+    const canvas = await this.vault.resolveCanvas(canvasPath);
+    // read through the vault's checked access: a canvas swapped for a link out of the vault or a FIFO is refused
+    const bytes = await this.vault.files.readFile(canvas.absPath).catch((err: unknown) => {
+      throw canvasReadError(err, canvasPath, canvas.relPath);
+    });
+    const parsed = parseCanvas(bytes.toString('utf8'));
+    if ('errors' in parsed) throw new InvalidCanvasError(canvas.relPath, parsed.errors);
+    // what the service wrote into this canvas, as its store knows it; a file card linking into the results folder
+    // also counts (written before the store kept ids, or by a service with another DATA_DIR)
+    const ids = new Set((await this.generated?.inCanvas(canvas.relPath))?.nodes.map((n) => n.id));
+    const resultsFolder = `${canvas.relPath.replace(/\.canvas$/i, '')}-explanations/`;
+    return {
+      relPath: canvas.relPath,
+      doc: parsed.doc,
+      generated: (n) =>
+        ids.has(n.id) ||
+        (n.type === 'file' && typeof n.file === 'string' && n.file.startsWith(resultsFolder)),
     };
   }
 

@@ -53,3 +53,13 @@ export class CanvasNodesDto {
   canvas_path!: string;
   nodes!: CanvasNodeDto[];
 }
+
+/** A canvas as in its file, for the dashboard's canvas view. */
+export class CanvasDocumentDto {
+  canvas_path!: string;
+  /** Every node with all its keys, in file order (the first is drawn at the bottom). */
+  nodes!: Record<string, unknown>[];
+  edges!: Record<string, unknown>[];
+  /** Ids of the nodes the service added (result file, question, score and hint cards). */
+  generated!: string[];
+}

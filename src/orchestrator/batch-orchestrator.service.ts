@@ -143,10 +143,16 @@ export class BatchOrchestrator implements OnApplicationBootstrap, OnModuleDestro
     const run = this.batches.get(taskId);
     if (!run) return undefined;
     const waitingForSlot = await this.dispatcher.waitingFor(taskId);
+    const groupsRunning: LiveTaskInfo['groupsRunning'] = run.groups.map(() => []);
+    for (const [key, startedAt] of run.startedNodes) {
+      const cut = key.indexOf('\0');
+      groupsRunning[Number(key.slice(0, cut))].push({ nodeId: key.slice(cut + 1), startedAt });
+    }
     return {
       runningNodes: run.running,
       peakConcurrent: run.peak,
       groupsStarted: run.groups.map((g) => g.started),
+      groupsRunning,
       waitingForSlot,
     };
   }

@@ -61,8 +61,8 @@ export class BatchRun {
   inputTokens = 0;
   outputTokens = 0;
   readonly groups: GroupProgress[];
-  /** `groupIndex\0nodeId` of the nodes counted as started and not settled yet. */
-  readonly startedNodes = new Set<string>();
+  /** `groupIndex\0nodeId` of the nodes counted as started and not settled yet, with when they started (epoch ms). */
+  readonly startedNodes = new Map<string, number>();
   /** `groupIndex\0nodeId` of every node with a stored outcome: never dispatched again. */
   readonly recorded = new Set<string>();
   readonly timers: NodeJS.Timeout[] = [];

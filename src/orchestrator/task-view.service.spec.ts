@@ -81,6 +81,11 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
     expect(s.groups[1].results[0].node_id).toBe('n6001'); // in the order they finished
     expect(s.results_page).toEqual({ offset: 0, limit: DEFAULT_PAGE_LIMIT });
     expect(s.performance_metrics.average_duration_per_node).toBeCloseTo(0.002);
+    // beyond a full listing, the groups' node ids are left out; not running here: no `running`
+    expect(s.groups.map((g) => [g.node_ids, g.running])).toEqual([
+      [undefined, undefined],
+      [undefined, undefined],
+    ]);
   });
 
   it('pages past the end to empty lists, and lists everything when asked to', async () => {
@@ -144,6 +149,35 @@ describe('TaskViewService on the in-memory store', () => {
     await create(id, '2026-01-01T00:00:00.000Z');
     expect((await view.status(id)).task_id).toBe(id);
     expect((await view.statusJson(id)).body.toString('utf8')).toContain(`"task_id":"${id}"`);
+  });
+
+  it("lists each group's node ids, and while it runs here its running nodes with when they started", async () => {
+    const id = randomUUID();
+    await create(id, '2026-01-01T00:00:00.000Z');
+    expect((await view.status(id)).groups[0]).toMatchObject({ node_ids: ['a', 'b'] });
+    expect((await view.status(id, { limit: 0 })).groups[0].node_ids).toBeUndefined(); // a summary: counts only
+    expect((await view.status(id)).groups[0].running).toBeUndefined();
+    const started = Date.parse('2026-01-01T00:00:01.000Z');
+    const live = {
+      live: () => ({
+        runningNodes: 1,
+        peakConcurrent: 1,
+        groupsStarted: [1],
+        waitingForSlot: 0,
+        groupsRunning: [[{ nodeId: 'b', startedAt: started }]],
+      }),
+      schedulerState: () => ({ policy: 'fair', limit: 2, capacity: 2, inUse: 1, waiting: 0, estimates: {} }),
+    };
+    const running = new TaskViewService(
+      store,
+      live as unknown as BatchOrchestrator,
+      new InProcessDispatcher({ capacity: 2 }),
+      options,
+      events,
+    );
+    expect((await running.status(id)).groups[0].running).toEqual([
+      { node_id: 'b', started_at: '2026-01-01T00:00:01.000Z' },
+    ]);
   });
 
   it('lists tasks newest first, with their node counts', async () => {

@@ -184,6 +184,15 @@ export class TaskViewService {
         completed_nodes: completed,
         failed_nodes: failed,
         skipped_nodes: skipped,
+        // which nodes the group runs (a dashboard draws their states on the canvas); not in a summary, nor beyond a
+        // full listing
+        ...(limit > 0 && task.totalNodes <= FULL_LISTING_MAX_NODES && { node_ids: g.nodeIds }),
+        ...(live && {
+          running: live.groupsRunning[i].map((r) => ({
+            node_id: r.nodeId,
+            started_at: new Date(r.startedAt).toISOString(),
+          })),
+        }),
         results: pages[i].results.map((r) => ({
           node_id: r.nodeId,
           file_path: r.filePath ?? '',

@@ -3,6 +3,7 @@
 //   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
 // Result previews are rendered by the server (GET /files?format=html: markdown-it, KaTeX, footnotes, callouts).
 
+import { mountCanvasView } from './canvas-view.js';
 import { mountMemoryPanel } from './memory-panel.js';
 
 const main = document.getElementById('main');
@@ -450,6 +451,7 @@ async function taskView(taskId) {
       <div class="actions"><button type="button" class="danger" id="cancel" hidden>Cancel batch</button>
       <span id="live" class="muted"></span></div>
     </div>
+    <section id="canvas-view" aria-labelledby="cv-heading"></section>
     <h3>Groups</h3>
     <div class="groups card" id="groups">${state.groups
       .map(
@@ -465,6 +467,10 @@ async function taskView(taskId) {
     <section id="memory" class="card memory" aria-labelledby="memory-title" hidden></section>
     <section id="preview" class="preview" hidden aria-labelledby="preview-title" tabindex="-1"></section>`),
   );
+
+  // the canvas itself, drawn live (canvas-view.js): fed the same events as the bars
+  const canvasView = mountCanvasView(document.getElementById('canvas-view'), { task: initial, api });
+  cleanup.push(() => canvasView.destroy());
 
   const cancelButton = document.getElementById('cancel');
   const render = () => {
@@ -568,7 +574,9 @@ async function taskView(taskId) {
   };
 
   const live = document.getElementById('live');
-  const source = new EventSource(`/parallel/events/${encodeURIComponent(taskId)}`);
+  // include=deltas: the agents' text as it is written (live only, never replayed), for the canvas view's focus panel
+  const source = new EventSource(`/parallel/events/${encodeURIComponent(taskId)}?include=deltas`);
+  source.addEventListener('task_output_delta', (msg) => canvasView.delta(JSON.parse(msg.data)));
   cleanup.push(() => source.close());
   source.addEventListener('open', () => (live.textContent = TERMINAL.has(state.status) ? '' : 'Live'));
   source.addEventListener('error', () => {
@@ -581,6 +589,7 @@ async function taskView(taskId) {
     source.addEventListener(type, (msg) => {
       const e = JSON.parse(msg.data);
       apply(e);
+      canvasView.apply(e);
       render();
       if (e.type === 'session_completed') {
         source.close();

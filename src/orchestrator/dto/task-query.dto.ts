@@ -33,6 +33,11 @@ export class EventsQueryDto {
   /** The API token, for clients that cannot set headers (EventSource). */
   @IsOptional()
   access_token?: string;
+
+  /** `deltas`: also the agents' partial text (`task_output_delta`, live only) when the service streams it. */
+  @IsOptional()
+  @IsIn(['deltas'])
+  include?: 'deltas';
 }
 
 export class StatusQueryDto {

@@ -73,6 +73,11 @@ export class NodeErrorDto {
   usage!: UsageDto;
 }
 
+export class RunningNodeDto {
+  node_id!: string;
+  started_at!: string;
+}
+
 export class GroupStatusDto {
   group_id!: string | number;
   agent_type!: string;
@@ -82,6 +87,10 @@ export class GroupStatusDto {
   failed_nodes!: number;
   /** Nodes never started because of a cancel or the batch deadline (not listed in `errors`). */
   skipped_nodes!: number;
+  /** The group's node ids as submitted; only for tasks of at most 10,000 nodes, and not in a summary. */
+  node_ids?: string[];
+  /** While the task runs in this process: its nodes started and not settled yet, with when they started. */
+  running?: RunningNodeDto[];
   results!: NodeResultDto[];
   errors!: NodeErrorDto[];
 }

@@ -228,7 +228,7 @@ export class NodeExecution {
 
   /** A job of `run` started (it holds its slots): it counts as running. */
   started(run: BatchRun, job: NodeJob): void {
-    run.startedNodes.add(nodeKey(job.groupIndex, job.nodeId));
+    run.startedNodes.set(nodeKey(job.groupIndex, job.nodeId), Date.now());
     run.dispatched++;
     run.running++;
     run.groups[job.groupIndex].started++;

@@ -31,6 +31,8 @@ export interface LiveTaskInfo {
   runningNodes: number;
   peakConcurrent: number;
   groupsStarted: number[];
+  /** Per group, the nodes started and not settled yet, with when they started (epoch ms). */
+  groupsRunning: { nodeId: string; startedAt: number }[][];
   /** Nodes of this batch holding its own slot and waiting for a global one. */
   waitingForSlot: number;
 }
