@@ -16,6 +16,8 @@
  *     and 4 parallel sequences (bench/local-model.ts; also writes bench/results/local-model.json).
  * `canvas-view` (bench/canvas-view.ts): frames per second of the dashboard's canvas view panning a 5,000-node canvas in
  *     headless Chromium, culling on and off, and a 500-node canvas (also writes bench/results/canvas-view.json).
+ * (i) Result cache: one node's hit path beside a miss and the cache off, offline agent at 0 ms, SQLite (and Redis with
+ *     REDIS_URL) (bench/result-cache.ts; also writes bench/results/result-cache.json).
  * `distributed` (bench/perf/distributed.ts): the distributed engine on Redis + BullMQ beside the embedded one, as real
  *     service processes on a private redis-server (makespan with 1–3 processes, cross-process cancel and SSE, overhead).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
@@ -46,6 +48,7 @@ import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 import { runCanvasViewBench } from './canvas-view';
 import { runLocalModelBench } from './local-model';
+import { runResultCacheBench } from './result-cache';
 import { sectionFilter } from './perf/common';
 import { benchDistributed } from './perf/distributed';
 import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
@@ -634,6 +637,7 @@ const SECTIONS = [
   'llm-provider',
   'local-model',
   'canvas-view',
+  'result-cache',
   'makespan-uniform',
   'makespan-hetero',
   'fairness',
@@ -714,6 +718,7 @@ async function main(): Promise<void> {
       out('(h) the canvas view panning a 5,000-node canvas in headless Chromium …');
       results.h_canvas_view = await runCanvasViewBench();
     }
+    if (want('result-cache')) results.i_result_cache = await runResultCacheBench();
     if (want('makespan-uniform')) Object.assign(results, await benchMakespanUniform(root));
     if (want('makespan-hetero')) Object.assign(results, await benchMakespanHetero(root));
     if (want('fairness')) Object.assign(results, await benchFairness(root));

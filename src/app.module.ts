@@ -41,6 +41,9 @@ export function canvasBatchOptionsOf(config: AppConfig): CanvasBatchOptions {
     maxInputChars: config.agentMaxInputChars,
     maxResultBytes: config.resultMaxBytes,
     adaptiveConcurrency: config.adaptiveConcurrency,
+    resultCache: config.resultCache,
+    resultCacheMaxEntries: config.resultCacheMaxEntries,
+    resultCacheTtlHours: config.resultCacheTtlHours,
     llm: config.llm,
     neo4j: config.neo4j && {
       uri: config.neo4j.uri,

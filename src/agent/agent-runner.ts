@@ -17,6 +17,11 @@ export interface AgentNodeContext {
   neighbours: string[];
   /** Label of the group the node sits in, if any. */
   groupLabel?: string;
+  /**
+   * The ids of those nodes, in the same order (absent where a caller does not know them): the result cache leaves the
+   * service's own cards out of a node's context, so a result card added by one batch does not make the next a miss.
+   */
+  neighbourIds?: string[];
 }
 
 /**
@@ -136,10 +141,27 @@ export class AgentRunError extends Error {
 }
 
 /**
+ * What a runner's output for one agent depends on besides the node: part of the result cache's key
+ * (`resultCacheKey`), so a change of provider, model or prompt template is a miss.
+ */
+export interface RunnerIdentity {
+  provider: string;
+  model: string;
+  /** The agent's prompt template version and any setting that shapes the prompt, e.g. `v1/ctx4000/out1024`. */
+  template: string;
+}
+
+/**
  * The port every agent provider implements (abstract class = DI token). One call = one node; it must honour
  * `signal` and report token usage (zeros when it cannot know).
  */
 export abstract class AgentRunner {
+  /**
+   * What this runner's output for `agentType` depends on besides the node, for the result cache. A runner without it
+   * (a host's own, unless it says) or answering `undefined` never has its results cached.
+   */
+  identity?(agentType: string): RunnerIdentity | undefined;
+
   /**
    * The most nodes this runner can work on at once (a local model's parallel sequences); the dispatcher never runs
    * more than that at once, whatever `GLOBAL_MAX_CONCURRENT` says. `undefined`: no limit of its own.

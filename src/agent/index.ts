@@ -16,7 +16,9 @@ export {
   type CanvasNodeKind,
   type TokenUsage,
   type ProviderFeedback,
+  type RunnerIdentity,
 } from './agent-runner';
+export { resultCacheKey } from './result-cache-key';
 export type { AgentCatalogueDto } from './agent.dto';
 export {
   AGENT_CATALOGUE,

@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentRunError, AgentRunner, type AgentRunRequest, type AgentRunResult } from './agent-runner';
+import {
+  AgentRunError,
+  AgentRunner,
+  type AgentRunRequest,
+  type AgentRunResult,
+  type RunnerIdentity,
+} from './agent-runner';
 import { detectLanguage, stableHash } from './content-analysis';
-import { factsOf, OFFLINE_TEMPLATES } from './offline-templates';
+import { factsOf, OFFLINE_TEMPLATE_VERSIONS, OFFLINE_TEMPLATES } from './offline-templates';
 
 /**
  * The default provider: deterministic, no network. Shapes its output per agent from the node's own content, in the
@@ -14,6 +20,13 @@ export class OfflineAgentRunner extends AgentRunner {
   constructor(latencyMs: number | { min: number; max: number } = 0) {
     super();
     this.latency = typeof latencyMs === 'number' ? { min: latencyMs, max: latencyMs } : latencyMs;
+  }
+
+  override identity(agentType: string): RunnerIdentity | undefined {
+    const version = OFFLINE_TEMPLATE_VERSIONS[agentType];
+    return version === undefined
+      ? undefined
+      : { provider: 'offline', model: 'offline', template: `v${version}` };
   }
 
   async run({ agentType, node, signal }: AgentRunRequest): Promise<AgentRunResult> {

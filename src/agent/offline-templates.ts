@@ -122,6 +122,26 @@ const questionSection = (f: ContentFacts, items: string[]): string =>
  * Offline output per agent: a heading-less markdown body with the sections that agent's kind calls for, and the
  * structured output of question, score and hint agents.
  */
+/**
+ * Each offline template's version, part of the result cache's key: bump an agent's number whenever its template (or
+ * anything it uses) changes what it writes, so cached outputs of the old one are not reused.
+ * `offline-templates.spec.ts` pins a hash of each template's output and fails on a change without a bump.
+ */
+export const OFFLINE_TEMPLATE_VERSIONS: Readonly<Record<string, number>> = {
+  'basic-decomposition': 1,
+  'deep-decomposition': 1,
+  'question-decomposition': 1,
+  'verification-question-agent': 1,
+  'four-level-explanation': 1,
+  'oral-explanation': 1,
+  'clarification-path': 1,
+  'comparison-table': 1,
+  'example-teaching': 1,
+  'memory-anchor': 1,
+  'scoring-agent': 1,
+  'hint-generation': 1,
+};
+
 export const OFFLINE_TEMPLATES: Readonly<Record<string, (f: ContentFacts) => OfflineOutput>> = {
   'basic-decomposition': (f) => questionOutput(f, questions(f, 3, 7, GUIDING_EN, GUIDING_ZH), 'guiding'),
   'deep-decomposition': (f) => questionOutput(f, questions(f, 3, 10, DEEP_EN, DEEP_ZH), 'deep'),

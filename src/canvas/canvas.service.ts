@@ -493,14 +493,18 @@ function surroundings(cached: CachedCanvas, node: CanvasNode): AgentNodeContext 
   const index = (cached.index ??= neighbourIndex(cached.doc));
   const linked = index.linked.get(node.id) ?? new Set<string>();
   // in canvas order, as a reader sees them
-  const neighbours = [...linked]
+  const around = [...linked]
     .map((id) => cached.byId.get(id))
     .filter((n) => n !== undefined)
     .sort((a, b) => (index.order.get(a) ?? 0) - (index.order.get(b) ?? 0))
-    .map((n) => (n.text ?? n.label ?? n.file ?? n.url ?? '').trim())
-    .filter(Boolean);
+    .map((n) => ({ id: n.id, text: (n.text ?? n.label ?? n.file ?? n.url ?? '').trim() }))
+    .filter((n) => n.text);
   const groupLabel = index.groups.find((g) => g !== node && contains(g, node))?.label?.trim();
-  return { neighbours, ...(groupLabel ? { groupLabel } : {}) };
+  return {
+    neighbours: around.map((n) => n.text),
+    ...(around.length && { neighbourIds: around.map((n) => n.id) }),
+    ...(groupLabel ? { groupLabel } : {}),
+  };
 }
 
 function neighbourIndex(doc: CanvasDocument): NeighbourIndex {

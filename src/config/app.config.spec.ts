@@ -28,6 +28,9 @@ describe('loadAppConfig', () => {
       resultMaxBytes: 1_048_576,
       globalMaxConcurrent: 12,
       adaptiveConcurrency: true,
+      resultCache: true,
+      resultCacheMaxEntries: 10_000,
+      resultCacheTtlHours: 720,
       sessionTtlMinutes: 30,
       bodyLimitBytes: 5 * 1024 * 1024,
       shutdownGraceMs: 30_000,
@@ -62,6 +65,9 @@ describe('loadAppConfig', () => {
         AGENT_LATENCY_MS: '25',
         AGENT_MAX_INPUT_CHARS: '50000',
         RESULT_MAX_BYTES: '65536',
+        RESULT_CACHE: 'off',
+        RESULT_CACHE_MAX_ENTRIES: '500',
+        RESULT_CACHE_TTL_HOURS: '24',
         GLOBAL_MAX_CONCURRENT: '4',
         SESSION_TTL_MINUTES: '60',
         BODY_LIMIT_BYTES: '2048',
@@ -91,6 +97,9 @@ describe('loadAppConfig', () => {
       resultMaxBytes: 65_536,
       globalMaxConcurrent: 4,
       adaptiveConcurrency: true,
+      resultCache: false,
+      resultCacheMaxEntries: 500,
+      resultCacheTtlHours: 24,
       sessionTtlMinutes: 60,
       bodyLimitBytes: 2048,
       shutdownGraceMs: 30_000,
@@ -406,5 +415,21 @@ describe('loadAppConfig', () => {
       expect(problems).toEqual([expect.stringMatching(problem)]);
       expect(problems.join(' ')).not.toContain('hunter22');
     });
+  });
+});
+
+describe('loadAppConfig: the result cache', () => {
+  it('takes on/off (and true/false, 1/0) for RESULT_CACHE, and refuses anything else', () => {
+    for (const [raw, on] of [
+      ['on', true],
+      ['off', false],
+      ['true', true],
+      ['0', false],
+    ] as const) {
+      expect(loadAppConfig({ RESULT_CACHE: raw }, '/srv').resultCache).toBe(on);
+    }
+    expect(() => loadAppConfig({ RESULT_CACHE: 'maybe', RESULT_CACHE_MAX_ENTRIES: '0' }, '/srv')).toThrow(
+      /RESULT_CACHE must be on or off \(got "maybe"\)[\s\S]*RESULT_CACHE_MAX_ENTRIES must be an integer between 1 and 10000000/,
+    );
   });
 });

@@ -28,6 +28,10 @@ export interface AppConfig {
   globalMaxConcurrent: number;
   /** AIMD on the process-wide limit when the provider answers 429 (`ADAPTIVE_CONCURRENCY`, default on). */
   adaptiveConcurrency: boolean;
+  /** The result cache (`RESULT_CACHE=on|off`, default on), its size and its entries' life. */
+  resultCache: boolean;
+  resultCacheMaxEntries: number;
+  resultCacheTtlHours: number;
   sessionTtlMinutes: number;
   bodyLimitBytes: number;
   /** How long a SIGTERM/SIGINT lets running nodes finish before they are left for the next start. */
@@ -120,6 +124,17 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
       return def;
     }
     return raw === 'true' || raw === '1';
+  };
+
+  // on/off settings (`RESULT_CACHE`) also take what `bool` takes
+  const onOff = (name: string, def: boolean): boolean => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (!['on', 'off', 'true', 'false', '1', '0'].includes(raw)) {
+      problems.push(`${name} must be on or off (got "${raw}")`);
+      return def;
+    }
+    return raw === 'on' || raw === 'true' || raw === '1';
   };
 
   const llm = parseLlmSettings(get, int, problems, cwd);
@@ -223,6 +238,14 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     resultMaxBytes: int('RESULT_MAX_BYTES', OPTION_DEFAULTS.maxResultBytes, 64 * 1024, 64 * 1024 * 1024),
     globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', OPTION_DEFAULTS.globalMaxConcurrent, 1, 1000),
     adaptiveConcurrency: bool('ADAPTIVE_CONCURRENCY', OPTION_DEFAULTS.adaptiveConcurrency),
+    resultCache: onOff('RESULT_CACHE', OPTION_DEFAULTS.resultCache),
+    resultCacheMaxEntries: int(
+      'RESULT_CACHE_MAX_ENTRIES',
+      OPTION_DEFAULTS.resultCacheMaxEntries,
+      1,
+      10_000_000,
+    ),
+    resultCacheTtlHours: int('RESULT_CACHE_TTL_HOURS', OPTION_DEFAULTS.resultCacheTtlHours, 1, 87_600),
     sessionTtlMinutes: int('SESSION_TTL_MINUTES', OPTION_DEFAULTS.sessionTtlMinutes, 1, 525_600),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', OPTION_DEFAULTS.shutdownGraceMs, 0, 3_600_000),

@@ -26,6 +26,9 @@ describe('resolveOptions', () => {
       maxResultBytes: 1_048_576,
       scheduling: 'least-work',
       adaptiveConcurrency: true,
+      resultCache: true,
+      resultCacheMaxEntries: 10_000,
+      resultCacheTtlHours: 720,
       memoryDelivery: {
         batchSize: 500,
         retryBaseMs: 500,

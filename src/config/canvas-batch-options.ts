@@ -47,6 +47,10 @@ export const OPTION_DEFAULTS = {
   maxResultBytes: 1024 * 1024,
   scheduling: 'least-work',
   adaptiveConcurrency: true,
+  /** Reuse a stored output for an identical node (`RESULT_CACHE`); at most 10,000 entries (`RESULT_CACHE_MAX_ENTRIES`), each for 30 days (`RESULT_CACHE_TTL_HOURS`). */
+  resultCache: true,
+  resultCacheMaxEntries: 10_000,
+  resultCacheTtlHours: 720,
   memoryDelivery: {
     batchSize: 500,
     retryBaseMs: 500,
@@ -106,6 +110,16 @@ export interface CanvasBatchSettings {
   scheduling?: 'fair' | 'least-work' | 'fifo';
   /** Halve the process-wide limit when the provider answers 429 and grow it back on success (AIMD). Default true. */
   adaptiveConcurrency?: boolean;
+  /**
+   * The result cache ("never pay twice"): a node whose agent, prompt template version, provider, model, content and
+   * context were all seen before reuses the stored output without a provider call (a batch may opt out with
+   * `cache: false`). Default true.
+   */
+  resultCache?: boolean;
+  /** Most entries the result cache keeps; storing more removes the oldest stored first. Default 10,000. */
+  resultCacheMaxEntries?: number;
+  /** How long a result-cache entry is used, in hours. Default 720 (30 days). */
+  resultCacheTtlHours?: number;
   /**
    * Run the agents on this LLM provider (the built-in runner of the Vercel AI SDK). Default: the deterministic
    * offline runner. A host's own `agentRunner` takes precedence.
@@ -197,6 +211,9 @@ export function resolveOptions(options: CanvasBatchSettings): ResolvedCanvasBatc
     maxResultBytes: pick('maxResultBytes'),
     scheduling: pick('scheduling'),
     adaptiveConcurrency: pick('adaptiveConcurrency'),
+    resultCache: pick('resultCache'),
+    resultCacheMaxEntries: pick('resultCacheMaxEntries'),
+    resultCacheTtlHours: pick('resultCacheTtlHours'),
     memoryDelivery: resolveMemoryDelivery(options.memoryDelivery),
     ...(options.llm && { llm: options.llm }),
     ...(tokenPrices && { tokenPrices }),

@@ -116,7 +116,20 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (canvas_path, kind, item_id)
   ) WITHOUT ROWID;
   `,
-  /* 11: a task's learning events read back in delivery order (GET /parallel/status/{task_id}/memory) */ `
+  /* 8: a task's learning events read back in delivery order (GET /parallel/status/{task_id}/memory) */ `
   CREATE INDEX memory_outbox_task ON memory_outbox (task_id, created_at, event_id);
+  `,
+  /* 9: the result cache ("never pay twice"); a batch's opt-out (\`cache: false\`); which results came from it */ `
+  CREATE TABLE result_cache (
+    cache_key        TEXT PRIMARY KEY,
+    markdown         TEXT NOT NULL,
+    structured_json  TEXT,
+    input_tokens     INTEGER NOT NULL,
+    output_tokens    INTEGER NOT NULL,
+    created_at       TEXT NOT NULL
+  );
+  CREATE INDEX result_cache_created ON result_cache (created_at);
+  ALTER TABLE tasks ADD COLUMN result_cache INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE node_results ADD COLUMN cached INTEGER;
   `,
 ];

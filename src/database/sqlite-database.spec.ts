@@ -55,6 +55,7 @@ describe('SqliteDatabase (real file)', () => {
         'memory_events',
         'memory_outbox',
         'node_results',
+        'result_cache',
         'task_events',
         'tasks',
       ]);
@@ -412,6 +413,44 @@ describe('migration from schema version 6', () => {
         insert.run('edge');
         expect(() => insert.run('group')).toThrow(/CHECK constraint failed/);
         expect(() => insert.run('node')).toThrow(/UNIQUE constraint failed/);
+      } finally {
+        db.onApplicationShutdown();
+        jest.restoreAllMocks();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migration from schema version 8', () => {
+  it('adds the result cache, empty; an older task keeps the cache on and its results are not cached ones', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'migrate-8-'));
+    try {
+      const old = new Database(path.join(dir, DATABASE_FILE));
+      for (const m of MIGRATIONS.slice(0, 8)) old.exec(m);
+      old.pragma('user_version = 8');
+      old
+        .prepare(
+          `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at)
+         VALUES ('t-old', 'a.canvas', 'completed', 4, 600000, '[]', 0, '2026-01-01T00:00:00.000Z')`,
+        )
+        .run();
+      old
+        .prepare(
+          `INSERT INTO node_results (task_id, group_index, node_id, outcome, finished_at)
+         VALUES ('t-old', 0, 'n1', 'completed', '2026-01-01T00:00:01.000Z')`,
+        )
+        .run();
+      old.close();
+
+      jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+      const db = new SqliteDatabase(resolveOptions({ vaultRoot: dir, dataDir: dir }));
+      try {
+        expect(db.handle.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+        expect(db.handle.prepare('SELECT result_cache FROM tasks').pluck().all()).toEqual([1]);
+        expect(db.handle.prepare('SELECT cached FROM node_results').pluck().all()).toEqual([null]);
+        expect(db.handle.prepare('SELECT count(*) FROM result_cache').pluck().get()).toBe(0);
       } finally {
         db.onApplicationShutdown();
         jest.restoreAllMocks();

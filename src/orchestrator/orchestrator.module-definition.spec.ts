@@ -64,7 +64,10 @@ describe('composeOptions', () => {
       orchestrator: expect.objectContaining({ vaultRoot: '/v', dataDir: '/d', tokenPrices: llm.prices }),
       database: { dataDir: '/d' },
       canvas: { vaultRoot: '/v' },
-      session: { cleanupIntervalMs: 1_000 },
+      session: {
+        cleanupIntervalMs: 1_000,
+        resultCacheLimits: { maxEntries: 10_000, ttlMs: 720 * 3_600_000 },
+      },
       agent: { agentRunner, llm, agentLatencyMs: { min: 1, max: 2 } },
       memory: {
         memoryStore: undefined,

@@ -47,7 +47,14 @@ export function composeOptions(options: CanvasBatchOptions): ComposedOptions {
     orchestrator: resolved,
     database: { dataDir: resolved.dataDir },
     canvas: { vaultRoot: resolved.vaultRoot },
-    session: { cleanupIntervalMs: resolved.cleanupIntervalMs, ...(redis && { redis }) },
+    session: {
+      cleanupIntervalMs: resolved.cleanupIntervalMs,
+      resultCacheLimits: {
+        maxEntries: resolved.resultCacheMaxEntries,
+        ttlMs: resolved.resultCacheTtlHours * 3_600_000,
+      },
+      ...(redis && { redis }),
+    },
     agent: { agentRunner: options.agentRunner, llm: resolved.llm, agentLatencyMs: resolved.agentLatencyMs },
     memory: {
       memoryStore: options.memoryStore,

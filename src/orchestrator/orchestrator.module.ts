@@ -25,6 +25,7 @@ import { BatchRunner } from './run/batch-runner';
 import { NodeExecution } from './run/node-execution';
 import { OutcomeRecorder } from './run/outcome-recorder';
 import { Recovery } from './run/recovery';
+import { CacheController } from './cache.controller';
 import { HealthController } from './health.controller';
 import { ParallelController } from './parallel.controller';
 import { SseFanout } from './sse-fanout';
@@ -51,7 +52,7 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
  * in the host application.
  */
 @Module({
-  controllers: [ParallelController, TaskEventsController, TaskMemoryController, HealthController],
+  controllers: [ParallelController, TaskEventsController, TaskMemoryController, HealthController, CacheController],
   providers: [
     {
       provide: Dispatcher,

@@ -26,6 +26,7 @@ export class ParallelController {
       maxConcurrent: body.max_concurrent,
       timeoutMs: body.timeout === undefined ? undefined : body.timeout * 1000,
       idempotencyKey: idempotencyKey?.trim() || undefined,
+      cache: body.cache,
     });
     res.status(created ? 202 : 200);
     const base = `/parallel`;

@@ -201,6 +201,7 @@ export class TaskViewService {
           usage: this.usage(r.inputTokens, r.outputTokens),
           attempts: r.attempts ?? 1,
           ...truncatedMember(r),
+          ...(r.cached && { cached: true as const }),
         })),
         errors: pages[i].errors.map((r) => ({
           node_id: r.nodeId,

@@ -88,6 +88,7 @@ export class InMemoryTaskStore extends TaskStore {
           resumeCount: 0,
           peakConcurrent: 0,
           cancelRequested: null,
+          ...(task.cache === false && { cache: false }),
         },
         seq: ++this.seq,
         requestHash: idempotency?.requestHash ?? null,

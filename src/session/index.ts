@@ -1,5 +1,9 @@
 export { SessionModule } from './session.module';
-export { SESSION_OPTIONS, type SessionModuleOptions } from './session.module-definition';
+export {
+  SESSION_OPTIONS,
+  RESULT_CACHE_DEFAULTS,
+  type SessionModuleOptions,
+} from './session.module-definition';
 export { SqliteTaskStore } from './sqlite-task-store';
 export { InMemoryTaskStore } from './in-memory-task-store';
 export { EventLog, REPLAY_PAGE, replayLog, type LogReader, type ReplayEnd } from './event-log';
@@ -16,6 +20,10 @@ export {
 export { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 export { InMemoryGeneratedNodes } from './in-memory-generated-nodes';
 export { RedisGeneratedNodes } from './redis-generated-nodes';
+export { ResultCache, type CachedResult, type ResultCacheLimits } from './result-cache';
+export { SqliteResultCache } from './sqlite-result-cache';
+export { InMemoryResultCache } from './in-memory-result-cache';
+export { RedisResultCache } from './redis-result-cache';
 export {
   TASK_EVENT_TYPES,
   isTaskEventType,

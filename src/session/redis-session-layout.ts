@@ -26,6 +26,8 @@ import { TASK_STATUSES } from './task.types';
  *   P:idem:<key>                the task id an idempotency key created
  *   P:agent-durations           hash: agent type → `{"meanMs":…,"samples":…}`
  *   P:generated:<canvas path>   hash: `n:<node id>` / `e:<edge id>` → the task that added that card or edge
+ *   P:result-cache:<key>        string: one cached agent output as JSON (`CachedResult`), expiring after the TTL
+ *   P:result-cache              zset: cache key → its `createdAt` in epoch ms (expiry and oldest-first eviction)
  *   P:op:<uuid>                 a write already done (see `OP_TTL_S`)
  *   P:events                    pub/sub channel: `<origin>\n[<records>]` per script that appended
  *
@@ -61,6 +63,7 @@ export type TaskFields = Partial<
     | 'resumes'
     | 'peak'
     | 'cancel'
+    | 'nocache'
     | 'expires'
     | 'order',
     string
@@ -110,6 +113,14 @@ export class RedisSessionKeys {
   /** The canvas path comes last: nothing is appended after it, so no path can name another canvas's key. */
   generated(canvasPath: string): string {
     return this.keys.key('generated', canvasPath);
+  }
+  /** One result-cache entry; the key (a hash) comes last, like the canvas path above. */
+  resultCache(key: string): string {
+    return this.keys.key('result-cache', key);
+  }
+  /** The result cache's index: what `resultCache(key)` is prefixed with, without the key. */
+  resultCacheIndex(): string {
+    return this.keys.key('result-cache');
   }
   /** A fresh key for one write's replay guard. */
   op(): string {
@@ -345,6 +356,34 @@ end
 return out
 `;
 
+/**
+ * Stores one result-cache entry (KEYS[1], with its TTL) and indexes it (KEYS[2]: member ARGV[6], score its creation
+ * ms), then removes the entries created at or before ARGV[4] and the oldest beyond ARGV[5]. ARGV[7]: the entry keys'
+ * prefix (entry key = prefix .. member).
+ */
+const RESULT_CACHE_PUT = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[6])
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])) do
+  redis.call('DEL', ARGV[7] .. member)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do redis.call('DEL', ARGV[7] .. oldest[i]) end
+end
+return 1
+`;
+
+/** Removes every result-cache entry indexed in KEYS[1] (entry key = ARGV[1] .. member) and the index; their count. */
+const RESULT_CACHE_CLEAR = `
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, member in ipairs(members) do redis.call('DEL', ARGV[1] .. member) end
+redis.call('DEL', KEYS[1])
+return #members
+`;
+
 export const SESSION_SCRIPTS = {
   cbSessionAppend: APPEND,
   cbSessionCreate: CREATE,
@@ -356,6 +395,8 @@ export const SESSION_SCRIPTS = {
   cbSessionDeleteExpired: DELETE_EXPIRED,
   cbSessionListTasks: LIST_TASKS,
   cbSessionResultsPage: RESULTS_PAGE,
+  cbResultCachePut: RESULT_CACHE_PUT,
+  cbResultCacheClear: RESULT_CACHE_CLEAR,
 } as const;
 
 export type SessionScript = keyof typeof SESSION_SCRIPTS;
@@ -459,6 +500,7 @@ export function toTask(f: TaskFields): TaskRecord {
     resumeCount: Number(f.resumes ?? 0),
     peakConcurrent: Number(f.peak ?? 0),
     cancelRequested: (f.cancel ?? null) as TaskRecord['cancelRequested'],
+    ...(f.nocache === '1' && { cache: false }),
   };
 }
 

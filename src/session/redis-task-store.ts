@@ -71,6 +71,7 @@ export class RedisTaskStore extends TaskStore {
       resumes: '0',
       peak: '0',
     };
+    if (task.cache === false) fields.nocache = '1';
     if (idempotency) {
       fields.idem = idempotency.key;
       fields.hash = idempotency.requestHash;
@@ -388,6 +389,7 @@ function storedResult(r: NodeResultRecord): NodeResultRecord {
     outputTokens: r.outputTokens,
     attempts: r.attempts,
     truncated: r.truncated,
+    cached: r.cached || undefined,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
   };

@@ -6,18 +6,22 @@ import {
   SESSION_OPTIONS,
   SessionConfigurableModule,
   type SessionModuleOptions,
+  RESULT_CACHE_DEFAULTS,
 } from './session.module-definition';
 import { SqliteDatabase } from '../database';
 import { GeneratedNodes } from './generated-nodes';
 import { RedisGeneratedNodes } from './redis-generated-nodes';
 import { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 import { RedisEventLog } from './redis-event-log';
+import { RedisResultCache } from './redis-result-cache';
+import { ResultCache } from './result-cache';
+import { SqliteResultCache } from './sqlite-result-cache';
 import { RedisTaskStore } from './redis-task-store';
 import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
 /**
- * Task lifecycle and storage: the `TaskStore`, `EventLog` and `GeneratedNodes` ports — SQLite adapters (the embedded engine), or Redis
+ * Task lifecycle and storage: the `TaskStore`, `EventLog`, `GeneratedNodes` and `ResultCache` ports — SQLite adapters (the embedded engine), or Redis
  * ones when `redis` is given (the distributed engine: every process of the service shares them) — and the cleanup
  * loop. Import it with
  * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
@@ -49,8 +53,18 @@ import { TaskStore } from './task-store';
       useFactory: (events: EventLog, db: SqliteDatabase): GeneratedNodes =>
         events instanceof RedisEventLog ? new RedisGeneratedNodes(events) : new SqliteGeneratedNodes(db),
     },
+    {
+      provide: ResultCache,
+      inject: [SESSION_OPTIONS, EventLog, SqliteDatabase],
+      useFactory: (options: SessionModuleOptions, events: EventLog, db: SqliteDatabase): ResultCache => {
+        const limits = options.resultCacheLimits ?? RESULT_CACHE_DEFAULTS;
+        return events instanceof RedisEventLog
+          ? new RedisResultCache(events, limits)
+          : new SqliteResultCache(db, limits);
+      },
+    },
     TaskCleanupService,
   ],
-  exports: [TaskStore, EventLog, GeneratedNodes],
+  exports: [TaskStore, EventLog, GeneratedNodes, ResultCache],
 })
 export class SessionModule extends SessionConfigurableModule {}

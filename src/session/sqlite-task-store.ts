@@ -55,6 +55,7 @@ interface TaskRow {
   resume_count: number;
   peak_concurrent: number;
   cancel_requested: 'graceful' | 'abort' | null;
+  result_cache: number;
 }
 
 interface ResultRow {
@@ -70,6 +71,7 @@ interface ResultRow {
   output_tokens: number;
   attempts: number | null;
   truncated_json: string | null;
+  cached: number | null;
   started_at: string | null;
   finished_at: string;
 }
@@ -91,8 +93,8 @@ export class SqliteTaskStore extends TaskStore {
     const h = db.handle;
     this.s = {
       insertTask: h.prepare(
-        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash)
-         VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash)`,
+        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash, result_cache)
+         VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash, @result_cache)`,
       ),
       byKey: h.prepare(`${TASK_COLUMNS} WHERE idempotency_key = ?`),
       byId: h.prepare(`${TASK_COLUMNS} WHERE task_id = ?`),
@@ -110,12 +112,12 @@ export class SqliteTaskStore extends TaskStore {
          WHERE task_id = @task_id`,
       ),
       upsertResult: h.prepare(
-        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, started_at, finished_at)
-         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @truncated_json, @started_at, @finished_at)
+        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, cached, started_at, finished_at)
+         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @truncated_json, @cached, @started_at, @finished_at)
          ON CONFLICT (task_id, group_index, node_id) DO UPDATE SET outcome = excluded.outcome, file_path = excluded.file_path,
            file_size = excluded.file_size, duration_ms = excluded.duration_ms, error_message = excluded.error_message,
            error_type = excluded.error_type, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-           attempts = excluded.attempts, truncated_json = excluded.truncated_json,
+           attempts = excluded.attempts, truncated_json = excluded.truncated_json, cached = excluded.cached,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
       ),
       results: h.prepare(
@@ -190,6 +192,7 @@ export class SqliteTaskStore extends TaskStore {
           created_at: task.createdAt,
           idempotency_key: idempotency?.key ?? null,
           request_hash: idempotency?.requestHash ?? null,
+          result_cache: task.cache === false ? 0 : 1,
         });
         return { task: this.get(task.taskId), created: true };
       }),
@@ -405,6 +408,7 @@ export class SqliteTaskStore extends TaskStore {
       output_tokens: r.outputTokens,
       attempts: r.attempts ?? null,
       truncated_json: r.truncated ? JSON.stringify(r.truncated) : null,
+      cached: r.cached ? 1 : null,
       started_at: r.startedAt ?? null,
       finished_at: r.finishedAt,
     });
@@ -431,6 +435,7 @@ function toTask(row: TaskRow): TaskRecord {
     resumeCount: row.resume_count,
     peakConcurrent: row.peak_concurrent,
     cancelRequested: row.cancel_requested,
+    ...(row.result_cache === 0 && { cache: false }),
   };
 }
 
@@ -448,6 +453,7 @@ function toResultRecord(r: ResultRow): NodeResultRecord {
     outputTokens: r.output_tokens,
     ...(r.attempts !== null && { attempts: r.attempts }),
     ...(r.truncated_json !== null && { truncated: JSON.parse(r.truncated_json) as NodeTruncation }),
+    ...(r.cached === 1 && { cached: true }),
     ...(r.started_at !== null && { startedAt: r.started_at }),
     finishedAt: r.finished_at,
   };

@@ -86,6 +86,7 @@ const SAMPLES: {
       file_size: 1234,
       duration_ms: 250,
       truncated: { input_chars: 10, result_chars: 20, canvas_chars: 30 },
+      cached: true,
     },
     minimal: {
       node_id: 'n1',

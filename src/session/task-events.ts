@@ -51,6 +51,8 @@ export type TaskCompletedData = {
   duration_ms: number;
   /** Present when the size caps cut something of the node. */
   truncated?: TruncationData;
+  /** Present (`true`) when the output came from the result cache: no provider call, no tokens. */
+  cached?: true;
 };
 
 /** `data` of `task_failed`: a node failed (its siblings go on). */

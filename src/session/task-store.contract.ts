@@ -115,6 +115,17 @@ export function describeTaskStoreContract(
         expect(await store.findTask('t1')).toEqual(task);
       });
 
+      it('keeps the opt-out of the result cache (cache: false); a batch that did not opt out has no such field', async () => {
+        const { task } = await store.createTask({ ...newTask('t-off'), cache: false });
+        expect(task.cache).toBe(false);
+        expect((await store.findTask('t-off'))?.cache).toBe(false);
+        expect((await store.unfinishedTasks()).find((t) => t.taskId === 't-off')?.cache).toBe(false);
+        await store.createTask({ ...newTask('t-on'), cache: true });
+        expect(await store.findTask('t-on')).not.toHaveProperty('cache');
+        await store.createTask(newTask('t-default'));
+        expect(await store.findTask('t-default')).not.toHaveProperty('cache');
+      });
+
       it('keeps group ids exactly as given (string or number)', async () => {
         const { groups } = (await store.createTask(newTask('t1'))).task;
         expect(groups.map((g) => g.groupId)).toEqual(['g-1', 7]);
@@ -432,6 +443,16 @@ export function describeTaskStoreContract(
         expect(await store.nodeResults('t1')).toEqual([result('a', { truncated })]);
         await store.recordNodeResult('t1', result('a'), [event('task_completed')]);
         expect((await store.nodeResults('t1'))[0]).not.toHaveProperty('truncated');
+      });
+
+      it('round-trips that a result came from the result cache, and replaces it on a replay', async () => {
+        await store.recordNodeResult('t1', result('a', { cached: true, attempts: 0 }), [
+          event('task_completed'),
+        ]);
+        expect(await store.nodeResults('t1')).toEqual([result('a', { cached: true, attempts: 0 })]);
+        expect((await store.nodeResultsPage('t1', 0, 'completed', 0, 10))[0].cached).toBe(true);
+        await store.recordNodeResult('t1', result('a'), [event('task_completed')]);
+        expect((await store.nodeResults('t1'))[0]).not.toHaveProperty('cached');
       });
 
       it('is atomic: when the event cannot be stored, neither is the result nor the event counter', async () => {

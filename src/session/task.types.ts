@@ -79,6 +79,8 @@ export interface TaskRecord {
   peakConcurrent: number;
   /** Set once a cancel was requested (`graceful` or `abort`), so a restart does not run the rest. */
   cancelRequested: 'graceful' | 'abort' | null;
+  /** `false`: the batch opted out of the result cache (`cache: false`); absent: it uses it. */
+  cache?: boolean;
 }
 
 export type NodeOutcome = 'completed' | 'failed' | 'skipped';
@@ -98,6 +100,8 @@ export interface NodeResultRecord {
   attempts?: number;
   /** What the size caps left out of a completed node's run; absent when nothing was cut. */
   truncated?: NodeTruncation;
+  /** `true`: a completed node whose output came from the result cache (no provider call); absent otherwise. */
+  cached?: boolean;
   startedAt?: string;
   finishedAt: string;
 }
@@ -128,6 +132,8 @@ export interface NewTask {
   timeoutMs: number;
   groups: GroupSpec[];
   createdAt: string;
+  /** `false`: the batch opted out of the result cache. Default true. */
+  cache?: boolean;
 }
 
 /** Fields set together with a state transition. */

@@ -55,7 +55,8 @@ export function startService(
   const output: string[] = [];
   const child = spawn(process.execPath, entry, {
     cwd: repo,
-    env: { ...baseEnv(), LOG_PRETTY: 'false', LOG_LEVEL: 'info', ...env },
+    // the result cache off unless a suite turns it on (as in harness.ts: repeats of a node must run)
+    env: { ...baseEnv(), LOG_PRETTY: 'false', LOG_LEVEL: 'info', RESULT_CACHE: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...user,
   });

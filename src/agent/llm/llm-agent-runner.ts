@@ -8,12 +8,18 @@ import {
   AgentRunner,
   type AgentRunRequest,
   type AgentRunResult,
+  type RunnerIdentity,
   type TokenUsage,
 } from '../agent-runner';
 import { findAgent } from '../agent-catalogue';
 import type { LlmSettings, LocalModelSettings } from '../../config';
 import { loadLocalModel, type LocalModel } from './local-model';
-import { buildPrompt, loadPromptTemplates, type PromptTemplate } from './prompt-templates';
+import {
+  buildPrompt,
+  loadPromptTemplates,
+  PROMPT_TEMPLATE_VERSIONS,
+  type PromptTemplate,
+} from './prompt-templates';
 import { AttemptTimeoutError, withRetries } from './retry';
 import { outputJsonSchema, parseAnswer } from './structured-output';
 
@@ -94,6 +100,22 @@ export class LlmAgentRunner extends AgentRunner {
   /** `provider/model`, for the start-up log (never the key). */
   get description(): string {
     return `${this.settings.provider}/${this.settings.model}${this.settings.baseUrl ? ` at ${this.settings.baseUrl}` : ''}`;
+  }
+
+  /**
+   * Provider, model (for `local` the model file), and the agent's template version with the settings that shape its
+   * prompt and answer. `undefined` for an agent without a versioned template (never cached).
+   */
+  override identity(agentType: string): RunnerIdentity | undefined {
+    const name = findAgent(agentType)?.name;
+    const version = name === undefined ? undefined : PROMPT_TEMPLATE_VERSIONS[name];
+    if (version === undefined) return undefined;
+    const { provider, model, baseUrl, contextTokens, maxOutputTokens } = this.settings;
+    return {
+      provider: baseUrl ? `${provider}@${baseUrl}` : provider,
+      model,
+      template: `v${version}/ctx${contextTokens}/out${maxOutputTokens}`,
+    };
   }
 
   /** Frees the provider's resources (the local model) once the application has stopped. */

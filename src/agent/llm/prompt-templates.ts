@@ -14,6 +14,26 @@ export interface PromptTemplate {
   body: string;
 }
 
+/**
+ * Each bundled template's version, part of the result cache's key: bump an agent's number whenever its template file
+ * or the prompt around it (`buildPrompt`) changes, so cached outputs of the old prompt are not reused.
+ * `prompt-templates.spec.ts` pins a hash of each agent's built prompt and fails on a change without a bump.
+ */
+export const PROMPT_TEMPLATE_VERSIONS: Readonly<Record<string, number>> = {
+  'basic-decomposition': 1,
+  'clarification-path': 1,
+  'comparison-table': 1,
+  'deep-decomposition': 1,
+  'example-teaching': 1,
+  'four-level-explanation': 1,
+  'hint-generation': 1,
+  'memory-anchor': 1,
+  'oral-explanation': 1,
+  'question-decomposition': 1,
+  'scoring-agent': 1,
+  'verification-question-agent': 1,
+};
+
 /** The bundled templates: one reviewable markdown file per runnable agent, next to this file. */
 export const PROMPTS_DIR = path.join(__dirname, 'prompts');
 

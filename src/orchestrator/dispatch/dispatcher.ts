@@ -23,6 +23,8 @@ export interface NodeJob {
   canvasPath: string;
   /** The batch's deadline (ISO time), or null. */
   deadlineAt: string | null;
+  /** `false`: the batch opted out of the result cache (`cache: false`). Default true. */
+  cache?: boolean;
 }
 
 /**
@@ -48,6 +50,8 @@ export type NodeRunResult =
       outputTokens: number;
       attempts: number;
       truncated?: NodeTruncation;
+      /** The output came from the result cache: no provider call, no tokens. */
+      cached?: true;
     }
   | {
       kind: 'failed';

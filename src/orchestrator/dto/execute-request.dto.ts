@@ -3,6 +3,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsDefined,
   IsInt,
   IsNotEmpty,
@@ -86,4 +87,9 @@ export class ExecuteRequestDto {
   @Min(60)
   @Max(3600)
   timeout?: number;
+
+  /** `false`: neither reuse cached outputs nor store new ones for this batch (the result cache). Default true. */
+  @IsAbsentOrSet()
+  @IsBoolean()
+  cache?: boolean;
 }

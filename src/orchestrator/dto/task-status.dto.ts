@@ -61,6 +61,8 @@ export class NodeResultDto {
   attempts!: number;
   /** Present when the size caps cut the node's input, its result file or its canvas cards. */
   truncated?: TruncationDto;
+  /** Present (`true`) when the output came from the result cache: no provider call (`attempts` 0), no tokens. */
+  cached?: true;
 }
 
 export class NodeErrorDto {

@@ -45,7 +45,14 @@ export class Admission {
     const idempotency = request.idempotencyKey
       ? {
           key: request.idempotencyKey,
-          requestHash: fingerprint(canvas.relPath, groups, maxConcurrent, timeoutMs),
+          // the opt-out only when given, so the hashes of earlier requests stay as they were
+          requestHash: fingerprint(
+            canvas.relPath,
+            groups,
+            maxConcurrent,
+            timeoutMs,
+            ...(request.cache === false ? [{ cache: false }] : []),
+          ),
         }
       : undefined;
     const stored = await this.store.createTask(
@@ -56,6 +63,7 @@ export class Admission {
         timeoutMs,
         groups,
         createdAt: new Date().toISOString(),
+        ...(request.cache === false && { cache: false }),
       },
       idempotency,
     );

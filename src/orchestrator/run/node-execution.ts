@@ -1,6 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
-import { AgentRunError, AgentRunner, capNodeInput, capResultMarkdown, conceptOf } from '../../agent';
+import {
+  type AgentNodeInput,
+  AgentRunError,
+  AgentRunner,
+  type AgentRunResult,
+  capNodeInput,
+  capResultMarkdown,
+  conceptOf,
+  resultCacheKey,
+} from '../../agent';
 import {
   CanvasService,
   NodeNotFoundError,
@@ -11,7 +20,13 @@ import {
 } from '../../canvas';
 import { failpoint } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
-import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
+import {
+  GeneratedNodes,
+  NODE_ERROR_TYPES,
+  type NodeErrorType,
+  type NodeTruncation,
+  ResultCache,
+} from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
@@ -31,6 +46,7 @@ const RESOLVED_CANVAS_MS = 5_000;
  */
 @Injectable()
 export class NodeExecution {
+  private readonly logger = new Logger(NodeExecution.name);
   private readonly resolvedCanvases = new Map<
     string,
     { canvas: Promise<ResolvedCanvasPath>; until: number }
@@ -42,6 +58,8 @@ export class NodeExecution {
     private readonly recorder: OutcomeRecorder,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly cache: ResultCache,
+    private readonly generated: GeneratedNodes,
   ) {}
 
   /**
@@ -65,6 +83,7 @@ export class NodeExecution {
           expectedMs: this.estimates.estimate(g.agentType) ?? unknown,
           canvasPath: run.task.canvasPath,
           deadlineAt: run.task.deadlineAt ?? null,
+          ...(run.task.cache === false && { cache: false }),
         })),
     );
   }
@@ -95,6 +114,8 @@ export class NodeExecution {
     let inputOmitted: number;
     let durationMs = 0;
     let calledAgent = false;
+    let cacheKey: string | undefined;
+    let cached = false;
     let agentReleased = false;
     const endAgentPhase = (): void => {
       if (agentReleased) return;
@@ -120,17 +141,26 @@ export class NodeExecution {
           Date.now() + this.options.agentTimeoutMs,
           job.deadlineAt ? Date.parse(job.deadlineAt) : Number.POSITIVE_INFINITY,
         );
-        calledAgent = true;
-        output = await abortable(
-          this.runner.run({
-            agentType,
-            node: input,
-            signal: controller.signal,
-            deadline,
-            feedback: ctx.feedback,
-          }),
-          controller.signal,
-        );
+        cacheKey = await this.cacheKeyOf(job, input);
+        // a hit is the stored output of the same agent, prompt, model and node: no provider call, no tokens
+        const hit = cacheKey && (await this.cachedOutput(cacheKey));
+        if (hit) {
+          cached = true;
+          output = hit;
+        } else {
+          calledAgent = true;
+          output = await abortable(
+            this.runner.run({
+              agentType,
+              node: input,
+              signal: controller.signal,
+              deadline,
+              feedback: ctx.feedback,
+            }),
+            controller.signal,
+          );
+        }
+        // a cancel-abort or a timeout that came during the lookup or the call fails the node, hit or miss
         controller.signal.throwIfAborted();
         canvas = where;
       } finally {
@@ -144,6 +174,8 @@ export class NodeExecution {
         inputOmitted,
       });
       const cards = output.structured && capStructuredOutput(output.structured);
+      // only a whole, valid output is kept: never a failure, never one the caps cut
+      if (cacheKey && !cached && !result.omitted && !cards?.omitted) await this.store(cacheKey, output);
       return {
         kind: 'completed',
         startedAt,
@@ -155,8 +187,9 @@ export class NodeExecution {
         ...(cards && { structured: cards.structured }),
         inputTokens: output.usage.inputTokens,
         outputTokens: output.usage.outputTokens,
-        attempts: output.attempts ?? 1,
+        attempts: cached ? 0 : (output.attempts ?? 1),
         ...truncation(inputOmitted, result.omitted, cards?.omitted ?? 0),
+        ...(cached && { cached: true as const }),
       };
     } catch (err) {
       endAgentPhase();
@@ -177,6 +210,60 @@ export class NodeExecution {
       };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * The result cache's key of this node's run, or undefined when the cache is not used: off (`RESULT_CACHE=off`),
+   * the batch opted out, or the runner does not say what its output depends on.
+   */
+  private async cacheKeyOf(job: NodeJob, input: AgentNodeInput): Promise<string | undefined> {
+    if (!this.options.resultCache || job.cache === false) return undefined;
+    const identity = this.runner.identity?.(job.agentType);
+    if (!identity) return undefined;
+    return resultCacheKey(job.agentType, identity, await this.learnersContext(job.canvasPath, input));
+  }
+
+  /**
+   * `input` with only the learner's neighbours in its context: the service's own cards (result files, question and
+   * score cards: `GeneratedNodes`) are left out, or each batch's new result card would make the next batch a miss.
+   */
+  private async learnersContext(canvasPath: string, input: AgentNodeInput): Promise<AgentNodeInput> {
+    const ids = input.context?.neighbourIds;
+    if (!input.context || !ids?.length) return input;
+    const own = new Set((await this.generated.inCanvas(canvasPath)).nodes.map((n) => n.id));
+    const neighbours = input.context.neighbours.filter((_, i) => !own.has(ids[i]));
+    return { ...input, context: { ...input.context, neighbours } };
+  }
+
+  /** The cached output of `key` as a run's result (zero usage), or undefined; a cache that fails is a miss. */
+  private async cachedOutput(key: string): Promise<AgentRunResult | undefined> {
+    try {
+      const hit = await this.cache.get(key);
+      return (
+        hit && {
+          markdown: hit.markdown,
+          ...(hit.structured && { structured: hit.structured }),
+          usage: { inputTokens: 0, outputTokens: 0 },
+        }
+      );
+    } catch (err) {
+      this.logger.warn(`result cache lookup failed (the agent is called): ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Keeps a fresh output for the next identical node; a cache that fails costs only the saving. */
+  private async store(key: string, output: AgentRunResult): Promise<void> {
+    try {
+      await this.cache.put(key, {
+        markdown: output.markdown,
+        ...(output.structured && { structured: output.structured }),
+        usage: { inputTokens: output.usage.inputTokens, outputTokens: output.usage.outputTokens },
+        createdAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      this.logger.warn(`result cache store failed: ${(err as Error).message}`);
     }
   }
 
@@ -270,7 +357,8 @@ export class NodeExecution {
       this.recorder.recordNode(run, { groupIndex, nodeId, outcome: 'failed', ...failure(result) });
       return;
     }
-    this.estimates.observe(agentType, result.durationMs);
+    // a cached result took no agent time: it would teach the estimates that this agent is instant
+    if (!result.cached) this.estimates.observe(agentType, result.durationMs);
     let file: ResultFile;
     try {
       const where = { canvas: run.canvas, taskId: run.taskId, sourceNodeId: nodeId, agentType };
@@ -308,6 +396,7 @@ export class NodeExecution {
       outputTokens: result.outputTokens,
       attempts: result.attempts,
       ...(result.truncated && { truncated: result.truncated }),
+      ...(result.cached && { cached: true }),
       startedAt: result.startedAt,
       finishedAt: new Date().toISOString(),
     });

@@ -94,6 +94,7 @@ export class OutcomeRecorder {
             file_size: result.fileSize,
             duration_ms: result.durationMs,
             ...(result.truncated && { truncated: truncationView(result.truncated) }),
+            ...(result.cached && { cached: true }),
           })
         : taskEvent('task_failed', result.finishedAt, {
             ...base,

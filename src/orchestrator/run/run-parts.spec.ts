@@ -9,7 +9,14 @@ import type {
   ResultToWrite,
 } from '../../canvas';
 import { resolveOptions } from '../../config';
-import { InMemoryEventLog, InMemoryGeneratedNodes, InMemoryTaskStore, type TaskRecord } from '../../session';
+import {
+  InMemoryEventLog,
+  InMemoryGeneratedNodes,
+  InMemoryResultCache,
+  InMemoryTaskStore,
+  RESULT_CACHE_DEFAULTS,
+  type TaskRecord,
+} from '../../session';
 import { BatchOrchestrator } from '../batch-orchestrator.service';
 import { BatchRun } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
@@ -115,7 +122,15 @@ function parts() {
     options,
     new InMemoryGeneratedNodes(),
   );
-  const nodes = new NodeExecution(canvas as unknown as CanvasService, runner, recorder, estimates, options);
+  const nodes = new NodeExecution(
+    canvas as unknown as CanvasService,
+    runner,
+    recorder,
+    estimates,
+    options,
+    new InMemoryResultCache(RESULT_CACHE_DEFAULTS),
+    new InMemoryGeneratedNodes(),
+  );
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
   const batches = new BatchRunner(
     canvas as unknown as CanvasService,

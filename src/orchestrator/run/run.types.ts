@@ -11,6 +11,8 @@ export interface BatchRequest {
   /** The whole batch's deadline in ms. HTTP accepts 60..3600 s; in-process callers may pass any positive value. */
   timeoutMs?: number;
   idempotencyKey?: string;
+  /** `false`: this batch neither reuses cached outputs nor stores new ones (the result cache). Default true. */
+  cache?: boolean;
 }
 
 export interface SubmitResult {
