@@ -37,4 +37,6 @@ export type DomainErrorCode =
   | 'unsupported-charset'
   | 'unsupported-content-encoding'
   | 'invalid-content-encoding'
-  | 'shutting-down';
+  | 'shutting-down'
+  | 'no-eligible-nodes'
+  | 'canvas-too-large';

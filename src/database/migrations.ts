@@ -116,4 +116,9 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (canvas_path, kind, item_id)
   ) WITHOUT ROWID;
   `,
+  /* 8: reserved for issue 17's estimate and budget (another branch; the lead merges the real one here) */ ``,
+  /* 9: reserved for issue 17's result cache (another branch; the lead merges the real one here) */ ``,
+  /* 10: how a node of an \`auto\` group was routed (JSON of NodeRouting); NULL for other nodes */ `
+  ALTER TABLE node_results ADD COLUMN routing_json TEXT;
+  `,
 ];

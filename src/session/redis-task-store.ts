@@ -388,6 +388,7 @@ function storedResult(r: NodeResultRecord): NodeResultRecord {
     outputTokens: r.outputTokens,
     attempts: r.attempts,
     truncated: r.truncated,
+    routing: r.routing,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
   };

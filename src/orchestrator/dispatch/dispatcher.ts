@@ -1,5 +1,5 @@
 import type { AgentStructuredOutput, ProviderFeedback } from '../../agent';
-import type { NodeErrorType, NodeTruncation } from '../../session';
+import type { NodeErrorType, NodeRouting, NodeTruncation } from '../../session';
 
 /**
  * How the global slots are shared between batches: round-robin between batches (`fair`), to the batch with the least
@@ -48,6 +48,8 @@ export type NodeRunResult =
       outputTokens: number;
       attempts: number;
       truncated?: NodeTruncation;
+      /** A node of an \`auto\` group: the agent it was routed to. */
+      routing?: NodeRouting;
     }
   | {
       kind: 'failed';
@@ -60,6 +62,7 @@ export type NodeRunResult =
       inputTokens: number;
       outputTokens: number;
       attempts: number;
+      routing?: NodeRouting;
     };
 
 /**

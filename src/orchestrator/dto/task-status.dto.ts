@@ -61,6 +61,15 @@ export class NodeResultDto {
   attempts!: number;
   /** Present when the size caps cut the node's input, its result file or its canvas cards. */
   truncated?: TruncationDto;
+  /** A node of an \`auto\` group: the agent it was routed to when it ran. */
+  agent_type?: string;
+  routing?: RoutingDto;
+}
+
+/** How a node of an \`auto\` group was routed: the confidence (0–1) and whether the patterns or the model chose. */
+export class RoutingDto {
+  confidence!: number;
+  routed_by!: 'rules' | 'model';
 }
 
 export class NodeErrorDto {
@@ -71,6 +80,9 @@ export class NodeErrorDto {
   attempts!: number;
   /** Tokens billed for the node's calls (e.g. answers rejected as invalid). */
   usage!: UsageDto;
+  /** A node of an \`auto\` group routed before it failed: the agent chosen. */
+  agent_type?: string;
+  routing?: RoutingDto;
 }
 
 export class GroupStatusDto {

@@ -1,6 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
-import { AgentRunError, AgentRunner, capNodeInput, capResultMarkdown, conceptOf } from '../../agent';
+import {
+  AgentRouter,
+  AgentRunError,
+  AgentRunner,
+  AUTO_AGENT,
+  capNodeInput,
+  capResultMarkdown,
+  conceptOf,
+} from '../../agent';
 import {
   CanvasService,
   NodeNotFoundError,
@@ -11,7 +19,7 @@ import {
 } from '../../canvas';
 import { failpoint } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
-import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
+import { NODE_ERROR_TYPES, type NodeErrorType, type NodeRouting, type NodeTruncation } from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
@@ -42,6 +50,7 @@ export class NodeExecution {
     private readonly recorder: OutcomeRecorder,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly router: AgentRouter,
   ) {}
 
   /**
@@ -77,7 +86,11 @@ export class NodeExecution {
    * failure.
    */
   async runJob(job: NodeJob, ctx: JobContext, canvas?: ResolvedCanvasPath): Promise<NodeRunResult> {
-    const { nodeId, agentType } = job;
+    const { nodeId } = job;
+    let agentType = job.agentType;
+    let routing: NodeRouting | undefined;
+    // the model's routing call (an \`auto\` node the patterns are unsure of) is billed to the node
+    const routingUsage = { inputTokens: 0, outputTokens: 0 };
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();
@@ -120,6 +133,17 @@ export class NodeExecution {
           Date.now() + this.options.agentTimeoutMs,
           job.deadlineAt ? Date.parse(job.deadlineAt) : Number.POSITIVE_INFINITY,
         );
+        if (agentType === AUTO_AGENT) {
+          // routed on its content now, before the agent call (the content read above is the one the agent gets)
+          const routed = await abortable(
+            this.router.route(input.content, { signal: controller.signal, deadline, nodeId }),
+            controller.signal,
+          );
+          agentType = routed.agentType;
+          routing = { agentType, confidence: routed.confidence, routedBy: routed.routedBy };
+          routingUsage.inputTokens = routed.usage.inputTokens;
+          routingUsage.outputTokens = routed.usage.outputTokens;
+        }
         calledAgent = true;
         output = await abortable(
           this.runner.run({
@@ -153,10 +177,11 @@ export class NodeExecution {
         title,
         markdown: result.markdown,
         ...(cards && { structured: cards.structured }),
-        inputTokens: output.usage.inputTokens,
-        outputTokens: output.usage.outputTokens,
+        inputTokens: output.usage.inputTokens + routingUsage.inputTokens,
+        outputTokens: output.usage.outputTokens + routingUsage.outputTokens,
         attempts: output.attempts ?? 1,
         ...truncation(inputOmitted, result.omitted, cards?.omitted ?? 0),
+        ...(routing && { routing }),
       };
     } catch (err) {
       endAgentPhase();
@@ -171,9 +196,10 @@ export class NodeExecution {
         durationMs,
         errorType,
         errorMessage: this.recorder.publicText(message),
-        inputTokens: cost.usage?.inputTokens ?? 0,
-        outputTokens: cost.usage?.outputTokens ?? 0,
+        inputTokens: (cost.usage?.inputTokens ?? 0) + routingUsage.inputTokens,
+        outputTokens: (cost.usage?.outputTokens ?? 0) + routingUsage.outputTokens,
         attempts: cost.attempts ?? (calledAgent ? 1 : 0),
+        ...(routing && { routing }),
       };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
@@ -264,7 +290,9 @@ export class NodeExecution {
       return;
     }
     if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
-    const { groupIndex, nodeId, agentType } = job;
+    const { groupIndex, nodeId } = job;
+    // a node of an \`auto\` group: the agent it was routed to names its file and cards
+    const agentType = result.routing?.agentType ?? job.agentType;
     const group = run.groups[groupIndex];
     if (result.kind === 'failed') {
       this.recorder.recordNode(run, { groupIndex, nodeId, outcome: 'failed', ...failure(result) });
@@ -310,6 +338,7 @@ export class NodeExecution {
       ...(result.truncated && { truncated: result.truncated }),
       startedAt: result.startedAt,
       finishedAt: new Date().toISOString(),
+      ...(result.routing && { routing: result.routing }),
     });
     this.recorder.emit('agent.completed', {
       taskId: run.taskId,
@@ -340,6 +369,7 @@ function failure(r: FailedRun): FailedRun {
     attempts: r.attempts,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
+    ...(r.routing && { routing: r.routing }),
   };
 }
 
