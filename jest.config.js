@@ -28,6 +28,9 @@ const esmOnly = [
   'uid',
   'load-esm',
   '@mdit',
+  // ml-kmeans and the ml-* packages it uses (and theirs)
+  'ml-[a-z-]+',
+  'is-any-array',
 ];
 const shared = {
   testEnvironment: 'node',

@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AgentRunner } from '../src/agent/agent-runner';
+import { AgentRouter } from '../src/agent/agent-router.service';
 import { OfflineAgentRunner } from '../src/agent/offline-agent-runner';
 import { CanvasService } from '../src/canvas/canvas.service';
 import { RESOLVED_OPTIONS, type ResolvedCanvasBatchOptions } from '../src/config';
@@ -161,6 +162,7 @@ export async function benchResultCache(root: string) {
         app.get<ResolvedCanvasBatchOptions>(RESOLVED_OPTIONS),
         cache,
         app.get(GeneratedNodes),
+        app.get(AgentRouter),
       );
       try {
         results.redis = await measure(nodes, cache, jobs);

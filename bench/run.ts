@@ -49,6 +49,7 @@ import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_
 import { runCanvasViewBench } from './canvas-view';
 import { runLocalModelBench } from './local-model';
 import { runResultCacheBench } from './result-cache';
+import { runPlanningBench } from './planning';
 import { sectionFilter } from './perf/common';
 import { benchDistributed } from './perf/distributed';
 import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
@@ -647,6 +648,7 @@ const SECTIONS = [
   'status-load',
   'memory-drain',
   'distributed',
+  'planning',
 ];
 
 async function main(): Promise<void> {
@@ -727,6 +729,7 @@ async function main(): Promise<void> {
     if (want('sse-fanout')) Object.assign(results, await benchSseFanout(root));
     if (want('status-load')) Object.assign(results, await benchStatusLoad(root));
     if (want('distributed')) Object.assign(results, await benchDistributed(root));
+    if (want('planning')) results.planning = await runPlanningBench();
 
     results.environment = { ...env, loadavg_at_end: os.loadavg().map((l) => round(l, 2)) };
     results.total_bench_s = round((performance.now() - started) / 1000, 1);

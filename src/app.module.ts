@@ -20,6 +20,7 @@ import {
   createValidationPipe,
 } from './common';
 import { DashboardModule } from './dashboard';
+import { PlanningModule } from './planning';
 import { ObservabilityModule } from './observability';
 import { type AppConfig, resolveRedisEngine, resolveVaultRoot } from './config';
 import { connectRedis, RedisAuthFailureStore, RedisKeys, RedisThrottlerStorage } from './redis';
@@ -123,6 +124,7 @@ export class AppModule {
         }),
         ObservabilityModule.register(orchestrator, { instance: redis?.instanceId }),
         DashboardModule.register(orchestrator),
+        PlanningModule.register(orchestrator),
         orchestrator,
       ],
       providers: [

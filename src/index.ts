@@ -8,4 +8,5 @@ export * from './agent';
 export * from './session';
 export * from './memory';
 export * from './canvas';
+export * from './planning';
 export { configureHttpEdge, type HttpEdge, type HttpEdgeOptions } from './common';

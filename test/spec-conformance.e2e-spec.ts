@@ -10,7 +10,7 @@ import {
   type TestServer,
   waitTerminal,
 } from './support/harness';
-import { AGENT_CATALOGUE, MEMORY_EVENT_TYPES, RUNNABLE_AGENT_NAMES } from '../src/agent';
+import { AGENT_CATALOGUE, AUTO_AGENT, MEMORY_EVENT_TYPES, RUNNABLE_AGENT_NAMES } from '../src/agent';
 import { ajv, type Json, OPENAPI_ID, openapi, taskSchema, validator } from './support/contract';
 
 /**
@@ -216,7 +216,7 @@ describe('spec conformance (specs/api/parallel-api.openapi.yml, specs/data/paral
         taskSchema.$defs.NodeGroupRequest,
       ] as Json[]) {
         expect([...(schema.properties.agent_type.enum as string[])].sort()).toEqual(
-          [...RUNNABLE_AGENT_NAMES].sort(),
+          [...RUNNABLE_AGENT_NAMES, AUTO_AGENT].sort(),
         );
       }
       // and what GET /agents says of each agent

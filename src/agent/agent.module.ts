@@ -3,6 +3,7 @@ import { OPTION_DEFAULTS } from '../config';
 import { AGENT_OPTIONS, AgentConfigurableModule, type AgentModuleOptions } from './agent.module-definition';
 import { AgentController } from './agent.controller';
 import { AgentRunner } from './agent-runner';
+import { AgentRouter } from './agent-router.service';
 import { LlmAgentRunner } from './llm/llm-agent-runner';
 import { OfflineAgentRunner } from './offline-agent-runner';
 
@@ -23,7 +24,7 @@ export function createAgentRunner(options: AgentModuleOptions): AgentRunner | Pr
  */
 @Module({
   controllers: [AgentController],
-  providers: [{ provide: AgentRunner, inject: [AGENT_OPTIONS], useFactory: createAgentRunner }],
-  exports: [AgentRunner],
+  providers: [{ provide: AgentRunner, inject: [AGENT_OPTIONS], useFactory: createAgentRunner }, AgentRouter],
+  exports: [AgentRunner, AgentRouter],
 })
 export class AgentModule extends AgentConfigurableModule {}

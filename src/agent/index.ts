@@ -33,3 +33,14 @@ export { OfflineAgentRunner } from './offline-agent-runner';
 export { conceptOf } from './content-analysis';
 export { capNodeInput, capResultMarkdown } from './content-limits';
 export { LlmAgentRunner } from './llm/llm-agent-runner';
+export {
+  AUTO_AGENT,
+  FALLBACK_AGENT,
+  HIGH_CONFIDENCE,
+  LOW_CONFIDENCE,
+  confidenceLevel,
+  routeByRules,
+  type RoutedBy,
+  type Routing,
+} from './agent-router';
+export { AgentRouter, type RoutingOutcome } from './agent-router.service';

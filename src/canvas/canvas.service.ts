@@ -213,6 +213,14 @@ export class CanvasService implements OnModuleDestroy {
   }
 
   /**
+   * The content of a file node's file (its `subpath` section), read as `nodeContent` reads it: without the canvas
+   * cache or the node's surroundings (the planner reads thousands). Same errors as `nodeContent` for a file node.
+   */
+  fileNodeContent(file: string, subpath: string | undefined, nodeId: string): Promise<string> {
+    return this.fileContent(file, subpath, nodeId);
+  }
+
+  /**
    * Writes the result file (atomically, named from task, node and agent so a replay replaces it, with a slug of
    * the node's concept to be readable), then adds its file node and edge to the canvas through the canvas's
    * serialized queue.

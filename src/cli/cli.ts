@@ -5,6 +5,7 @@ import { parseEnv } from 'node:util';
 import type { AgentCatalogueDto } from '../agent';
 import type { CanvasNodesDto } from '../dashboard';
 import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from '../orchestrator';
+import type { PlanResponseDto } from '../planning';
 import { ApiClient, ApiError } from './api-client';
 import {
   BarsView,
@@ -185,11 +186,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('run')
     .description('start a batch over a canvas; with --wait, follow it live and exit by its final status')
     .argument('<canvas>', 'vault-relative canvas path, e.g. Biology/cells.canvas')
-    .requiredOption(
+    .option(
       '--agent <type>',
       'agent for a group (repeat with --nodes for more groups; see `agents`)',
       collect,
     )
+    .option('--auto', 'route each node to an agent on its content when it runs (agent_type auto; no --agent)')
     .option('--nodes <spec>', 'all | color:N | id,id,... (one per --agent; default all)', collect)
     .option(
       '--include-generated',
@@ -201,6 +203,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .action(async (canvas: string, opts: RunOptions, cmd: Command) => {
       const { api, g } = client(cmd);
       const specs = opts.nodes ?? [];
+      if (opts.auto && opts.agent) throw new UsageError('give --agent or --auto, not both');
+      if (!opts.auto && !opts.agent)
+        throw new UsageError("required option '--agent <type>' not specified (or --auto)");
+      // --auto: one auto group per --nodes (or all nodes)
+      opts.agent ??= (specs.length ? specs : ['all']).map(() => AUTO_AGENT);
       if (specs.length > opts.agent.length)
         throw new UsageError(
           `${specs.length} --nodes for ${opts.agent.length} --agent: give one --agent per group`,
@@ -241,6 +248,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       if (!g.json) err(`task ${started.task_id} started: ${started.total_nodes} node(s)`);
       exitCode = await follow(api, started.task_id, g, io);
+    });
+
+  program
+    .command('plan')
+    .description('suggest groups, agents and priorities for a canvas (nothing is started)')
+    .argument('<canvas>', 'vault-relative canvas path, e.g. Biology/cells.canvas')
+    .option('--max-groups <n>', 'at most this many groups (1-20)', parseIntArg)
+    .option('--colour <colour>', 'only nodes of this colour: 1-6 or #rrggbb')
+    .action(async (canvas: string, opts: { maxGroups?: number; colour?: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const plan = await api.request<PlanResponseDto>('POST', '/parallel/plan', {
+        canvas_path: canvas,
+        ...(opts.maxGroups === undefined ? {} : { max_groups: opts.maxGroups }),
+        ...(opts.colour === undefined ? {} : { colour: opts.colour }),
+      });
+      if (g.json) return json(plan);
+      printPlan(plan, out);
     });
 
   program
@@ -360,8 +384,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** `agent_type` of a routed group (the agent module's AUTO_AGENT; not imported: the CLI loads no service code). */
+const AUTO_AGENT = 'auto';
+
 interface RunOptions {
-  agent: string[];
+  agent?: string[];
+  auto?: boolean;
   nodes?: string[];
   includeGenerated?: boolean;
   maxConcurrent?: number;
@@ -526,6 +554,42 @@ async function follow(api: ApiClient, taskId: string, g: GlobalOptions, io: CliI
 }
 
 /** The end-of-batch table: totals, one row per group, then failures and result files. */
+/** A plan for people: one line per group, why, the clustering's quality, what was left out, the command to run it. */
+export function printPlan(plan: PlanResponseDto, out: (line?: string) => void): void {
+  out(
+    formatTable(
+      ['GROUP', 'PRIORITY', 'AGENT', 'CONFIDENCE', 'NODES', 'NAME'],
+      plan.groups.map((p) => [
+        p.group_id,
+        p.priority,
+        p.agent_type + (p.routed_by === 'model' ? ' (model)' : ''),
+        p.confidence.toFixed(2),
+        String(p.node_ids.length),
+        p.name,
+      ]),
+      [false, false, false, true, true],
+    ),
+  );
+  out();
+  for (const p of plan.groups) {
+    out(`${p.group_id}: ${p.reason}${p.priority_reason ? `; ${p.priority}: ${p.priority_reason}` : ''}`);
+  }
+  const { k, silhouette, warning } = plan.clustering;
+  out(`clustering: k=${k}, silhouette ${silhouette ?? 'n/a'}${warning ? ` (${warning})` : ''}`);
+  if (plan.left_out.length) {
+    const counts = new Map<string, number>();
+    for (const l of plan.left_out) counts.set(l.reason, (counts.get(l.reason) ?? 0) + 1);
+    out(`left out: ${[...counts].map(([reason, n]) => `${n} ${reason}`).join(', ')}`);
+  }
+  const args = plan.execute.groups.map((e) => `--agent ${e.agent_type} --nodes ${e.node_ids.join(',')}`);
+  out(`run it: canvas-batch run ${quoteArg(plan.canvas_path)} ${args.join(' ')}`);
+}
+
+/** A shell argument as typed (quoted when it has a space or a quote). */
+function quoteArg(s: string): string {
+  return /^[\w./\-\p{L}]+$/u.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 export function printSummary(s: TaskStatusDto, out: (line?: string) => void): void {
   const seconds = s.performance_metrics.total_duration_seconds;
   out(

@@ -38,4 +38,6 @@ export type DomainErrorCode =
   | 'unsupported-content-encoding'
   | 'invalid-content-encoding'
   | 'shutting-down'
-  | 'memory-unavailable';
+  | 'memory-unavailable'
+  | 'no-eligible-nodes'
+  | 'canvas-too-large';

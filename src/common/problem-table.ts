@@ -19,6 +19,8 @@ export const PROBLEM_TABLE: Readonly<Record<DomainErrorCode, { status: number; t
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
   'shutting-down': { status: 503, title: 'Service is shutting down' },
   'memory-unavailable': { status: 503, title: 'Learning memory cannot be read right now' },
+  'no-eligible-nodes': { status: 422, title: 'No node of the canvas can be planned' },
+  'canvas-too-large': { status: 413, title: 'Canvas too large to plan' },
 };
 
 /** `type` URI of a problem: a stable, documented identifier (RFC 9457 §3.1.1). */

@@ -132,4 +132,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN result_cache INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE node_results ADD COLUMN cached INTEGER;
   `,
+  /* 10: how a node of an \`auto\` group was routed (JSON of NodeRouting); NULL for other nodes */ `
+  ALTER TABLE node_results ADD COLUMN routing_json TEXT;
+  `,
 ];

@@ -52,7 +52,13 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
  * in the host application.
  */
 @Module({
-  controllers: [ParallelController, TaskEventsController, TaskMemoryController, HealthController, CacheController],
+  controllers: [
+    ParallelController,
+    TaskEventsController,
+    TaskMemoryController,
+    HealthController,
+    CacheController,
+  ],
   providers: [
     {
       provide: Dispatcher,

@@ -18,12 +18,22 @@ import { Dispatcher } from './dispatch/dispatcher';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import {
   type GroupStatusDto,
+  type NodeResultDto,
   type SchedulerStatusDto,
   type TaskStatusDto,
   type TaskSummaryDto,
   type TruncationDto,
   truncationView,
 } from './dto/task-status.dto';
+
+/** `{ agent_type, routing }` for a node of an \`auto\` group once routed, else nothing. */
+function routingMember(r: NodeResultRecord): Pick<NodeResultDto, 'agent_type' | 'routing'> {
+  if (!r.routing) return {};
+  return {
+    agent_type: r.routing.agentType,
+    routing: { confidence: r.routing.confidence, routed_by: r.routing.routedBy },
+  };
+}
 
 /** `{ truncated }` for a result the size caps cut, else nothing. */
 function truncatedMember(r: NodeResultRecord): { truncated?: TruncationDto } {
@@ -202,6 +212,7 @@ export class TaskViewService {
           attempts: r.attempts ?? 1,
           ...truncatedMember(r),
           ...(r.cached && { cached: true as const }),
+          ...routingMember(r),
         })),
         errors: pages[i].errors.map((r) => ({
           node_id: r.nodeId,
@@ -209,6 +220,7 @@ export class TaskViewService {
           error_type: r.errorType ?? 'AGENT_ERROR',
           attempts: r.attempts ?? 1,
           usage: this.usage(r.inputTokens, r.outputTokens),
+          ...routingMember(r),
         })),
       };
     });

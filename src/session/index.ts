@@ -74,6 +74,7 @@ export {
   type NodeOutcome,
   type NodeResultRecord,
   type NodeTruncation,
+  type NodeRouting,
   type TaskEventRecord,
   type NewTask,
 } from './task.types';

@@ -390,6 +390,7 @@ function storedResult(r: NodeResultRecord): NodeResultRecord {
     attempts: r.attempts,
     truncated: r.truncated,
     cached: r.cached || undefined,
+    routing: r.routing,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
   };

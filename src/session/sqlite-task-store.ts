@@ -22,6 +22,7 @@ import type {
   NodeOutcome,
   NodeResultRecord,
   NodeTruncation,
+  NodeRouting,
   PerformanceMetrics,
   TaskEventRecord,
   TaskRecord,
@@ -72,6 +73,7 @@ interface ResultRow {
   attempts: number | null;
   truncated_json: string | null;
   cached: number | null;
+  routing_json: string | null;
   started_at: string | null;
   finished_at: string;
 }
@@ -112,12 +114,12 @@ export class SqliteTaskStore extends TaskStore {
          WHERE task_id = @task_id`,
       ),
       upsertResult: h.prepare(
-        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, cached, started_at, finished_at)
-         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @truncated_json, @cached, @started_at, @finished_at)
+        `INSERT INTO node_results (task_id, group_index, node_id, outcome, file_path, file_size, duration_ms, error_message, error_type, input_tokens, output_tokens, attempts, truncated_json, cached, routing_json, started_at, finished_at)
+         VALUES (@task_id, @group_index, @node_id, @outcome, @file_path, @file_size, @duration_ms, @error_message, @error_type, @input_tokens, @output_tokens, @attempts, @truncated_json, @cached, @routing_json, @started_at, @finished_at)
          ON CONFLICT (task_id, group_index, node_id) DO UPDATE SET outcome = excluded.outcome, file_path = excluded.file_path,
            file_size = excluded.file_size, duration_ms = excluded.duration_ms, error_message = excluded.error_message,
            error_type = excluded.error_type, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-           attempts = excluded.attempts, truncated_json = excluded.truncated_json, cached = excluded.cached,
+           attempts = excluded.attempts, truncated_json = excluded.truncated_json, cached = excluded.cached, routing_json = excluded.routing_json,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
       ),
       results: h.prepare(
@@ -409,6 +411,7 @@ export class SqliteTaskStore extends TaskStore {
       attempts: r.attempts ?? null,
       truncated_json: r.truncated ? JSON.stringify(r.truncated) : null,
       cached: r.cached ? 1 : null,
+      routing_json: r.routing ? JSON.stringify(r.routing) : null,
       started_at: r.startedAt ?? null,
       finished_at: r.finishedAt,
     });
@@ -454,6 +457,7 @@ function toResultRecord(r: ResultRow): NodeResultRecord {
     ...(r.attempts !== null && { attempts: r.attempts }),
     ...(r.truncated_json !== null && { truncated: JSON.parse(r.truncated_json) as NodeTruncation }),
     ...(r.cached === 1 && { cached: true }),
+    ...(r.routing_json && { routing: JSON.parse(r.routing_json) as NodeRouting }),
     ...(r.started_at !== null && { startedAt: r.started_at }),
     finishedAt: r.finished_at,
   };

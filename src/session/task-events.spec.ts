@@ -87,6 +87,7 @@ const SAMPLES: {
       duration_ms: 250,
       truncated: { input_chars: 10, result_chars: 20, canvas_chars: 30 },
       cached: true,
+      routing: { confidence: 0.75, routed_by: 'rules' },
     },
     minimal: {
       node_id: 'n1',
@@ -104,6 +105,7 @@ const SAMPLES: {
       agent_type: 'oral-explanation',
       error_message: 'the agent timed out',
       error_type: 'AGENT_TIMEOUT',
+      routing: { confidence: 0.8, routed_by: 'model' },
     },
     minimal: {
       node_id: 'n2',

@@ -53,7 +53,12 @@ export type TaskCompletedData = {
   truncated?: TruncationData;
   /** Present (`true`) when the output came from the result cache: no provider call, no tokens. */
   cached?: true;
+  /** A node of an \`auto\` group: how it was routed (\`agent_type\` is the agent chosen). */
+  routing?: RoutingData;
 };
+
+/** How a node of an \`auto\` group was routed. */
+export type RoutingData = { confidence: number; routed_by: 'rules' | 'model' };
 
 /** `data` of `task_failed`: a node failed (its siblings go on). */
 export type TaskFailedData = {
@@ -62,6 +67,7 @@ export type TaskFailedData = {
   agent_type: string;
   error_message: string;
   error_type: NodeErrorType;
+  routing?: RoutingData;
 };
 
 /** `data` of `group_completed`: every node of a group settled. */

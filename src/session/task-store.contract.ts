@@ -455,6 +455,14 @@ export function describeTaskStoreContract(
         expect((await store.nodeResults('t1'))[0]).not.toHaveProperty('cached');
       });
 
+      it('round-trips how a node of an auto group was routed, and replaces it on a replay', async () => {
+        const routing = { agentType: 'memory-anchor', confidence: 0.8, routedBy: 'model' as const };
+        await store.recordNodeResult('t1', result('a', { routing }), [event('task_completed')]);
+        expect(await store.nodeResults('t1')).toEqual([result('a', { routing })]);
+        await store.recordNodeResult('t1', result('a'), [event('task_completed')]);
+        expect((await store.nodeResults('t1'))[0]).not.toHaveProperty('routing');
+      });
+
       it('is atomic: when the event cannot be stored, neither is the result nor the event counter', async () => {
         await log.append('t1', [event('progress_update')]);
         const unserializable = { big: BigInt(1) } as unknown as Record<string, unknown>;

@@ -102,8 +102,18 @@ export interface NodeResultRecord {
   truncated?: NodeTruncation;
   /** `true`: a completed node whose output came from the result cache (no provider call); absent otherwise. */
   cached?: boolean;
+  /** The agent a node of an `auto` group was routed to (absent for other nodes, and before it was routed). */
+  routing?: NodeRouting;
   startedAt?: string;
   finishedAt: string;
+}
+
+/** How a node of an `auto` group was routed when it ran. */
+export interface NodeRouting {
+  agentType: string;
+  /** 0–1 (≥ 0.85 high, < 0.70 low). */
+  confidence: number;
+  routedBy: 'rules' | 'model';
 }
 
 /** Characters the size caps left out of one node's run (each member only when not 0). */

@@ -182,6 +182,31 @@ export class LlmAgentRunner extends AgentRunner {
     );
   }
 
+  /**
+   * One short free-text answer from the provider, through the same retry layer as the agents (used to route a node
+   * the content patterns are unsure about). `deadline` bounds the retries.
+   */
+  async complete(args: {
+    system: string;
+    prompt: string;
+    signal: AbortSignal;
+    deadline: number;
+    headers?: Record<string, string>;
+  }): Promise<{ text: string; usage: TokenUsage; attempts: number }> {
+    const r = await withRetries(
+      () =>
+        this.attempt(args.signal, { system: args.system, prompt: args.prompt, headers: args.headers ?? {} }),
+      {
+        settings: this.settings.retry,
+        signal: args.signal,
+        deadline: args.deadline,
+        feedback: undefined,
+        redact: this.redact,
+      },
+    );
+    return { ...r.value, attempts: r.attempts };
+  }
+
   /** One provider call, under its own time limit when one is configured (then retried like a 5xx). */
   private async attempt(
     signal: AbortSignal,

@@ -5,6 +5,7 @@
 
 import { mountCanvasView } from './canvas-view.js';
 import { mountMemoryPanel } from './memory-panel.js';
+import { attachPlanner } from './planner.js';
 
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
@@ -226,7 +227,9 @@ async function newBatchView() {
       <fieldset id="groups-box" disabled><legend>3. Agents per group</legend>
         <div class="field"><label for="agent">Agent</label><select id="agent" name="agent"></select>
         <span class="muted" id="agent-help"></span></div>
-        <div class="actions"><button type="button" id="add-group" class="secondary">Add selected nodes as a group</button></div>
+        <div class="actions"><button type="button" id="add-group" class="secondary">Add selected nodes as a group</button>
+        <button type="button" id="suggest-groups" class="secondary">Suggest groups</button></div>
+        <p class="muted" id="plan-status" role="status"></p>
         <table id="groups-table" hidden><caption class="visually-hidden">Groups of this batch</caption>
         <thead><tr><th scope="col">Group</th><th scope="col">Agent</th><th scope="col" class="num">Nodes</th><th scope="col"><span class="visually-hidden">Remove</span></th></tr></thead><tbody></tbody></table>
         <div class="field"><label for="max-concurrent">Agents running at once (1–50)</label>
@@ -254,9 +257,12 @@ async function newBatchView() {
       .join('')}`),
   );
   const runnable = agents.filter((a) => a.runnable);
-  agentSelect.replaceChildren(
-    h(runnable.map((a) => `<option value="${escapeHtml(a.name)}">${escapeHtml(a.name)}</option>`).join('')),
-  );
+  // auto: each node routed to an agent on its content when it runs
+  const agentOptions = (chosen) =>
+    [...runnable.map((a) => a.name), 'auto']
+      .map((n) => `<option value="${escapeHtml(n)}"${n === chosen ? ' selected' : ''}>${escapeHtml(n)}</option>`)
+      .join('');
+  agentSelect.replaceChildren(h(agentOptions(runnable[0]?.name)));
   const describeAgent = () => {
     const a = runnable.find((x) => x.name === agentSelect.value);
     document.getElementById('agent-help').textContent = a ? a.description : '';
@@ -273,7 +279,8 @@ async function newBatchView() {
       h(
         groups
           .map(
-            (g, i) => `<tr><td>Group ${i + 1}</td><td>${escapeHtml(g.agent)}</td><td class="num">${g.nodeIds.length}</td>
+            (g, i) => `<tr${g.title ? ` title="${escapeHtml(g.title)}"` : ''}><td>Group ${i + 1}${g.name ? ` <span class="muted">${escapeHtml(g.name)}</span>` : ''}</td>
+          <td>${g.suggested ? `<select data-agent="${i}" aria-label="Agent of group ${i + 1}">${agentOptions(g.agent)}</select>` : escapeHtml(g.agent)}</td><td class="num">${g.nodeIds.length}</td>
           <td><button type="button" class="secondary" data-remove="${i}" aria-label="Remove group ${i + 1}">Remove</button></td></tr>`,
           )
           .join(''),
@@ -288,6 +295,23 @@ async function newBatchView() {
       tag.textContent = g === undefined ? '' : `in group ${g}`;
     }
   };
+  // a suggested group's agent can be changed before the start
+  groupsBody.addEventListener('change', (e) => {
+    const i = e.target.closest('[data-agent]')?.dataset.agent;
+    if (i !== undefined) groups[Number(i)].agent = e.target.value;
+  });
+  attachPlanner({
+    button: document.getElementById('suggest-groups'),
+    status: document.getElementById('plan-status'),
+    canvasSelect,
+    api,
+    onGroups: (suggested) => {
+      groups.splice(0, groups.length, ...suggested);
+      renderGroups();
+    },
+    announce,
+    showError,
+  });
   groupsBody.addEventListener('click', (e) => {
     const i = e.target.closest('[data-remove]')?.dataset.remove;
     if (i === undefined) return;

@@ -1,5 +1,5 @@
 import type { AgentStructuredOutput, ProviderFeedback } from '../../agent';
-import type { NodeErrorType, NodeTruncation } from '../../session';
+import type { NodeErrorType, NodeRouting, NodeTruncation } from '../../session';
 
 /**
  * How the global slots are shared between batches: round-robin between batches (`fair`), to the batch with the least
@@ -52,6 +52,8 @@ export type NodeRunResult =
       truncated?: NodeTruncation;
       /** The output came from the result cache: no provider call, no tokens. */
       cached?: true;
+      /** A node of an \`auto\` group: the agent it was routed to. */
+      routing?: NodeRouting;
     }
   | {
       kind: 'failed';
@@ -64,6 +66,7 @@ export type NodeRunResult =
       inputTokens: number;
       outputTokens: number;
       attempts: number;
+      routing?: NodeRouting;
     };
 
 /**

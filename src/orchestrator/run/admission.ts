@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { findAgent } from '../../agent';
+import { AUTO_AGENT, findAgent } from '../../agent';
 import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import type { ProblemFieldError } from '../../common';
 import { type GroupSpec, TaskStore } from '../../session';
@@ -79,13 +79,14 @@ function canonicalGroups(groups: readonly GroupSpec[]): GroupSpec[] {
   if (!Array.isArray(groups) || groups.length === 0)
     problems.push({ field: 'groups', message: 'at least one group is needed' });
   const out = (groups ?? []).map((g, i) => {
-    const agent = findAgent(g.agentType);
-    if (!agent)
+    // `auto`: each node is routed to an agent when it runs
+    const agent = g.agentType === AUTO_AGENT ? undefined : findAgent(g.agentType);
+    if (!agent && g.agentType !== AUTO_AGENT)
       problems.push({
         field: `groups[${i}].agent_type`,
-        message: `unknown agent "${g.agentType}"; see GET /agents`,
+        message: `unknown agent "${g.agentType}"; see GET /agents (or "auto")`,
       });
-    else if (!agent.runnable)
+    else if (agent && !agent.runnable)
       problems.push({
         field: `groups[${i}].agent_type`,
         message: `agent "${agent.name}" cannot run in a batch`,

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { AgentNodeInput, AgentRunRequest, AgentRunResult, RunnerIdentity } from '../../agent';
-import { AgentRunner } from '../../agent';
+import { AgentRouter, AgentRunner } from '../../agent';
 import type { CanvasService } from '../../canvas';
 import { resolveOptions } from '../../config';
 import {
@@ -101,7 +101,16 @@ function setup(
         },
       ),
   } as unknown as CanvasService;
-  const nodes = new NodeExecution(canvas, runner, recorder, estimates, options, cache, generated);
+  const nodes = new NodeExecution(
+    canvas,
+    runner,
+    recorder,
+    estimates,
+    options,
+    cache,
+    generated,
+    new AgentRouter(runner),
+  );
   const ctx = (signal = new AbortController().signal): JobContext => ({
     signal,
     feedback: { rateLimited: jest.fn(), succeeded: jest.fn() },

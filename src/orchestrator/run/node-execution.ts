@@ -1,10 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import {
+  AgentRouter,
   type AgentNodeInput,
   AgentRunError,
   AgentRunner,
   type AgentRunResult,
+  AUTO_AGENT,
   capNodeInput,
   capResultMarkdown,
   conceptOf,
@@ -24,6 +26,7 @@ import {
   GeneratedNodes,
   NODE_ERROR_TYPES,
   type NodeErrorType,
+  type NodeRouting,
   type NodeTruncation,
   ResultCache,
 } from '../../session';
@@ -60,6 +63,7 @@ export class NodeExecution {
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
     private readonly cache: ResultCache,
     private readonly generated: GeneratedNodes,
+    private readonly router: AgentRouter,
   ) {}
 
   /**
@@ -96,7 +100,11 @@ export class NodeExecution {
    * failure.
    */
   async runJob(job: NodeJob, ctx: JobContext, canvas?: ResolvedCanvasPath): Promise<NodeRunResult> {
-    const { nodeId, agentType } = job;
+    const { nodeId } = job;
+    let agentType = job.agentType;
+    let routing: NodeRouting | undefined;
+    // the model's routing call (an \`auto\` node the patterns are unsure of) is billed to the node
+    const routingUsage = { inputTokens: 0, outputTokens: 0 };
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();
@@ -141,7 +149,18 @@ export class NodeExecution {
           Date.now() + this.options.agentTimeoutMs,
           job.deadlineAt ? Date.parse(job.deadlineAt) : Number.POSITIVE_INFINITY,
         );
-        cacheKey = await this.cacheKeyOf(job, input);
+        if (agentType === AUTO_AGENT) {
+          // routed on its content now, before the agent call (the content read above is the one the agent gets)
+          const routed = await abortable(
+            this.router.route(input.content, { signal: controller.signal, deadline, nodeId }),
+            controller.signal,
+          );
+          agentType = routed.agentType;
+          routing = { agentType, confidence: routed.confidence, routedBy: routed.routedBy };
+          routingUsage.inputTokens = routed.usage.inputTokens;
+          routingUsage.outputTokens = routed.usage.outputTokens;
+        }
+        cacheKey = await this.cacheKeyOf(job, agentType, input);
         // a hit is the stored output of the same agent, prompt, model and node: no provider call, no tokens
         const hit = cacheKey && (await this.cachedOutput(cacheKey));
         if (hit) {
@@ -185,11 +204,12 @@ export class NodeExecution {
         title,
         markdown: result.markdown,
         ...(cards && { structured: cards.structured }),
-        inputTokens: output.usage.inputTokens,
-        outputTokens: output.usage.outputTokens,
+        inputTokens: output.usage.inputTokens + routingUsage.inputTokens,
+        outputTokens: output.usage.outputTokens + routingUsage.outputTokens,
         attempts: cached ? 0 : (output.attempts ?? 1),
         ...truncation(inputOmitted, result.omitted, cards?.omitted ?? 0),
         ...(cached && { cached: true as const }),
+        ...(routing && { routing }),
       };
     } catch (err) {
       endAgentPhase();
@@ -204,9 +224,10 @@ export class NodeExecution {
         durationMs,
         errorType,
         errorMessage: this.recorder.publicText(message),
-        inputTokens: cost.usage?.inputTokens ?? 0,
-        outputTokens: cost.usage?.outputTokens ?? 0,
+        inputTokens: (cost.usage?.inputTokens ?? 0) + routingUsage.inputTokens,
+        outputTokens: (cost.usage?.outputTokens ?? 0) + routingUsage.outputTokens,
         attempts: cost.attempts ?? (calledAgent ? 1 : 0),
+        ...(routing && { routing }),
       };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
@@ -217,11 +238,16 @@ export class NodeExecution {
    * The result cache's key of this node's run, or undefined when the cache is not used: off (`RESULT_CACHE=off`),
    * the batch opted out, or the runner does not say what its output depends on.
    */
-  private async cacheKeyOf(job: NodeJob, input: AgentNodeInput): Promise<string | undefined> {
+  private async cacheKeyOf(
+    job: NodeJob,
+    agentType: string,
+    input: AgentNodeInput,
+  ): Promise<string | undefined> {
     if (!this.options.resultCache || job.cache === false) return undefined;
-    const identity = this.runner.identity?.(job.agentType);
+    // `agentType`: the agent that runs (an `auto` node's routed one), not the group's
+    const identity = this.runner.identity?.(agentType);
     if (!identity) return undefined;
-    return resultCacheKey(job.agentType, identity, await this.learnersContext(job.canvasPath, input));
+    return resultCacheKey(agentType, identity, await this.learnersContext(job.canvasPath, input));
   }
 
   /**
@@ -351,7 +377,9 @@ export class NodeExecution {
       return;
     }
     if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
-    const { groupIndex, nodeId, agentType } = job;
+    const { groupIndex, nodeId } = job;
+    // a node of an \`auto\` group: the agent it was routed to names its file and cards
+    const agentType = result.routing?.agentType ?? job.agentType;
     const group = run.groups[groupIndex];
     if (result.kind === 'failed') {
       this.recorder.recordNode(run, { groupIndex, nodeId, outcome: 'failed', ...failure(result) });
@@ -399,6 +427,7 @@ export class NodeExecution {
       ...(result.cached && { cached: true }),
       startedAt: result.startedAt,
       finishedAt: new Date().toISOString(),
+      ...(result.routing && { routing: result.routing }),
     });
     this.recorder.emit('agent.completed', {
       taskId: run.taskId,
@@ -429,6 +458,7 @@ function failure(r: FailedRun): FailedRun {
     attempts: r.attempts,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
+    ...(r.routing && { routing: r.routing }),
   };
 }
 

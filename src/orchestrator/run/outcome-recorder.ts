@@ -85,7 +85,15 @@ export class OutcomeRecorder {
    */
   recordNode(run: BatchRun, result: NodeOutcomeRecord): void {
     const group = run.count(result);
-    const base = { node_id: result.nodeId, group_id: group.spec.groupId, agent_type: group.spec.agentType };
+    const base = {
+      node_id: result.nodeId,
+      group_id: group.spec.groupId,
+      // a node of an \`auto\` group: the agent it was routed to, and how
+      agent_type: result.routing?.agentType ?? group.spec.agentType,
+      ...(result.routing && {
+        routing: { confidence: result.routing.confidence, routed_by: result.routing.routedBy },
+      }),
+    };
     const drafts: TaskEventDraft[] = [
       result.outcome === 'completed'
         ? taskEvent('task_completed', result.finishedAt, {

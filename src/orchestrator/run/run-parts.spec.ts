@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { AgentNodeInput, AgentRunRequest, AgentRunResult } from '../../agent';
+import { AgentRouter } from '../../agent';
 import type {
   AdditionOutcome,
   CanvasService,
@@ -130,6 +131,7 @@ function parts() {
     options,
     new InMemoryResultCache(RESULT_CACHE_DEFAULTS),
     new InMemoryGeneratedNodes(),
+    new AgentRouter(runner),
   );
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
   const batches = new BatchRunner(
@@ -245,6 +247,33 @@ describe('BatchRunner', () => {
     expect(types.filter((t) => t === 'group_completed')).toHaveLength(1);
     expect(types.at(-1)).toBe('session_completed');
     expect(p.batches.size).toBe(0);
+  });
+
+  it('auto: routes each node when it runs; results and events carry the agent chosen, failures too', async () => {
+    const p = parts();
+    p.runner.fail.add('b');
+    const { task } = await p.admission.admit({
+      canvasPath: 'c.canvas',
+      groups: [{ groupId: 'g', agentType: 'auto', nodeIds: ['a', 'b'] }],
+    });
+    expect(task.groups[0].agentType).toBe('auto');
+    await p.batches.startBatchSession(task.taskId);
+    await p.batches.get(task.taskId)!.done;
+    const routing = { agentType: 'oral-explanation', confidence: 0.5, routedBy: 'rules' };
+    const results = await p.store.nodeResults(task.taskId);
+    expect(results.map((r) => [r.nodeId, r.outcome, r.routing])).toEqual(
+      expect.arrayContaining([
+        ['a', 'completed', routing],
+        ['b', 'failed', routing],
+      ]),
+    );
+    const events = (await p.log.after(task.taskId, 0)).filter((e) => e.type.startsWith('task_'));
+    for (const e of events)
+      expect(e.data).toMatchObject({
+        agent_type: 'oral-explanation',
+        routing: { confidence: 0.5, routed_by: 'rules' },
+      });
+    expect(events).toHaveLength(2);
   });
 
   it('finalises a cancelled batch: the running node keeps its result, the rest is skipped', async () => {
