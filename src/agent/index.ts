@@ -31,3 +31,4 @@ export { OfflineAgentRunner } from './offline-agent-runner';
 export { conceptOf } from './content-analysis';
 export { capNodeInput, capResultMarkdown } from './content-limits';
 export { LlmAgentRunner } from './llm/llm-agent-runner';
+export { PromptTokens, estimateTokens } from './llm/prompt-tokens';

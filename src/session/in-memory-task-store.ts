@@ -88,6 +88,7 @@ export class InMemoryTaskStore extends TaskStore {
           resumeCount: 0,
           peakConcurrent: 0,
           cancelRequested: null,
+          budgetUsd: task.budgetUsd ?? null,
         },
         seq: ++this.seq,
         requestHash: idempotency?.requestHash ?? null,
@@ -286,7 +287,15 @@ export class InMemoryTaskStore extends TaskStore {
 
   saveAgentDurations(durations: AgentDurationRecord[]): Promise<boolean> {
     return this.write(() => {
-      for (const d of durations) this.durations.set(d.agentType, { ...d });
+      for (const d of durations) {
+        const before = this.durations.get(d.agentType);
+        // an estimate saved without output tokens keeps the ones learned before (as the other adapters do)
+        const output =
+          d.meanOutputTokens === undefined && before?.meanOutputTokens !== undefined
+            ? { meanOutputTokens: before.meanOutputTokens, outputSamples: before.outputSamples }
+            : {};
+        this.durations.set(d.agentType, { ...d, ...output });
+      }
       return true;
     });
   }

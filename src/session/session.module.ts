@@ -8,7 +8,10 @@ import {
   type SessionModuleOptions,
 } from './session.module-definition';
 import { SqliteDatabase } from '../database';
+import { BudgetLedger } from './budget-ledger';
 import { GeneratedNodes } from './generated-nodes';
+import { RedisBudgetLedger } from './redis-budget-ledger';
+import { SqliteBudgetLedger } from './sqlite-budget-ledger';
 import { RedisGeneratedNodes } from './redis-generated-nodes';
 import { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 import { RedisEventLog } from './redis-event-log';
@@ -17,7 +20,7 @@ import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
 /**
- * Task lifecycle and storage: the `TaskStore`, `EventLog` and `GeneratedNodes` ports — SQLite adapters (the embedded engine), or Redis
+ * Task lifecycle and storage: the `TaskStore`, `EventLog`, `GeneratedNodes` and `BudgetLedger` ports — SQLite adapters (the embedded engine), or Redis
  * ones when `redis` is given (the distributed engine: every process of the service shares them) — and the cleanup
  * loop. Import it with
  * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
@@ -49,8 +52,14 @@ import { TaskStore } from './task-store';
       useFactory: (events: EventLog, db: SqliteDatabase): GeneratedNodes =>
         events instanceof RedisEventLog ? new RedisGeneratedNodes(events) : new SqliteGeneratedNodes(db),
     },
+    {
+      provide: BudgetLedger,
+      inject: [EventLog, SqliteDatabase],
+      useFactory: (events: EventLog, db: SqliteDatabase): BudgetLedger =>
+        events instanceof RedisEventLog ? new RedisBudgetLedger(events) : new SqliteBudgetLedger(db),
+    },
     TaskCleanupService,
   ],
-  exports: [TaskStore, EventLog, GeneratedNodes],
+  exports: [TaskStore, EventLog, GeneratedNodes, BudgetLedger],
 })
 export class SessionModule extends SessionConfigurableModule {}

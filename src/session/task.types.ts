@@ -34,6 +34,7 @@ export const NODE_ERROR_TYPES = [
   'CANVAS_WRITE_FAILED',
   'CANCELLED',
   'TIMEOUT',
+  'BUDGET_EXCEEDED',
 ] as const;
 export type NodeErrorType = (typeof NODE_ERROR_TYPES)[number];
 
@@ -79,6 +80,8 @@ export interface TaskRecord {
   peakConcurrent: number;
   /** Set once a cancel was requested (`graceful` or `abort`), so a restart does not run the rest. */
   cancelRequested: 'graceful' | 'abort' | null;
+  /** The batch's spending limit in USD (`budget_usd`); null without one. */
+  budgetUsd: number | null;
 }
 
 export type NodeOutcome = 'completed' | 'failed' | 'skipped';
@@ -128,6 +131,8 @@ export interface NewTask {
   timeoutMs: number;
   groups: GroupSpec[];
   createdAt: string;
+  /** The batch's spending limit in USD; absent: none. */
+  budgetUsd?: number;
 }
 
 /** Fields set together with a state transition. */

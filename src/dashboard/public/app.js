@@ -3,6 +3,8 @@
 //   #/tasks/<id>  one task, live over EventSource (/parallel/events/<id>), with results, failures and cancel
 // Result previews are rendered by the server (GET /files?format=html: markdown-it, KaTeX, footnotes, callouts).
 
+import { attachEstimate } from './estimate.js';
+
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
 const COLOR_NAMES = { 1: 'red', 2: 'orange', 3: 'yellow', 4: 'green', 5: 'cyan', 6: 'purple' };
@@ -229,7 +231,7 @@ async function newBatchView() {
         <div class="field"><label for="max-concurrent">Agents running at once (1–50)</label>
         <input id="max-concurrent" name="max_concurrent" type="number" min="1" max="50" value="12" inputmode="numeric"></div>
       </fieldset>
-      <div class="actions"><button type="submit" id="start">Start batch</button><span id="form-status" role="status"></span></div>
+      <div class="actions"><button type="submit" id="start">Start batch</button><span id="estimate" class="muted" role="status"></span><span id="form-status" role="status"></span></div>
     </form>`),
   );
   const form = document.getElementById('new-batch');
@@ -261,6 +263,18 @@ async function newBatchView() {
   agentSelect.addEventListener('change', describeAgent);
   describeAgent();
 
+  const maxInput = document.getElementById('max-concurrent');
+  // the estimate beside Start, of the groups added so far
+  const refreshEstimate = attachEstimate(document.getElementById('estimate'), api, () => {
+    const max = Number(maxInput.value);
+    if (!canvasSelect.value || groups.length === 0) return null;
+    return {
+      canvas_path: canvasSelect.value,
+      groups: groups.map((g, i) => ({ group_id: i + 1, agent_type: g.agent, node_ids: g.nodeIds })),
+      ...(Number.isInteger(max) && max >= 1 && max <= 50 ? { max_concurrent: max } : {}),
+    };
+  });
+  maxInput.addEventListener('change', () => refreshEstimate());
   const grouped = () => new Map(groups.flatMap((g, gi) => g.nodeIds.map((id) => [id, gi + 1])));
   const checkboxes = () => [...nodesList.querySelectorAll('input[type="checkbox"]')];
   const renderGroups = () => {
@@ -284,6 +298,7 @@ async function newBatchView() {
       const tag = box.closest('label').querySelector('.in-group');
       tag.textContent = g === undefined ? '' : `in group ${g}`;
     }
+    refreshEstimate();
   };
   groupsBody.addEventListener('click', (e) => {
     const i = e.target.closest('[data-remove]')?.dataset.remove;

@@ -23,6 +23,8 @@ export interface NodeJob {
   canvasPath: string;
   /** The batch's deadline (ISO time), or null. */
   deadlineAt: string | null;
+  /** The batch's budget in USD, when it has one: the node reserves its expected cost before its agent call. */
+  budgetUsd?: number;
 }
 
 /**

@@ -1,6 +1,14 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
-import { AgentRunError, AgentRunner, capNodeInput, capResultMarkdown, conceptOf } from '../../agent';
+import {
+  type AgentNodeInput,
+  AgentRunError,
+  AgentRunner,
+  capNodeInput,
+  capResultMarkdown,
+  conceptOf,
+  type TokenUsage,
+} from '../../agent';
 import {
   CanvasService,
   NodeNotFoundError,
@@ -9,11 +17,13 @@ import {
   capStructuredOutput,
   resultCardIds,
 } from '../../canvas';
-import { failpoint } from '../../common';
+import { failpoint, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
-import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
+import { BudgetLedger, NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import { CostEstimator } from '../cost/cost-estimator';
+import { type BudgetView, budgetView, roundUsd, usdOf } from '../cost/pricing';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
@@ -29,8 +39,14 @@ const RESOLVED_CANVAS_MS = 5_000;
  * slot goes back once the result file is written. Every error is caught here and becomes this node's failure; it
  * never reaches its siblings.
  */
+/** A node the budget does not allow to start (it fails with `BUDGET_EXCEEDED`, no provider call made). */
+class BudgetExceededError extends Error {
+  readonly errorType: NodeErrorType = 'BUDGET_EXCEEDED';
+}
+
 @Injectable()
 export class NodeExecution {
+  private readonly logger = new Logger('BatchOrchestrator');
   private readonly resolvedCanvases = new Map<
     string,
     { canvas: Promise<ResolvedCanvasPath>; until: number }
@@ -42,6 +58,8 @@ export class NodeExecution {
     private readonly recorder: OutcomeRecorder,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly ledger: BudgetLedger,
+    private readonly cost: CostEstimator,
   ) {}
 
   /**
@@ -65,6 +83,7 @@ export class NodeExecution {
           expectedMs: this.estimates.estimate(g.agentType) ?? unknown,
           canvasPath: run.task.canvasPath,
           deadlineAt: run.task.deadlineAt ?? null,
+          ...(run.task.budgetUsd !== null && { budgetUsd: run.task.budgetUsd }),
         })),
     );
   }
@@ -96,6 +115,9 @@ export class NodeExecution {
     let durationMs = 0;
     let calledAgent = false;
     let agentReleased = false;
+    /** The budget's reservation of this node, while open. */
+    let reserved: string | undefined;
+    let billed: TokenUsage | undefined;
     const endAgentPhase = (): void => {
       if (agentReleased) return;
       agentReleased = true;
@@ -115,6 +137,7 @@ export class NodeExecution {
         );
         inputOmitted = omitted;
         concept = conceptOf(input.content);
+        if (job.budgetUsd !== undefined) reserved = await this.reserve(job, input, job.budgetUsd);
         // Retries never sleep past the node's own timeout or the batch deadline, whichever comes first.
         const deadline = Math.min(
           Date.now() + this.options.agentTimeoutMs,
@@ -131,9 +154,15 @@ export class NodeExecution {
           }),
           controller.signal,
         );
+        billed = output.usage;
         controller.signal.throwIfAborted();
         canvas = where;
+      } catch (err) {
+        if (err instanceof AgentRunError) billed = err.details.usage;
+        throw err;
       } finally {
+        // settled before the slots go back: the batch's next node reserves against the actual cost of this one
+        if (reserved !== undefined) await this.settleReservation(job, reserved, billed);
         endAgentPhase();
       }
       // what is copied into the vault is capped: the file at `maxResultBytes`, the canvas cards per card and result
@@ -177,6 +206,50 @@ export class NodeExecution {
       };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The budget of `task` as it stands (spent, reserved, remaining), or `undefined` for a task without one. */
+  async budget(task: { taskId: string; budgetUsd: number | null }): Promise<BudgetView | undefined> {
+    if (task.budgetUsd === null) return undefined;
+    return budgetView(task.budgetUsd, await this.ledger.account(task.taskId));
+  }
+
+  /**
+   * Reserves the node's expected cost in its batch's budget; throws `BudgetExceededError` when spent + reserved +
+   * that cost would pass the budget. Returns the reservation's key.
+   */
+  private async reserve(job: NodeJob, input: AgentNodeInput, budgetUsd: number): Promise<string> {
+    const expected = this.cost.nodeCost(job.agentType, input);
+    const key = nodeKey(job.groupIndex, job.nodeId);
+    const { granted, account } = await this.ledger.reserve(job.taskId, key, expected.costUsd ?? 0, budgetUsd);
+    if (!granted) {
+      const usd = (n: number): string => `$${roundUsd(n)}`;
+      throw new BudgetExceededError(
+        `not started: its expected cost ${usd(expected.costUsd ?? 0)} (${expected.inputTokens} input + ${expected.outputTokens} output tokens) would take the spent ${usd(account.spentUsd)} and reserved ${usd(account.reservedUsd)} past the budget of ${usd(budgetUsd)}`,
+      );
+    }
+    return key;
+  }
+
+  /**
+   * Settles the node's reservation to what its provider billed (released when nothing was). A ledger that cannot
+   * be reached leaves it open: the budget then counts the expected cost, never less.
+   */
+  private async settleReservation(job: NodeJob, key: string, billed: TokenUsage | undefined): Promise<void> {
+    const prices = this.cost.prices;
+    const tokens = (billed?.inputTokens ?? 0) + (billed?.outputTokens ?? 0);
+    try {
+      if (billed && prices && tokens > 0)
+        await this.ledger.settle(job.taskId, key, usdOf(prices, billed.inputTokens, billed.outputTokens));
+      else await this.ledger.release(job.taskId, key);
+    } catch (err) {
+      this.logger.warn(
+        taskLog(
+          job.taskId,
+          `budget reservation of node ${job.nodeId} not settled: ${(err as Error).message}`,
+        ),
+      );
     }
   }
 
@@ -270,7 +343,7 @@ export class NodeExecution {
       this.recorder.recordNode(run, { groupIndex, nodeId, outcome: 'failed', ...failure(result) });
       return;
     }
-    this.estimates.observe(agentType, result.durationMs);
+    this.estimates.observe(agentType, result.durationMs, result.outputTokens);
     let file: ResultFile;
     try {
       const where = { canvas: run.canvas, taskId: run.taskId, sourceNodeId: nodeId, agentType };

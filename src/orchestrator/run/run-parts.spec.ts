@@ -9,10 +9,17 @@ import type {
   ResultToWrite,
 } from '../../canvas';
 import { resolveOptions } from '../../config';
-import { InMemoryEventLog, InMemoryGeneratedNodes, InMemoryTaskStore, type TaskRecord } from '../../session';
+import {
+  InMemoryBudgetLedger,
+  InMemoryEventLog,
+  InMemoryGeneratedNodes,
+  InMemoryTaskStore,
+  type TaskRecord,
+} from '../../session';
 import { BatchOrchestrator } from '../batch-orchestrator.service';
 import { BatchRun } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import { CostEstimator } from '../cost/cost-estimator';
 import type { JobContext } from '../dispatch/dispatcher';
 import { InProcessDispatcher } from '../dispatch/in-process-dispatcher';
 import { BatchValidationError } from '../orchestrator.errors';
@@ -115,8 +122,25 @@ function parts() {
     options,
     new InMemoryGeneratedNodes(),
   );
-  const nodes = new NodeExecution(canvas as unknown as CanvasService, runner, recorder, estimates, options);
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
+  const admission = new Admission(store, canvas as unknown as CanvasService, runner, options);
+  const cost = new CostEstimator(
+    admission,
+    canvas as unknown as CanvasService,
+    estimates,
+    dispatcher,
+    runner,
+    options,
+  );
+  const nodes = new NodeExecution(
+    canvas as unknown as CanvasService,
+    runner,
+    recorder,
+    estimates,
+    options,
+    new InMemoryBudgetLedger(),
+    cost,
+  );
   const batches = new BatchRunner(
     canvas as unknown as CanvasService,
     dispatcher,
@@ -125,7 +149,6 @@ function parts() {
     new LocalTaskLeases(),
     options,
   );
-  const admission = new Admission(store, canvas as unknown as CanvasService);
   const admit = async (nodeIds: string[], groups = 1): Promise<TaskRecord> =>
     (
       await admission.admit({
