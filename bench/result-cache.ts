@@ -26,6 +26,8 @@ import { OrchestratorModule } from '../src/orchestrator/orchestrator.module';
 import type { CanvasBatchOptions } from '../src/orchestrator/orchestrator.module-definition';
 import { NodeExecution } from '../src/orchestrator/run/node-execution';
 import { OutcomeRecorder } from '../src/orchestrator/run/outcome-recorder';
+import { CostEstimator } from '../src/orchestrator/cost/cost-estimator';
+import { BudgetLedger } from '../src/session/budget-ledger';
 import { GeneratedNodes } from '../src/session/generated-nodes';
 import { RedisEventLog } from '../src/session/redis-event-log';
 import { RedisResultCache } from '../src/session/redis-result-cache';
@@ -163,6 +165,8 @@ export async function benchResultCache(root: string) {
         cache,
         app.get(GeneratedNodes),
         app.get(AgentRouter),
+        app.get(BudgetLedger),
+        app.get(CostEstimator),
       );
       try {
         results.redis = await measure(nodes, cache, jobs);

@@ -161,6 +161,12 @@ const TOKEN = 'dashboard-token-0123456789';
     const groups = page.locator('#groups-table tbody tr');
     await expect(groups.count()).resolves.toBe(2);
     await expect(groups.nth(1).innerText()).resolves.toMatch(/Group 2\s+basic-decomposition\s+4/);
+    // the estimate beside Start, of the two groups as they are now (the offline provider costs nothing)
+    await page
+      .locator('#estimate', {
+        hasText: /^Estimate: 8 node\(s\) · [\d,]+ in \+ [\d,]+ out tokens at most · \$0 · /,
+      })
+      .waitFor();
     await shot('02-new-batch-form', 'dashboard-new-batch');
     await page.getByRole('button', { name: 'Start batch' }).click();
     await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);

@@ -44,3 +44,4 @@ export {
   type Routing,
 } from './agent-router';
 export { AgentRouter, type RoutingOutcome } from './agent-router.service';
+export { PromptTokens, estimateTokens } from './llm/prompt-tokens';

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { answerFor, EXIT, exitCodeFor, readDotEnv, selectNodes, serviceUrl } from './cli';
+import { answerFor, estimateLines, EXIT, exitCodeFor, readDotEnv, selectNodes, serviceUrl } from './cli';
 
 describe('CLI settings and choices', () => {
   it('one exit code per final status', () => {
@@ -44,6 +44,45 @@ describe('CLI settings and choices', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('prints an estimate per group and in all, with an unknown price and durations as learned', () => {
+    const group = {
+      group_id: 'g',
+      agent_type: 'oral-explanation',
+      nodes: 3,
+      input_tokens: 900,
+      output_tokens: 600,
+      output_basis: 'learned' as const,
+      cost_usd: null,
+      expected_ms: 750,
+    };
+    const lines = estimateLines(
+      {
+        provider: 'custom',
+        model: null,
+        price: null,
+        concurrency: 2,
+        tokens: { method: 'heuristic', tolerance: 0.25 },
+        groups: [group, { ...group, group_id: 2, expected_ms: 42_000 }],
+        total: {
+          nodes: 6,
+          input_tokens: 1800,
+          output_tokens: 1200,
+          cost_usd: null,
+          price_known: false,
+          expected_duration_ms: 200_000,
+        },
+      },
+      5,
+    );
+    expect(lines).toEqual([
+      'estimate: custom, unknown price, 2 at once (tokens ±25 %)',
+      '  group g oral-explanation: 3 node(s), 900 in + 600 out tokens, unknown price, ~750 ms of work',
+      '  group 2 oral-explanation: 3 node(s), 900 in + 600 out tokens, unknown price, ~42 s of work',
+      '  total: 6 node(s), 1800 in + 1200 out tokens, unknown price, ~3 min 20 s',
+      '  budget: $5',
+    ]);
   });
 
   it('reads one key at the Ctrl-C question', () => {

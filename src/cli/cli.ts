@@ -4,7 +4,13 @@ import * as path from 'node:path';
 import { parseEnv } from 'node:util';
 import type { AgentCatalogueDto } from '../agent';
 import type { CanvasNodesDto } from '../dashboard';
-import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto, TaskStatusDto } from '../orchestrator';
+import type {
+  CancelResponseDto,
+  EstimateDto,
+  ExecuteAcceptedDto,
+  TaskListDto,
+  TaskStatusDto,
+} from '../orchestrator';
 import type { PlanResponseDto } from '../planning';
 import { ApiClient, ApiError } from './api-client';
 import {
@@ -200,6 +206,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--max-concurrent <n>', 'agents of this batch running at once (1-50)', parseIntArg)
     .option('--timeout <seconds>', 'the whole batch deadline in seconds (60-3600)', parseIntArg)
     .option('--wait', 'follow the batch live until it ends')
+    .option(
+      '--budget <usd>',
+      'stop starting nodes once their expected cost would pass USD (needs a price)',
+      parseUsdArg,
+    )
+    .option('--yes', 'start without asking, whatever the estimate says')
     .action(async (canvas: string, opts: RunOptions, cmd: Command) => {
       const { api, g } = client(cmd);
       const specs = opts.nodes ?? [];
@@ -230,12 +242,34 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }
         return { group_id: i + 1, agent_type: agent, node_ids: ids };
       });
-      const started = await api.request<ExecuteAcceptedDto>('POST', '/parallel/execute', {
+      const body = {
         canvas_path: listing.canvas_path,
         groups,
         ...(opts.maxConcurrent === undefined ? {} : { max_concurrent: opts.maxConcurrent }),
         ...(opts.timeout === undefined ? {} : { timeout: opts.timeout }),
-      });
+        ...(opts.budget === undefined ? {} : { budget_usd: opts.budget }),
+      };
+      // the estimate first: what it will cost and take; on a terminal, a batch that may cost money asks first
+      const estimate = await api
+        .request<EstimateDto>('POST', '/parallel/estimate', body)
+        .catch((e: unknown) => {
+          // a service from before the estimate: go on without it
+          const noRoute =
+            e instanceof ApiError &&
+            (e.status === 405 || (e.status === 404 && !e.problem?.type?.includes('canvas')));
+          if (noRoute) return undefined;
+          throw e;
+        });
+      if (estimate && !g.json) estimateLines(estimate, opts.budget).forEach((line) => err(line));
+      const paid =
+        estimate !== undefined && (estimate.total.cost_usd === null || estimate.total.cost_usd > 0);
+      if (paid && !opts.yes && !g.json && io.stdin.isTTY === true && io.stderr.isTTY === true) {
+        if (!(await confirm(io, 'Start the batch? [y/N] '))) {
+          err('not started');
+          return;
+        }
+      }
+      const started = await api.request<ExecuteAcceptedDto>('POST', '/parallel/execute', body);
       if (!opts.wait) {
         if (g.json) json(started);
         else {
@@ -395,6 +429,8 @@ interface RunOptions {
   maxConcurrent?: number;
   timeout?: number;
   wait?: boolean;
+  budget?: number;
+  yes?: boolean;
 }
 
 const VERSION = (
@@ -404,6 +440,61 @@ const VERSION = (
 function parseIntArg(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new UsageError(`"${value}" is not a whole number`);
   return Number(value);
+}
+
+function parseUsdArg(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value.trim()))
+    throw new UsageError(`--budget "${value}" is not an amount of USD (e.g. 0.50)`);
+  return Number(value);
+}
+
+/** `$0.0123`: a cost to the micro-dollar, trailing zeros dropped. */
+function usd(n: number): string {
+  return `$${Number(n.toFixed(6))}`;
+}
+
+/** `850 ms`, `42 s`, `3 min 20 s`. */
+function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** The estimate as the run command prints it before starting: per group, then the total. */
+export function estimateLines(e: EstimateDto, budget?: number): string[] {
+  const price = e.price
+    ? `${usd(e.price.input_per_mtok)} in / ${usd(e.price.output_per_mtok)} out per million tokens`
+    : 'unknown price';
+  const cost = (c: number | null): string => (c === null ? 'unknown price' : usd(c));
+  const time = (ms: number | null): string => (ms === null ? 'duration unknown' : `~${duration(ms)}`);
+  const lines = [
+    `estimate: ${e.provider}${e.model ? `/${e.model}` : ''}, ${price}, ${e.concurrency} at once (tokens ±${Math.round(e.tokens.tolerance * 100)} %)`,
+    ...e.groups.map(
+      (g) =>
+        `  group ${g.group_id} ${g.agent_type}: ${g.nodes} node(s), ${g.input_tokens} in + ${g.output_tokens} out tokens` +
+        `${g.output_basis === 'max_output_tokens' ? ' (at most)' : ''}, ${cost(g.cost_usd)}, ${g.expected_ms === null ? 'duration unknown' : `~${duration(g.expected_ms)} of work`}`,
+    ),
+    `  total: ${e.total.nodes} node(s), ${e.total.input_tokens} in + ${e.total.output_tokens} out tokens, ${cost(e.total.cost_usd)}, ${time(e.total.expected_duration_ms)}`,
+  ];
+  if (budget !== undefined) {
+    const over = e.total.cost_usd !== null && e.total.cost_usd > budget;
+    lines.push(
+      `  budget: ${usd(budget)}${over ? ' (less than the estimate: nodes past it fail with BUDGET_EXCEEDED)' : ''}`,
+    );
+  }
+  return lines;
+}
+
+/** Asks `question` on the terminal; one key: `y` says yes, anything else (or the end of input) no. */
+function confirm(io: CliIo, question: string): Promise<boolean> {
+  io.stderr.write(question);
+  return new Promise((resolve) => {
+    const stop = listenKeys(io.stdin, (key) => {
+      stop();
+      io.stderr.write('\n');
+      resolve(key !== undefined && /^[yY]/.test(key));
+    });
+  });
 }
 
 /** What a key pressed at the Ctrl-C prompt means. */

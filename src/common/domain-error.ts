@@ -33,6 +33,7 @@ export type DomainErrorCode =
   | 'invalid-state-transition'
   | 'task-already-finished'
   | 'idempotency-key-reused'
+  | 'budget-without-price'
   | 'json-too-deep'
   | 'unsupported-charset'
   | 'unsupported-content-encoding'

@@ -17,6 +17,7 @@ export const PROBLEM_TABLE: Readonly<Record<DomainErrorCode, { status: number; t
   'unknown-node-ids': { status: 422, title: 'Node ids not found in the canvas' },
   'duplicate-group-ids': { status: 422, title: 'Group ids repeated in the request' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key reused with a different request' },
+  'budget-without-price': { status: 422, title: 'A budget needs a known price' },
   'shutting-down': { status: 503, title: 'Service is shutting down' },
   'memory-unavailable': { status: 503, title: 'Learning memory cannot be read right now' },
   'no-eligible-nodes': { status: 422, title: 'No node of the canvas can be planned' },

@@ -135,4 +135,15 @@ export const MIGRATIONS: readonly string[] = [
   /* 10: how a node of an \`auto\` group was routed (JSON of NodeRouting); NULL for other nodes */ `
   ALTER TABLE node_results ADD COLUMN routing_json TEXT;
   `,
+  /* 11: budgets — a task's spending limit, its ledger (spent + open reservations), learned output tokens per agent */ `
+  ALTER TABLE tasks ADD COLUMN budget_usd REAL;
+  CREATE TABLE budget_ledger (
+    task_id     TEXT NOT NULL,
+    entry       TEXT NOT NULL,
+    amount_micro_usd INTEGER NOT NULL,
+    PRIMARY KEY (task_id, entry)
+  ) WITHOUT ROWID;
+  ALTER TABLE agent_duration_estimates ADD COLUMN mean_output_tokens REAL;
+  ALTER TABLE agent_duration_estimates ADD COLUMN output_samples INTEGER;
+  `,
 ];

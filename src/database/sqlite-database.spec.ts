@@ -51,6 +51,7 @@ describe('SqliteDatabase (real file)', () => {
       ).map((r) => r.name);
       expect(tables).toEqual([
         'agent_duration_estimates',
+        'budget_ledger',
         'generated_items',
         'memory_events',
         'memory_outbox',

@@ -117,11 +117,12 @@ export class BatchRun {
   count(result: NodeResultRecord): GroupProgress {
     const group = this.groups[result.groupIndex];
     this.recorded.add(nodeKey(result.groupIndex, result.nodeId));
+    // every outcome's tokens: a failed node's calls are billed too
+    this.inputTokens += result.inputTokens;
+    this.outputTokens += result.outputTokens;
     if (result.outcome === 'completed') {
       this.completed++;
       group.completed++;
-      this.inputTokens += result.inputTokens;
-      this.outputTokens += result.outputTokens;
     } else if (result.outcome === 'failed') {
       this.failed++;
       group.failed++;

@@ -10,6 +10,15 @@ export {
   type TaskAggregate,
 } from './batch-orchestrator.service';
 export { TaskViewService } from './task-view.service';
+export {
+  CostEstimator,
+  makespan,
+  type AgentResolver,
+  type EstimateDto,
+  type GroupEstimateDto,
+  type NodeCost,
+  type OutputBasis,
+} from './cost/cost-estimator';
 export { TaskEventStream, type SseMessage, type WireEvent } from './task-event-stream';
 export { SseFanout } from './sse-fanout';
 export {

@@ -38,3 +38,14 @@ export class TaskOwnedElsewhereError extends DomainError {
     super(`Task ${taskId} is run by another process of the service`);
   }
 }
+
+/** `budget_usd` without a price to hold it to (`AGENT_PRICE_PER_MTOK` unset for an LLM provider or a host's runner). */
+export class BudgetWithoutPriceError extends DomainError {
+  readonly code: DomainErrorCode = 'budget-without-price';
+  constructor() {
+    super(
+      'budget_usd cannot be enforced: the price per token is unknown (set AGENT_PRICE_PER_MTOK="INPUT,OUTPUT" in USD per million tokens, or leave budget_usd out)',
+      [{ field: 'budget_usd', message: 'no price is configured (AGENT_PRICE_PER_MTOK)' }],
+    );
+  }
+}

@@ -15,6 +15,7 @@ import {
   CanvasBatchOptionsModule,
 } from './orchestrator.module-definition';
 import { DurationEstimates } from './concurrency/duration-estimates';
+import { CostEstimator } from './cost/cost-estimator';
 import { Dispatcher } from './dispatch/dispatcher';
 import { BullmqDispatcher } from './dispatch/bullmq-dispatcher';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
@@ -103,6 +104,7 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
     },
     DurationEstimates,
     Admission,
+    CostEstimator,
     OutcomeRecorder,
     NodeExecution,
     BatchRunner,
@@ -112,7 +114,7 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
     SseFanout,
     TaskViewService,
   ],
-  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher],
+  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher, CostEstimator],
 })
 export class OrchestratorModule {
   static forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { BatchOrchestrator } from './batch-orchestrator.service';
+import { BatchOrchestrator, type BatchRequest } from './batch-orchestrator.service';
+import { CostEstimator, type EstimateDto } from './cost/cost-estimator';
 import { ExecuteRequestDto } from './dto/execute-request.dto';
 import type { CancelResponseDto, ExecuteAcceptedDto, TaskListDto } from './dto/task-status.dto';
 import { CancelQueryDto, StatusQueryDto, TaskListQueryDto } from './dto/task-query.dto';
@@ -11,6 +12,7 @@ export class ParallelController {
   constructor(
     private readonly orchestrator: BatchOrchestrator,
     private readonly views: TaskViewService,
+    private readonly cost: CostEstimator,
   ) {}
 
   /** Starts a batch (202). A repeated `Idempotency-Key` returns the first task (200) instead. */
@@ -21,10 +23,7 @@ export class ParallelController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<ExecuteAcceptedDto> {
     const { task, created } = await this.orchestrator.submit({
-      canvasPath: body.canvas_path,
-      groups: body.groups.map((g) => ({ groupId: g.group_id, agentType: g.agent_type, nodeIds: g.node_ids })),
-      maxConcurrent: body.max_concurrent,
-      timeoutMs: body.timeout === undefined ? undefined : body.timeout * 1000,
+      ...batchRequest(body),
       idempotencyKey: idempotencyKey?.trim() || undefined,
       cache: body.cache,
     });
@@ -43,6 +42,16 @@ export class ParallelController {
         cancel: `${base}/cancel/${task.taskId}`,
       },
     };
+  }
+
+  /**
+   * What the batch would cost and take, per group and in all, before it runs: the same body and checks as
+   * `execute` (400/404/422), nothing started or stored.
+   */
+  @Post('estimate')
+  @HttpCode(200)
+  estimate(@Body() body: ExecuteRequestDto): Promise<EstimateDto> {
+    return this.cost.estimate(batchRequest(body));
   }
 
   /** Task status with per-group results and errors (paged for large tasks, or a summary). */
@@ -80,4 +89,15 @@ export class ParallelController {
   async tasks(@Query() query: TaskListQueryDto): Promise<TaskListDto> {
     return { tasks: await this.views.list(query) };
   }
+}
+
+/** The batch of an execute (or estimate) body. */
+function batchRequest(body: ExecuteRequestDto): BatchRequest {
+  return {
+    canvasPath: body.canvas_path,
+    groups: body.groups.map((g) => ({ groupId: g.group_id, agentType: g.agent_type, nodeIds: g.node_ids })),
+    maxConcurrent: body.max_concurrent,
+    timeoutMs: body.timeout === undefined ? undefined : body.timeout * 1000,
+    ...(body.budget_usd !== undefined && { budgetUsd: body.budget_usd }),
+  };
 }

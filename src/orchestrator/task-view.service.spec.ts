@@ -12,6 +12,7 @@ import {
   SqliteEventLog,
   SqliteTaskStore,
   type NodeResultRecord,
+  InMemoryBudgetLedger,
 } from '../session';
 import type { BatchOrchestrator } from './batch-orchestrator.service';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
@@ -63,6 +64,7 @@ describe('TaskViewService.status on a large task (real SQLite file)', () => {
       new InProcessDispatcher({ capacity: 12 }),
       resolveOptions({ vaultRoot: dir, dataDir: dir }),
       bus,
+      new InMemoryBudgetLedger(),
     );
   });
   afterAll(() => {
@@ -132,6 +134,7 @@ describe('TaskViewService on the in-memory store', () => {
       new InProcessDispatcher({ capacity: 2 }),
       options,
       events,
+      new InMemoryBudgetLedger(),
     );
   });
 
@@ -174,6 +177,7 @@ describe('TaskViewService on the in-memory store', () => {
       new InProcessDispatcher({ capacity: 2 }),
       options,
       events,
+      new InMemoryBudgetLedger(),
     );
     expect((await running.status(id)).groups[0].running).toEqual([
       { node_id: 'b', started_at: '2026-01-01T00:00:01.000Z' },

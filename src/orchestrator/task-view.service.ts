@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { costOf, InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import {
+  BudgetLedger,
   EventLog,
   InvalidTaskIdError,
   TaskNotFoundError,
@@ -14,6 +15,7 @@ import {
   type TaskStatus,
 } from '../session';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
+import { budgetView } from './cost/pricing';
 import { Dispatcher } from './dispatch/dispatcher';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import {
@@ -87,6 +89,7 @@ export class TaskViewService {
     private readonly dispatcher: Dispatcher,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
     events: EventLog,
+    private readonly ledger: BudgetLedger,
   ) {
     // a cancel, an error, a group or the task ending changes more than counts: such a status is never reused
     events.all().subscribe((e) => {
@@ -229,6 +232,10 @@ export class TaskViewService {
         ? { results_page: { offset, limit: Number.isFinite(limit) ? limit : null } }
         : {};
     const scheduler = live ? { scheduler: await this.schedulerView(live) } : {};
+    const budget =
+      task.budgetUsd === null
+        ? {}
+        : { budget: budgetView(task.budgetUsd, await this.ledger.account(task.taskId)) };
     return {
       task_id: task.taskId,
       canvas_path: task.canvasPath,
@@ -251,6 +258,7 @@ export class TaskViewService {
         concurrency_limit: (await this.dispatcher.state()).limit,
       },
       usage: this.usage(inputTokens, outputTokens),
+      ...budget,
       ...paged,
       ...scheduler,
     };

@@ -89,6 +89,7 @@ export class InMemoryTaskStore extends TaskStore {
           peakConcurrent: 0,
           cancelRequested: null,
           ...(task.cache === false && { cache: false }),
+          budgetUsd: task.budgetUsd ?? null,
         },
         seq: ++this.seq,
         requestHash: idempotency?.requestHash ?? null,
@@ -287,7 +288,15 @@ export class InMemoryTaskStore extends TaskStore {
 
   saveAgentDurations(durations: AgentDurationRecord[]): Promise<boolean> {
     return this.write(() => {
-      for (const d of durations) this.durations.set(d.agentType, { ...d });
+      for (const d of durations) {
+        const before = this.durations.get(d.agentType);
+        // an estimate saved without output tokens keeps the ones learned before (as the other adapters do)
+        const output =
+          d.meanOutputTokens === undefined && before?.meanOutputTokens !== undefined
+            ? { meanOutputTokens: before.meanOutputTokens, outputSamples: before.outputSamples }
+            : {};
+        this.durations.set(d.agentType, { ...d, ...output });
+      }
       return true;
     });
   }

@@ -18,6 +18,10 @@ export {
   type GeneratedItems,
 } from './generated-nodes';
 export { SqliteGeneratedNodes } from './sqlite-generated-nodes';
+export { BudgetLedger, type BudgetAccount, type BudgetReservation, microUsd } from './budget-ledger';
+export { SqliteBudgetLedger } from './sqlite-budget-ledger';
+export { InMemoryBudgetLedger } from './in-memory-budget-ledger';
+export { RedisBudgetLedger } from './redis-budget-ledger';
 export { InMemoryGeneratedNodes } from './in-memory-generated-nodes';
 export { RedisGeneratedNodes } from './redis-generated-nodes';
 export { ResultCache, type CachedResult, type ResultCacheLimits } from './result-cache';

@@ -25,6 +25,7 @@ describe('Redis session layout', () => {
       resumeCount: 0,
       peakConcurrent: 0,
       cancelRequested: null,
+      budgetUsd: null,
     });
     expect(toTask({ id: 't', status: 'running', last: '7', peak: '3', groups: '[]' })).toMatchObject({
       taskId: 't',

@@ -20,6 +20,7 @@ import { TASK_STATUSES } from './task.types';
  *   P:task:<id>:result-meta     hash: `<group>\0<node>` → `in,out,dur,<order member>` (what replacing it undoes)
  *   P:task:<id>:result-order    zset, all scores 0: `<group>\0<outcome>\0<finishedAt>\0<node>` (finishing order)
  *   P:task:<id>:summary         hash: `<group>\0<outcome>\0n|in|out|dur` → count and sums
+ *   P:task:<id>:budget          hash: `s` spent, `R` reserved, `r:<group>\0<node>` one open reservation (nano-USD)
  *   P:tasks, P:tasks:status:<s> zsets, all scores 0: `<createdAt>\0<seq, 16 digits>\0<id>` (creation order)
  *   P:tasks:seq                 counter for the member above (ties of createdAt by insertion)
  *   P:tasks:expiring            zset, all scores 0: `<expiresAt>\0<id>`
@@ -65,7 +66,8 @@ export type TaskFields = Partial<
     | 'cancel'
     | 'nocache'
     | 'expires'
-    | 'order',
+    | 'order'
+    | 'budget',
     string
   >
 >;
@@ -94,6 +96,10 @@ export class RedisSessionKeys {
   }
   summary(taskId: string): string {
     return `${this.task(taskId)}:summary`;
+  }
+  /** The task's budget ledger (`RedisBudgetLedger`). */
+  budget(taskId: string): string {
+    return `${this.task(taskId)}:budget`;
   }
   tasks(status?: TaskStatus): string {
     return status ? this.keys.key('tasks', 'status', status) : this.keys.key('tasks');
@@ -310,7 +316,7 @@ for _, member in ipairs(members) do
       if redis.call('GET', idem_key) == id then redis.call('DEL', idem_key) end
     end
     redis.call('UNLINK', task_key, task_key .. ':events', task_key .. ':results', task_key .. ':result-meta',
-      task_key .. ':result-order', task_key .. ':summary')
+      task_key .. ':result-order', task_key .. ':summary', task_key .. ':budget')
     out[#out + 1] = id
   end
   redis.call('ZREM', KEYS[1], member)
@@ -376,12 +382,64 @@ end
 return 1
 `;
 
+/**
+ * KEYS: agent durations. ARGV: agent type, estimate JSON, … → 1. Every estimate in one step; one saved without output
+ * tokens keeps the output tokens stored before (another process may have learned them).
+ */
+const SAVE_DURATIONS = `
+for i = 1, #ARGV, 2 do
+  local new = cjson.decode(ARGV[i + 1])
+  if new.meanOutputTokens == nil then
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if old then
+      local o = cjson.decode(old)
+      new.meanOutputTokens = o.meanOutputTokens
+      new.outputSamples = o.outputSamples
+    end
+  end
+  redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(new))
+end
+return 1
+`;
+
 /** Removes every result-cache entry indexed in KEYS[1] (entry key = ARGV[1] .. member) and the index; their count. */
 const RESULT_CACHE_CLEAR = `
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, member in ipairs(members) do redis.call('DEL', ARGV[1] .. member) end
 redis.call('DEL', KEYS[1])
 return #members
+`;
+
+/**
+ * KEYS: the task's budget hash. ARGV: reservation key, amount, limit (integer micro-USD). → { granted 1|0, spent,
+ * reserved } as they are after it. A key reserved already stays as it is (granted): a job run again after a crash
+ * finds its own reservation.
+ */
+const BUDGET_RESERVE = `
+local spent = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'R') or '0')
+local field = 'r:' .. ARGV[1]
+if redis.call('HEXISTS', KEYS[1], field) == 1 then return { 1, spent, reserved } end
+if spent + reserved + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return { 0, spent, reserved } end
+redis.call('HSET', KEYS[1], field, ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'R', ARGV[2])
+return { 1, spent, reserved + tonumber(ARGV[2]) }
+`;
+
+/**
+ * KEYS: the task's budget hash. ARGV: reservation key, cost (integer micro-USD; 0 releases). → { spent, reserved }.
+ * Only an open reservation is settled: settling one twice (a command sent again after a dropped connection) does
+ * nothing the second time.
+ */
+const BUDGET_SETTLE = `
+local field = 'r:' .. ARGV[1]
+local amount = redis.call('HGET', KEYS[1], field)
+if amount then
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('HINCRBY', KEYS[1], 'R', '-' .. amount)
+  if ARGV[2] ~= '0' then redis.call('HINCRBY', KEYS[1], 's', ARGV[2]) end
+end
+return { tonumber(redis.call('HGET', KEYS[1], 's') or '0'), tonumber(redis.call('HGET', KEYS[1], 'R') or '0') }
 `;
 
 export const SESSION_SCRIPTS = {
@@ -393,6 +451,9 @@ export const SESSION_SCRIPTS = {
   cbSessionRecordPeak: RECORD_PEAK,
   cbSessionRequestCancel: REQUEST_CANCEL,
   cbSessionDeleteExpired: DELETE_EXPIRED,
+  cbSessionSaveDurations: SAVE_DURATIONS,
+  cbBudgetReserve: BUDGET_RESERVE,
+  cbBudgetSettle: BUDGET_SETTLE,
   cbSessionListTasks: LIST_TASKS,
   cbSessionResultsPage: RESULTS_PAGE,
   cbResultCachePut: RESULT_CACHE_PUT,
@@ -501,6 +562,7 @@ export function toTask(f: TaskFields): TaskRecord {
     peakConcurrent: Number(f.peak ?? 0),
     cancelRequested: (f.cancel ?? null) as TaskRecord['cancelRequested'],
     ...(f.nocache === '1' && { cache: false }),
+    budgetUsd: f.budget === undefined ? null : Number(f.budget),
   };
 }
 

@@ -72,6 +72,7 @@ export class RedisTaskStore extends TaskStore {
       peak: '0',
     };
     if (task.cache === false) fields.nocache = '1';
+    if (task.budgetUsd !== undefined) fields.budget = String(task.budgetUsd);
     if (idempotency) {
       fields.idem = idempotency.key;
       fields.hash = idempotency.requestHash;
@@ -325,18 +326,30 @@ export class RedisTaskStore extends TaskStore {
   async agentDurations(): Promise<AgentDurationRecord[]> {
     const all = await this.redis.hgetall(this.keys.agentDurations());
     return Object.entries(all).map(([agentType, json]) => {
-      const { meanMs, samples } = JSON.parse(json) as { meanMs: number; samples: number };
-      return { agentType, meanMs, samples };
+      const stored = JSON.parse(json) as Omit<AgentDurationRecord, 'agentType'>;
+      return { agentType, ...stored };
     });
   }
 
   async saveAgentDurations(durations: AgentDurationRecord[]): Promise<boolean> {
     if (this.redis.status === 'end' || this.redis.status === 'close') return false;
     if (durations.length === 0) return true;
-    // one HSET: every estimate or none
-    await this.redis.hset(
-      this.keys.agentDurations(),
-      ...durations.flatMap((d) => [d.agentType, JSON.stringify({ meanMs: d.meanMs, samples: d.samples })]),
+    // one script: every estimate or none; an estimate without output tokens keeps the ones stored before
+    await runScript(
+      this.redis,
+      'cbSessionSaveDurations',
+      [this.keys.agentDurations()],
+      durations.flatMap((d) => [
+        d.agentType,
+        JSON.stringify({
+          meanMs: d.meanMs,
+          samples: d.samples,
+          ...(d.meanOutputTokens !== undefined && {
+            meanOutputTokens: d.meanOutputTokens,
+            outputSamples: d.outputSamples ?? 0,
+          }),
+        }),
+      ]),
     );
     return true;
   }

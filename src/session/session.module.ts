@@ -9,7 +9,10 @@ import {
   RESULT_CACHE_DEFAULTS,
 } from './session.module-definition';
 import { SqliteDatabase } from '../database';
+import { BudgetLedger } from './budget-ledger';
 import { GeneratedNodes } from './generated-nodes';
+import { RedisBudgetLedger } from './redis-budget-ledger';
+import { SqliteBudgetLedger } from './sqlite-budget-ledger';
 import { RedisGeneratedNodes } from './redis-generated-nodes';
 import { SqliteGeneratedNodes } from './sqlite-generated-nodes';
 import { RedisEventLog } from './redis-event-log';
@@ -21,7 +24,7 @@ import { SqliteTaskStore } from './sqlite-task-store';
 import { TaskStore } from './task-store';
 
 /**
- * Task lifecycle and storage: the `TaskStore`, `EventLog`, `GeneratedNodes` and `ResultCache` ports — SQLite adapters (the embedded engine), or Redis
+ * Task lifecycle and storage: the `TaskStore`, `EventLog`, `GeneratedNodes`, `ResultCache` and `BudgetLedger` ports — SQLite adapters (the embedded engine), or Redis
  * ones when `redis` is given (the distributed engine: every process of the service shares them) — and the cleanup
  * loop. Import it with
  * `forRoot({ cleanupIntervalMs, imports: [database] })` (or `forRootAsync`), `database` being the application's one
@@ -63,8 +66,14 @@ import { TaskStore } from './task-store';
           : new SqliteResultCache(db, limits);
       },
     },
+    {
+      provide: BudgetLedger,
+      inject: [EventLog, SqliteDatabase],
+      useFactory: (events: EventLog, db: SqliteDatabase): BudgetLedger =>
+        events instanceof RedisEventLog ? new RedisBudgetLedger(events) : new SqliteBudgetLedger(db),
+    },
     TaskCleanupService,
   ],
-  exports: [TaskStore, EventLog, GeneratedNodes, ResultCache],
+  exports: [TaskStore, EventLog, GeneratedNodes, ResultCache, BudgetLedger],
 })
 export class SessionModule extends SessionConfigurableModule {}

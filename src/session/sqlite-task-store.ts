@@ -57,6 +57,7 @@ interface TaskRow {
   peak_concurrent: number;
   cancel_requested: 'graceful' | 'abort' | null;
   result_cache: number;
+  budget_usd: number | null;
 }
 
 interface ResultRow {
@@ -95,8 +96,8 @@ export class SqliteTaskStore extends TaskStore {
     const h = db.handle;
     this.s = {
       insertTask: h.prepare(
-        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash, result_cache)
-         VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash, @result_cache)`,
+        `INSERT INTO tasks (task_id, canvas_path, status, max_concurrent, timeout_ms, groups_json, total_nodes, created_at, idempotency_key, request_hash, result_cache, budget_usd)
+         VALUES (@task_id, @canvas_path, 'pending', @max_concurrent, @timeout_ms, @groups_json, @total_nodes, @created_at, @idempotency_key, @request_hash, @result_cache, @budget_usd)`,
       ),
       byKey: h.prepare(`${TASK_COLUMNS} WHERE idempotency_key = ?`),
       byId: h.prepare(`${TASK_COLUMNS} WHERE task_id = ?`),
@@ -145,19 +146,39 @@ export class SqliteTaskStore extends TaskStore {
       ),
       expired: h.prepare('SELECT task_id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       deleteTask: h.prepare('DELETE FROM tasks WHERE task_id = ?'),
+      deleteLedger: h.prepare('DELETE FROM budget_ledger WHERE task_id = ?'),
       statusCounts: h.prepare('SELECT status, count(*) AS n FROM tasks GROUP BY status'),
-      agentDurations: h.prepare('SELECT agent_type, mean_ms, samples FROM agent_duration_estimates'),
+      agentDurations: h.prepare(
+        'SELECT agent_type, mean_ms, samples, mean_output_tokens, output_samples FROM agent_duration_estimates',
+      ),
       saveAgentDuration: h.prepare(
-        `INSERT INTO agent_duration_estimates (agent_type, mean_ms, samples, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (agent_type) DO UPDATE SET mean_ms = excluded.mean_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+        `INSERT INTO agent_duration_estimates (agent_type, mean_ms, samples, updated_at, mean_output_tokens, output_samples)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (agent_type) DO UPDATE SET mean_ms = excluded.mean_ms, samples = excluded.samples, updated_at = excluded.updated_at,
+           mean_output_tokens = coalesce(excluded.mean_output_tokens, mean_output_tokens),
+           output_samples = coalesce(excluded.output_samples, output_samples)`,
       ),
     };
   }
 
   agentDurations(): Promise<AgentDurationRecord[]> {
     return settled(() => {
-      const rows = this.s.agentDurations.all() as { agent_type: string; mean_ms: number; samples: number }[];
-      return rows.map((r) => ({ agentType: r.agent_type, meanMs: r.mean_ms, samples: r.samples }));
+      const rows = this.s.agentDurations.all() as {
+        agent_type: string;
+        mean_ms: number;
+        samples: number;
+        mean_output_tokens: number | null;
+        output_samples: number | null;
+      }[];
+      return rows.map((r) => ({
+        agentType: r.agent_type,
+        meanMs: r.mean_ms,
+        samples: r.samples,
+        ...(r.mean_output_tokens !== null && {
+          meanOutputTokens: r.mean_output_tokens,
+          outputSamples: r.output_samples ?? 0,
+        }),
+      }));
     });
   }
 
@@ -166,7 +187,15 @@ export class SqliteTaskStore extends TaskStore {
       if (!this.db.handle.open) return false;
       const now = new Date().toISOString();
       this.db.transaction(() => {
-        for (const d of durations) this.s.saveAgentDuration.run(d.agentType, d.meanMs, d.samples, now);
+        for (const d of durations)
+          this.s.saveAgentDuration.run(
+            d.agentType,
+            d.meanMs,
+            d.samples,
+            now,
+            d.meanOutputTokens ?? null,
+            d.meanOutputTokens === undefined ? null : (d.outputSamples ?? 0),
+          );
       });
       return true;
     });
@@ -195,6 +224,7 @@ export class SqliteTaskStore extends TaskStore {
           idempotency_key: idempotency?.key ?? null,
           request_hash: idempotency?.requestHash ?? null,
           result_cache: task.cache === false ? 0 : 1,
+          budget_usd: task.budgetUsd ?? null,
         });
         return { task: this.get(task.taskId), created: true };
       }),
@@ -355,7 +385,10 @@ export class SqliteTaskStore extends TaskStore {
     return settled(() =>
       this.db.transaction(() => {
         const ids = (this.s.expired.all(now.toISOString()) as { task_id: string }[]).map((r) => r.task_id);
-        for (const id of ids) this.s.deleteTask.run(id);
+        for (const id of ids) {
+          this.s.deleteTask.run(id);
+          this.s.deleteLedger.run(id);
+        }
         return ids;
       }),
     );
@@ -439,6 +472,7 @@ function toTask(row: TaskRow): TaskRecord {
     peakConcurrent: row.peak_concurrent,
     cancelRequested: row.cancel_requested,
     ...(row.result_cache === 0 && { cache: false }),
+    budgetUsd: row.budget_usd,
   };
 }
 

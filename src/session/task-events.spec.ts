@@ -66,6 +66,8 @@ const SAMPLES: {
       running_nodes: 3,
       concurrency_limit: 12,
       status: 'running',
+      usage: { input_tokens: 1200, output_tokens: 800, cost_usd: 0.0156 },
+      budget: { limit_usd: 0.05, spent_usd: 0.0156, reserved_usd: 0.02, remaining_usd: 0.0144 },
     },
     minimal: {
       progress_percent: 0,

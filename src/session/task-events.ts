@@ -26,6 +26,10 @@ export type ProgressUpdateData = {
   /** The process-wide concurrency limit in force now. */
   concurrency_limit: number;
   status: 'running';
+  /** Tokens billed so far by the nodes with an outcome; `cost_usd` when a price is configured. */
+  usage?: { input_tokens: number; output_tokens: number; cost_usd?: number };
+  /** A budgeted batch's money (`budget_usd`): limit, spent, reserved by running nodes, remaining. */
+  budget?: { limit_usd: number; spent_usd: number; reserved_usd: number; remaining_usd: number };
 };
 
 /**

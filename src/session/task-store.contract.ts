@@ -111,6 +111,7 @@ export function describeTaskStoreContract(
           resumeCount: 0,
           peakConcurrent: 0,
           cancelRequested: null,
+          budgetUsd: null,
         });
         expect(await store.findTask('t1')).toEqual(task);
       });
@@ -775,6 +776,39 @@ export function describeTaskStoreContract(
           { agentType: 'hint-generation', meanMs: 10.5, samples: 3 },
           { agentType: 'scoring-agent', meanMs: 44, samples: 2 },
         ]);
+      });
+
+      it('keeps the learned output tokens, also when a later save has none', async () => {
+        await store.saveAgentDurations([
+          {
+            agentType: 'oral-explanation',
+            meanMs: 900,
+            samples: 2,
+            meanOutputTokens: 512.5,
+            outputSamples: 2,
+          },
+        ]);
+        await store.saveAgentDurations([{ agentType: 'oral-explanation', meanMs: 950, samples: 3 }]);
+        expect(await store.agentDurations()).toEqual([
+          {
+            agentType: 'oral-explanation',
+            meanMs: 950,
+            samples: 3,
+            meanOutputTokens: 512.5,
+            outputSamples: 2,
+          },
+        ]);
+      });
+    });
+
+    describe('budget', () => {
+      it("keeps a task's budget (null without one)", async () => {
+        await store.createTask(newTask('with', { budgetUsd: 0.25 }));
+        await store.createTask(newTask('zero', { budgetUsd: 0 }));
+        await store.createTask(newTask('without'));
+        expect((await store.findTask('with'))?.budgetUsd).toBe(0.25);
+        expect((await store.findTask('zero'))?.budgetUsd).toBe(0);
+        expect((await store.findTask('without'))?.budgetUsd).toBeNull();
       });
     });
   });

@@ -114,6 +114,9 @@ export interface AgentDurationRecord {
   agentType: string;
   meanMs: number;
   samples: number;
+  /** Output tokens one node of this type reported, the same kind of mean (absent before any was seen). */
+  meanOutputTokens?: number;
+  outputSamples?: number;
 }
 
 export interface NodeCounts {

@@ -34,6 +34,7 @@ export const NODE_ERROR_TYPES = [
   'CANVAS_WRITE_FAILED',
   'CANCELLED',
   'TIMEOUT',
+  'BUDGET_EXCEEDED',
 ] as const;
 export type NodeErrorType = (typeof NODE_ERROR_TYPES)[number];
 
@@ -81,6 +82,8 @@ export interface TaskRecord {
   cancelRequested: 'graceful' | 'abort' | null;
   /** `false`: the batch opted out of the result cache (`cache: false`); absent: it uses it. */
   cache?: boolean;
+  /** The batch's spending limit in USD (`budget_usd`); null without one. */
+  budgetUsd: number | null;
 }
 
 export type NodeOutcome = 'completed' | 'failed' | 'skipped';
@@ -144,6 +147,8 @@ export interface NewTask {
   createdAt: string;
   /** `false`: the batch opted out of the result cache. Default true. */
   cache?: boolean;
+  /** The batch's spending limit in USD; absent: none. */
+  budgetUsd?: number;
 }
 
 /** Fields set together with a state transition. */

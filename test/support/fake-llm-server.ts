@@ -93,6 +93,11 @@ export interface FakeLlmOptions {
   processKeys?: Record<string, string>;
   /** Chooses the behaviour of one request; default: `ok`. Called after auth and the capacity check. */
   script?: (req: FakeRequest) => Behaviour;
+  /**
+   * How the usage it reports counts tokens; default `tokensOf` (4 characters a token). A suite comparing estimates
+   * with usage gives a counter of its own (test/estimate-budget.e2e-spec.ts).
+   */
+  countTokens?: (text: string) => number;
   /** The answer text of an `ok` request without its own; default: a reply fitting the requested output contract. */
   reply?: (req: FakeRequest) => string;
   seed?: number;
@@ -251,8 +256,9 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
       streamAnswer(res, entry, route.wire, fake.model, 'The answer starts and then stops', true);
       return;
     }
-    entry.inputTokens = tokensOf(fake.system + fake.prompt);
-    entry.outputTokens = tokensOf(text);
+    const count = options.countTokens ?? tokensOf;
+    entry.inputTokens = count(fake.system + fake.prompt);
+    entry.outputTokens = count(text);
     if (fake.stream) streamAnswer(res, entry, route.wire, fake.model, text);
     else send(res, entry, 200, answerBody(route.wire, fake.model, text, entry));
   }

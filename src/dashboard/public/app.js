@@ -6,6 +6,7 @@
 import { mountCanvasView } from './canvas-view.js';
 import { mountMemoryPanel } from './memory-panel.js';
 import { attachPlanner } from './planner.js';
+import { attachEstimate } from './estimate.js';
 
 const main = document.getElementById('main');
 const announcer = document.getElementById('announce');
@@ -235,7 +236,7 @@ async function newBatchView() {
         <div class="field"><label for="max-concurrent">Agents running at once (1–50)</label>
         <input id="max-concurrent" name="max_concurrent" type="number" min="1" max="50" value="12" inputmode="numeric"></div>
       </fieldset>
-      <div class="actions"><button type="submit" id="start">Start batch</button><span id="form-status" role="status"></span></div>
+      <div class="actions"><button type="submit" id="start">Start batch</button><span id="estimate" class="muted" role="status"></span><span id="form-status" role="status"></span></div>
     </form>`),
   );
   const form = document.getElementById('new-batch');
@@ -270,6 +271,18 @@ async function newBatchView() {
   agentSelect.addEventListener('change', describeAgent);
   describeAgent();
 
+  const maxInput = document.getElementById('max-concurrent');
+  // the estimate beside Start, of the groups added so far
+  const refreshEstimate = attachEstimate(document.getElementById('estimate'), api, () => {
+    const max = Number(maxInput.value);
+    if (!canvasSelect.value || groups.length === 0) return null;
+    return {
+      canvas_path: canvasSelect.value,
+      groups: groups.map((g, i) => ({ group_id: i + 1, agent_type: g.agent, node_ids: g.nodeIds })),
+      ...(Number.isInteger(max) && max >= 1 && max <= 50 ? { max_concurrent: max } : {}),
+    };
+  });
+  maxInput.addEventListener('change', () => refreshEstimate());
   const grouped = () => new Map(groups.flatMap((g, gi) => g.nodeIds.map((id) => [id, gi + 1])));
   const checkboxes = () => [...nodesList.querySelectorAll('input[type="checkbox"]')];
   const renderGroups = () => {
@@ -294,6 +307,7 @@ async function newBatchView() {
       const tag = box.closest('label').querySelector('.in-group');
       tag.textContent = g === undefined ? '' : `in group ${g}`;
     }
+    refreshEstimate();
   };
   // a suggested group's agent can be changed before the start
   groupsBody.addEventListener('change', (e) => {

@@ -7,6 +7,9 @@ const ALPHA = 0.2;
 export interface DurationEstimate {
   meanMs: number;
   samples: number;
+  /** Output tokens one node reported, the same kind of mean (the cost estimate's expectation); absent before any. */
+  meanOutputTokens?: number;
+  outputSamples?: number;
 }
 
 /**
@@ -25,8 +28,10 @@ export class DurationEstimates implements OnModuleInit, OnApplicationShutdown {
   /** Loads what earlier processes learned (an estimate observed here already is kept). */
   async onModuleInit(): Promise<void> {
     for (const r of await this.store.agentDurations()) {
-      if (!this.estimates.has(r.agentType))
-        this.estimates.set(r.agentType, { meanMs: r.meanMs, samples: r.samples });
+      if (!this.estimates.has(r.agentType)) {
+        const { agentType, ...estimate } = r;
+        this.estimates.set(agentType, estimate);
+      }
     }
   }
 
@@ -35,12 +40,28 @@ export class DurationEstimates implements OnModuleInit, OnApplicationShutdown {
     return this.estimates.get(agentType)?.meanMs;
   }
 
-  observe(agentType: string, durationMs: number): void {
-    const e = this.estimates.get(agentType);
-    if (!e) this.estimates.set(agentType, { meanMs: durationMs, samples: 1 });
+  /** The output tokens one node of `agentType` is expected to produce, or `undefined` before any reported some. */
+  outputTokens(agentType: string): number | undefined {
+    return this.estimates.get(agentType)?.meanOutputTokens;
+  }
+
+  /** A completed node: its duration and, when its provider reported any, its output tokens. */
+  observe(agentType: string, durationMs: number, outputTokens?: number): void {
+    let e = this.estimates.get(agentType);
+    if (!e) this.estimates.set(agentType, (e = { meanMs: durationMs, samples: 1 }));
     else {
       e.meanMs += ALPHA * (durationMs - e.meanMs);
       e.samples++;
+    }
+    // the offline provider reports 0 tokens: nothing learned from it
+    if (outputTokens !== undefined && outputTokens > 0) {
+      if (e.meanOutputTokens === undefined) {
+        e.meanOutputTokens = outputTokens;
+        e.outputSamples = 1;
+      } else {
+        e.meanOutputTokens += ALPHA * (outputTokens - e.meanOutputTokens);
+        e.outputSamples = (e.outputSamples ?? 0) + 1;
+      }
     }
     this.dirty.add(agentType);
   }
@@ -60,7 +81,7 @@ export class DurationEstimates implements OnModuleInit, OnApplicationShutdown {
     if (!this.dirty.size) return;
     const changed = [...this.dirty].map((agentType) => {
       const e = this.estimates.get(agentType) as DurationEstimate;
-      return { agentType, meanMs: e.meanMs, samples: e.samples };
+      return { agentType, ...e };
     });
     this.dirty.clear();
     let saved = false;

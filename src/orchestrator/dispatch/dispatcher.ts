@@ -25,6 +25,8 @@ export interface NodeJob {
   deadlineAt: string | null;
   /** `false`: the batch opted out of the result cache (`cache: false`). Default true. */
   cache?: boolean;
+  /** The batch's budget in USD, when it has one: the node reserves its expected cost before its agent call. */
+  budgetUsd?: number;
 }
 
 /**

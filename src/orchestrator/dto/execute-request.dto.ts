@@ -7,6 +7,7 @@ import {
   IsDefined,
   IsInt,
   IsNotEmpty,
+  IsNumber,
   IsString,
   Matches,
   Max,
@@ -92,4 +93,13 @@ export class ExecuteRequestDto {
   @IsAbsentOrSet()
   @IsBoolean()
   cache?: boolean;
+  /**
+   * The batch's spending limit in USD: no node starts whose expected cost would take spent + reserved past it (those
+   * fail with `BUDGET_EXCEEDED`). Needs a known price (`AGENT_PRICE_PER_MTOK`), else 422.
+   */
+  @IsAbsentOrSet()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1_000_000)
+  budget_usd?: number;
 }

@@ -160,6 +160,18 @@ export class TaskStatusDto {
   results_page?: ResultsPageDto;
   /** While the task runs: the process-wide scheduler as it concerns this batch. */
   scheduler?: SchedulerStatusDto;
+  /** A budgeted batch's money (`budget_usd`): limit, spent, reserved by running nodes, remaining. */
+  budget?: BudgetDto;
+}
+
+export class BudgetDto {
+  limit_usd!: number;
+  /** What the nodes' provider calls cost so far. */
+  spent_usd!: number;
+  /** The expected cost of the nodes running now. */
+  reserved_usd!: number;
+  /** limit − spent − reserved, never below 0. */
+  remaining_usd!: number;
 }
 
 export class TaskLinksDto {

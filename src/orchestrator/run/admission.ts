@@ -1,16 +1,31 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { AUTO_AGENT, findAgent } from '../../agent';
+import { AgentRunner, AUTO_AGENT, findAgent } from '../../agent';
 import { CanvasService, type ResolvedCanvasPath } from '../../canvas';
 import type { ProblemFieldError } from '../../common';
+import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import { type GroupSpec, TaskStore } from '../../session';
-import { BatchValidationError, DuplicateGroupIdsError } from '../orchestrator.errors';
+import { pricing } from '../cost/pricing';
+import {
+  BatchValidationError,
+  BudgetWithoutPriceError,
+  DuplicateGroupIdsError,
+} from '../orchestrator.errors';
 import {
   type BatchRequest,
   DEFAULT_MAX_CONCURRENT,
   DEFAULT_TIMEOUT_MS,
   type SubmitResult,
 } from './run.types';
+
+/** A batch request checked against the catalogue, the vault and the canvas (nothing stored). */
+export interface CheckedBatch {
+  groups: GroupSpec[];
+  canvas: ResolvedCanvasPath;
+  maxConcurrent: number;
+  timeoutMs: number;
+  budgetUsd: number | undefined;
+}
 
 /**
  * Admission: validates a batch against the agent catalogue, the vault and the canvas, and stores it `pending`
@@ -22,19 +37,30 @@ export class Admission {
   constructor(
     private readonly store: TaskStore,
     private readonly canvas: CanvasService,
+    private readonly runner: AgentRunner,
+    @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
   ) {}
 
-  /** Validates and stores the batch; also gives the canvas as checked here, for its run to start from. */
-  async admit(request: BatchRequest): Promise<SubmitResult & { canvas: ResolvedCanvasPath }> {
+  /**
+   * Checks a batch as `admit` does — agents, caps, budget, the canvas and its node ids (400/404/422) — without
+   * storing anything: what `POST /parallel/estimate` answers for.
+   */
+  async check(request: BatchRequest): Promise<CheckedBatch> {
     const groups = canonicalGroups(request.groups);
     const maxConcurrent = request.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const budgetUsd = request.budgetUsd;
     const problems: ProblemFieldError[] = [];
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 50) {
       problems.push({ field: 'max_concurrent', message: 'must be an integer between 1 and 50' });
     }
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
       problems.push({ field: 'timeout', message: 'must be positive' });
+    if (
+      budgetUsd !== undefined &&
+      (typeof budgetUsd !== 'number' || !Number.isFinite(budgetUsd) || budgetUsd < 0)
+    )
+      problems.push({ field: 'budget_usd', message: 'must be a finite number of USD, 0 or more' });
     if (problems.length) throw new BatchValidationError(problems);
     const canvas = await this.canvas.open(
       request.canvasPath,
@@ -42,16 +68,25 @@ export class Admission {
         g.nodeIds.map((nodeId, ni) => ({ field: `groups[${gi}].node_ids[${ni}]`, nodeId })),
       ),
     );
+    return { groups, canvas, maxConcurrent, timeoutMs, budgetUsd };
+  }
+
+  /** Validates and stores the batch; also gives the canvas as checked here, for its run to start from. */
+  async admit(request: BatchRequest): Promise<SubmitResult & { canvas: ResolvedCanvasPath }> {
+    const { groups, canvas, maxConcurrent, timeoutMs, budgetUsd } = await this.check(request);
+    // a budget is held to the price per token: without one it cannot be enforced (refused, not ignored)
+    if (budgetUsd !== undefined && !pricing(this.options, this.runner)) throw new BudgetWithoutPriceError();
     const idempotency = request.idempotencyKey
       ? {
           key: request.idempotencyKey,
-          // the opt-out only when given, so the hashes of earlier requests stay as they were
           requestHash: fingerprint(
             canvas.relPath,
             groups,
             maxConcurrent,
             timeoutMs,
+            // the opt-out and the budget only when given: the fingerprints of earlier requests stay as they were
             ...(request.cache === false ? [{ cache: false }] : []),
+            ...(budgetUsd === undefined ? [] : [budgetUsd]),
           ),
         }
       : undefined;
@@ -64,6 +99,7 @@ export class Admission {
         groups,
         createdAt: new Date().toISOString(),
         ...(request.cache === false && { cache: false }),
+        ...(budgetUsd !== undefined && { budgetUsd }),
       },
       idempotency,
     );

@@ -286,7 +286,7 @@ export class BatchRunner {
 
   private async progress(run: BatchRun): Promise<void> {
     const { limit } = await this.dispatcher.state();
-    await this.recorder.progress(run, limit);
+    await this.recorder.progress(run, limit, await this.nodes.budget(run.task));
   }
 
   /** The deadline: outcomes counted so far stored, running nodes aborted, the rest skipped, an `error` event. */

@@ -6,6 +6,7 @@ import type { CanvasService } from '../../canvas';
 import { resolveOptions } from '../../config';
 import {
   type CachedResult,
+  InMemoryBudgetLedger,
   InMemoryEventLog,
   InMemoryGeneratedNodes,
   InMemoryResultCache,
@@ -17,6 +18,7 @@ import { BatchRun, NodeAbort } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { NodeExecution } from './node-execution';
+import { CostEstimator } from '../cost/cost-estimator';
 import { OutcomeRecorder } from './outcome-recorder';
 
 /* Node execution's use of the result cache, on the in-memory adapters with doubles for the canvas and the agent. */
@@ -110,6 +112,9 @@ function setup(
     cache,
     generated,
     new AgentRouter(runner),
+    new InMemoryBudgetLedger(),
+    // no job here has a budget: the estimator is never asked
+    {} as CostEstimator,
   );
   const ctx = (signal = new AbortController().signal): JobContext => ({
     signal,

@@ -11,6 +11,7 @@ import {
   capResultMarkdown,
   conceptOf,
   resultCacheKey,
+  type TokenUsage,
 } from '../../agent';
 import {
   CanvasService,
@@ -20,9 +21,10 @@ import {
   capStructuredOutput,
   resultCardIds,
 } from '../../canvas';
-import { failpoint } from '../../common';
+import { failpoint, taskLog } from '../../common';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import {
+  BudgetLedger,
   GeneratedNodes,
   NODE_ERROR_TYPES,
   type NodeErrorType,
@@ -32,6 +34,8 @@ import {
 } from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import { CostEstimator } from '../cost/cost-estimator';
+import { type BudgetView, budgetView, roundUsd, usdOf } from '../cost/pricing';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
@@ -47,6 +51,11 @@ const RESOLVED_CANVAS_MS = 5_000;
  * slot goes back once the result file is written. Every error is caught here and becomes this node's failure; it
  * never reaches its siblings.
  */
+/** A node the budget does not allow to start (it fails with `BUDGET_EXCEEDED`, no provider call made). */
+class BudgetExceededError extends Error {
+  readonly errorType: NodeErrorType = 'BUDGET_EXCEEDED';
+}
+
 @Injectable()
 export class NodeExecution {
   private readonly logger = new Logger(NodeExecution.name);
@@ -64,6 +73,8 @@ export class NodeExecution {
     private readonly cache: ResultCache,
     private readonly generated: GeneratedNodes,
     private readonly router: AgentRouter,
+    private readonly ledger: BudgetLedger,
+    private readonly cost: CostEstimator,
   ) {}
 
   /**
@@ -88,6 +99,7 @@ export class NodeExecution {
           canvasPath: run.task.canvasPath,
           deadlineAt: run.task.deadlineAt ?? null,
           ...(run.task.cache === false && { cache: false }),
+          ...(run.task.budgetUsd !== null && { budgetUsd: run.task.budgetUsd }),
         })),
     );
   }
@@ -103,7 +115,7 @@ export class NodeExecution {
     const { nodeId } = job;
     let agentType = job.agentType;
     let routing: NodeRouting | undefined;
-    // the model's routing call (an \`auto\` node the patterns are unsure of) is billed to the node
+    // the model's routing call (an `auto` node the patterns are unsure of) is billed to the node
     const routingUsage = { inputTokens: 0, outputTokens: 0 };
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(ctx.signal.reason);
@@ -125,6 +137,9 @@ export class NodeExecution {
     let cacheKey: string | undefined;
     let cached = false;
     let agentReleased = false;
+    /** The budget's reservation of this node, while open. */
+    let reserved: string | undefined;
+    let billed: TokenUsage | undefined;
     const endAgentPhase = (): void => {
       if (agentReleased) return;
       agentReleased = true;
@@ -167,6 +182,9 @@ export class NodeExecution {
           cached = true;
           output = hit;
         } else {
+          // a batch with a budget: the node's expected cost is reserved first (refused: BUDGET_EXCEEDED, no call)
+          if (job.budgetUsd !== undefined)
+            reserved = await this.reserve(job, agentType, input, job.budgetUsd);
           calledAgent = true;
           output = await abortable(
             this.runner.run({
@@ -178,11 +196,22 @@ export class NodeExecution {
             }),
             controller.signal,
           );
+          billed = output.usage;
         }
         // a cancel-abort or a timeout that came during the lookup or the call fails the node, hit or miss
         controller.signal.throwIfAborted();
         canvas = where;
+      } catch (err) {
+        if (err instanceof AgentRunError) billed = err.details.usage;
+        throw err;
       } finally {
+        // settled before the slots go back: the batch's next node reserves against the actual cost of this one
+        // (an `auto` node's routing call, when the model was asked, is part of what it cost)
+        if (reserved !== undefined)
+          await this.settleReservation(job, reserved, {
+            inputTokens: (billed?.inputTokens ?? 0) + routingUsage.inputTokens,
+            outputTokens: (billed?.outputTokens ?? 0) + routingUsage.outputTokens,
+          });
         endAgentPhase();
       }
       // what is copied into the vault is capped: the file at `maxResultBytes`, the canvas cards per card and result
@@ -231,6 +260,55 @@ export class NodeExecution {
       };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The budget of `task` as it stands (spent, reserved, remaining), or `undefined` for a task without one. */
+  async budget(task: { taskId: string; budgetUsd: number | null }): Promise<BudgetView | undefined> {
+    if (task.budgetUsd === null) return undefined;
+    return budgetView(task.budgetUsd, await this.ledger.account(task.taskId));
+  }
+
+  /**
+   * Reserves the node's expected cost in its batch's budget; throws `BudgetExceededError` when spent + reserved +
+   * that cost would pass the budget. Returns the reservation's key.
+   */
+  private async reserve(
+    job: NodeJob,
+    agentType: string,
+    input: AgentNodeInput,
+    budgetUsd: number,
+  ): Promise<string> {
+    const expected = this.cost.nodeCost(agentType, input);
+    const key = nodeKey(job.groupIndex, job.nodeId);
+    const { granted, account } = await this.ledger.reserve(job.taskId, key, expected.costUsd ?? 0, budgetUsd);
+    if (!granted) {
+      const usd = (n: number): string => `$${roundUsd(n)}`;
+      throw new BudgetExceededError(
+        `not started: its expected cost ${usd(expected.costUsd ?? 0)} (${expected.inputTokens} input + ${expected.outputTokens} output tokens) would take the spent ${usd(account.spentUsd)} and reserved ${usd(account.reservedUsd)} past the budget of ${usd(budgetUsd)}`,
+      );
+    }
+    return key;
+  }
+
+  /**
+   * Settles the node's reservation to what its provider billed (released when nothing was). A ledger that cannot
+   * be reached leaves it open: the budget then counts the expected cost, never less.
+   */
+  private async settleReservation(job: NodeJob, key: string, billed: TokenUsage | undefined): Promise<void> {
+    const prices = this.cost.prices;
+    const tokens = (billed?.inputTokens ?? 0) + (billed?.outputTokens ?? 0);
+    try {
+      if (billed && prices && tokens > 0)
+        await this.ledger.settle(job.taskId, key, usdOf(prices, billed.inputTokens, billed.outputTokens));
+      else await this.ledger.release(job.taskId, key);
+    } catch (err) {
+      this.logger.warn(
+        taskLog(
+          job.taskId,
+          `budget reservation of node ${job.nodeId} not settled: ${(err as Error).message}`,
+        ),
+      );
     }
   }
 
@@ -378,7 +456,7 @@ export class NodeExecution {
     }
     if (run.recorded.has(nodeKey(job.groupIndex, job.nodeId))) return; // a job run twice (a worker's crash)
     const { groupIndex, nodeId } = job;
-    // a node of an \`auto\` group: the agent it was routed to names its file and cards
+    // a node of an `auto` group: the agent it was routed to names its file and cards
     const agentType = result.routing?.agentType ?? job.agentType;
     const group = run.groups[groupIndex];
     if (result.kind === 'failed') {
@@ -386,7 +464,7 @@ export class NodeExecution {
       return;
     }
     // a cached result took no agent time: it would teach the estimates that this agent is instant
-    if (!result.cached) this.estimates.observe(agentType, result.durationMs);
+    if (!result.cached) this.estimates.observe(agentType, result.durationMs, result.outputTokens);
     let file: ResultFile;
     try {
       const where = { canvas: run.canvas, taskId: run.taskId, sourceNodeId: nodeId, agentType };

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { type DomainEventMap, type DomainEventName, ServerPathRedactor, taskLog } from '../../common';
-import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
+import { costOf, InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../../config';
 import {
   type CanvasItemIds,
   EventLog,
@@ -20,6 +20,7 @@ import {
 } from '../../session';
 import { type BatchRun, type GroupProgress, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import type { BudgetView } from '../cost/pricing';
 import { truncationView } from '../dto/task-status.dto';
 import { runningProgressPercent, settledStatus } from '../status-rules';
 import type { NodeOutcomeRecord } from './run.types';
@@ -142,8 +143,12 @@ export class OutcomeRecorder {
     run.offPath(() => this.serial(run, () => this.store.recordPeak(run.taskId, peak)));
   }
 
-  /** `progress_update` with the counts as they are now (after the outcomes counted so far). */
-  progress(run: BatchRun, concurrencyLimit: number): Promise<void> {
+  /**
+   * `progress_update` with the counts as they are now (after the outcomes counted so far), the tokens billed so far
+   * and, for a budgeted batch, its budget.
+   */
+  progress(run: BatchRun, concurrencyLimit: number, budget?: BudgetView): Promise<void> {
+    const prices = this.options.tokenPrices;
     const outcomes = this.take(run);
     const total = run.task.totalNodes;
     const draft = taskEvent('progress_update', new Date().toISOString(), {
@@ -154,6 +159,12 @@ export class OutcomeRecorder {
       running_nodes: run.running,
       concurrency_limit: concurrencyLimit,
       status: 'running',
+      usage: {
+        input_tokens: run.inputTokens,
+        output_tokens: run.outputTokens,
+        ...(prices && { cost_usd: costOf(prices, run.inputTokens, run.outputTokens) }),
+      },
+      ...(budget && { budget }),
     });
     return this.serial(run, async () => {
       await outcomes();

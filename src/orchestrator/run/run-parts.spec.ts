@@ -11,6 +11,7 @@ import type {
 } from '../../canvas';
 import { resolveOptions } from '../../config';
 import {
+  InMemoryBudgetLedger,
   InMemoryEventLog,
   InMemoryGeneratedNodes,
   InMemoryResultCache,
@@ -21,6 +22,7 @@ import {
 import { BatchOrchestrator } from '../batch-orchestrator.service';
 import { BatchRun } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import { CostEstimator } from '../cost/cost-estimator';
 import type { JobContext } from '../dispatch/dispatcher';
 import { InProcessDispatcher } from '../dispatch/in-process-dispatcher';
 import { BatchValidationError } from '../orchestrator.errors';
@@ -123,6 +125,16 @@ function parts() {
     options,
     new InMemoryGeneratedNodes(),
   );
+  const dispatcher = new InProcessDispatcher({ capacity: 4 });
+  const admission = new Admission(store, canvas as unknown as CanvasService, runner, options);
+  const cost = new CostEstimator(
+    admission,
+    canvas as unknown as CanvasService,
+    estimates,
+    dispatcher,
+    runner,
+    options,
+  );
   const nodes = new NodeExecution(
     canvas as unknown as CanvasService,
     runner,
@@ -132,8 +144,9 @@ function parts() {
     new InMemoryResultCache(RESULT_CACHE_DEFAULTS),
     new InMemoryGeneratedNodes(),
     new AgentRouter(runner),
+    new InMemoryBudgetLedger(),
+    cost,
   );
-  const dispatcher = new InProcessDispatcher({ capacity: 4 });
   const batches = new BatchRunner(
     canvas as unknown as CanvasService,
     dispatcher,
@@ -142,7 +155,6 @@ function parts() {
     new LocalTaskLeases(),
     options,
   );
-  const admission = new Admission(store, canvas as unknown as CanvasService);
   const admit = async (nodeIds: string[], groups = 1): Promise<TaskRecord> =>
     (
       await admission.admit({

@@ -10,6 +10,11 @@ export interface BatchRequest {
   maxConcurrent?: number;
   /** The whole batch's deadline in ms. HTTP accepts 60..3600 s; in-process callers may pass any positive value. */
   timeoutMs?: number;
+  /**
+   * The batch's spending limit in USD (≥ 0): no node starts whose expected cost would take spent + reserved past
+   * it (those fail with `BUDGET_EXCEEDED`). Needs a known price.
+   */
+  budgetUsd?: number;
   idempotencyKey?: string;
   /** `false`: this batch neither reuses cached outputs nor stores new ones (the result cache). Default true. */
   cache?: boolean;
