@@ -106,6 +106,7 @@ const TOKEN = 'dashboard-token-0123456789';
       (vault) => {
         writeDemoCanvas(vault, 'Demo/colors.canvas', { '1': 4, '4': 3, '#8844ff': 2 });
         writeDemoCanvas(vault, 'Demo/mixed.canvas', { '2': 3 }, 2);
+        writeDemoCanvas(vault, 'Demo/plan.canvas', { '3': 3, '5': 3 });
       },
     );
     slow = await startServer(
@@ -211,6 +212,40 @@ const TOKEN = 'dashboard-token-0123456789';
       true,
     );
     await shot('03-batch-completed-with-preview', 'dashboard-batch-completed');
+  });
+
+  it('suggests groups (POST /parallel/plan), keeps them editable, re-estimates, and starts what the learner chose', async () => {
+    await page.getByRole('link', { name: 'New batch' }).click();
+    await page.getByLabel('Canvas').selectOption('Demo/plan.canvas');
+    const plan = await api('POST', '/parallel/plan', { canvas_path: 'Demo/plan.canvas' });
+    expect(plan.status).toBe(200);
+    const planned = plan.body.groups as Json[];
+    await page.getByRole('button', { name: 'Suggest groups' }).click();
+    await page.locator('#plan-status', { hasText: `${planned.length} group(s) suggested` }).waitFor();
+    const rows = page.locator('#groups-table tbody tr');
+    await expect(rows.count()).resolves.toBe(planned.length);
+    // each suggested group's agent is a choice, preset to the plan's
+    const firstAgent = page.getByLabel('Agent of group 1');
+    await expect(firstAgent.inputValue()).resolves.toBe(planned[0].agent_type);
+    const nodes = planned.reduce((n, g) => n + (g.node_ids as string[]).length, 0);
+    await page.locator('#estimate', { hasText: new RegExp(`^Estimate: ${nodes} node\\(s\\)`) }).waitFor();
+    // the learner changes the first group's agent: the estimate is asked again, for the groups as they are now
+    const chosen = planned[0].agent_type === 'memory-anchor' ? 'oral-explanation' : 'memory-anchor';
+    const asked = page.waitForRequest(
+      (r) =>
+        r.url().endsWith('/parallel/estimate') &&
+        (JSON.parse(r.postData() ?? '{}') as { groups: Json[] }).groups[0]?.agent_type === chosen,
+    );
+    await firstAgent.selectOption(chosen);
+    await asked;
+    await page.getByRole('button', { name: 'Start batch' }).click();
+    await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);
+    const taskId = page.url().split('/').pop()!;
+    await page.locator('#task-status').getByText('completed').waitFor({ timeout: 20_000 });
+    const status = await api('GET', `/parallel/status/${taskId}`);
+    expect((status.body.groups as Json[]).map((g) => [g.agent_type, g.total_nodes])).toEqual(
+      planned.map((g, i) => [i === 0 ? chosen : g.agent_type, (g.node_ids as string[]).length]),
+    );
   });
 
   it('previews a result with math (KaTeX), a table, a callout and a footnote; its raw HTML never runs', async () => {
@@ -473,7 +508,8 @@ const TOKEN = 'dashboard-token-0123456789';
     await page.goto(`${server.url}/#/`);
     const rows = page.locator('#tasks-table tbody tr');
     await rows.first().waitFor();
-    await expect(rows.count()).resolves.toBe(2);
+    // newest first: the failures, the suggested groups, the form's batch
+    await expect(rows.count()).resolves.toBe(3);
     await expect(rows.nth(0).innerText()).resolves.toMatch(
       /Demo\/mixed\.canvas\s+partial failure\s+100 % · 5\/5 · 2 failed\s+3\/5\s+2\s+0/,
     );
@@ -483,7 +519,8 @@ const TOKEN = 'dashboard-token-0123456789';
       skipped: 0,
       total: 5,
     });
-    await expect(rows.nth(1).innerText()).resolves.toMatch(
+    await expect(rows.nth(1).innerText()).resolves.toMatch(/Demo\/plan\.canvas\s+completed/);
+    await expect(rows.nth(2).innerText()).resolves.toMatch(
       /Demo\/colors\.canvas\s+completed\s+100 % · 8\/8\s+8\/8\s+0\s+0/,
     );
     await shot('07-tasks');

@@ -119,7 +119,7 @@ export const MIGRATIONS: readonly string[] = [
   /* 8: a task's learning events read back in delivery order (GET /parallel/status/{task_id}/memory) */ `
   CREATE INDEX memory_outbox_task ON memory_outbox (task_id, created_at, event_id);
   `,
-  /* 9: the result cache ("never pay twice"); a batch's opt-out (\`cache: false\`); which results came from it */ `
+  /* 9: the result cache ("never pay twice"); a batch's opt-out (`cache: false`); which results came from it */ `
   CREATE TABLE result_cache (
     cache_key        TEXT PRIMARY KEY,
     markdown         TEXT NOT NULL,
@@ -132,7 +132,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN result_cache INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE node_results ADD COLUMN cached INTEGER;
   `,
-  /* 10: how a node of an \`auto\` group was routed (JSON of NodeRouting); NULL for other nodes */ `
+  /* 10: how a node of an `auto` group was routed (JSON of NodeRouting); NULL for other nodes */ `
   ALTER TABLE node_results ADD COLUMN routing_json TEXT;
   `,
   /* 11: budgets — a task's spending limit, its ledger (spent + open reservations), learned output tokens per agent */ `

@@ -28,7 +28,7 @@ import {
   truncationView,
 } from './dto/task-status.dto';
 
-/** `{ agent_type, routing }` for a node of an \`auto\` group once routed, else nothing. */
+/** `{ agent_type, routing }` for a node of an `auto` group once routed, else nothing. */
 function routingMember(r: NodeResultRecord): Pick<NodeResultDto, 'agent_type' | 'routing'> {
   if (!r.routing) return {};
   return {

@@ -57,11 +57,11 @@ export type TaskCompletedData = {
   truncated?: TruncationData;
   /** Present (`true`) when the output came from the result cache: no provider call, no tokens. */
   cached?: true;
-  /** A node of an \`auto\` group: how it was routed (\`agent_type\` is the agent chosen). */
+  /** A node of an `auto` group: how it was routed (`agent_type` is the agent chosen). */
   routing?: RoutingData;
 };
 
-/** How a node of an \`auto\` group was routed. */
+/** How a node of an `auto` group was routed. */
 export type RoutingData = { confidence: number; routed_by: 'rules' | 'model' };
 
 /** `data` of `task_failed`: a node failed (its siblings go on). */

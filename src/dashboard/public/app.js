@@ -312,7 +312,9 @@ async function newBatchView() {
   // a suggested group's agent can be changed before the start
   groupsBody.addEventListener('change', (e) => {
     const i = e.target.closest('[data-agent]')?.dataset.agent;
-    if (i !== undefined) groups[Number(i)].agent = e.target.value;
+    if (i === undefined) return;
+    groups[Number(i)].agent = e.target.value;
+    refreshEstimate();
   });
   attachPlanner({
     button: document.getElementById('suggest-groups'),

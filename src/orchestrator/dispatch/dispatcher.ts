@@ -54,7 +54,7 @@ export type NodeRunResult =
       truncated?: NodeTruncation;
       /** The output came from the result cache: no provider call, no tokens. */
       cached?: true;
-      /** A node of an \`auto\` group: the agent it was routed to. */
+      /** A node of an `auto` group: the agent it was routed to. */
       routing?: NodeRouting;
     }
   | {

@@ -63,12 +63,12 @@ export class NodeResultDto {
   truncated?: TruncationDto;
   /** Present (`true`) when the output came from the result cache: no provider call (`attempts` 0), no tokens. */
   cached?: true;
-  /** A node of an \`auto\` group: the agent it was routed to when it ran. */
+  /** A node of an `auto` group: the agent it was routed to when it ran. */
   agent_type?: string;
   routing?: RoutingDto;
 }
 
-/** How a node of an \`auto\` group was routed: the confidence (0–1) and whether the patterns or the model chose. */
+/** How a node of an `auto` group was routed: the confidence (0–1) and whether the patterns or the model chose. */
 export class RoutingDto {
   confidence!: number;
   routed_by!: 'rules' | 'model';
@@ -82,7 +82,7 @@ export class NodeErrorDto {
   attempts!: number;
   /** Tokens billed for the node's calls (e.g. answers rejected as invalid). */
   usage!: UsageDto;
-  /** A node of an \`auto\` group routed before it failed: the agent chosen. */
+  /** A node of an `auto` group routed before it failed: the agent chosen. */
   agent_type?: string;
   routing?: RoutingDto;
 }

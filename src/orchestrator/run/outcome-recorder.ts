@@ -89,7 +89,7 @@ export class OutcomeRecorder {
     const base = {
       node_id: result.nodeId,
       group_id: group.spec.groupId,
-      // a node of an \`auto\` group: the agent it was routed to, and how
+      // a node of an `auto` group: the agent it was routed to, and how
       agent_type: result.routing?.agentType ?? group.spec.agentType,
       ...(result.routing && {
         routing: { confidence: result.routing.confidence, routed_by: result.routing.routedBy },
