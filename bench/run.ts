@@ -14,6 +14,8 @@
  *     400–1200 ms, Retry-After 1 s), GLOBAL_MAX_CONCURRENT 12, adaptive concurrency on and off (bench/llm-provider.ts).
  * (g) Local model: nodes/s and per-node latency of the local provider (a real GGUF model through llama.cpp) at 1, 2
  *     and 4 parallel sequences (bench/local-model.ts; also writes bench/results/local-model.json).
+ * `output-deltas` (bench/output-deltas.ts): makespan of a streaming batch (AGENT_STREAM=true) with 0 and with 100
+ *     `?include=deltas` subscribers that read nothing, side by side (also writes bench/results/output-deltas.json).
  * `distributed` (bench/perf/distributed.ts): the distributed engine on Redis + BullMQ beside the embedded one, as real
  *     service processes on a private redis-server (makespan with 1–3 processes, cross-process cancel and SSE, overhead).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
@@ -43,6 +45,7 @@ import { EventLog } from '../src/session/event-log';
 import { TaskStore } from '../src/session/task-store';
 import { benchProvider, E_CAPACITY, E_GLOBAL, E_LATENCY, E_NODES, E_RETRY_AFTER_S } from './llm-provider';
 import { runLocalModelBench } from './local-model';
+import { runOutputDeltasBench } from './output-deltas';
 import { sectionFilter } from './perf/common';
 import { benchDistributed } from './perf/distributed';
 import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
@@ -630,6 +633,7 @@ const SECTIONS = [
   'resume',
   'llm-provider',
   'local-model',
+  'output-deltas',
   'makespan-uniform',
   'makespan-hetero',
   'fairness',
@@ -705,6 +709,10 @@ async function main(): Promise<void> {
     if (want('local-model')) {
       out('(g) the local provider on SmolLM2-135M-Instruct at 1, 2 and 4 parallel sequences …');
       results.g_local_model = await runLocalModelBench();
+    }
+    if (want('output-deltas')) {
+      out('streaming text: a batch with 0 and with 100 delta subscribers that read nothing …');
+      results.output_deltas = await runOutputDeltasBench();
     }
     if (want('makespan-uniform')) Object.assign(results, await benchMakespanUniform(root));
     if (want('makespan-hetero')) Object.assign(results, await benchMakespanHetero(root));

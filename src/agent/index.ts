@@ -16,6 +16,7 @@ export {
   type CanvasNodeKind,
   type TokenUsage,
   type ProviderFeedback,
+  type TextListener,
 } from './agent-runner';
 export type { AgentCatalogueDto } from './agent.dto';
 export {

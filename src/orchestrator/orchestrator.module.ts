@@ -15,6 +15,8 @@ import {
   CanvasBatchOptionsModule,
 } from './orchestrator.module-definition';
 import { DurationEstimates } from './concurrency/duration-estimates';
+import { LocalOutputDeltas, OutputDeltas } from './deltas/output-deltas';
+import { RedisOutputDeltas } from './deltas/redis-output-deltas';
 import { Dispatcher } from './dispatch/dispatcher';
 import { BullmqDispatcher } from './dispatch/bullmq-dispatcher';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
@@ -93,6 +95,18 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
             )
           : new LocalTaskLeases(),
     },
+    {
+      provide: OutputDeltas,
+      inject: [RESOLVED_OPTIONS],
+      useFactory: (options: ResolvedCanvasBatchOptions): OutputDeltas =>
+        options.redis
+          ? new RedisOutputDeltas(
+              connectRedis(options.redis.url, `${options.redis.instanceId}:deltas`),
+              connectRedis(options.redis.url, `${options.redis.instanceId}:deltas-sub`),
+              new RedisKeys(options.redis.prefix),
+            )
+          : new LocalOutputDeltas(),
+    },
     DurationEstimates,
     Admission,
     OutcomeRecorder,
@@ -104,7 +118,7 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
     SseFanout,
     TaskViewService,
   ],
-  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher],
+  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher, OutputDeltas],
 })
 export class OrchestratorModule {
   static forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {

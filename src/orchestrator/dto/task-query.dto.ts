@@ -33,6 +33,11 @@ export class EventsQueryDto {
   /** The API token, for clients that cannot set headers (EventSource). */
   @IsOptional()
   access_token?: string;
+
+  /** `deltas`: the running nodes' partial text as `task_output_delta` events too (live only, never replayed). */
+  @IsOptional()
+  @IsIn(['deltas'])
+  include?: 'deltas';
 }
 
 export class StatusQueryDto {

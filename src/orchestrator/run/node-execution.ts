@@ -14,6 +14,8 @@ import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../..
 import { NODE_ERROR_TYPES, type NodeErrorType, type NodeTruncation } from '../../session';
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
+import { DeltaCoalescer } from '../deltas/delta-coalescer';
+import { OutputDeltas } from '../deltas/output-deltas';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
@@ -42,6 +44,7 @@ export class NodeExecution {
     private readonly recorder: OutcomeRecorder,
     private readonly estimates: DurationEstimates,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly deltas: OutputDeltas,
   ) {}
 
   /**
@@ -60,6 +63,7 @@ export class NodeExecution {
         .map((nodeId) => ({
           taskId: run.taskId,
           groupIndex,
+          groupId: g.groupId,
           nodeId,
           agentType: g.agentType,
           expectedMs: this.estimates.estimate(g.agentType) ?? unknown,
@@ -96,9 +100,24 @@ export class NodeExecution {
     let durationMs = 0;
     let calledAgent = false;
     let agentReleased = false;
+    // AGENT_STREAM: the agent's partial text, coalesced, for the task's delta subscribers (in any process)
+    const text = this.options.agentStream
+      ? new DeltaCoalescer(
+          (chunk, offset) =>
+            this.deltas.publish({
+              taskId: job.taskId,
+              nodeId,
+              groupId: job.groupId ?? job.groupIndex,
+              text: chunk,
+              offset,
+            }),
+          () => this.deltas.wanted(job.taskId),
+        )
+      : undefined;
     const endAgentPhase = (): void => {
       if (agentReleased) return;
       agentReleased = true;
+      text?.close();
       durationMs = Math.round(performance.now() - t0);
       clearTimeout(nodeTimer);
       ctx.releaseAgentSlots();
@@ -128,6 +147,7 @@ export class NodeExecution {
             signal: controller.signal,
             deadline,
             feedback: ctx.feedback,
+            ...(text && { onText: (chunk: string, restart?: boolean) => text.push(chunk, restart) }),
           }),
           controller.signal,
         );
