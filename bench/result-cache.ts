@@ -27,6 +27,7 @@ import type { CanvasBatchOptions } from '../src/orchestrator/orchestrator.module
 import { NodeExecution } from '../src/orchestrator/run/node-execution';
 import { OutcomeRecorder } from '../src/orchestrator/run/outcome-recorder';
 import { CostEstimator } from '../src/orchestrator/cost/cost-estimator';
+import { OutputDeltas } from '../src/orchestrator/deltas/output-deltas';
 import { BudgetLedger } from '../src/session/budget-ledger';
 import { GeneratedNodes } from '../src/session/generated-nodes';
 import { RedisEventLog } from '../src/session/redis-event-log';
@@ -167,6 +168,7 @@ export async function benchResultCache(root: string) {
         app.get(AgentRouter),
         app.get(BudgetLedger),
         app.get(CostEstimator),
+        app.get(OutputDeltas),
       );
       try {
         results.redis = await measure(nodes, cache, jobs);

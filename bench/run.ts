@@ -18,6 +18,8 @@
  *     headless Chromium, culling on and off, and a 500-node canvas (also writes bench/results/canvas-view.json).
  * (i) Result cache: one node's hit path beside a miss and the cache off, offline agent at 0 ms, SQLite (and Redis with
  *     REDIS_URL) (bench/result-cache.ts; also writes bench/results/result-cache.json).
+ * `output-deltas` (bench/output-deltas.ts): makespan of a streaming batch (AGENT_STREAM=true) with 0 and with 100
+ *     `?include=deltas` subscribers that read nothing, side by side (also writes bench/results/output-deltas.json).
  * `distributed` (bench/perf/distributed.ts): the distributed engine on Redis + BullMQ beside the embedded one, as real
  *     service processes on a private redis-server (makespan with 1–3 processes, cross-process cancel and SSE, overhead).
  * The performance issue's figures (makespan ratios, fairness, memory, SSE fan-out, status under load) live in
@@ -50,6 +52,7 @@ import { runCanvasViewBench } from './canvas-view';
 import { runLocalModelBench } from './local-model';
 import { runResultCacheBench } from './result-cache';
 import { runPlanningBench } from './planning';
+import { runOutputDeltasBench } from './output-deltas';
 import { sectionFilter } from './perf/common';
 import { benchDistributed } from './perf/distributed';
 import { benchMemoryDrain, E_EVENTS, printMemoryDrain } from './perf/memory-drain';
@@ -639,6 +642,7 @@ const SECTIONS = [
   'local-model',
   'canvas-view',
   'result-cache',
+  'output-deltas',
   'makespan-uniform',
   'makespan-hetero',
   'fairness',
@@ -721,6 +725,10 @@ async function main(): Promise<void> {
       results.h_canvas_view = await runCanvasViewBench();
     }
     if (want('result-cache')) results.i_result_cache = await runResultCacheBench();
+    if (want('output-deltas')) {
+      out('streaming text: a batch with 0 and with 100 delta subscribers that read nothing …');
+      results.output_deltas = await runOutputDeltasBench();
+    }
     if (want('makespan-uniform')) Object.assign(results, await benchMakespanUniform(root));
     if (want('makespan-hetero')) Object.assign(results, await benchMakespanHetero(root));
     if (want('fairness')) Object.assign(results, await benchFairness(root));

@@ -38,6 +38,7 @@ export function canvasBatchOptionsOf(config: AppConfig): CanvasBatchOptions {
     sessionTtlMinutes: config.sessionTtlMinutes,
     agentTimeoutMs: config.agentTimeoutMs,
     agentLatencyMs: config.agentLatencyMs,
+    agentStream: config.agentStream,
     shutdownGraceMs: config.shutdownGraceMs,
     maxInputChars: config.agentMaxInputChars,
     maxResultBytes: config.resultMaxBytes,

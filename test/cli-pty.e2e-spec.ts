@@ -260,6 +260,52 @@ const figures: Record<string, number> = {};
     LONG,
   );
 
+  it(
+    'AGENT_STREAM: the focused node’s text grows under the bars as the agent writes it, within the terminal',
+    async () => {
+      const streaming = await startServer({ AGENT_STREAM: 'true', AGENT_LATENCY_MS: '4000' }, (vault) =>
+        writeDemoCanvas(vault, 'Demo/stream.canvas', { '3': 2 }),
+      );
+      try {
+        const run = start(
+          'node',
+          ['run', 'Demo/stream.canvas', '--agent', 'oral-explanation', '--max-concurrent', '1', '--wait'],
+          streaming,
+        );
+        const title = /^── (c3n\d) \(group 1\) ─+$/;
+        /** The panel: its node and its text rows (everything under its title). */
+        const panel = (rows: string[]): { node: string; text: string } | undefined => {
+          const at = rows.findIndex((r) => title.test(r));
+          if (at < 0) return undefined;
+          return {
+            node: title.exec(rows[at])![1],
+            text: rows
+              .slice(at + 1)
+              .join('\n')
+              .trim(),
+          };
+        };
+        const first = panel(await run.waitForScreen((s) => (panel(s)?.text ?? '') !== '', 'the first text'));
+        const later = panel(
+          await run.waitForScreen((s) => {
+            const p = panel(s);
+            return p !== undefined && p.node === first!.node && p.text.length > first!.text.length;
+          }, 'the same node’s text, longer'),
+        );
+        expect(later!.node).toBe(first!.node);
+        // it grew at its end (the panel shows the text's last rows; these are still few)
+        expect(later!.text.startsWith(first!.text.split('\n').slice(0, -1).join('\n'))).toBe(true);
+        // never wider than the terminal
+        const screen = await run.screen();
+        for (const row of screen) expect(row.length).toBeLessThan(120);
+        expect((await run.exited).status).toBe(0);
+      } finally {
+        await streaming.close();
+      }
+    },
+    LONG,
+  );
+
   afterAll(() => {
     // the figures this suite measured, for the record
     process.stderr.write(`cli-pty figures: ${JSON.stringify(figures)}\n`);

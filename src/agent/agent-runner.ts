@@ -46,7 +46,17 @@ export interface AgentRunRequest {
   deadline?: number;
   /** Where to report 429s and successes (adaptive concurrency); optional. */
   feedback?: ProviderFeedback;
+  /**
+   * Partial text as it is written (`AGENT_STREAM`): each call appends `chunk` to the node's output so far. `restart`:
+   * the output starts over with this chunk (a retried call, or a structured answer asked for once more), what came
+   * before is void. Informational only: the returned result is the output (a structured agent may stream raw JSON).
+   * Given only when streaming is on; a runner that cannot stream ignores it.
+   */
+  onText?: TextListener;
 }
+
+/** Receives an agent's partial text (`AgentRunRequest.onText`). */
+export type TextListener = (chunk: string, restart?: boolean) => void;
 
 export interface TokenUsage {
   inputTokens: number;

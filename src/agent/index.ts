@@ -17,6 +17,7 @@ export {
   type TokenUsage,
   type ProviderFeedback,
   type RunnerIdentity,
+  type TextListener,
 } from './agent-runner';
 export { resultCacheKey } from './result-cache-key';
 export type { AgentCatalogueDto } from './agent.dto';

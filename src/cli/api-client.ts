@@ -1,5 +1,6 @@
 /** What the CLI needs of the service's HTTP API, over Node's fetch. */
 import type { TaskEventPayloads, TaskEventType } from '../orchestrator';
+import type { OutputDeltaData } from './text-focus';
 
 export interface Problem {
   type?: string;
@@ -97,16 +98,22 @@ export class ApiClient {
 
   /**
    * A task's events from the start (replayed from the log), then live, until `session_completed`. A broken stream
-   * reconnects with `Last-Event-ID`, so no event is lost or repeated.
+   * reconnects with `Last-Event-ID`, so no event is lost or repeated. `onDelta`: asks for the running nodes' partial
+   * text too (`?include=deltas`) and gets each `task_output_delta` (live only; some may be lost).
    */
-  async *events(taskId: string, signal?: AbortSignal): AsyncGenerator<TaskEvent> {
+  async *events(
+    taskId: string,
+    signal?: AbortSignal,
+    onDelta?: (d: OutputDeltaData) => void,
+  ): AsyncGenerator<TaskEvent> {
     let lastId = 0;
     let failures = 0;
     const maxReconnects = this.options.maxReconnects ?? 20;
     for (;;) {
       let res: Response;
       try {
-        res = await fetch(`${this.baseUrl}/parallel/events/${encodeURIComponent(taskId)}`, {
+        const include = onDelta ? '?include=deltas' : '';
+        res = await fetch(`${this.baseUrl}/parallel/events/${encodeURIComponent(taskId)}${include}`, {
           headers: { accept: 'text/event-stream', 'last-event-id': String(lastId), ...this.auth() },
           signal,
         });
@@ -127,7 +134,7 @@ export class ApiClient {
         );
       }
       try {
-        for await (const e of parseSse(res.body, signal)) {
+        for await (const e of parseSse(res.body, signal, onDelta)) {
           failures = 0;
           lastId = e.id;
           yield e;
@@ -148,10 +155,14 @@ export class ApiClient {
   }
 }
 
-/** Parses `text/event-stream` blocks into events with a numeric id (comments and id-less blocks are skipped). */
+/**
+ * Parses `text/event-stream` blocks into events with a numeric id (comments and other id-less blocks are skipped);
+ * `task_output_delta` blocks (no id) go to `onDelta` when given.
+ */
 export async function* parseSse(
   body: ReadableStream<Uint8Array>,
   signal?: AbortSignal,
+  onDelta?: (d: OutputDeltaData) => void,
 ): AsyncGenerator<TaskEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
@@ -167,7 +178,7 @@ export async function* parseSse(
       while ((idx = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, idx);
         buffer = buffer.slice(idx + 2);
-        const e = parseBlock(block);
+        const e = parseBlock(block, onDelta);
         if (e) yield e;
       }
     }
@@ -177,7 +188,7 @@ export async function* parseSse(
   }
 }
 
-function parseBlock(block: string): TaskEvent | undefined {
+function parseBlock(block: string, onDelta?: (d: OutputDeltaData) => void): TaskEvent | undefined {
   let id: number | undefined;
   let type = 'message';
   const data: string[] = [];
@@ -189,6 +200,12 @@ function parseBlock(block: string): TaskEvent | undefined {
     if (field === 'id') id = Number(value);
     else if (field === 'event') type = value;
     else if (field === 'data') data.push(value);
+  }
+  if (id === undefined && type === 'task_output_delta' && onDelta && data.length) {
+    const d = JSON.parse(data.join('\n')) as Partial<OutputDeltaData>;
+    if (typeof d.node_id === 'string' && typeof d.text === 'string' && typeof d.offset === 'number')
+      onDelta(d as OutputDeltaData);
+    return undefined;
   }
   // an event name this CLI does not know (a newer service) is skipped: nothing here would use it
   if (id === undefined || !Number.isSafeInteger(id) || data.length === 0 || !isEventName(type))

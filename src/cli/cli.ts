@@ -23,6 +23,7 @@ import {
   type TerminalStream,
 } from './progress';
 import { formatTable } from './table';
+import { type OutputDeltaData, TextFocus } from './text-focus';
 
 /**
  * Exit codes, one per outcome, the same however the CLI is launched (`node bin/canvas-batch.js`, `npx canvas-batch`,
@@ -212,6 +213,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       parseUsdArg,
     )
     .option('--yes', 'start without asking, whatever the estimate says')
+    .option('--focus <node-id>', FOCUS_HELP)
     .action(async (canvas: string, opts: RunOptions, cmd: Command) => {
       const { api, g } = client(cmd);
       const specs = opts.nodes ?? [];
@@ -281,7 +283,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return;
       }
       if (!g.json) err(`task ${started.task_id} started: ${started.total_nodes} node(s)`);
-      exitCode = await follow(api, started.task_id, g, io);
+      exitCode = await follow(api, started.task_id, g, io, opts.focus);
     });
 
   program
@@ -305,9 +307,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('watch')
     .description('follow a task live until it ends; exit by its final status')
     .argument('<task-id>')
-    .action(async (taskId: string, _opts: unknown, cmd: Command) => {
+    .option('--focus <node-id>', FOCUS_HELP)
+    .action(async (taskId: string, opts: { focus?: string }, cmd: Command) => {
       const { api, g } = client(cmd);
-      exitCode = await follow(api, taskId, g, io);
+      exitCode = await follow(api, taskId, g, io, opts.focus);
     });
 
   program
@@ -418,10 +421,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+const FOCUS_HELP =
+  "on a terminal, show this node's text as it is written (AGENT_STREAM=true); default: the node that started last";
+
 /** `agent_type` of a routed group (the agent module's AUTO_AGENT; not imported: the CLI loads no service code). */
 const AUTO_AGENT = 'auto';
 
 interface RunOptions {
+  focus?: string;
   agent?: string[];
   auto?: boolean;
   nodes?: string[];
@@ -541,7 +548,13 @@ function listenKeys(stdin: CliIo['stdin'], onKey: (key: string | undefined) => v
  * the running nodes too. Anywhere else, the first SIGINT cancels the batch gracefully without a question (later ones
  * are ignored: the cancel is under way). Either way the CLI follows the batch to its end and exits by its status.
  */
-async function follow(api: ApiClient, taskId: string, g: GlobalOptions, io: CliIo): Promise<number> {
+async function follow(
+  api: ApiClient,
+  taskId: string,
+  g: GlobalOptions,
+  io: CliIo,
+  focusOn?: string,
+): Promise<number> {
   const out = (line = ''): void => void io.stdout.write(`${line}\n`);
   const initial = await api.request<TaskStatusDto>('GET', `/parallel/status/${encodeURIComponent(taskId)}`);
   const progress = new BatchProgress(initial);
@@ -564,8 +577,13 @@ async function follow(api: ApiClient, taskId: string, g: GlobalOptions, io: CliI
         else if (key?.includes('\x03')) ask(bars);
       })
     : undefined;
+  // on a terminal, the focused node's text grows under the bars (the service sends it with AGENT_STREAM=true)
+  const text = new TextFocus(focusOn);
   if (!g.json && io.stderr.isTTY)
-    bars = new BarsView(io.stderr, progress, { color: !io.env.NO_COLOR && io.env.TERM !== 'dumb' });
+    bars = new BarsView(io.stderr, progress, {
+      color: !io.env.NO_COLOR && io.env.TERM !== 'dumb',
+      panel: (columns, rows) => text.lines(columns, rows),
+    });
   const view: ProgressView | undefined = bars ?? (g.json ? undefined : new LinesView(io.stderr, progress));
   const note = (line: string): void => (view ? view.log(line) : void io.stderr.write(`${line}\n`));
 
@@ -621,7 +639,14 @@ async function follow(api: ApiClient, taskId: string, g: GlobalOptions, io: CliI
   });
   let final: TaskStatusDto | undefined;
   try {
-    for await (const e of api.events(taskId, stream.signal)) {
+    const onDelta =
+      bars &&
+      ((d: OutputDeltaData): void => {
+        text.apply(d);
+        bars?.update();
+      });
+    for await (const e of api.events(taskId, stream.signal, onDelta)) {
+      if (e.type === 'task_completed' || e.type === 'task_failed') text.settle(e.data.node_id);
       view?.update(progress, progress.apply(e));
     }
     if (!detached) {

@@ -171,7 +171,15 @@ export interface BarsViewOptions {
   color?: boolean;
   /** At most one redraw per this many ms. Default 100. */
   intervalMs?: number;
+  /**
+   * Lines drawn under the bars (the focused node's text), given the terminal's columns and the rows left for them;
+   * each line must fit in `columns - 1` cells.
+   */
+  panel?: (columns: number, rows: number) => string[];
 }
+
+/** Rows the panel under the bars may take at most, however tall the terminal. */
+const PANEL_ROWS = 12;
 
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
@@ -264,9 +272,12 @@ export class BarsView implements ProgressView {
     return up > 0 ? `\x1b[${up}A\r\x1b[J` : '';
   }
 
-  /** Every bar, each on its own line (replacing what was there); the cursor ends under the last one. */
+  /** Every bar, each on its own line (replacing what was there), then the panel; the cursor ends under the last one. */
   private frame(): string {
-    const rows = this.rowsOfBars();
+    const bars = this.rowsOfBars();
+    const room = Math.min(PANEL_ROWS, (this.stream.rows ?? 24) - bars.length - 2);
+    const rows =
+      this.options.panel && room > 0 ? [...bars, ...this.options.panel(this.columns(), room)] : bars;
     const up = this.lines;
     this.lines = rows.length;
     this.frames++;

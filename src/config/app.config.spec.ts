@@ -24,6 +24,7 @@ describe('loadAppConfig', () => {
       llm: undefined,
       agentTimeoutMs: 120_000,
       agentLatencyMs: { min: 0, max: 0 },
+      agentStream: false,
       agentMaxInputChars: 262_144,
       resultMaxBytes: 1_048_576,
       globalMaxConcurrent: 12,
@@ -63,6 +64,7 @@ describe('loadAppConfig', () => {
         AGENT_PROVIDER: 'offline',
         AGENT_TIMEOUT_MS: '5000',
         AGENT_LATENCY_MS: '25',
+        AGENT_STREAM: 'true',
         AGENT_MAX_INPUT_CHARS: '50000',
         RESULT_MAX_BYTES: '65536',
         RESULT_CACHE: 'off',
@@ -93,6 +95,7 @@ describe('loadAppConfig', () => {
       llm: undefined,
       agentTimeoutMs: 5000,
       agentLatencyMs: { min: 25, max: 25 },
+      agentStream: true,
       agentMaxInputChars: 50_000,
       resultMaxBytes: 65_536,
       globalMaxConcurrent: 4,
@@ -316,6 +319,17 @@ describe('loadAppConfig', () => {
       maxOutputTokens: 300,
       prices: { inputPerMTok: 0.5, outputPerMTok: 1.5 },
     });
+  });
+
+  it('AGENT_STREAM applies to the offline agent too, validated once; an LLM provider reads it with its settings', () => {
+    expect(problemsOf({ AGENT_STREAM: 'yes' })).toEqual(['AGENT_STREAM must be true or false (got "yes")']);
+    expect(loadAppConfig({ AGENT_STREAM: '1' }).agentStream).toBe(true);
+    const llm = loadAppConfig({ AGENT_PROVIDER: 'anthropic', AGENT_API_KEY: 'k-1234', AGENT_STREAM: 'true' });
+    expect(llm.agentStream).toBe(true);
+    expect(llm.llm?.stream).toBe(true);
+    expect(problemsOf({ AGENT_PROVIDER: 'anthropic', AGENT_API_KEY: 'k-1234', AGENT_STREAM: 'x' })).toEqual([
+      'AGENT_STREAM must be true or false (got "x")',
+    ]);
   });
 
   it('refuses a bad LLM configuration at start-up with every problem, never echoing the key', () => {

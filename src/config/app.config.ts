@@ -21,6 +21,11 @@ export interface AppConfig {
   agentTimeoutMs: number;
   /** Simulated think time: a fixed value, or a range (`MIN-MAX`) spread deterministically over nodes. */
   agentLatencyMs: LatencyRange;
+  /**
+   * `AGENT_STREAM`: agents report their text as it is written (the offline agent over its latency, the LLM providers
+   * from their streaming wire), for the opt-in `task_output_delta` events. Default false.
+   */
+  agentStream: boolean;
   /** Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`); the rest is cut, with a note. */
   agentMaxInputChars: number;
   /** Largest result file in bytes (`RESULT_MAX_BYTES`); a longer output is cut, with a note. */
@@ -234,6 +239,8 @@ export function loadAppConfig(env: Env, cwd = process.cwd()): AppConfig {
     llm,
     agentTimeoutMs: int('AGENT_TIMEOUT_MS', OPTION_DEFAULTS.agentTimeoutMs, 1, 3_600_000),
     agentLatencyMs: latency(),
+    // an LLM provider read (and validated) it with its own settings
+    agentStream: llm ? llm.stream : bool('AGENT_STREAM', OPTION_DEFAULTS.agentStream),
     agentMaxInputChars: int('AGENT_MAX_INPUT_CHARS', OPTION_DEFAULTS.maxInputChars, 1_000, 16 * 1024 * 1024),
     resultMaxBytes: int('RESULT_MAX_BYTES', OPTION_DEFAULTS.maxResultBytes, 64 * 1024, 64 * 1024 * 1024),
     globalMaxConcurrent: int('GLOBAL_MAX_CONCURRENT', OPTION_DEFAULTS.globalMaxConcurrent, 1, 1000),

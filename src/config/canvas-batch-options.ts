@@ -36,6 +36,7 @@ export const OPTION_DEFAULTS = {
   keepAliveIntervalMs: 15_000,
   agentTimeoutMs: 120_000,
   agentLatencyMs: 0,
+  agentStream: false,
   shutdownGraceMs: 30_000,
   /**
    * Characters of a node's content an agent is given (`AGENT_MAX_INPUT_CHARS`): 256 Ki, as much as a file node's
@@ -89,6 +90,11 @@ export interface CanvasBatchSettings {
   agentTimeoutMs?: number;
   /** Offline provider only: simulated think time per node, fixed or a `{ min, max }` range. Default 0. */
   agentLatencyMs?: number | { min: number; max: number };
+  /**
+   * Agents report their text as it is written (the offline agent spreads it over its latency; LLM providers stream),
+   * and SSE subscribers that ask for it (`?include=deltas`) get it as `task_output_delta` events. Default false.
+   */
+  agentStream?: boolean;
   /** On shutdown, how long running nodes may finish before they are left for the next start. Default 30 s. */
   shutdownGraceMs?: number;
   /**
@@ -206,6 +212,7 @@ export function resolveOptions(options: CanvasBatchSettings): ResolvedCanvasBatc
     keepAliveIntervalMs: pick('keepAliveIntervalMs'),
     agentTimeoutMs: pick('agentTimeoutMs'),
     agentLatencyMs: pick('agentLatencyMs'),
+    agentStream: pick('agentStream'),
     shutdownGraceMs: pick('shutdownGraceMs'),
     maxInputChars: pick('maxInputChars'),
     maxResultBytes: pick('maxResultBytes'),

@@ -64,7 +64,10 @@ export interface LlmSettings {
   /** `undefined`: the provider's own endpoint. */
   baseUrl: string | undefined;
   apiKey: string | undefined;
-  /** Ask for server-sent events instead of one JSON answer. */
+  /**
+   * `AGENT_STREAM`: ask the provider for server-sent events instead of one JSON answer (the local model: report its
+   * text chunks as they are generated).
+   */
   stream: boolean;
   retry: RetrySettings;
   /** Budget for the node's content plus its neighbours, in tokens (≈ 4 characters each). */
@@ -177,7 +180,7 @@ const LOCAL_VARIABLES = [
  * No key, no base URL; one local call per node (`AGENT_MAX_ATTEMPTS` still bounds the retries of a failed call).
  */
 function parseLocal(get: Get, int: Int, problems: string[], cwd: string): LlmSettings {
-  for (const name of ['AGENT_BASE_URL', 'AGENT_API_KEY', 'AGENT_STREAM']) {
+  for (const name of ['AGENT_BASE_URL', 'AGENT_API_KEY']) {
     if (get(name) !== undefined) problems.push(`${name} does not apply to AGENT_PROVIDER=local (unset it)`);
   }
   const model = get('AGENT_MODEL');
@@ -195,6 +198,11 @@ function parseLocal(get: Get, int: Int, problems: string[], cwd: string): LlmSet
   }
   const contextTokens = int('AGENT_CONTEXT_TOKENS', 4000, 100, 1_000_000);
   const maxOutputTokens = int('AGENT_MAX_OUTPUT_TOKENS', 2048, 16, 200_000);
+  // the local model streams through its text-chunk callback (no wire): the partial text of `task_output_delta`
+  const stream = get('AGENT_STREAM');
+  if (stream !== undefined && !['true', 'false', '1', '0'].includes(stream)) {
+    problems.push(`AGENT_STREAM must be true or false (got "${stream}")`);
+  }
   const contextSize =
     get('AGENT_LOCAL_CONTEXT_SIZE') === undefined
       ? undefined
@@ -204,7 +212,7 @@ function parseLocal(get: Get, int: Int, problems: string[], cwd: string): LlmSet
     model: modelPath,
     baseUrl: undefined,
     apiKey: undefined,
-    stream: false,
+    stream: stream === 'true' || stream === '1',
     retry: {
       maxAttempts: int('AGENT_MAX_ATTEMPTS', 8, 1, 50),
       baseDelayMs: int('AGENT_RETRY_BASE_MS', 500, 1, 60_000),

@@ -77,13 +77,17 @@ describe('AGENT_PROVIDER=local', () => {
         AGENT_MODEL: model,
         AGENT_BASE_URL: 'http://x',
         AGENT_API_KEY: 'k',
-        AGENT_STREAM: 'true',
+        AGENT_STREAM: 'maybe',
       }),
     ).toEqual([
       'AGENT_BASE_URL does not apply to AGENT_PROVIDER=local (unset it)',
       'AGENT_API_KEY does not apply to AGENT_PROVIDER=local (unset it)',
-      'AGENT_STREAM does not apply to AGENT_PROVIDER=local (unset it)',
+      'AGENT_STREAM must be true or false (got "maybe")',
     ]);
+    // the local model streams through its text-chunk callback
+    expect(
+      loadAppConfig({ AGENT_PROVIDER: 'local', AGENT_MODEL: model, AGENT_STREAM: 'true' }).agentStream,
+    ).toBe(true);
   });
 
   it('validates the local variables like the others', () => {

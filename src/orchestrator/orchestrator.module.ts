@@ -16,6 +16,8 @@ import {
 } from './orchestrator.module-definition';
 import { DurationEstimates } from './concurrency/duration-estimates';
 import { CostEstimator } from './cost/cost-estimator';
+import { LocalOutputDeltas, OutputDeltas } from './deltas/output-deltas';
+import { RedisOutputDeltas } from './deltas/redis-output-deltas';
 import { Dispatcher } from './dispatch/dispatcher';
 import { BullmqDispatcher } from './dispatch/bullmq-dispatcher';
 import { InProcessDispatcher } from './dispatch/in-process-dispatcher';
@@ -102,6 +104,18 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
             )
           : new LocalTaskLeases(),
     },
+    {
+      provide: OutputDeltas,
+      inject: [RESOLVED_OPTIONS],
+      useFactory: (options: ResolvedCanvasBatchOptions): OutputDeltas =>
+        options.redis
+          ? new RedisOutputDeltas(
+              connectRedis(options.redis.url, `${options.redis.instanceId}:deltas`),
+              connectRedis(options.redis.url, `${options.redis.instanceId}:deltas-sub`),
+              new RedisKeys(options.redis.prefix),
+            )
+          : new LocalOutputDeltas(),
+    },
     DurationEstimates,
     Admission,
     CostEstimator,
@@ -114,7 +128,15 @@ export function effectiveCapacity(globalMax: number, runnerCapacity: number | un
     SseFanout,
     TaskViewService,
   ],
-  exports: [BatchOrchestrator, TaskViewService, TaskEventStream, SseFanout, Dispatcher, CostEstimator],
+  exports: [
+    BatchOrchestrator,
+    TaskViewService,
+    TaskEventStream,
+    SseFanout,
+    Dispatcher,
+    CostEstimator,
+    OutputDeltas,
+  ],
 })
 export class OrchestratorModule {
   static forRoot(options: typeof CANVAS_BATCH_OPTIONS_TYPE): DynamicModule {

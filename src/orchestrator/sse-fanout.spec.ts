@@ -3,7 +3,8 @@ import { Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveOptions } from '../config';
 import { InMemoryEventLog, type TaskEventRecord, type TaskStatus } from '../session';
-import { SseFanout, sseFrame } from './sse-fanout';
+import { LocalOutputDeltas } from './deltas/output-deltas';
+import { deltaFrame, MAX_DELTA_BACKLOG, SseFanout, sseFrame } from './sse-fanout';
 
 const TASK = 'task-1';
 
@@ -69,6 +70,7 @@ describe('SseFanout', () => {
   /** Log reads so far. */
   let reads: jest.SpyInstance;
   let fanout: SseFanout;
+  let deltas: LocalOutputDeltas;
   /** Stores an event without publishing it. */
   const append = (type: string, data: Record<string, unknown> = {}): TaskEventRecord =>
     log.insert(TASK, [{ type, timestamp: '2026-11-27T00:00:00.000Z', data }])[0];
@@ -78,21 +80,29 @@ describe('SseFanout', () => {
     return e;
   };
   /** A client after `after`, once its replay has run. */
-  const connect = async (after = 0): Promise<ResponseDouble> => {
+  const connect = async (after = 0, options: { deltas?: boolean } = {}): Promise<ResponseDouble> => {
     const res = new ResponseDouble();
-    fanout.attach(TASK, after, request, res.asResponse());
+    fanout.attach(TASK, after, request, res.asResponse(), options);
     await settle();
     return res;
   };
+  const delta = (text: string, offset = 0) => ({ taskId: TASK, nodeId: 'n1', groupId: 'g', text, offset });
+  /** The deltas a client got: its `task_output_delta` frames' data. */
+  const deltasOf = (res: ResponseDouble): Array<Record<string, unknown>> =>
+    [...res.chunks.join('').matchAll(/^event: task_output_delta\ndata: (.*)$/gm)].map(
+      (m) => JSON.parse(m[1]) as Record<string, unknown>,
+    );
 
   beforeEach(() => {
     jest.useFakeTimers();
     status = 'running';
     log = new InMemoryEventLog({ taskStatus: () => Promise.resolve(status) });
     reads = jest.spyOn(log, 'after');
+    deltas = new LocalOutputDeltas();
     fanout = new SseFanout(
       log,
       resolveOptions({ vaultRoot: '/v', dataDir: '/d', keepAliveIntervalMs: 1_000 }),
+      deltas,
     );
   });
   afterEach(() => {
@@ -429,5 +439,100 @@ describe('SseFanout', () => {
     publish('task_completed');
     jest.advanceTimersByTime(1);
     expect(c.ids).toEqual([1]);
+  });
+
+  describe('task_output_delta', () => {
+    it('frames a delta without an id: its name and data on their own lines', () => {
+      expect(deltaFrame(delta('a "b"\nc', 5)).toString('utf8')).toBe(
+        'event: task_output_delta\ndata: {"type":"task_output_delta","task_id":"task-1","node_id":"n1","group_id":"g","text":"a \\"b\\"\\nc","offset":5}\n\n',
+      );
+    });
+
+    it('goes only to the clients that asked, the deltas of a moment in one write, never into the log', async () => {
+      const plain = await connect();
+      const watcher = await connect(0, { deltas: true });
+      expect(deltas.listeners(TASK)).toBe(1);
+      deltas.publish(delta('Hello', 0));
+      deltas.publish(delta(' world', 5));
+      expect(deltasOf(watcher)).toEqual([]);
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(watcher).map((d) => d.text)).toEqual(['Hello', ' world']);
+      expect(watcher.chunks.filter((c) => c.includes('task_output_delta'))).toHaveLength(1);
+      expect(deltasOf(plain)).toEqual([]);
+      expect(fanout.deltaCounts.sent).toBe(2);
+      // events keep their ids and order beside the deltas; the log has none of the deltas
+      publish('task_completed');
+      jest.advanceTimersByTime(1);
+      expect(watcher.ids).toEqual([1]);
+      expect((await log.after(TASK, 0, 10)).map((e) => e.type)).toEqual(['task_completed']);
+    });
+
+    it('a delta published before an event goes out before it (the stream may end with that event)', async () => {
+      const watcher = await connect(0, { deltas: true });
+      deltas.publish(delta('the end of the text', 40));
+      publish('task_completed');
+      publish('session_completed');
+      jest.advanceTimersByTime(1);
+      const all = watcher.chunks.join('');
+      expect(all.indexOf('task_output_delta')).toBeGreaterThan(-1);
+      expect(all.indexOf('task_output_delta')).toBeLessThan(all.indexOf('event: task_completed'));
+      expect(watcher.writableEnded).toBe(true);
+    });
+
+    it('a client whose delta buffer is full loses deltas, never events; the others get them', async () => {
+      const slow = await connect(0, { deltas: true });
+      const fast = await connect(0, { deltas: true });
+      slow.buffered = MAX_DELTA_BACKLOG - 10;
+      deltas.publish(delta('x'.repeat(100)));
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(slow)).toEqual([]);
+      expect(deltasOf(fast)).toHaveLength(1);
+      expect(fanout.deltaCounts.dropped).toBe(1);
+      // deltas larger than the buffer still go to a client whose socket has nothing waiting
+      deltas.publish(delta('y'.repeat(MAX_DELTA_BACKLOG)));
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(fast)).toHaveLength(2);
+      expect(deltasOf(slow)).toEqual([]);
+      // an event still goes to it (up to 64 KiB may wait for an event)
+      publish('task_completed');
+      jest.advanceTimersByTime(1);
+      expect(slow.ids).toEqual([1]);
+      // stalled (its socket full): no delta at all, and none makes it stalled
+      slow.full = true;
+      publish('task_completed');
+      jest.advanceTimersByTime(100);
+      deltas.publish(delta('y', 100));
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(slow)).toEqual([]);
+      expect(fanout.deltaCounts.dropped).toBe(3);
+      slow.full = false;
+      slow.buffered = 0;
+      slow.emit('drain');
+      await settle();
+      expect(slow.ids).toEqual([1, 2]);
+      deltas.publish(delta('z', 101));
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(slow).map((d) => d.text)).toEqual(['z']);
+    });
+
+    it('listens for the task’s deltas while a client wants them, and stops with the last one', async () => {
+      const plain = await connect();
+      expect(deltas.listeners(TASK)).toBe(0);
+      const a = await connect(0, { deltas: true });
+      const b = await connect(0, { deltas: true });
+      expect(deltas.listeners(TASK)).toBe(1);
+      deltas.publish(delta('pending'));
+      a.destroy();
+      expect(deltas.listeners(TASK)).toBe(1);
+      b.destroy();
+      expect(deltas.listeners(TASK)).toBe(0);
+      jest.advanceTimersByTime(100);
+      expect(deltasOf(b)).toEqual([]);
+      const c = await connect(0, { deltas: true });
+      plain.destroy();
+      c.destroy();
+      expect(deltas.listeners(TASK)).toBe(0);
+      expect(fanout.clientCount).toBe(0);
+    });
   });
 });

@@ -3,6 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { InjectCanvasBatchOptions, type ResolvedCanvasBatchOptions } from '../config';
 import { EventLog, replayLog, type LogReader, type TaskEventRecord } from '../session';
+import { type OutputDelta, OutputDeltas } from './deltas/output-deltas';
 import { wireJson } from './task-event-stream';
 
 const logger = new Logger('SseFanout');
@@ -21,6 +22,14 @@ const SLICE_MS = 2;
 const MAX_BUFFERED = 64 * 1024;
 /** A client whose socket stays full this long (it stopped reading) is disconnected; it can resume by id. */
 const STALLED_CLIENT_MS = 60_000;
+/**
+ * A client's delta buffer: a `task_output_delta` goes to a client only while fewer bytes than this (the delta
+ * included) wait for its socket; otherwise that client loses it. Deltas so never hold more than this per client,
+ * never make a client `stalled` (events still have MAX_BUFFERED - this of room), and never delay an event.
+ */
+export const MAX_DELTA_BACKLOG = 16 * 1024;
+/** Deltas of a task that arrive within this many ms go to each client in one write. */
+const DELTA_FANOUT_MS = 100;
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -43,6 +52,22 @@ export function sseFrame(e: TaskEventRecord): Buffer {
     frames.set(e, frame);
   }
   return frame;
+}
+
+/**
+ * A delta as one SSE frame: `event: task_output_delta` and its `data:`, without an `id:` — a delta is not in the
+ * log, and an EventSource keeps the last id it saw, so a reconnect resumes after the last stored event.
+ */
+export function deltaFrame(d: OutputDelta): Buffer {
+  const data = {
+    type: 'task_output_delta',
+    task_id: d.taskId,
+    node_id: d.nodeId,
+    group_id: d.groupId,
+    text: d.text,
+    offset: d.offset,
+  };
+  return Buffer.from(`event: task_output_delta\ndata: ${JSON.stringify(data)}\n\n`, 'utf8');
 }
 
 function framesOf(events: readonly TaskEventRecord[]): Buffer {
@@ -74,10 +99,13 @@ function framesOf(events: readonly TaskEventRecord[]): Buffer {
 @Injectable()
 export class SseFanout {
   private readonly channels = new Map<string, TaskChannel>();
+  /** Deltas written to clients, and deltas a client lost because its delta buffer was full, since the start. */
+  readonly deltaCounts = { sent: 0, dropped: 0 };
 
   constructor(
     private readonly log: EventLog,
     @InjectCanvasBatchOptions() private readonly options: ResolvedCanvasBatchOptions,
+    private readonly deltas: OutputDeltas,
   ) {}
 
   /**
@@ -90,8 +118,17 @@ export class SseFanout {
     return (await this.log.after(taskId, afterId, 1)).length === 0;
   }
 
-  /** Answers `req` with the task's event stream after event `afterId` (the task exists: checked by the caller). */
-  attach(taskId: string, afterId: number, req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Answers `req` with the task's event stream after event `afterId` (the task exists: checked by the caller); with
+   * `deltas`, the running nodes' `task_output_delta` events too (live only, best effort).
+   */
+  attach(
+    taskId: string,
+    afterId: number,
+    req: IncomingMessage,
+    res: ServerResponse,
+    options: { deltas?: boolean } = {},
+  ): void {
     res.writeHead(200, SSE_HEADERS);
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
@@ -99,16 +136,23 @@ export class SseFanout {
     res.write(STREAM_OPEN);
     let channel = this.channels.get(taskId);
     if (!channel) {
-      channel = new TaskChannel(taskId, this.log, this.options.keepAliveIntervalMs, (gone) => {
-        if (this.channels.get(taskId) === gone) this.channels.delete(taskId);
-      });
+      channel = new TaskChannel(
+        taskId,
+        this.log,
+        this.options.keepAliveIntervalMs,
+        (gone) => {
+          if (this.channels.get(taskId) === gone) this.channels.delete(taskId);
+        },
+        this.deltas,
+        this.deltaCounts,
+      );
       if (channel.ended) {
         res.end(); // the service is shutting down
         return;
       }
       this.channels.set(taskId, channel);
     }
-    channel.add(new SseClient(res, afterId));
+    channel.add(new SseClient(res, afterId, options.deltas === true));
   }
 
   /** Connected SSE clients, over all tasks. */
@@ -128,6 +172,8 @@ class SseClient {
     readonly res: ServerResponse,
     /** The id of the last event written to it. */
     public last: number,
+    /** It asked for `task_output_delta` events. */
+    readonly deltas = false,
   ) {
     res.once('close', () => clearTimeout(this.stallTimer));
   }
@@ -148,6 +194,19 @@ class SseClient {
     this.stallTimer = setTimeout(() => this.res.destroy(), STALLED_CLIENT_MS);
     this.stallTimer.unref();
     return false;
+  }
+
+  /**
+   * Writes delta frames if its delta buffer has room (at most MAX_DELTA_BACKLOG bytes waiting for its socket, these
+   * included; a socket with nothing waiting takes them whatever their size); false when it lost them. Never changes
+   * its state: a delta never stalls a client.
+   */
+  writeDelta(chunk: Buffer): boolean {
+    if (this.state === 'stalled' || this.closed) return false;
+    const waiting = this.res.writableLength;
+    if (waiting > 0 && waiting + chunk.length > MAX_DELTA_BACKLOG) return false;
+    this.res.write(chunk);
+    return true;
   }
 
   /** Runs `resume` once the socket has drained. */
@@ -193,6 +252,11 @@ class TaskChannel {
   private endId = Infinity;
   /** The last id that went out in a round (to the clients that were live then). */
   private roundedUpTo = 0;
+  /** Clients that asked for deltas, the subscription that brings them while there are any, and deltas waiting. */
+  private deltaClients = 0;
+  private deltaFeed: (() => void) | undefined;
+  private pendingDeltas: Buffer[] = [];
+  private deltaTimer?: NodeJS.Timeout;
   ended = false;
 
   constructor(
@@ -200,6 +264,8 @@ class TaskChannel {
     private readonly log: EventLog,
     keepAliveMs: number,
     private readonly onGone: (channel: TaskChannel) => void,
+    private readonly deltas: OutputDeltas,
+    private readonly deltaCounts: { sent: number; dropped: number },
   ) {
     this.keepAlive = setInterval(() => this.sendKeepAlive(), keepAliveMs);
     this.keepAlive.unref();
@@ -215,11 +281,42 @@ class TaskChannel {
 
   add(client: SseClient): void {
     this.clients.add(client);
+    if (client.deltas && this.deltaClients++ === 0) {
+      this.deltaFeed = this.deltas.subscribe(this.taskId, (d) => this.publishDelta(d));
+    }
     client.res.once('close', () => {
       this.clients.delete(client);
+      if (client.deltas && --this.deltaClients === 0) this.stopDeltas();
       if (this.clients.size === 0) this.dispose();
     });
     this.catchUp(client);
+  }
+
+  /** A delta for the clients that asked for them, written with the others that arrive within DELTA_FANOUT_MS. */
+  private publishDelta(d: OutputDelta): void {
+    this.pendingDeltas.push(deltaFrame(d));
+    this.deltaTimer ??= setTimeout(() => this.flushDeltas(), DELTA_FANOUT_MS);
+  }
+
+  /** One write per client with room in its delta buffer; a client without loses these deltas (never an event). */
+  private flushDeltas(): void {
+    this.deltaTimer = undefined;
+    const frames = this.pendingDeltas;
+    this.pendingDeltas = [];
+    const chunk = frames.length === 1 ? frames[0] : Buffer.concat(frames);
+    for (const client of this.clients) {
+      if (!client.deltas) continue;
+      if (client.writeDelta(chunk)) this.deltaCounts.sent += frames.length;
+      else this.deltaCounts.dropped += frames.length;
+    }
+  }
+
+  private stopDeltas(): void {
+    this.deltaFeed?.();
+    this.deltaFeed = undefined;
+    clearTimeout(this.deltaTimer);
+    this.deltaTimer = undefined;
+    this.pendingDeltas = [];
   }
 
   /** Ends every client's stream (they resume by id later) and lets go of the feed. */
@@ -254,6 +351,11 @@ class TaskChannel {
   private startRound(all = false): void {
     const events = this.pending;
     if (events.length === 0) return;
+    // a node's last delta comes before its task_completed (and a stream may end with these events)
+    if (this.pendingDeltas.length) {
+      clearTimeout(this.deltaTimer);
+      this.flushDeltas();
+    }
     this.pending = [];
     this.roundedUpTo = events[events.length - 1].id;
     this.round = {
@@ -366,6 +468,7 @@ class TaskChannel {
     clearTimeout(this.flushTimer);
     clearImmediate(this.sliceTimer);
     clearInterval(this.keepAlive);
+    this.stopDeltas();
     // (subscribing can complete at once, before `feed` is set: the log has closed)
     this.feed?.unsubscribe();
     this.onGone(this);

@@ -16,6 +16,8 @@ export class TaskEventsController {
    * live ones; ends after `session_completed`. `: keep-alive` comments keep idle streams open. An unknown or
    * malformed task id is answered with problem+json before the stream opens. A resume (an id given) of a finished
    * task past its last event gets 204 No Content: the one answer that stops an EventSource's reconnecting.
+   * `?include=deltas` adds the running nodes' partial text (`task_output_delta`, without an id: not stored, not
+   * replayed, dropped for a client that does not keep up).
    */
   @Get('events/:taskId')
   async events(
@@ -32,6 +34,6 @@ export class TaskEventsController {
       res.writeHead(204).end();
       return;
     }
-    this.fanout.attach(taskId, resumeFrom ?? 0, req, res);
+    this.fanout.attach(taskId, resumeFrom ?? 0, req, res, { deltas: query.include === 'deltas' });
   }
 }

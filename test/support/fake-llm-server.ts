@@ -39,6 +39,8 @@ export interface FakeRequest {
   system: string;
   prompt: string;
   headers: Record<string, string | string[] | undefined>;
+  /** OpenAI: the request asked for the usage chunk (`stream_options.include_usage`), as the real API needs. */
+  includeUsage?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -100,6 +102,12 @@ export interface FakeLlmOptions {
   countTokens?: (text: string) => number;
   /** The answer text of an `ok` request without its own; default: a reply fitting the requested output contract. */
   reply?: (req: FakeRequest) => string;
+  /**
+   * Streamed answers: how many text deltas the answer is cut into (at word boundaries when it has enough words;
+   * default 3), and the pause between two SSE events in ms (default 0: the whole stream in one write).
+   */
+  streamChunks?: number;
+  streamIntervalMs?: number;
   seed?: number;
 }
 
@@ -253,13 +261,17 @@ export async function startFakeLlm(initial: FakeLlmOptions = {}): Promise<FakeLl
         res.flushHeaders();
         return;
       }
-      streamAnswer(res, entry, route.wire, fake.model, 'The answer starts and then stops', true);
+      streamAnswer(res, entry, fake, 'The answer starts and then stops', { stall: true });
       return;
     }
     const count = options.countTokens ?? tokensOf;
     entry.inputTokens = count(fake.system + fake.prompt);
     entry.outputTokens = count(text);
-    if (fake.stream) streamAnswer(res, entry, route.wire, fake.model, text);
+    if (fake.stream)
+      streamAnswer(res, entry, fake, text, {
+        chunks: options.streamChunks ?? 3,
+        intervalMs: options.streamIntervalMs ?? 0,
+      });
     else send(res, entry, 200, answerBody(route.wire, fake.model, text, entry));
   }
 
@@ -431,9 +443,11 @@ function describe(
           .filter((m) => m.role === 'system')
           .map((m) => textOf(m.content))
           .join('\n');
+  const streamOptions = body.stream_options as { include_usage?: boolean } | undefined;
   return {
     ...base,
     stream: body.stream === true,
+    ...(route.wire === 'openai' && { includeUsage: streamOptions?.include_usage === true }),
     model: typeof body.model === 'string' ? body.model : '',
     system,
     prompt: messages
@@ -511,22 +525,43 @@ function answerBody(wire: Wire, model: string, text: string, e: RequestLogEntry)
   };
 }
 
-/** The same answer as server-sent events, in three text chunks. */
+/** `text` cut into `count` pieces (fewer for a short text), at word boundaries when there are enough words. */
+export function textChunks(text: string, count: number): string[] {
+  const words = text.match(/\s*\S+\s*/g) ?? (text ? [text] : []);
+  if (words.length >= count) {
+    const per = Math.ceil(words.length / count);
+    return Array.from({ length: Math.ceil(words.length / per) }, (_, i) =>
+      words.slice(i * per, (i + 1) * per).join(''),
+    );
+  }
+  const size = Math.ceil(text.length / count);
+  return Array.from({ length: Math.ceil(text.length / size) }, (_, i) =>
+    text.slice(i * size, (i + 1) * size),
+  );
+}
+
+/**
+ * The same answer as server-sent events, as each provider sends them: Anthropic's named events (`message_start`
+ * with the input tokens, `content_block_start`, `ping`, one `content_block_delta` per chunk, `content_block_stop`,
+ * `message_delta` with the output tokens, `message_stop`); OpenAI's `chat.completion.chunk`s (the role first, one
+ * per chunk, the finish reason, then the usage chunk only when the request asked for it, then `[DONE]`); Google's
+ * candidates (usage on the last). `stall`: everything up to the first text delta, then nothing.
+ */
 function streamAnswer(
   res: ServerResponse,
   e: RequestLogEntry,
-  wire: Wire,
-  model: string,
+  req: FakeRequest,
   text: string,
-  stall = false,
+  options: { chunks?: number; intervalMs?: number; stall?: boolean },
 ): void {
+  const { wire, model } = req;
   e.status = 200;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const third = Math.ceil(text.length / 3);
-  const parts = [text.slice(0, third), text.slice(third, 2 * third), text.slice(2 * third)].filter(Boolean);
+  const parts = textChunks(text, options.chunks ?? 3);
   const data = (obj: unknown, event?: string): string =>
     `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(obj)}\n\n`;
   const out: string[] = [];
+  let firstText = 0;
   if (wire === 'anthropic') {
     out.push(
       data(
@@ -540,7 +575,7 @@ function streamAnswer(
             content: [],
             stop_reason: null,
             stop_sequence: null,
-            usage: { input_tokens: e.inputTokens, output_tokens: 0 },
+            usage: { input_tokens: e.inputTokens, output_tokens: 1 },
           },
         },
         'message_start',
@@ -549,6 +584,10 @@ function streamAnswer(
         { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
         'content_block_start',
       ),
+      data({ type: 'ping' }, 'ping'),
+    );
+    firstText = out.length;
+    out.push(
       ...parts.map((p) =>
         data(
           { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } },
@@ -600,17 +639,29 @@ function streamAnswer(
         ...(usage ? { usage } : {}),
       });
     out.push(chunk({ role: 'assistant', content: '' }, null));
+    firstText = out.length;
     parts.forEach((p) => out.push(chunk({ content: p }, null)));
     out.push(chunk({}, 'stop'));
-    out.push(
-      chunk({}, null, {
-        prompt_tokens: e.inputTokens,
-        completion_tokens: e.outputTokens,
-        total_tokens: e.inputTokens + e.outputTokens,
-      }),
-    );
+    if (req.includeUsage)
+      out.push(
+        chunk({}, null, {
+          prompt_tokens: e.inputTokens,
+          completion_tokens: e.outputTokens,
+          total_tokens: e.inputTokens + e.outputTokens,
+        }),
+      );
     out.push('data: [DONE]\n\n');
   }
-  if (stall) res.write(out.slice(0, 3).join(''));
-  else res.end(out.join(''));
+  if (options.stall) return void res.write(out.slice(0, firstText + 1).join(''));
+  const interval = options.intervalMs ?? 0;
+  if (interval <= 0) return void res.end(out.join(''));
+  // one event at a time, as a provider writes while it generates
+  let next = 0;
+  const writeNext = (): void => {
+    if (res.destroyed) return;
+    res.write(out[next++]);
+    if (next < out.length) setTimeout(writeNext, interval);
+    else res.end();
+  };
+  writeNext();
 }

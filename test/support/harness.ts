@@ -89,9 +89,22 @@ export interface ReceivedEvent {
   data: { type: string; task_id: string; timestamp: string; data: Record<string, unknown> };
 }
 
+/** A `task_output_delta` (no id: never stored, never replayed), with when it arrived. */
+export interface ReceivedDelta {
+  data: {
+    type: string;
+    task_id: string;
+    node_id: string;
+    group_id: string | number;
+    text: string;
+    offset: number;
+  };
+  at: number;
+}
+
 /**
  * A real SSE client over Node's fetch: collects events until the stream ends (or `stopWhen` says so, or the
- * client aborts). Also counts comment lines (keep-alives).
+ * client aborts). Also counts comment lines (keep-alives) and collects `task_output_delta`s (`deltas`).
  */
 export function sseClient(
   url: string,
@@ -102,6 +115,7 @@ export function sseClient(
   } = {},
 ): {
   events: ReceivedEvent[];
+  deltas: ReceivedDelta[];
   comments: string[];
   status: Promise<number>;
   done: Promise<ReceivedEvent[]>;
@@ -110,6 +124,7 @@ export function sseClient(
 } {
   const controller = new AbortController();
   const events: ReceivedEvent[] = [];
+  const deltas: ReceivedDelta[] = [];
   const comments: string[] = [];
   let resolveStatus!: (n: number) => void;
   let resolveHeaders!: (h: Headers) => void;
@@ -136,7 +151,7 @@ export function sseClient(
         while ((idx = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, idx);
           buffer = buffer.slice(idx + 2);
-          const e = parseBlock(block, comments);
+          const e = parseBlock(block, comments, deltas);
           if (e) {
             events.push(e);
             if (options.stopWhen?.(e, events)) {
@@ -151,10 +166,10 @@ export function sseClient(
     }
     return events;
   })();
-  return { events, comments, status, done, headers, abort: () => controller.abort() };
+  return { events, deltas, comments, status, done, headers, abort: () => controller.abort() };
 }
 
-function parseBlock(block: string, comments: string[]): ReceivedEvent | undefined {
+function parseBlock(block: string, comments: string[], deltas: ReceivedDelta[]): ReceivedEvent | undefined {
   let id: number | undefined;
   let event = 'message';
   const data: string[] = [];
@@ -164,7 +179,11 @@ function parseBlock(block: string, comments: string[]): ReceivedEvent | undefine
     else if (line.startsWith('event: ')) event = line.slice(7);
     else if (line.startsWith('data: ')) data.push(line.slice(6));
   }
-  if (id === undefined) return undefined;
+  if (id === undefined) {
+    if (event === 'task_output_delta')
+      deltas.push({ data: JSON.parse(data.join('\n')) as ReceivedDelta['data'], at: Date.now() });
+    return undefined;
+  }
   return { id, event, data: JSON.parse(data.join('\n')) as ReceivedEvent['data'] };
 }
 

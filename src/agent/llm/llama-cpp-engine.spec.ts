@@ -57,6 +57,7 @@ function fakeLib(fail: Partial<Record<'getLlama' | 'loadModel' | 'createContext'
       log.push(`prompt ${prompt} max=${String(options.maxTokens)} grammar=${options.grammar ? 'yes' : 'no'}`);
       expect(options.temperature).toBe(SAMPLING.temperature);
       if (prompt === 'boom') return Promise.reject(new Error('generation failed'));
+      (options.onTextChunk as ((t: string) => void) | undefined)?.(`answer to ${prompt}`);
       meter.usedInputTokens += 30;
       meter.usedOutputTokens += 12;
       return Promise.resolve({ responseText: `answer to ${prompt}`, stopReason: 'eogToken' });
@@ -124,12 +125,16 @@ describe('openLlamaCppEngine (node-llama-cpp replaced by a double)', () => {
     await engine.prompt(1, { system: 'S', prompt: 'J', signal, maxTokens: 40, jsonSchema: schema });
     await engine.prompt(1, { system: 'S', prompt: 'K', signal, maxTokens: 40, jsonSchema: schema });
     expect(log.filter((l) => l.startsWith('grammar'))).toEqual(['grammar {"type":"object"}']);
+    // streaming: the text chunks reach the caller as node-llama-cpp generates them
+    const chunks: string[] = [];
+    await engine.prompt(0, { system: 'S', prompt: 'T', signal, maxTokens: 5, onText: (c) => chunks.push(c) });
+    expect(chunks).toEqual(['answer to T']);
     expect(log).toContain('prompt P max=50 grammar=no');
     expect(log).toContain('prompt J max=40 grammar=yes');
     expect(log).toContain('session system=S autoDispose=false');
-    expect(log.filter((l) => l === 'clearHistory')).toHaveLength(3);
+    expect(log.filter((l) => l === 'clearHistory')).toHaveLength(4);
     // the session is disposed after each answer, the sequence kept
-    expect(log.filter((l) => l === 'session.dispose disposeSequence=false')).toHaveLength(3);
+    expect(log.filter((l) => l === 'session.dispose disposeSequence=false')).toHaveLength(4);
     await expect(engine.prompt(0, { system: 'S', prompt: 'boom', signal, maxTokens: 5 })).rejects.toThrow(
       'generation failed',
     );

@@ -27,6 +27,8 @@ export interface EnginePrompt {
   maxTokens: number;
   /** Constrain the answer to this JSON Schema (a grammar built from it). */
   jsonSchema?: Record<string, unknown>;
+  /** The answer's text as it is generated (node-llama-cpp's text-chunk callback). */
+  onText?: (chunk: string) => void;
 }
 
 export interface EngineAnswer {
@@ -177,6 +179,7 @@ export async function openLlamaCppEngine(
           maxTokens: args.maxTokens,
           signal: args.signal,
           ...(grammar && { grammar }),
+          ...(args.onText && { onTextChunk: args.onText }),
         });
         return {
           text: r.responseText,

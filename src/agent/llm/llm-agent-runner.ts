@@ -34,6 +34,8 @@ export type ModelCall = (args: {
    * generation to it does (the local one); the others ignore it and the answer is validated (and asked for once more).
    */
   jsonSchema?: Record<string, unknown>;
+  /** Streaming on: the answer's text as it arrives (the SDK providers then call the streaming wire). */
+  onText?: (chunk: string) => void;
 }) => Promise<{ text: string; usage: TokenUsage }>;
 
 /**
@@ -123,7 +125,14 @@ export class LlmAgentRunner extends AgentRunner {
     await this.onClose?.();
   }
 
-  async run({ agentType, node, signal, deadline, feedback }: AgentRunRequest): Promise<AgentRunResult> {
+  async run({
+    agentType,
+    node,
+    signal,
+    deadline,
+    feedback,
+    onText,
+  }: AgentRunRequest): Promise<AgentRunResult> {
     signal.throwIfAborted();
     const def = findAgent(agentType);
     const template = def && this.templates.get(def.name);
@@ -141,21 +150,39 @@ export class LlmAgentRunner extends AgentRunner {
     const usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
     let attempts = 0;
     let problem = '';
+    // what one call streamed is void once another call starts: its first chunk restarts the node's text
+    let streamed = false;
+    let restart = false;
+    const text =
+      onText &&
+      ((chunk: string): void => {
+        if (!chunk) return;
+        onText(chunk, restart || undefined);
+        restart = false;
+        streamed = true;
+      });
+    const nextCall = (): void => {
+      restart ||= streamed;
+      streamed = false;
+    };
     // A malformed structured answer is asked for once more, then the node fails.
     for (let answer = 1; answer <= 2; answer++) {
       let out: { text: string; usage: TokenUsage };
       try {
         const r = await withRetries(
-          (attempt) =>
-            this.attempt(signal, {
+          (attempt) => {
+            nextCall();
+            return this.attempt(signal, {
               system,
               prompt,
               ...(jsonSchema && { jsonSchema }),
+              ...(text && { onText: text }),
               headers: {
                 'x-canvas-batch-node': node.nodeId,
                 'x-canvas-batch-attempt': String(attempts + attempt),
               },
-            }),
+            });
+          },
           { settings: this.settings.retry, signal, deadline, feedback, redact: this.redact },
         );
         attempts += r.attempts;
@@ -240,36 +267,51 @@ export class LlmAgentRunner extends AgentRunner {
 
 /** The local model as a `ModelCall`: the schema constrains generation; usage is the model's own token count. */
 export function localCall(model: Pick<LocalModel, 'generate'>): ModelCall {
-  return async ({ system, prompt, signal, jsonSchema }) => {
-    const answer = await model.generate({ system, prompt, signal, ...(jsonSchema && { jsonSchema }) });
+  return async ({ system, prompt, signal, jsonSchema, onText }) => {
+    const answer = await model.generate({
+      system,
+      prompt,
+      signal,
+      ...(jsonSchema && { jsonSchema }),
+      ...(onText && { onText }),
+    });
     return { text: answer.text, usage: answer.usage };
   };
 }
 
-/** The provider's language model, from the validated settings. */
-export function createModel(s: LlmSettings): LanguageModel {
+/** The provider's language model, from the validated settings. `fetch` replaces the HTTP client (tests). */
+export function createModel(s: LlmSettings, fetch?: typeof globalThis.fetch): LanguageModel {
+  const http = fetch ? { fetch } : {};
   switch (s.provider) {
     case 'local':
       throw new Error('the local provider has no SDK model: build its runner with LlmAgentRunner.create');
     case 'anthropic':
-      return createAnthropic({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(s.model);
-    case 'google':
-      return createGoogleGenerativeAI({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}) })(
+      return createAnthropic({ apiKey: s.apiKey, ...(s.baseUrl ? { baseURL: s.baseUrl } : {}), ...http })(
         s.model,
       );
+    case 'google':
+      return createGoogleGenerativeAI({
+        apiKey: s.apiKey,
+        ...(s.baseUrl ? { baseURL: s.baseUrl } : {}),
+        ...http,
+      })(s.model);
     case 'openai-compatible':
       return createOpenAICompatible({
         name: 'openai-compatible',
         baseURL: s.baseUrl ?? 'https://api.openai.com/v1',
         apiKey: s.apiKey,
         includeUsage: true,
+        ...http,
       })(s.model);
   }
 }
 
-/** One SDK call, retries off, aborted through `signal`; streaming or not per settings. */
-function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
-  return async ({ system, prompt, signal, headers }) => {
+/**
+ * One SDK call, retries off, aborted through `signal`; streaming per settings, or when the node's text is wanted as
+ * it arrives (`onText`). The text and usage returned are the SDK's own totals of the stream, not a concatenation here.
+ */
+export function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
+  return async ({ system, prompt, signal, headers, onText }) => {
     const common = {
       model,
       system,
@@ -279,7 +321,7 @@ function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
       headers,
       maxOutputTokens: s.maxOutputTokens,
     };
-    if (!s.stream) {
+    if (!s.stream && !onText) {
       const r = await generateText(common);
       return { text: r.text, usage: tokens(r.usage) };
     }
@@ -289,6 +331,11 @@ function sdkCall(model: LanguageModel, s: LlmSettings): ModelCall {
       onError: ({ error }) => {
         streamError ??= error;
       },
+      ...(onText && {
+        onChunk: ({ chunk }: { chunk: { type: string; text?: string } }) => {
+          if (chunk.type === 'text-delta' && chunk.text) onText(chunk.text);
+        },
+      }),
     });
     try {
       const [text, usage] = await Promise.all([r.text, r.usage]);

@@ -64,6 +64,7 @@ describe('LocalModel', () => {
     expect(engine.calls[0].sequence).toBe(0);
     expect(engine.calls[0].args.maxTokens).toBe(500);
     expect(engine.calls[0].args.jsonSchema).toBeUndefined();
+    expect(engine.calls[0].args).not.toHaveProperty('onText');
     engine.pending[0].resolve('answer');
     await expect(p).resolves.toEqual({
       text: 'answer',
@@ -90,6 +91,21 @@ describe('LocalModel', () => {
       properties: { level: { oneOf: [{ const: 1 }] } },
     });
     engine.pending[0].resolve('{}');
+    await p;
+  });
+
+  it('hands the engine the text listener when streaming', async () => {
+    const engine = new FakeEngine(1, 1000);
+    const onText = jest.fn();
+    const p = new LocalModel(engine, 100).generate({
+      system: 's',
+      prompt: 'p',
+      signal: new AbortController().signal,
+      onText,
+    });
+    await flush();
+    expect(engine.calls[0].args.onText).toBe(onText);
+    engine.pending[0].resolve('x');
     await p;
   });
 

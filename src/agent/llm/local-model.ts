@@ -22,6 +22,8 @@ export interface LocalGenerate {
   signal: AbortSignal;
   /** Structured agents: the answer is constrained to this JSON Schema while it is generated. */
   jsonSchema?: Record<string, unknown>;
+  /** The answer's text as it is generated (`AGENT_STREAM`). */
+  onText?: (chunk: string) => void;
 }
 
 export interface LocalAnswer {
@@ -69,7 +71,7 @@ export class LocalModel {
    * `AGENT_BAD_REQUEST` (never retried); the answer gets at most `AGENT_MAX_OUTPUT_TOKENS` and what the context has
    * left. An abort stops generation and frees the sequence.
    */
-  async generate({ system, prompt, signal, jsonSchema }: LocalGenerate): Promise<LocalAnswer> {
+  async generate({ system, prompt, signal, jsonSchema, onText }: LocalGenerate): Promise<LocalAnswer> {
     signal.throwIfAborted();
     const promptTokens = this.engine.promptTokens(system, prompt);
     const room = this.engine.contextSize - promptTokens;
@@ -87,6 +89,7 @@ export class LocalModel {
         signal,
         maxTokens: Math.min(this.maxOutputTokens, room),
         ...(jsonSchema && { jsonSchema: grammarSchema(jsonSchema) }),
+        ...(onText && { onText }),
       });
       signal.throwIfAborted();
       return {

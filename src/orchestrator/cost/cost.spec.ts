@@ -30,6 +30,7 @@ import { Admission } from '../run/admission';
 import { NodeExecution } from '../run/node-execution';
 import { OutcomeRecorder } from '../run/outcome-recorder';
 import { CostEstimator, makespan } from './cost-estimator';
+import { LocalOutputDeltas } from '../deltas/output-deltas';
 import { budgetView, pricing, providerOf } from './pricing';
 
 Logger.overrideLogger(false);
@@ -315,6 +316,7 @@ describe('NodeExecution with a budget', () => {
       new AgentRouter(p.runner),
       ledger,
       p.cost,
+      new LocalOutputDeltas(),
     );
     return { ...p, nodes, ledger, runner: p.runner as FakeRunner };
   }

@@ -16,6 +16,8 @@ export type SchedulingPolicy = 'fair' | 'least-work' | 'fifo';
 export interface NodeJob {
   taskId: string;
   groupIndex: number;
+  /** The group's `group_id` as submitted (for the node's `task_output_delta` events; absent in older jobs). */
+  groupId?: string | number;
   nodeId: string;
   agentType: string;
   expectedMs: number;

@@ -34,7 +34,7 @@ export class EventsQueryDto {
   @IsOptional()
   access_token?: string;
 
-  /** `deltas`: also the agents' partial text (`task_output_delta`, live only) when the service streams it. */
+  /** `deltas`: the running nodes' partial text as `task_output_delta` events too (live only, never replayed). */
   @IsOptional()
   @IsIn(['deltas'])
   include?: 'deltas';

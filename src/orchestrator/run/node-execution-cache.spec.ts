@@ -19,6 +19,7 @@ import { DurationEstimates } from '../concurrency/duration-estimates';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { NodeExecution } from './node-execution';
 import { CostEstimator } from '../cost/cost-estimator';
+import { LocalOutputDeltas } from '../deltas/output-deltas';
 import { OutcomeRecorder } from './outcome-recorder';
 
 /* Node execution's use of the result cache, on the in-memory adapters with doubles for the canvas and the agent. */
@@ -115,6 +116,7 @@ function setup(
     new InMemoryBudgetLedger(),
     // no job here has a budget: the estimator is never asked
     {} as CostEstimator,
+    new LocalOutputDeltas(),
   );
   const ctx = (signal = new AbortController().signal): JobContext => ({
     signal,

@@ -36,6 +36,8 @@ import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
 import { CostEstimator } from '../cost/cost-estimator';
 import { type BudgetView, budgetView, roundUsd, usdOf } from '../cost/pricing';
+import { DeltaCoalescer } from '../deltas/delta-coalescer';
+import { OutputDeltas } from '../deltas/output-deltas';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
 import { OutcomeRecorder } from './outcome-recorder';
 
@@ -75,6 +77,7 @@ export class NodeExecution {
     private readonly router: AgentRouter,
     private readonly ledger: BudgetLedger,
     private readonly cost: CostEstimator,
+    private readonly deltas: OutputDeltas,
   ) {}
 
   /**
@@ -93,6 +96,7 @@ export class NodeExecution {
         .map((nodeId) => ({
           taskId: run.taskId,
           groupIndex,
+          groupId: g.groupId,
           nodeId,
           agentType: g.agentType,
           expectedMs: this.estimates.estimate(g.agentType) ?? unknown,
@@ -140,9 +144,24 @@ export class NodeExecution {
     /** The budget's reservation of this node, while open. */
     let reserved: string | undefined;
     let billed: TokenUsage | undefined;
+    // AGENT_STREAM: the agent's partial text, coalesced, for the task's delta subscribers (in any process)
+    const text = this.options.agentStream
+      ? new DeltaCoalescer(
+          (chunk, offset) =>
+            this.deltas.publish({
+              taskId: job.taskId,
+              nodeId,
+              groupId: job.groupId ?? job.groupIndex,
+              text: chunk,
+              offset,
+            }),
+          () => this.deltas.wanted(job.taskId),
+        )
+      : undefined;
     const endAgentPhase = (): void => {
       if (agentReleased) return;
       agentReleased = true;
+      text?.close();
       durationMs = Math.round(performance.now() - t0);
       clearTimeout(nodeTimer);
       ctx.releaseAgentSlots();
@@ -193,6 +212,7 @@ export class NodeExecution {
               signal: controller.signal,
               deadline,
               feedback: ctx.feedback,
+              ...(text && { onText: (chunk: string, restart?: boolean) => text.push(chunk, restart) }),
             }),
             controller.signal,
           );

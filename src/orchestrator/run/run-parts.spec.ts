@@ -32,6 +32,7 @@ import { NodeExecution } from './node-execution';
 import { OutcomeRecorder } from './outcome-recorder';
 import { Recovery } from './recovery';
 import { LocalTaskLeases } from '../ownership/task-leases';
+import { LocalOutputDeltas } from '../deltas/output-deltas';
 
 /*
  * The orchestrator's parts on the in-memory adapters (task store, event log, dispatcher), with doubles for the
@@ -88,6 +89,8 @@ class FakeRunner {
     const id = req.node.nodeId;
     if (this.fail.has(id)) return Promise.reject(new Error(`agent failed on ${id}`));
     const result = { markdown: `about ${id}`, usage: { inputTokens: 1, outputTokens: 1 } };
+    req.onText?.('about ');
+    req.onText?.(id);
     if (!this.hold.has(id)) return Promise.resolve(result);
     return new Promise((resolve, reject) => {
       this.held.set(id, () => resolve(result));
@@ -111,7 +114,7 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
   }
 }
 
-function parts() {
+function parts(opts = options) {
   const log = new InMemoryEventLog();
   const store = new InMemoryTaskStore(log);
   const canvas = new FakeCanvas();
@@ -125,6 +128,7 @@ function parts() {
     options,
     new InMemoryGeneratedNodes(),
   );
+  const deltas = new LocalOutputDeltas();
   const dispatcher = new InProcessDispatcher({ capacity: 4 });
   const admission = new Admission(store, canvas as unknown as CanvasService, runner, options);
   const cost = new CostEstimator(
@@ -140,12 +144,13 @@ function parts() {
     runner,
     recorder,
     estimates,
-    options,
+    opts,
     new InMemoryResultCache(RESULT_CACHE_DEFAULTS),
     new InMemoryGeneratedNodes(),
     new AgentRouter(runner),
     new InMemoryBudgetLedger(),
     cost,
+    deltas,
   );
   const batches = new BatchRunner(
     canvas as unknown as CanvasService,
@@ -168,7 +173,20 @@ function parts() {
       })
     ).task;
   const types = async (taskId: string) => (await log.after(taskId, 0)).map((e) => e.type);
-  return { log, store, canvas, runner, recorder, nodes, dispatcher, batches, admission, admit, types };
+  return {
+    log,
+    store,
+    canvas,
+    runner,
+    recorder,
+    nodes,
+    dispatcher,
+    batches,
+    admission,
+    admit,
+    types,
+    deltas,
+  };
 }
 
 describe('Admission', () => {
@@ -399,6 +417,46 @@ describe('NodeExecution', () => {
       '1:a:0',
       '1:b:0',
     ]);
+  });
+});
+
+describe('NodeExecution with AGENT_STREAM', () => {
+  const job = (taskId: string, nodeId: string, groupId?: string | number) => ({
+    taskId,
+    groupIndex: 0,
+    ...(groupId !== undefined && { groupId }),
+    nodeId,
+    agentType: 'oral-explanation',
+    expectedMs: 0,
+    canvasPath: 'c.canvas',
+    deadlineAt: null,
+  });
+  const ctx = (): JobContext => ({
+    signal: new AbortController().signal,
+    feedback: { rateLimited: () => undefined, succeeded: () => undefined },
+    releaseAgentSlots: () => undefined,
+    releaseWriteSlot: () => undefined,
+  });
+
+  it('publishes the agent’s text, coalesced, for the task’s delta subscribers; nothing when streaming is off', async () => {
+    const p = parts(resolveOptions({ vaultRoot: '/vault', dataDir: '/data', agentStream: true }));
+    const got: unknown[] = [];
+    p.deltas.subscribe('t1', (d) => got.push(d));
+    await p.nodes.runJob(job('t1', 'a', 'g1'), ctx());
+    // the first chunk at once, the rest when the agent call ended
+    expect(got).toEqual([
+      { taskId: 't1', nodeId: 'a', groupId: 'g1', text: 'about ', offset: 0 },
+      { taskId: 't1', nodeId: 'a', groupId: 'g1', text: 'a', offset: 6 },
+    ]);
+    // a job from before group ids were in jobs: its group's index
+    await p.nodes.runJob(job('t1', 'b'), ctx());
+    expect(got.at(-1)).toMatchObject({ nodeId: 'b', groupId: 0 });
+
+    const off = parts();
+    const none: unknown[] = [];
+    off.deltas.subscribe('t1', (d) => none.push(d));
+    await off.nodes.runJob(job('t1', 'a', 'g1'), ctx());
+    expect(none).toEqual([]);
   });
 });
 
