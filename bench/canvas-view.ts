@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { chromiumPath, launchBrowser } from '../test/support/browser';
 import { http, startServer } from '../test/support/harness';
-import { fmt, out, round, table } from './perf/common';
+import { fmt, out, round, table, runWhenMain, writeBenchResult } from './perf/common';
 
 /** The page's globals inside `page.evaluate` callbacks (this project compiles without the DOM lib). */
 declare const window: any;
@@ -204,29 +204,13 @@ export async function runCanvasViewBench(): Promise<Awaited<ReturnType<typeof be
   const loadBefore = os.loadavg();
   const r = await benchCanvasView();
   printCanvasView(r);
-  const file = path.join(__dirname, 'results', 'canvas-view.json');
-  const report = {
-    benchmark: 'canvas-view',
-    measured_at: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      cpu_count: os.availableParallelism(),
-      cpu_model: os.cpus()[0]?.model ?? 'unknown',
-      loadavg_start: loadBefore.map((n) => round(n, 2)),
-      loadavg_end: os.loadavg().map((n) => round(n, 2)),
-      browser: 'headless Chromium (--disable-gpu), viewport 1280×900, device pixel ratio 1',
-    },
-    pan: { duration_ms: PAN_MS, px_per_frame: PAN_STEP },
-    ...r,
-  };
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  out(`written ${path.relative(process.cwd(), file)}`);
+  writeBenchResult(
+    'canvas-view',
+    loadBefore,
+    { pan: { duration_ms: PAN_MS, px_per_frame: PAN_STEP }, ...r },
+    { browser: 'headless Chromium (--disable-gpu), viewport 1280×900, device pixel ratio 1' },
+  );
   return r;
 }
 
-if (require.main === module) {
-  runCanvasViewBench().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(module, runCanvasViewBench);

@@ -6,7 +6,6 @@
  *
  * `npm run bench -- local-model`, or on its own: `node -r @swc-node/register bench/local-model.ts`.
  */
-import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,7 +13,7 @@ import { LlmAgentRunner } from '../src/agent/llm/llm-agent-runner';
 import type { AgentNodeInput } from '../src/agent/agent-runner';
 import { loadAppConfig } from '../src/config/app.config';
 import { localModelPath } from '../test/support/local-model';
-import { fmt, out, percentile, round, table } from './perf/common';
+import { fmt, out, percentile, round, table, runWhenMain, writeBenchResult } from './perf/common';
 
 export const LOCAL_SEQUENCES = [1, 2, 4];
 /** Nodes per setting: 6 short notes, the same for every setting. */
@@ -146,29 +145,12 @@ export async function runLocalModelBench(): Promise<Awaited<ReturnType<typeof be
   const loadBefore = os.loadavg();
   const r = await benchLocalModel();
   printLocalModel(r);
-  const file = path.join(__dirname, 'results', 'local-model.json');
-  const report = {
-    benchmark: 'local-model',
-    measured_at: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      cpu_count: os.availableParallelism(),
-      cpu_model: os.cpus()[0]?.model ?? 'unknown',
-      loadavg_start: loadBefore.map((n) => round(n, 2)),
-      loadavg_end: os.loadavg().map((n) => round(n, 2)),
-    },
+  writeBenchResult('local-model', loadBefore, {
     agent: 'memory-anchor',
     max_output_tokens: MAX_OUTPUT_TOKENS,
     ...r,
-  };
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  out(`written ${path.relative(process.cwd(), file)}`);
+  });
   return r;
 }
 
-if (require.main === module) {
-  runLocalModelBench().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(module, runLocalModelBench);

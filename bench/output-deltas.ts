@@ -19,7 +19,17 @@ import { BatchOrchestrator } from '../src/orchestrator/batch-orchestrator.servic
 import { RedisOutputDeltas } from '../src/orchestrator/deltas/redis-output-deltas';
 import { SseFanout } from '../src/orchestrator/sse-fanout';
 import { connectRedis, RedisKeys } from '../src/redis';
-import { fmt, median, out, round, startHttpServer, submitHttp, table } from './perf/common';
+import {
+  fmt,
+  median,
+  out,
+  round,
+  startHttpServer,
+  submitHttp,
+  table,
+  runWhenMain,
+  writeBenchResult,
+} from './perf/common';
 
 const NODES = 240;
 const CONCURRENCY = 12;
@@ -205,27 +215,8 @@ export async function runOutputDeltasBench(): Promise<Record<string, unknown>> {
   const loadBefore = os.loadavg();
   const r = await benchOutputDeltas();
   printOutputDeltas(r);
-  const file = path.join(__dirname, 'results', 'output-deltas.json');
-  const report = {
-    benchmark: 'output-deltas',
-    measured_at: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      cpu_count: os.availableParallelism(),
-      cpu_model: os.cpus()[0]?.model ?? 'unknown',
-      loadavg_start: loadBefore.map((n) => round(n, 2)),
-      loadavg_end: os.loadavg().map((n) => round(n, 2)),
-    },
-    ...r,
-  };
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  out(`written ${path.relative(process.cwd(), file)}`);
+  writeBenchResult('output-deltas', loadBefore, { ...r });
   return r;
 }
 
-if (require.main === module) {
-  runOutputDeltasBench().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(module, runOutputDeltasBench);

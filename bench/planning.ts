@@ -15,6 +15,7 @@ import { OfflineAgentRunner } from '../src/agent/offline-agent-runner';
 import type { CanvasService } from '../src/canvas/canvas.service';
 import type { VaultService } from '../src/canvas/vault.service';
 import { PlannerService } from '../src/planning/planner.service';
+import { runWhenMain, writeBenchResult } from './perf/common';
 
 const SIZES = [1000, 10_000];
 const RUNS = 3;
@@ -102,27 +103,8 @@ export async function benchPlanning(): Promise<PlanningBench> {
 export async function runPlanningBench(): Promise<PlanningBench> {
   const loadBefore = os.loadavg();
   const r = await benchPlanning();
-  const file = path.join(__dirname, 'results', 'planning.json');
-  const report = {
-    benchmark: 'planning',
-    measured_at: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      cpu_count: os.availableParallelism(),
-      cpu_model: os.cpus()[0]?.model ?? 'unknown',
-      loadavg_start: loadBefore.map((n) => round(n, 2)),
-      loadavg_end: os.loadavg().map((n) => round(n, 2)),
-    },
-    ...r,
-  };
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  out(`written ${path.relative(process.cwd(), file)}`);
+  writeBenchResult('planning', loadBefore, { ...r });
   return r;
 }
 
-if (require.main === module) {
-  runPlanningBench().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(module, runPlanningBench);

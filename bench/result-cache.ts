@@ -34,7 +34,7 @@ import { RedisEventLog } from '../src/session/redis-event-log';
 import { RedisResultCache } from '../src/session/redis-result-cache';
 import { ResultCache } from '../src/session/result-cache';
 import { RESULT_CACHE_DEFAULTS } from '../src/session/session.module-definition';
-import { fmt, out, round, table } from './perf/common';
+import { fmt, out, round, table, runWhenMain, writeBenchResult } from './perf/common';
 
 export const RC_NODES = 2_000;
 export const RC_ROUNDS = 5;
@@ -218,32 +218,15 @@ export async function runResultCacheBench(): Promise<Awaited<ReturnType<typeof b
     );
     const r = await benchResultCache(root);
     printResultCache(r);
-    const file = path.join(__dirname, 'results', 'result-cache.json');
-    const report = {
-      benchmark: 'result-cache',
-      measured_at: new Date().toISOString(),
-      environment: {
-        node: process.version,
-        cpu_count: os.availableParallelism(),
-        cpu_model: os.cpus()[0]?.model ?? 'unknown',
-        loadavg_start: loadBefore.map((n) => round(n, 2)),
-        loadavg_end: os.loadavg().map((n) => round(n, 2)),
-      },
+    writeBenchResult('result-cache', loadBefore, {
       agent: AGENT,
       path: 'NodeExecution.runJob (content, key, lookup, agent or cached output, caps, store on a miss)',
       ...r,
-    };
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    out(`written ${path.relative(process.cwd(), file)}`);
+    });
     return r;
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
-if (require.main === module) {
-  runResultCacheBench().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runWhenMain(module, runResultCacheBench);

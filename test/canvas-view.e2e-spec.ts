@@ -358,13 +358,33 @@ const MISSING_NOTE_NODE = '7c1d9e20a4b6f835';
     // the module's own function, as the page loaded it
     // (a string: the test's compiler would turn a dynamic import() into a require())
     const out = await page.evaluate(`import('/ui/canvas-view.js').then((m) => {
-      const s = m.applyChunk(m.applyChunk('', 0, 'The cell '), 9, 'is the unit');
-      return { s, resent: m.applyChunk(s, 4, 'cell is'), gap: m.applyChunk(s, 40, 'of life') };
+      const s = m.applyChunk(m.applyChunk(undefined, 0, 'The cell '), 9, 'is the unit');
+      const gap = m.applyChunk(s, 40, 'of life ');
+      // a page that joins while the node writes: its first chunk is at offset 100
+      const joined = m.applyChunk(m.applyChunk(undefined, 100, 'Cells divide '), 113, 'and grow');
+      return {
+        s: s.text,
+        resent: m.applyChunk(s, 4, 'cell is').text,
+        gap: gap.text,
+        // after a gap, offsets count on from it: the next chunk continues, a repeated part is written over
+        afterGap: m.applyChunk(gap, 48, 'and death').text,
+        resentAfterGap: m.applyChunk(gap, 43, 'lives').text,
+        joined: joined.text,
+        restarted: m.applyChunk(joined, 0, 'Again').text,
+        kept: m.applyChunk(joined, 121, '.', 10).text,
+        keptThenMore: m.applyChunk(m.applyChunk(joined, 121, '.', 10), 122, '!', 10).text,
+      };
     })`);
     expect(out).toEqual({
       s: 'The cell is the unit',
       resent: 'The cell is',
-      gap: 'The cell is the unit\n[…]\nof life',
+      gap: 'The cell is the unit\n[…]\nof life ',
+      afterGap: 'The cell is the unit\n[…]\nof life and death',
+      resentAfterGap: 'The cell is the unit\n[…]\nof lives',
+      joined: '[…]\nCells divide and grow',
+      restarted: 'Again',
+      kept: ' and grow.',
+      keptThenMore: 'and grow.!',
     });
   });
 
@@ -373,6 +393,192 @@ const MISSING_NOTE_NODE = '7c1d9e20a4b6f835';
     expect(consoleErrors).toEqual([]);
   });
 });
+
+/** What the page's rAF sampler recorded: the focus panel's streamed text each time it changed, and the frames seen. */
+interface StreamSamples {
+  texts: string[];
+  titles: string[];
+  frames: number;
+  finished: boolean;
+}
+
+/**
+ * A node's text streamed into the focus panel as its agent writes it: AGENT_STREAM=true and the offline agent
+ * spreading its template over 4 s, so a node's text arrives in a dozen or more `task_output_delta`s (at most 4 per
+ * second). The panel's text, read on every animation frame, only grows (each reading a prefix of the next), and when
+ * the node's `task_completed` arrives the panel shows the result file (the source of truth), whose text the stream
+ * added up to. Its own server: the tests above count on the unstreamed, faster agent.
+ */
+(executable ? describe : describe.skip)(
+  'canvas view: streamed text (AGENT_STREAM=true, headless Chromium)',
+  () => {
+    jest.setTimeout(180_000);
+    let server: TestServer;
+    let browser: TestBrowser;
+    let page: Page;
+    const consoleErrors: string[] = [];
+    const CANVAS = 'Biology/cells.canvas';
+    /** Four text nodes of the Biology canvas, run one at a time (the page opens while the first one writes). */
+    const IDS = ['b10c0ffee0000001', 'b10c0ffee0000002', '4e0b7a91c2d35f68', 'e25f03b8d7a4c691'];
+
+    const drawn = (): Promise<DrawnNode[]> => page.evaluate(() => window.__canvasView.nodes());
+    const stateOf = async (id: string) => (await drawn()).find((n) => n.id === id)?.state;
+    const streamOf = (id: string): Promise<string | undefined> =>
+      page.evaluate((x) => window.__canvasView.stream(x), id);
+    /** Polls `test` (no fixed delay: deltas and events come when the agent writes them), within a generous bound. */
+    const until = async <T>(what: string, test: () => Promise<T | undefined | false>, timeout = 60_000) => {
+      const end = Date.now() + timeout;
+      for (;;) {
+        const v = await test();
+        if (v) return v;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await page.waitForTimeout(50);
+      }
+    };
+    /** A result file's text under its heading: what the offline agent streamed (docs/events.md). */
+    const resultBody = (filePath: string) => {
+      const file = readFileSync(path.join(server.vault, filePath), 'utf8');
+      return file.slice(file.indexOf('\n\n') + 2).trim();
+    };
+
+    beforeAll(async () => {
+      server = await startServer({ AGENT_STREAM: 'true', AGENT_LATENCY_MS: '4000', SHUTDOWN_GRACE_MS: '0' });
+      browser = await launchBrowser(executable!);
+      await recordCspViolations(browser.context);
+      page = await browser.context.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error') consoleErrors.push(m.text());
+      });
+      page.on('pageerror', (e) => consoleErrors.push(e.message));
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    it('shows a focused node’s text growing over several frames, then its result', async () => {
+      const res = await http<Json>('POST', `${server.url}/parallel/execute`, {
+        canvas_path: CANVAS,
+        groups: [{ group_id: 1, agent_type: 'oral-explanation', node_ids: IDS }],
+        max_concurrent: 1,
+      });
+      expect(res.status).toBe(202);
+      const taskId = String(res.body.task_id);
+      await page.goto(`${server.url}/#/tasks/${taskId}`);
+      await page.waitForFunction(() => window.__canvasView?.loaded === true, undefined, { timeout: 15_000 });
+
+      // the page's subscription is live once some node's text has reached the view
+      const first = await until('a running node with streamed text', async () => {
+        for (const n of await drawn())
+          if (n.state === 'running' && (await streamOf(n.id)) !== undefined) return n.id;
+        return undefined;
+      });
+      // the node in focus: one that has not started yet, so the page sees all of its text
+      const target = (await drawn()).find((n) => IDS.includes(n.id) && n.state === 'queued')?.id;
+      expect(target).toBeDefined();
+      await page.locator('.cv-list-box summary').click();
+      await page.locator(`.cv-list [data-node="${target}"]`).click();
+      await page.waitForFunction((id) => window.__canvasView.selected() === id, target);
+
+      // read the panel on every animation frame until the node is done (recorded when the text changes)
+      await page.evaluate((id) => {
+        const samples = { texts: [] as string[], titles: [] as string[], frames: 0, finished: false };
+        window.__streamSamples = samples;
+        const box = document.querySelector('.cv-stream');
+        const text = document.querySelector('.cv-stream-text');
+        const end = Date.now() + 150_000;
+        const step = () => {
+          samples.frames++;
+          const node = window.__canvasView.nodes().find((n: any) => n.id === id);
+          if (!box.hidden && text.textContent !== (samples.texts.at(-1) ?? '')) {
+            samples.texts.push(text.textContent);
+            samples.titles.push(box.querySelector('h5').textContent);
+          }
+          if (node?.state === 'done' || node?.state === 'failed' || Date.now() > end) samples.finished = true;
+          else window.requestAnimationFrame(step);
+        };
+        window.requestAnimationFrame(step);
+      }, target);
+      // mid-stream (a few lines, not all of them yet, unless the machine is slow): the picture for the docs
+      await until('the focused node’s text on its way', () =>
+        page.evaluate(() => window.__streamSamples.texts.length >= 7 || window.__streamSamples.finished),
+      );
+      await page.locator('.cv-focus').scrollIntoViewIfNeeded();
+      const shotName = 'canvas-view-streaming';
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${shotName}.png`), fullPage: true });
+      if (UPDATE_DOCS_SCREENSHOTS)
+        await page.screenshot({ path: path.join(DOCS_SCREENSHOT_DIR, `${shotName}.png`), fullPage: true });
+
+      await until(
+        'the focused node to finish',
+        () => page.evaluate(() => window.__streamSamples.finished),
+        90_000,
+      );
+      const samples: StreamSamples = await page.evaluate(() => window.__streamSamples);
+      expect(await stateOf(target!)).toBe('done');
+      // it grew: each reading a prefix of the next, at least 3 lengths, over more frames than readings
+      expect(samples.texts.length).toBeGreaterThanOrEqual(3);
+      for (let i = 1; i < samples.texts.length; i++) {
+        expect(samples.texts[i].length).toBeGreaterThan(samples.texts[i - 1].length);
+        expect(samples.texts[i].startsWith(samples.texts[i - 1])).toBe(true);
+      }
+      expect(samples.frames).toBeGreaterThan(samples.texts.length);
+      expect(samples.texts.every((t) => !t.includes('[…]'))).toBe(true);
+      expect(new Set(samples.titles)).toEqual(new Set(['Being written']));
+
+      // task_completed: the panel shows the result file, rendered; the streamed text added up to it
+      const status = await http<Json>('GET', `${server.url}/parallel/status/${taskId}`);
+      const results = status.body.groups[0].results as Json[];
+      const result = results.find((r) => r.node_id === target)!;
+      const body = resultBody(result.file_path);
+      expect(body.startsWith(samples.texts.at(-1)!.trim())).toBe(true);
+      await until(
+        'the streamed text to add up to the result',
+        async () => (await streamOf(target!))?.trim() === body,
+      );
+      const focus = page.locator('.cv-focus');
+      await focus.locator('.cv-preview-body h1, .cv-preview-body h2, .cv-preview-body h3').first().waitFor();
+      await expect(focus.locator('.cv-state').first().innerText()).resolves.toBe('done');
+      // the streamed text gave way to the result
+      await expect(focus.locator('.cv-stream').isHidden()).resolves.toBe(true);
+      // the rendered result says what the stream said: its last words, markdown markers dropped
+      const lastWords = body
+        .split('\n')
+        .filter((l) => l.trim())
+        .at(-1)!
+        .replace(/[*_`#>[\]]/g, '')
+        .trim()
+        .split(/\s+/)
+        .slice(-4)
+        .join(' ');
+      expect(lastWords).not.toBe('');
+      await expect(focus.locator('.cv-preview-body').innerText()).resolves.toContain(lastWords);
+
+      // the node that was already writing when the page opened: its text from where the page joined (a gap marker
+      // in front of what it missed, none after), ending as its result ends
+      await until('every node to finish', async () => {
+        const s = await http<Json>('GET', `${server.url}/parallel/status/${taskId}`);
+        return !['pending', 'running'].includes(String(s.body.status));
+      });
+      const firstResult = (
+        (await http<Json>('GET', `${server.url}/parallel/status/${taskId}`)).body.groups[0].results as Json[]
+      ).find((r) => r.node_id === first)!;
+      const firstBody = resultBody(firstResult.file_path);
+      const firstText = await until('the first node’s last delta', async () => {
+        const t = await streamOf(first);
+        return t?.trim().endsWith(firstBody.slice(-40)) ? t : undefined;
+      });
+      expect(firstText.split('[…]').length).toBeLessThanOrEqual(2);
+      const joined = firstText.replace(/^\s*\[…\]\n/, '').trim();
+      expect(firstBody.endsWith(joined)).toBe(true);
+    });
+
+    it('kept the Content Security Policy and logged no error', async () => {
+      await expect(page.evaluate(() => window.__cspViolations)).resolves.toEqual([]);
+      expect(consoleErrors).toEqual([]);
+    });
+  },
+);
 
 if (!executable && process.env.REQUIRE_SERVICES === '1') {
   it('Chromium is installed (REQUIRE_SERVICES=1)', () => {

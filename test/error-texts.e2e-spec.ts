@@ -80,7 +80,7 @@ describe('validation texts for common slips (real server)', () => {
   };
   const JSON_BODY =
     'the body must be JSON (Content-Type: application/json): an object with the fields `canvas_path`, `groups`, ' +
-    '`max_concurrent`, `timeout`';
+    '`max_concurrent`, `timeout`, `cache`, `budget_usd`';
 
   /** A raw POST /parallel/execute, its problem parsed. */
   async function execute(init: { headers?: Record<string, string>; body?: string }): Promise<{
@@ -128,7 +128,7 @@ describe('validation texts for common slips (real server)', () => {
     expect(status).toBe(400);
     expect(problem.detail).toBe(
       'the body must be a JSON object, not an array, with the fields `canvas_path`, `groups`, `max_concurrent`, ' +
-        '`timeout`',
+        '`timeout`, `cache`, `budget_usd`',
     );
     expect(problem).not.toHaveProperty('errors');
   });
@@ -169,7 +169,7 @@ describe('validation texts for common slips (real server)', () => {
       {
         field: 'priority',
         message:
-          'unknown field `priority` (the fields are `canvas_path`, `groups`, `max_concurrent`, `timeout`)',
+          'unknown field `priority` (the fields are `canvas_path`, `groups`, `max_concurrent`, `timeout`, `cache`, `budget_usd`)',
       },
       { field: 'groups[0].groupId', message: 'unknown field `groupId`: did you mean `group_id`?' },
       { field: 'groups[0].agentType', message: 'unknown field `agentType`: did you mean `agent_type`?' },

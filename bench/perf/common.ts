@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from 'nestjs-pino';
@@ -468,4 +469,42 @@ export function sectionFilter(argv: readonly string[], names: readonly string[])
     );
   }
   return (name) => wanted.some((w) => name.startsWith(w));
+}
+
+/**
+ * Writes `bench/results/<name>.json`: the section's figures (`fields`, after its own top-level facts) with when and
+ * on which machine they were measured — Node, cores, CPU and the load average before (`loadBefore`) and after.
+ * `environment` adds to the machine's facts (e.g. the browser).
+ */
+export function writeBenchResult(
+  name: string,
+  loadBefore: readonly number[],
+  fields: object,
+  environment: Record<string, unknown> = {},
+): void {
+  const file = path.join(__dirname, '..', 'results', `${name}.json`);
+  const report = {
+    benchmark: name,
+    measured_at: new Date().toISOString(),
+    environment: {
+      node: process.version,
+      cpu_count: os.availableParallelism(),
+      cpu_model: os.cpus()[0]?.model ?? 'unknown',
+      loadavg_start: loadBefore.map((n) => round(n, 2)),
+      loadavg_end: os.loadavg().map((n) => round(n, 2)),
+      ...environment,
+    },
+    ...fields,
+  };
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  out(`written ${path.relative(process.cwd(), file)}`);
+}
+
+/** Runs a section's `main` when its file is run on its own (`node -r @swc-node/register bench/<x>.ts`); exit 1 on error. */
+export function runWhenMain(module: NodeJS.Module, main: () => Promise<unknown>): void {
+  if (require.main !== module) return;
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -20,7 +20,7 @@ export {
 } from './truncate';
 export { ServerPathRedactor, type ServerPathRoots } from './server-paths';
 export { ProblemDetailsFilter } from './problem-details.filter';
-export { createValidationPipe } from './validation';
+export { createValidationPipe, IsAbsentOrSet, IsCanvasPath } from './validation';
 export { ApiTokenCheck, SESSION_COOKIE, TooManyAuthFailures } from './api-token';
 export { AuthFailureLimiter, type AuthFailureStore } from './auth-throttle';
 export { clearSessionCookie, startSession } from './api-token.middleware';

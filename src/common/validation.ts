@@ -1,6 +1,26 @@
-import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
-import { getMetadataStorage } from 'class-validator';
+import { type ArgumentMetadata, applyDecorators, ValidationPipe, type ValidationError } from '@nestjs/common';
+import { getMetadataStorage, IsString, Matches, MaxLength, NotContains, ValidateIf } from 'class-validator';
 import { DomainError, type DomainErrorCode, type ProblemFieldError } from './domain-error';
+
+/** Optional, but never `null` (class-validator's `@IsOptional` would let `null` through as absent). */
+export function IsAbsentOrSet(): PropertyDecorator {
+  return ValidateIf((_object: object, value: unknown) => value !== undefined);
+}
+
+/**
+ * A request's `canvas_path`: a string of at most 500 characters, no NUL, ending in `.canvas`. Where it points (inside
+ * the vault, symlinks included) is checked when it is used.
+ */
+export function IsCanvasPath(): PropertyDecorator {
+  // applied in this order, as the same decorators stacked above a property (bottom first): the same messages, in the
+  // same order
+  return applyDecorators(
+    Matches(/\.canvas$/, { message: 'canvas_path must end in .canvas' }),
+    NotContains('\0', { message: 'canvas_path must not contain NUL' }),
+    MaxLength(500),
+    IsString(),
+  );
+}
 
 export class RequestValidationError extends DomainError {
   readonly code: DomainErrorCode = 'validation-failed';

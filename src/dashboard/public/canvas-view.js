@@ -158,13 +158,31 @@ export function stateLabel(entries, now) {
 }
 
 /**
- * Puts a streamed chunk at its offset: appended when it continues the text, written over when it repeats a part,
- * and after a gap marker when chunks in between were dropped (a slow subscriber loses deltas, never events).
+ * Puts a streamed chunk at its offset in a node's streamed text `{ text, end, at, from }` (undefined: none yet):
+ * appended when it continues the text, written over when it repeats a part, and after a gap marker when chunks in
+ * between were dropped (a slow subscriber loses deltas, never events; a page that opens while a node writes gets
+ * its text from there on). `end` is the output offset where `text` ends; after a gap `text` holds a marker and not
+ * what was missed, so offsets are counted from the text after the last gap: output offset `at` is `text[from]`.
+ * An offset before that (the output started over: a retried call restarts at 0) starts the text again. Keeps at
+ * most the last `max` characters.
  */
-export function applyChunk(current, offset, text) {
-  if (offset === current.length) return current + text;
-  if (offset < current.length) return current.slice(0, offset) + text;
-  return `${current}\n[…]\n${text}`;
+export function applyChunk(stream, offset, chunk, max = Infinity) {
+  const s = stream ?? { text: '', end: 0, at: 0, from: 0 };
+  let next;
+  if (offset === s.end) next = { ...s, text: s.text + chunk, end: s.end + chunk.length };
+  else if (offset > s.end) {
+    const kept = `${s.text}${s.text ? '\n' : ''}[…]\n`;
+    next = { text: kept + chunk, end: offset + chunk.length, at: offset, from: kept.length };
+  } else if (offset >= s.at) {
+    next = { ...s, text: s.text.slice(0, s.from + offset - s.at) + chunk, end: offset + chunk.length };
+  } else return applyChunk(undefined, offset, chunk, max);
+  if (next.text.length > max) {
+    const cut = next.text.length - max;
+    next.text = next.text.slice(cut);
+    if (cut > next.from) next.at += cut - next.from;
+    next.from = Math.max(0, next.from - cut);
+  }
+  return next;
 }
 
 /**
@@ -826,6 +844,7 @@ export function mountCanvasView(root, { task, api }) {
       renderList();
     }, 300);
     if (nodeId === selected) renderFocus();
+    if (nodeId === (selected ?? lastStreamed)) renderStream();
   }
 
   /** The batch's nodes in words (state, error type), so nothing is said by colour alone. */
@@ -914,9 +933,10 @@ export function mountCanvasView(root, { task, api }) {
   function delta(e) {
     const d = e.data ?? e;
     if (typeof d.node_id !== 'string' || typeof d.text !== 'string') return;
-    const current = streams.get(d.node_id) ?? '';
-    const next = applyChunk(current, Number(d.offset) || 0, d.text);
-    streams.set(d.node_id, next.length > MAX_STREAM_CHARS ? next.slice(-MAX_STREAM_CHARS) : next);
+    streams.set(
+      d.node_id,
+      applyChunk(streams.get(d.node_id), Number(d.offset) || 0, d.text, MAX_STREAM_CHARS),
+    );
     lastStreamed = d.node_id;
     const x = entry(d.node_id, d.group_id);
     if (x?.state === 'queued') {
@@ -927,13 +947,19 @@ export function mountCanvasView(root, { task, api }) {
     renderStream();
   }
 
-  /** The node whose streamed text shows: the selected one, else the one that streamed last. */
+  /**
+   * The node whose streamed text shows: the selected one, else the one that streamed last; until it is done, when
+   * its result (the source of truth, in the preview) takes its place.
+   */
   function renderStream() {
     const id = selected ?? lastStreamed;
-    const text = id === undefined ? undefined : streams.get(id);
-    streamBox.hidden = text === undefined;
-    if (text === undefined) return;
-    streamBox.querySelector('h5').textContent = selected ? 'Being written' : `Being written (node ${id})`;
+    const text = id === undefined ? undefined : streams.get(id)?.text;
+    const state = combinedState(batch.get(id) ?? []);
+    streamBox.hidden = text === undefined || state === 'done';
+    if (streamBox.hidden) return;
+    const what =
+      { failed: 'Written before it failed', skipped: 'Written before it stopped' }[state] ?? 'Being written';
+    streamBox.querySelector('h5').textContent = selected ? what : `${what} (node ${id})`;
     streamText.textContent = text;
     streamText.scrollTop = streamText.scrollHeight;
   }
@@ -1052,7 +1078,7 @@ export function mountCanvasView(root, { task, api }) {
     edges: () => edges.map((e) => ({ id: e.id, fromNode: e.fromNode, toNode: e.toNode, label: e.label })),
     stats: () => ({ ...stats, drawn, visible: visibleCount, total: nodes.length }),
     selected: () => selected,
-    stream: (id) => streams.get(id),
+    stream: (id) => streams.get(id)?.text,
     setCulling: (on) => {
       culling = !!on;
       scheduleDraw();

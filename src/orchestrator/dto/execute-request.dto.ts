@@ -9,15 +9,13 @@ import {
   IsNotEmpty,
   IsNumber,
   IsString,
-  Matches,
   Max,
   MaxLength,
   Min,
-  NotContains,
   registerDecorator,
-  ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import { IsAbsentOrSet, IsCanvasPath } from '../../common';
 
 /** `group_id` may be a non-empty string (≤ 200 chars) or an integer; it is echoed back as given. */
 function IsGroupId(): PropertyDecorator {
@@ -33,11 +31,6 @@ function IsGroupId(): PropertyDecorator {
         defaultMessage: () => 'group_id must be a non-empty string (at most 200 characters) or an integer',
       },
     });
-}
-
-/** Optional, but never `null` (class-validator's `@IsOptional` would let `null` through as absent). */
-function IsAbsentOrSet(): PropertyDecorator {
-  return ValidateIf((_object: object, value: unknown) => value !== undefined);
 }
 
 export class NodeGroupDto {
@@ -62,10 +55,7 @@ export class NodeGroupDto {
 
 export class ExecuteRequestDto {
   /** Vault-relative path of a `.canvas` file; must stay inside the vault (symlinks included). */
-  @IsString()
-  @MaxLength(500)
-  @NotContains('\0', { message: 'canvas_path must not contain NUL' })
-  @Matches(/\.canvas$/, { message: 'canvas_path must end in .canvas' })
+  @IsCanvasPath()
   canvas_path!: string;
 
   @IsArray()

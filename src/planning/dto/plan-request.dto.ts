@@ -9,21 +9,12 @@ import {
   Max,
   MaxLength,
   Min,
-  NotContains,
-  ValidateIf,
 } from 'class-validator';
-
-/** Optional, but never `null`. */
-function IsAbsentOrSet(): PropertyDecorator {
-  return ValidateIf((_object: object, value: unknown) => value !== undefined);
-}
+import { IsAbsentOrSet, IsCanvasPath } from '../../common';
 
 export class PlanRequestDto {
   /** Vault-relative path of a `.canvas` file; must stay inside the vault. */
-  @IsString()
-  @MaxLength(500)
-  @NotContains('\0', { message: 'canvas_path must not contain NUL' })
-  @Matches(/\.canvas$/, { message: 'canvas_path must end in .canvas' })
+  @IsCanvasPath()
   canvas_path!: string;
 
   /** Only these nodes (default: every node of the canvas); ids not in the canvas are left out as `not_found`. */
