@@ -1,7 +1,17 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { answerFor, estimateLines, EXIT, exitCodeFor, readDotEnv, selectNodes, serviceUrl } from './cli';
+import type { TaskStatusDto } from '../orchestrator';
+import {
+  answerFor,
+  estimateLines,
+  EXIT,
+  exitCodeFor,
+  printSummary,
+  readDotEnv,
+  selectNodes,
+  serviceUrl,
+} from './cli';
 
 describe('CLI settings and choices', () => {
   it('one exit code per final status', () => {
@@ -107,5 +117,64 @@ describe('CLI settings and choices', () => {
     expect(selectNodes(nodes, 'q,c')).toEqual(['q', 'c']);
     expect(() => selectNodes(nodes, 'color: ')).toThrow('needs a colour');
     expect(() => selectNodes(nodes, ' , ')).toThrow('names no node');
+  });
+});
+
+describe('printSummary', () => {
+  const result = (nodeId: string, extra: Record<string, unknown> = {}) => ({
+    node_id: nodeId,
+    file_path: `Notes/${nodeId}.md`,
+    file_size: 10,
+    duration_ms: 5,
+    attempts: 1,
+    usage: { input_tokens: 1, output_tokens: 1 },
+    ...extra,
+  });
+  const status = (results: ReturnType<typeof result>[]): TaskStatusDto =>
+    ({
+      task_id: 't',
+      status: 'completed',
+      canvas_path: 'c.canvas',
+      completed_nodes: results.length,
+      failed_nodes: 0,
+      skipped_nodes: 0,
+      total_nodes: results.length,
+      performance_metrics: { total_duration_seconds: 0.5 },
+      groups: [
+        {
+          group_id: 1,
+          agent_type: 'auto',
+          status: 'completed',
+          total_nodes: results.length,
+          completed_nodes: results.length,
+          failed_nodes: 0,
+          skipped_nodes: 0,
+          results,
+          errors: [],
+        },
+      ],
+    }) as unknown as TaskStatusDto;
+  const lines = (s: TaskStatusDto): string[] => {
+    const out: string[] = [];
+    printSummary(s, (line = '') => out.push(line));
+    return out;
+  };
+
+  it("lists an auto group's routed agent per result, and marks a result the cache gave back", () => {
+    const text = lines(
+      status([
+        result('a', { agent_type: 'memory-anchor' }),
+        result('b', { agent_type: 'oral-explanation', cached: true }),
+      ]),
+    ).join('\n');
+    expect(text).toMatch(/NODE\s+AGENT\s+FILE/);
+    expect(text).toMatch(/a\s+memory-anchor\s+Notes\/a\.md\n/);
+    expect(text).toMatch(/b\s+oral-explanation\s+Notes\/b\.md \(cached\)/);
+  });
+
+  it('has no agent column when no node was routed', () => {
+    const text = lines(status([result('a')])).join('\n');
+    expect(text).toMatch(/NODE\s+FILE/);
+    expect(text).not.toMatch(/AGENT\s+FILE/);
   });
 });

@@ -744,10 +744,16 @@ export function printSummary(s: TaskStatusDto, out: (line?: string) => void): vo
   if (results.length) {
     out();
     out('results:');
+    // an `auto` group's nodes: the agent each was routed to; a result the cache gave back says so
+    const routed = results.some((r) => r.agent_type !== undefined);
+    const file = (r: (typeof results)[number]): string =>
+      r.cached ? `${r.file_path} (cached)` : r.file_path;
     out(
       formatTable(
-        ['NODE', 'FILE'],
-        results.slice(0, 20).map((r) => [r.node_id, r.file_path]),
+        routed ? ['NODE', 'AGENT', 'FILE'] : ['NODE', 'FILE'],
+        results
+          .slice(0, 20)
+          .map((r) => (routed ? [r.node_id, r.agent_type ?? '', file(r)] : [r.node_id, file(r)])),
       ),
     );
     if (results.length > 20)
