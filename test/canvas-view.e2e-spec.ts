@@ -222,6 +222,19 @@ const MISSING_NOTE_NODE = '7c1d9e20a4b6f835';
       const n = ns.find((x) => x.id === runningId)!;
       return n.state !== 'running' || n.label !== firstLabel;
     });
+    // and in the list in words (rebuilt only when a state changes: its running label ticks by itself)
+    const listedLabel = await page.evaluate(
+      (id) => document.querySelector(`.cv-list [data-running="${id}"]`)?.textContent ?? null,
+      runningId,
+    );
+    await page.waitForFunction(
+      ([id, first]) => {
+        const el = document.querySelector(`.cv-list [data-running="${id}"]`);
+        return !el || el.textContent !== first;
+      },
+      [runningId, listedLabel] as const,
+      { timeout: 30_000 },
+    );
     await shot('canvas-view-running', 'canvas-view-running');
 
     // a node done since the page opened: its result card appears where the service wrote it (not there before)

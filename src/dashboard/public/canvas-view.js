@@ -350,9 +350,13 @@ export function mountCanvasView(root, { task, api }) {
     }
   }
 
-  /** The focus panel's running clocks. */
+  /** The running clocks of the focus panel and of the list in words. */
   function tickFocus() {
     const now = Date.now();
+    for (const el of list.querySelectorAll('[data-running]')) {
+      const es = batch.get(el.dataset.running);
+      if (es) el.textContent = stateLabel(es, now);
+    }
     for (const li of focusBody.querySelectorAll('li[data-group]')) {
       const x = entry(selected, li.dataset.group);
       if (x?.state === 'running') li.querySelector('.cv-state').textContent = stateLabel([x], now);
@@ -858,7 +862,10 @@ export function mountCanvasView(root, { task, api }) {
           const n = byId.get(id);
           const title = n ? (plainLines(n)[0]?.text ?? id) : id;
           const label = stateLabel(batch.get(id), now);
-          return `<li><button type="button" class="link-like" data-node="${esc(id)}" data-state="${esc(combinedState(batch.get(id)))}">${esc(title.slice(0, 80))}</button> <span class="muted">· ${esc(label)} · <span class="mono">${esc(id)}</span></span></li>`;
+          const state = combinedState(batch.get(id));
+          // a running node's label is kept ticking by tickFocus (the list itself is rebuilt only on a state change)
+          const ticking = state === 'running' ? ` data-running="${esc(id)}"` : '';
+          return `<li><button type="button" class="link-like" data-node="${esc(id)}" data-state="${esc(state)}">${esc(title.slice(0, 80))}</button> <span class="muted">· <span${ticking}>${esc(label)}</span> · <span class="mono">${esc(id)}</span></span></li>`;
         })
         .join('') +
       (ids.length > MAX_LISTED ? `<li class="muted">… and ${ids.length - MAX_LISTED} more</li>` : '');
