@@ -8,7 +8,7 @@ import { failpoint } from '../common';
 import { type MemoryDeliveryOptions, resolveMemoryDelivery } from '../config';
 import { type MemoryEvent, MemoryOutbox } from './memory-outbox';
 import { InjectMemoryOptions, type MemoryModuleOptions } from './memory.module-definition';
-import { MemoryStore } from './memory-store';
+import { MemoryStore, safeString } from './memory-store';
 
 export type MemoryDeliveryState = 'starting' | 'idle' | 'delivering' | 'retrying' | 'stopped';
 
@@ -343,14 +343,5 @@ function preview(value: unknown): string {
     return (json ?? typeof value).slice(0, 200);
   } catch {
     return Object.prototype.toString.call(value);
-  }
-}
-
-function safeString(get: () => unknown, fallback: string): string {
-  try {
-    const v = get();
-    return typeof v === 'string' && v.length > 0 ? v : fallback;
-  } catch {
-    return fallback;
   }
 }

@@ -3,7 +3,7 @@ import { DomainError, type DomainErrorCode } from '../common';
 import { resolveMemoryDelivery } from '../config';
 import { type MemoryEvent, MemoryOutbox } from './memory-outbox';
 import { InjectMemoryOptions, type MemoryModuleOptions } from './memory.module-definition';
-import { MemoryStore, type RecalledMemoryEvent } from './memory-store';
+import { MemoryStore, type RecalledMemoryEvent, safeString } from './memory-store';
 
 /** The longest a read of the outbox or of the store may take before the route answers without it. */
 export const MAX_RECALL_MS = 5_000;
@@ -275,14 +275,5 @@ export class MemoryRecallService {
     const raw = err instanceof Error ? err.message || err.name : String(err);
     const redacted = this.secrets.reduce((t, s) => t.split(s).join('[redacted]'), raw);
     return redacted.replace(/\s+/g, ' ').trim().slice(0, 500);
-  }
-}
-
-function safeString(get: () => unknown, fallback: string): string {
-  try {
-    const v = get();
-    return typeof v === 'string' && v.length > 0 ? v : fallback;
-  } catch {
-    return fallback;
   }
 }

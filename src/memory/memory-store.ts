@@ -56,3 +56,16 @@ export interface RecalledMemoryEvent {
   /** The event's other members as stored (`group_id`, `file_path`, `duration_ms`, …). */
   payload: Record<string, unknown>;
 }
+
+/**
+ * A store's self-description (`kind`, `target`, `prepare`'s answer) read without trusting it: a host's store may
+ * throw from a getter or answer something else than a non-empty string — then `fallback`.
+ */
+export function safeString(get: () => unknown, fallback: string): string {
+  try {
+    const v = get();
+    return typeof v === 'string' && v.length > 0 ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
