@@ -10,12 +10,13 @@ import {
   isTaskId,
   isTerminal,
   type NodeResultRecord,
+  routingData,
   type TaskRecord,
   type TaskEventType,
   type TaskStatus,
 } from '../session';
 import { BatchOrchestrator, type LiveTaskInfo } from './batch-orchestrator.service';
-import { budgetView } from './cost/pricing';
+import { taskBudget } from './cost/pricing';
 import { Dispatcher } from './dispatch/dispatcher';
 import { measureMetrics, runningProgressPercent, settledStatus } from './status-rules';
 import {
@@ -33,7 +34,7 @@ function routingMember(r: NodeResultRecord): Pick<NodeResultDto, 'agent_type' | 
   if (!r.routing) return {};
   return {
     agent_type: r.routing.agentType,
-    routing: { confidence: r.routing.confidence, routed_by: r.routing.routedBy },
+    routing: routingData(r.routing),
   };
 }
 
@@ -232,10 +233,7 @@ export class TaskViewService {
         ? { results_page: { offset, limit: Number.isFinite(limit) ? limit : null } }
         : {};
     const scheduler = live ? { scheduler: await this.schedulerView(live) } : {};
-    const budget =
-      task.budgetUsd === null
-        ? {}
-        : { budget: budgetView(task.budgetUsd, await this.ledger.account(task.taskId)) };
+    const budget = await taskBudget(this.ledger, task);
     return {
       task_id: task.taskId,
       canvas_path: task.canvasPath,
@@ -258,7 +256,7 @@ export class TaskViewService {
         concurrency_limit: (await this.dispatcher.state()).limit,
       },
       usage: this.usage(inputTokens, outputTokens),
-      ...budget,
+      ...(budget && { budget }),
       ...paged,
       ...scheduler,
     };

@@ -47,6 +47,8 @@ export {
   type ErrorData,
   type ResumedData,
   type SessionCompletedData,
+  type RoutingData,
+  routingData,
 } from './task-events';
 export {
   TaskStore,

@@ -1,6 +1,7 @@
 import type {
   GroupSpec,
   NodeErrorType,
+  NodeRouting,
   PerformanceMetrics,
   TaskEventRecord,
   TerminalStatus,
@@ -63,6 +64,11 @@ export type TaskCompletedData = {
 
 /** How a node of an `auto` group was routed. */
 export type RoutingData = { confidence: number; routed_by: 'rules' | 'model' };
+
+/** `routing` as events and the status say it (`agent_type` goes beside it, as the node's agent). */
+export function routingData(routing: NodeRouting): RoutingData {
+  return { confidence: routing.confidence, routed_by: routing.routedBy };
+}
 
 /** `data` of `task_failed`: a node failed (its siblings go on). */
 export type TaskFailedData = {

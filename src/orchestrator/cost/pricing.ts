@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { AgentRunner, OfflineAgentRunner } from '../../agent';
 import type { ResolvedCanvasBatchOptions, TokenPrices } from '../../config';
-import type { BudgetAccount } from '../../session';
+import type { BudgetAccount, BudgetLedger } from '../../session';
 
 /** The built-in offline runner makes no provider call: its price is known, and it is nothing. */
 const FREE: TokenPrices = { inputPerMTok: 0, outputPerMTok: 0 };
@@ -54,4 +54,13 @@ export function budgetView(limitUsd: number, account: BudgetAccount): BudgetView
     reserved_usd: roundUsd(account.reservedUsd),
     remaining_usd: roundUsd(Math.max(0, limitUsd - account.spentUsd - account.reservedUsd)),
   };
+}
+
+/** The budget of `task` as it stands in `ledger` (spent, reserved, remaining), or `undefined` for a task without one. */
+export async function taskBudget(
+  ledger: BudgetLedger,
+  task: { taskId: string; budgetUsd: number | null },
+): Promise<BudgetView | undefined> {
+  if (task.budgetUsd === null) return undefined;
+  return budgetView(task.budgetUsd, await ledger.account(task.taskId));
 }

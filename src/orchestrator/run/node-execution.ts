@@ -35,7 +35,7 @@ import {
 import { type BatchRun, NodeAbort, nodeKey } from '../batch-run';
 import { DurationEstimates } from '../concurrency/duration-estimates';
 import { CostEstimator } from '../cost/cost-estimator';
-import { type BudgetView, budgetView, roundUsd, usdOf } from '../cost/pricing';
+import { type BudgetView, roundUsd, taskBudget, usdOf } from '../cost/pricing';
 import { DeltaCoalescer } from '../deltas/delta-coalescer';
 import { OutputDeltas } from '../deltas/output-deltas';
 import type { JobContext, NodeJob, NodeRunResult } from '../dispatch/dispatcher';
@@ -284,9 +284,8 @@ export class NodeExecution {
   }
 
   /** The budget of `task` as it stands (spent, reserved, remaining), or `undefined` for a task without one. */
-  async budget(task: { taskId: string; budgetUsd: number | null }): Promise<BudgetView | undefined> {
-    if (task.budgetUsd === null) return undefined;
-    return budgetView(task.budgetUsd, await this.ledger.account(task.taskId));
+  budget(task: { taskId: string; budgetUsd: number | null }): Promise<BudgetView | undefined> {
+    return taskBudget(this.ledger, task);
   }
 
   /**

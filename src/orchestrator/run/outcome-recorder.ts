@@ -12,6 +12,7 @@ import {
   type NodeResultRecord,
   TaskNotFoundError,
   type PerformanceMetrics,
+  routingData,
   taskEvent,
   type TaskEventDraft,
   TaskStore,
@@ -91,9 +92,7 @@ export class OutcomeRecorder {
       group_id: group.spec.groupId,
       // a node of an `auto` group: the agent it was routed to, and how
       agent_type: result.routing?.agentType ?? group.spec.agentType,
-      ...(result.routing && {
-        routing: { confidence: result.routing.confidence, routed_by: result.routing.routedBy },
-      }),
+      ...(result.routing && { routing: routingData(result.routing) }),
     };
     const drafts: TaskEventDraft[] = [
       result.outcome === 'completed'
