@@ -56,6 +56,9 @@ async function startLocal(
     AGENT_MODEL: modelPath,
     AGENT_MAX_OUTPUT_TOKENS: String(MAX_OUTPUT),
     AGENT_TIMEOUT_MS: '600000',
+    // one thread: jest runs another suite beside this one, and llama.cpp on every core starved it (a browser suite
+    // waiting 30 s for its page timed out in CI); the default (the cores available) is covered by the unit specs
+    AGENT_LOCAL_THREADS: '1',
     ...env,
   });
   return { service, vault, root };
